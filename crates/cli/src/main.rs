@@ -1,0 +1,56 @@
+//! The capstan command line. Glue only: each subcommand is one module that parses its
+//! arguments, calls the library crates and prints; the logic lives in `capstan-policy` (and,
+//! later, the engine and AWS adapters).
+
+use std::process::ExitCode;
+
+use capstan_policy::Report;
+use clap::{Parser, Subcommand};
+
+mod schema;
+mod validate;
+
+/// capstan: serverless scaling for AWS, driven by policy files kept in git.
+#[derive(Debug, Parser)]
+#[command(name = "capstan", version)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands, one module each.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check policy files: every problem in the whole set is reported, with file:line:column.
+    Validate(validate::Args),
+    /// Print the JSON Schema of a policy file, for editors.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            print_error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema => schema::run(),
+    }
+}
+
+/// Prints an error once: a policy report as it renders itself (every line already says
+/// `error:`), anything else as `error: ` and its cause chain.
+fn print_error(error: &anyhow::Error) {
+    match error.downcast_ref::<Report>() {
+        Some(report) => eprintln!("{report}"),
+        None => eprintln!("error: {error:#}"),
+    }
+}

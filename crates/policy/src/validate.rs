@@ -1,0 +1,341 @@
+//! The second stage: parsed files checked as a whole set and turned into [`model`] policies.
+//!
+//! Every check in [`crate::checks`] runs on every file that parsed, and the checks across
+//! files run too, so one pass reports every problem. A set with any problem yields no
+//! policies at all: nothing acts on a partly valid set.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_saphyr::{Location, Spanned};
+
+use crate::checks::steps::Direction;
+use crate::checks::{
+    amounts, bounds, metric_refs, periods, schedules, steps, thresholds, unique_names,
+    unique_targets, version, windows,
+};
+use crate::model::{self, DEFAULT_COOLDOWN_IN, Duration, MetricQuery, Policy};
+use crate::report::{Diagnostic, Report};
+use crate::{Source, parse, raw};
+
+/// Problems found in one file, each pointing into it.
+pub(crate) struct Findings<'a> {
+    source: &'a Source,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Findings<'a> {
+    /// No problems yet in `source`.
+    pub(crate) fn new(source: &'a Source) -> Self {
+        Self {
+            source,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `at`.
+    pub(crate) fn error(&mut self, at: Location, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::new(self.source, at, message));
+    }
+
+    /// Records a problem at `at`, with a `help:` line.
+    pub(crate) fn error_with_help(
+        &mut self,
+        at: Location,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::new(self.source, at, message).with_help(help));
+    }
+
+    /// Whether nothing is wrong so far.
+    fn is_clean(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
+
+/// A file that parsed, with its source for messages.
+pub(crate) struct Parsed<'a> {
+    /// Where it came from.
+    pub(crate) source: &'a Source,
+    /// What it says.
+    pub(crate) file: raw::PolicyFile,
+}
+
+impl Parsed<'_> {
+    /// `file:line:column` of `at`, for messages that point at another file.
+    pub(crate) fn position(&self, at: Location) -> String {
+        format!("{}:{}:{}", self.source.path, at.line(), at.column())
+    }
+}
+
+/// Parses and checks every source; the policies in source order, or every problem found.
+pub(crate) fn validate(sources: &[Source]) -> Result<Vec<Policy>, Report> {
+    let mut diagnostics = Vec::new();
+    let mut parsed = Vec::new();
+    for source in sources {
+        match parse::parse(source) {
+            Ok(file) => parsed.push(Parsed { source, file }),
+            Err(diagnostic) => diagnostics.push(diagnostic),
+        }
+    }
+    let mut policies = Vec::new();
+    for file in &parsed {
+        let mut findings = Findings::new(file.source);
+        let policy = policy(file, &mut findings);
+        debug_assert!(
+            policy.is_some() || !findings.is_clean(),
+            "a rejected policy must say why"
+        );
+        policies.extend(policy);
+        diagnostics.extend(findings.diagnostics);
+    }
+    diagnostics.extend(unique_names::check(&parsed));
+    diagnostics.extend(unique_targets::check(&parsed));
+    if diagnostics.is_empty() {
+        Ok(policies)
+    } else {
+        Err(Report::new(in_file_order(diagnostics, sources)))
+    }
+}
+
+/// Sorts problems by file (in the order given) and position within the file.
+fn in_file_order(mut diagnostics: Vec<Diagnostic>, sources: &[Source]) -> Vec<Diagnostic> {
+    let order: HashMap<&str, usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.path.as_str(), i))
+        .collect();
+    diagnostics.sort_by_key(|d| (order.get(d.file.as_str()).copied(), d.line, d.column));
+    diagnostics
+}
+
+/// One file's policy, or `None` once a problem has been recorded in `out`.
+fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
+    let raw = &parsed.file;
+    let capacity = &raw.capacity.value;
+    version::check(&raw.version, out);
+    bounds::check(capacity, out);
+    let queries: BTreeMap<&str, Option<MetricQuery>> = raw
+        .metrics
+        .iter()
+        .map(|(name, metric)| (name.as_str(), metric_query(metric, out)))
+        .collect();
+    let scale_out = rules(&raw.scale_out, Direction::Out, &queries, out);
+    let scale_in = rules(&raw.scale_in, Direction::In, &queries, out);
+    for schedule in &raw.schedule {
+        schedules::check(schedule, capacity, out);
+    }
+    let guards = guards(&raw.guards, out);
+    let metrics = queries
+        .into_iter()
+        .map(|(name, query)| Some((name.to_owned(), query?)))
+        .collect();
+    let (true, Some(metrics), Some(scale_out), Some(scale_in), Some(guards)) =
+        (out.is_clean(), metrics, scale_out, scale_in, guards)
+    else {
+        return None;
+    };
+    Some(Policy {
+        name: raw.name.value.clone(),
+        file: parsed.source.path.clone(),
+        target: model::Target::from(&raw.target.value),
+        capacity: model::Capacity {
+            min: capacity.min.value,
+            max: capacity.max.value,
+        },
+        metrics,
+        scale_out,
+        scale_in,
+        schedules: raw.schedule.iter().map(schedule).collect(),
+        guards,
+        paused: raw.paused,
+    })
+}
+
+/// The CloudWatch query of a metric, if its period is valid.
+fn metric_query(metric: &raw::Metric, out: &mut Findings<'_>) -> Option<MetricQuery> {
+    Some(MetricQuery {
+        namespace: metric.namespace.clone(),
+        name: metric.name.clone(),
+        dimensions: metric.dimensions.clone(),
+        stat: metric.stat.clone(),
+        period_secs: periods::check(&metric.period, out)?,
+    })
+}
+
+/// All rules of one direction, if every one is valid. Every rule is checked either way.
+fn rules(
+    rules: &[Spanned<raw::Rule>],
+    direction: Direction,
+    queries: &BTreeMap<&str, Option<MetricQuery>>,
+    out: &mut Findings<'_>,
+) -> Option<Vec<model::Rule>> {
+    let checked: Vec<Option<model::Rule>> = rules
+        .iter()
+        .map(|r| rule(r, direction, queries, out))
+        .collect();
+    checked.into_iter().collect()
+}
+
+/// One rule, if valid. All its checks run before any result is combined.
+fn rule(
+    rule: &Spanned<raw::Rule>,
+    direction: Direction,
+    queries: &BTreeMap<&str, Option<MetricQuery>>,
+    out: &mut Findings<'_>,
+) -> Option<model::Rule> {
+    let when = &rule.value.when;
+    let metric = &when.value.metric;
+    metric_refs::check(metric, queries.keys().copied(), out);
+    let query = queries.get(metric.value.as_str()).and_then(Option::as_ref);
+    let threshold = thresholds::check(when, out);
+    let window = windows::check(&when.value, query, out);
+    let step = steps::check(rule, direction, out);
+    Some(model::Rule {
+        when: model::Condition {
+            metric: metric.value.clone(),
+            threshold: threshold?,
+            window: window?,
+        },
+        step: step?,
+    })
+}
+
+/// A schedule as the engine sees it; [`schedules::check`] has vetted it.
+fn schedule(schedule: &raw::Schedule) -> model::Schedule {
+    model::Schedule {
+        name: schedule.name.clone(),
+        cron: schedule.cron.clone(),
+        timezone: schedule.timezone,
+        duration: schedule.duration.value,
+        min: schedule.min.value,
+    }
+}
+
+/// Guards with defaults filled in: no scale-out cooldown, [`DEFAULT_COOLDOWN_IN`] for scale-in
+/// and unlimited steps.
+fn guards(guards: &raw::Guards, out: &mut Findings<'_>) -> Option<model::Guards> {
+    let max_step_out = max_step("max_step.out", guards.max_step.out.as_ref(), out);
+    let max_step_in = max_step("max_step.in", guards.max_step.in_.as_ref(), out);
+    Some(model::Guards {
+        cooldown_out: guards.cooldown.out.unwrap_or(Duration::from_secs(0)),
+        cooldown_in: guards.cooldown.in_.unwrap_or(DEFAULT_COOLDOWN_IN),
+        max_step_out: max_step_out?,
+        max_step_in: max_step_in?,
+        missing_data: guards.missing_data,
+    })
+}
+
+/// A step limit: `Some(None)` when unlimited, `None` when invalid.
+fn max_step(
+    key: &str,
+    limit: Option<&Spanned<u32>>,
+    out: &mut Findings<'_>,
+) -> Option<Option<u32>> {
+    match limit {
+        None => Some(None),
+        Some(limit) => amounts::check(key, limit, out).map(Some),
+    }
+}
+
+impl From<&raw::Target> for model::Target {
+    fn from(target: &raw::Target) -> Self {
+        match target.clone() {
+            raw::Target::AutoscalingGroup { name } => Self::AutoscalingGroup { name },
+            raw::Target::EcsService { cluster, service } => Self::EcsService { cluster, service },
+            raw::Target::RdsReplicas { source } => Self::RdsReplicas { source },
+            raw::Target::MskTopic { cluster_arn, topic } => Self::MskTopic { cluster_arn, topic },
+            raw::Target::MskCluster { cluster_arn } => Self::MskCluster { cluster_arn },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::{EXAMPLE, diagnostics_of, valid};
+    use crate::model::{DEFAULT_COOLDOWN_IN, MissingData, Statistic, Step, Target};
+
+    const MINIMAL: &str = "version: 1\nname: web\ntarget: { autoscaling_group: { name: web-asg } }\ncapacity: { min: 2, max: 2 }\n";
+
+    #[test]
+    fn a_policy_with_only_bounds_is_valid_and_gets_default_guards() {
+        let policy = valid(MINIMAL);
+        assert_eq!(
+            policy.target,
+            Target::AutoscalingGroup {
+                name: "web-asg".into()
+            }
+        );
+        assert!(policy.rules().next().is_none() && policy.schedules.is_empty() && !policy.paused);
+        let guards = policy.guards;
+        assert_eq!(
+            (guards.cooldown_out.as_secs(), guards.cooldown_in),
+            (0, DEFAULT_COOLDOWN_IN)
+        );
+        assert_eq!((guards.max_step_out, guards.max_step_in), (None, None));
+        assert_eq!(guards.missing_data, MissingData::Hold);
+    }
+
+    #[test]
+    fn the_example_becomes_the_model_the_engine_uses() {
+        let policy = valid(EXAMPLE);
+        assert_eq!(policy.file, "a.yaml");
+        assert_eq!(
+            policy.target,
+            Target::EcsService {
+                cluster: "shop".into(),
+                service: "order-processing".into()
+            }
+        );
+        let cpu = policy.metric("cpu");
+        assert_eq!(
+            (cpu.namespace.as_str(), cpu.name.as_str(), &cpu.stat),
+            ("AWS/ECS", "CPUUtilization", &Statistic::Average)
+        );
+        assert_eq!(
+            cpu.dimensions.get("ServiceName").map(String::as_str),
+            Some("order-processing")
+        );
+        assert_eq!(policy.scale_in[0].step, Step::Remove(1));
+        assert_eq!(
+            (
+                policy.guards.cooldown_out.as_secs(),
+                policy.guards.cooldown_in.as_secs()
+            ),
+            (120, 600)
+        );
+        let schedule = &policy.schedules[0];
+        assert_eq!(
+            (
+                schedule.name.as_str(),
+                schedule.cron.as_str(),
+                schedule.timezone.0
+            ),
+            ("flash-sale", "0 17 * * FRI", chrono_tz::Europe::London)
+        );
+    }
+
+    #[test]
+    fn every_problem_in_every_file_is_reported_in_file_and_line_order() {
+        let broken = EXAMPLE
+            .replace("add: 1 }", "add: 0 }")
+            .replace("version: 1", "version: 3");
+        let unparsable = MINIMAL.replace("capacity:", "capacty:");
+        let diagnostics = diagnostics_of(&[&broken, &unparsable]);
+        let found: Vec<_> = diagnostics
+            .iter()
+            .map(|d| (d.file.as_str(), d.line))
+            .collect();
+        assert_eq!(found, [("a.yaml", 2), ("a.yaml", 12), ("b.yaml", 4)]);
+    }
+
+    #[test]
+    fn an_invalid_policy_does_not_hide_a_duplicate_name() {
+        let broken = EXAMPLE.replace("version: 1", "version: 3");
+        let diagnostics = diagnostics_of(&[&broken, EXAMPLE]);
+        let files: Vec<_> = diagnostics.iter().map(|d| d.file.as_str()).collect();
+        assert_eq!(files, ["a.yaml", "b.yaml", "b.yaml"], "{diagnostics:#?}");
+    }
+}
