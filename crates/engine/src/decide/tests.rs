@@ -1,0 +1,1136 @@
+//! Unit tests of [`super::decide`], one behaviour each.
+
+use capstan_policy::model::{Schedule, Step, Threshold};
+
+use super::*;
+use crate::observe::{Datapoint, LastAction};
+use crate::testing::{
+    capacity, now, observations, period_start, point, policy, rule, secs, series,
+};
+
+const ABOVE_70: Threshold = Threshold::Above(70.0);
+const BELOW_30: Threshold = Threshold::Below(30.0);
+
+/// One-minute `values` over the complete periods before `now()`, oldest first.
+fn minutes(values: &[Option<f64>]) -> Vec<Datapoint> {
+    series(now(), 60, values)
+}
+
+/// `n` complete one-minute datapoints of `value`.
+fn steady(value: f64, n: usize) -> Vec<Datapoint> {
+    minutes(&vec![Some(value); n])
+}
+
+fn run(policy: &Policy, observations: &Observations, current: u32) -> Decision {
+    decide(
+        policy,
+        observations,
+        &capacity(current),
+        &ResourceState::default(),
+        now(),
+    )
+}
+
+/// A policy scaling out by `step` when cpu is above 70 for 5 of 5 minutes.
+fn scale_out_on_cpu(step: Step) -> Policy {
+    let mut policy = policy();
+    policy.scale_out.push(rule("cpu", ABOVE_70, 5, 5, step));
+    policy
+}
+
+/// A policy scaling in by `step` when cpu is below 30 for 5 of 5 minutes.
+fn scale_in_on_cpu(step: Step) -> Policy {
+    let mut policy = policy();
+    policy.scale_in.push(rule("cpu", BELOW_30, 5, 5, step));
+    policy
+}
+
+fn kinds(decision: &Decision) -> Vec<ClampKind> {
+    decision
+        .explanation
+        .clamps
+        .iter()
+        .map(|clamp| clamp.kind)
+        .collect()
+}
+
+// --- Rules and windows ---
+
+#[test]
+fn scale_out_fires_when_the_window_breaches() {
+    let policy = scale_out_on_cpu(Step::Add(2));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(90.0, 5))]),
+        4,
+    );
+    assert_eq!(
+        (decision.desired, decision.action),
+        (6, Action::Scale(Direction::Out))
+    );
+    assert_eq!(decision.change(), Some((Direction::Out, 6)));
+    assert_eq!(decision.explanation.fired.as_deref(), Some("scale_out[0]"));
+    assert_eq!(
+        decision.explanation.summary,
+        "scale_out[0] fired: cpu above 70 for 5 of 5 datapoints; add 2 -> 6"
+    );
+}
+
+#[test]
+fn the_explanation_records_each_rule_with_its_window() {
+    let mut policy = scale_out_on_cpu(Step::Add(2));
+    policy
+        .scale_in
+        .push(rule("memory", BELOW_30, 2, 3, Step::Remove(1)));
+    let memory = minutes(&[Some(10.0), None, Some(50.0)]);
+    let decision = run(
+        &policy,
+        &observations(
+            &policy,
+            &[("cpu", steady(50.0, 5)), ("memory", memory.clone())],
+        ),
+        4,
+    );
+    let rules = &decision.explanation.rules;
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        (rules[0].rule.as_str(), rules[0].metric.as_str()),
+        ("scale_out[0]", "cpu")
+    );
+    assert_eq!(
+        (
+            rules[0].required,
+            rules[0].window,
+            rules[0].breaching,
+            rules[0].missing
+        ),
+        (5, 5, 0, 0)
+    );
+    assert_eq!(rules[0].datapoints, steady(50.0, 5));
+    assert_eq!(
+        (rules[0].outcome.clone(), rules[0].step),
+        (RuleOutcome::NotBreached, Step::Add(2))
+    );
+    assert_eq!(
+        (rules[1].rule.as_str(), rules[1].threshold),
+        ("scale_in[0]", BELOW_30)
+    );
+    assert_eq!(rules[1].datapoints, memory);
+    assert_eq!(
+        (
+            rules[1].breaching,
+            rules[1].missing,
+            rules[1].outcome.clone()
+        ),
+        (1, 1, RuleOutcome::MissingData)
+    );
+    assert_eq!(decision.explanation.fired, None);
+}
+
+#[test]
+fn exactly_at_the_threshold_does_not_fire() {
+    let policy = scale_out_on_cpu(Step::Add(2));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(70.0, 5))]),
+        4,
+    );
+    assert_eq!((decision.desired, decision.action), (4, Action::None));
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::NotBreached
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: cpu 70.0 not above 70 (5 of 5 datapoints present)"
+    );
+}
+
+#[test]
+fn a_datapoint_just_before_the_window_does_not_count() {
+    let mut policy = policy();
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 3, 3, Step::Add(1)));
+    // Four minutes back breaches, but the window is the last three.
+    let cpu = minutes(&[Some(90.0), Some(50.0), Some(90.0), Some(90.0)]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(decision.desired, 4);
+    let rule = &decision.explanation.rules[0];
+    assert_eq!((rule.breaching, rule.datapoints.len()), (2, 3));
+    assert_eq!(rule.datapoints[0].timestamp, period_start(now(), 60, 3));
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: cpu above 70 for 2 of 3 datapoints, 3 needed (3 present)"
+    );
+}
+
+#[test]
+fn the_current_incomplete_period_does_not_count() {
+    let policy = scale_out_on_cpu(Step::Add(1));
+    // Four complete minutes breach and the minute now filling up breaches too: still only 4 of 5.
+    let mut cpu = minutes(&[Some(50.0), Some(90.0), Some(90.0), Some(90.0), Some(90.0)]);
+    cpu.push(point(period_start(now(), 60, 0), 90.0));
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(decision.desired, 4);
+    assert_eq!(decision.explanation.rules[0].datapoints.len(), 5);
+}
+
+#[test]
+fn the_current_period_does_not_fill_a_gap_for_scale_in() {
+    let policy = scale_in_on_cpu(Step::Remove(1));
+    let mut cpu = minutes(&[Some(10.0), Some(10.0), Some(10.0), Some(10.0), None]);
+    cpu.push(point(period_start(now(), 60, 0), 10.0));
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(decision.desired, 4);
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::MissingData
+    );
+}
+
+#[test]
+fn at_a_period_boundary_the_period_just_begun_is_not_used() {
+    let policy = scale_out_on_cpu(Step::Add(1));
+    let boundary = period_start(now(), 60, 0);
+    // At 12:01:00 the window is 11:56..=12:00; a datapoint stamped 12:01:00 is ignored.
+    let mut cpu = series(
+        boundary,
+        60,
+        &[Some(50.0), Some(90.0), Some(90.0), Some(90.0), Some(90.0)],
+    );
+    cpu.push(point(boundary, 90.0));
+    let observations = observations(&policy, &[("cpu", cpu.clone())]);
+    let decision = decide(
+        &policy,
+        &observations,
+        &capacity(4),
+        &ResourceState::default(),
+        boundary,
+    );
+    assert_eq!(decision.desired, 4);
+    // One second before, the window is one minute earlier and holds a gap where 11:55 would be.
+    let before = boundary - secs(1);
+    let decision = decide(
+        &policy,
+        &observations,
+        &capacity(4),
+        &ResourceState::default(),
+        before,
+    );
+    assert_eq!(decision.explanation.rules[0].missing, 1);
+    assert_eq!(
+        decision.explanation.rules[0]
+            .datapoints
+            .last()
+            .map(|p| p.value),
+        Some(90.0)
+    );
+}
+
+#[test]
+fn m_of_n_fires_on_m_breaches() {
+    let mut policy = policy();
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 3, 5, Step::Add(1)));
+    let fires = minutes(&[Some(90.0), Some(10.0), Some(90.0), Some(10.0), Some(90.0)]);
+    assert_eq!(
+        run(&policy, &observations(&policy, &[("cpu", fires)]), 4).desired,
+        5
+    );
+    let short = minutes(&[Some(90.0), Some(10.0), Some(10.0), Some(10.0), Some(90.0)]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", short)]), 4);
+    assert_eq!(decision.desired, 4);
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: cpu above 70 for 2 of 5 datapoints, 3 needed (5 present)"
+    );
+}
+
+#[test]
+fn scale_out_fires_on_enough_breaches_despite_gaps() {
+    let mut policy = policy();
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 3, 5, Step::Add(1)));
+    let cpu = minutes(&[Some(90.0), None, Some(90.0), None, Some(90.0)]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(decision.desired, 5);
+    assert_eq!(decision.explanation.rules[0].missing, 2);
+}
+
+#[test]
+fn scale_out_holds_when_a_gap_could_have_breached() {
+    let mut policy = policy();
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 3, 5, Step::Add(1)));
+    let cpu = minutes(&[Some(90.0), None, Some(90.0), Some(10.0), Some(10.0)]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(
+        (
+            decision.desired,
+            decision.explanation.rules[0].outcome.clone()
+        ),
+        (4, RuleOutcome::MissingData)
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "holding: cpu is missing 1 of 5 datapoints"
+    );
+}
+
+#[test]
+fn scale_out_is_not_breached_when_gaps_could_not_have_made_up_the_difference() {
+    let mut policy = policy();
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 3, 5, Step::Add(1)));
+    let cpu = minutes(&[Some(90.0), None, Some(10.0), Some(10.0), Some(10.0)]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::NotBreached
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: cpu above 70 for 1 of 5 datapoints, 3 needed (4 present)"
+    );
+}
+
+#[test]
+fn scale_in_never_fires_on_partial_data() {
+    let mut policy = policy();
+    policy
+        .scale_in
+        .push(rule("cpu", BELOW_30, 3, 5, Step::Remove(1)));
+    let cpu = minutes(&[Some(10.0), Some(10.0), Some(10.0), Some(10.0), None]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!((decision.desired, decision.action), (4, Action::None));
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::MissingData
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "holding: cpu is missing 1 of 5 datapoints"
+    );
+}
+
+#[test]
+fn scale_in_fires_on_m_of_n_with_every_datapoint_present() {
+    let mut policy = policy();
+    policy
+        .scale_in
+        .push(rule("cpu", BELOW_30, 3, 5, Step::Remove(1)));
+    let cpu = minutes(&[Some(10.0), Some(50.0), Some(10.0), Some(50.0), Some(10.0)]);
+    let decision = run(&policy, &observations(&policy, &[("cpu", cpu)]), 4);
+    assert_eq!(
+        (decision.desired, decision.action),
+        (3, Action::Scale(Direction::In))
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "scale_in[0] fired: cpu below 30 for 3 of 5 datapoints; remove 1 -> 3"
+    );
+}
+
+#[test]
+fn windows_follow_each_metrics_period() {
+    let mut policy = policy();
+    policy.metrics.insert(
+        "requests".into(),
+        crate::testing::query("RequestCount", 300),
+    );
+    policy.scale_out.push(rule(
+        "requests",
+        Threshold::Above(1000.0),
+        2,
+        2,
+        Step::Add(1),
+    ));
+    // now() is 12:01:30: the last complete five-minute periods start 11:50 and 11:55.
+    let requests = series(now(), 300, &[Some(5000.0), Some(5000.0)]);
+    assert_eq!(requests[1].timestamp, now() - secs(390));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("requests", requests)]),
+        4,
+    );
+    assert_eq!(decision.desired, 5);
+}
+
+// --- Steps ---
+
+fn proposal(step: Step, scale_out: bool, current: u32) -> RuleOutcome {
+    let (policy, cpu) = if scale_out {
+        (scale_out_on_cpu(step), 90.0)
+    } else {
+        (scale_in_on_cpu(step), 10.0)
+    };
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(cpu, 5))]),
+        current,
+    );
+    decision.explanation.rules[0].outcome.clone()
+}
+
+#[test]
+fn each_step_proposes_its_capacity() {
+    assert_eq!(
+        proposal(Step::Add(3), true, 4),
+        RuleOutcome::Fired { proposed: 7 }
+    );
+    assert_eq!(
+        proposal(Step::Set(8), true, 4),
+        RuleOutcome::Fired { proposed: 8 }
+    );
+    assert_eq!(
+        proposal(Step::AddPercent(50), true, 5),
+        RuleOutcome::Fired { proposed: 8 }
+    ); // 2.5 rounds up
+    assert_eq!(
+        proposal(Step::AddPercent(10), true, 4),
+        RuleOutcome::Fired { proposed: 5 }
+    ); // at least one
+    assert_eq!(
+        proposal(Step::Remove(2), false, 4),
+        RuleOutcome::Fired { proposed: 2 }
+    );
+    assert_eq!(
+        proposal(Step::Set(2), false, 4),
+        RuleOutcome::Fired { proposed: 2 }
+    );
+    assert_eq!(
+        proposal(Step::RemovePercent(50), false, 5),
+        RuleOutcome::Fired { proposed: 3 }
+    ); // 2.5 rounds down
+    assert_eq!(
+        proposal(Step::RemovePercent(10), false, 4),
+        RuleOutcome::Fired { proposed: 3 }
+    ); // at least one
+}
+
+#[test]
+fn set_on_a_scale_out_rule_counts_only_above_current() {
+    assert_eq!(
+        proposal(Step::Set(4), true, 4),
+        RuleOutcome::NoChange { proposed: 4 }
+    );
+    let policy = scale_out_on_cpu(Step::Set(3));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(90.0, 5))]),
+        4,
+    );
+    assert_eq!(
+        (decision.desired, decision.explanation.fired.clone()),
+        (4, None)
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: scale_out[0] condition held but set 3 -> 3 is below the current 4"
+    );
+}
+
+#[test]
+fn set_on_a_scale_in_rule_counts_only_below_current() {
+    assert_eq!(
+        proposal(Step::Set(4), false, 4),
+        RuleOutcome::NoChange { proposed: 4 }
+    );
+    let policy = scale_in_on_cpu(Step::Set(6));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5))]),
+        4,
+    );
+    assert_eq!(decision.desired, 4);
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: scale_in[0] condition held but set 6 -> 6 is above the current 4"
+    );
+}
+
+#[test]
+fn remove_at_zero_does_not_fire() {
+    let mut policy = scale_in_on_cpu(Step::Remove(1));
+    policy.capacity.min = 0;
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5))]),
+        0,
+    );
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::NoChange { proposed: 0 }
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "no rule fired: scale_in[0] condition held but remove 1 -> 0 is the current capacity"
+    );
+}
+
+// --- Choosing among rules ---
+
+#[test]
+fn the_largest_scale_out_wins_and_the_first_among_equals() {
+    let mut policy = policy();
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 1, 1, Step::Add(1)));
+    policy
+        .scale_out
+        .push(rule("cpu", ABOVE_70, 1, 1, Step::Add(3)));
+    policy
+        .scale_out
+        .push(rule("memory", ABOVE_70, 1, 1, Step::Set(7)));
+    let observed = observations(
+        &policy,
+        &[("cpu", steady(90.0, 1)), ("memory", steady(90.0, 1))],
+    );
+    let decision = run(&policy, &observed, 4);
+    assert_eq!(
+        (decision.desired, decision.explanation.fired.as_deref()),
+        (7, Some("scale_out[1]"))
+    );
+}
+
+#[test]
+fn the_scale_in_that_removes_least_wins() {
+    let mut policy = policy();
+    policy
+        .scale_in
+        .push(rule("cpu", BELOW_30, 1, 1, Step::Remove(3)));
+    policy
+        .scale_in
+        .push(rule("cpu", BELOW_30, 1, 1, Step::Remove(1)));
+    policy
+        .scale_in
+        .push(rule("memory", BELOW_30, 1, 1, Step::Set(5)));
+    let observed = observations(
+        &policy,
+        &[("cpu", steady(10.0, 1)), ("memory", steady(10.0, 1))],
+    );
+    let decision = run(&policy, &observed, 6);
+    assert_eq!(
+        (decision.desired, decision.explanation.fired.as_deref()),
+        (5, Some("scale_in[1]"))
+    );
+}
+
+#[test]
+fn scale_out_beats_scale_in() {
+    let mut policy = scale_out_on_cpu(Step::Add(1));
+    policy
+        .scale_in
+        .push(rule("memory", BELOW_30, 5, 5, Step::Remove(2)));
+    let observed = observations(
+        &policy,
+        &[("cpu", steady(90.0, 5)), ("memory", steady(10.0, 5))],
+    );
+    let decision = run(&policy, &observed, 4);
+    assert_eq!(
+        (decision.desired, decision.action),
+        (5, Action::Scale(Direction::Out))
+    );
+    assert_eq!(
+        decision.explanation.rules[1].outcome,
+        RuleOutcome::Fired { proposed: 2 }
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "scale_out[0] fired: cpu above 70 for 5 of 5 datapoints; add 1 -> 5; scale_in[0] also fired; scale-out wins"
+    );
+}
+
+#[test]
+fn an_unavailable_metric_blocks_scale_in_but_not_another_metrics_scale_out() {
+    let mut policy = scale_out_on_cpu(Step::Add(1));
+    policy
+        .scale_out
+        .push(rule("memory", ABOVE_70, 5, 5, Step::Add(2)));
+    policy
+        .scale_in
+        .push(rule("cpu", BELOW_30, 5, 5, Step::Remove(1)));
+    let mut observed = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    observed.insert(
+        policy.metric("memory").clone(),
+        MetricData::Unavailable("throttled".into()),
+    );
+    let decision = run(&policy, &observed, 4);
+    assert_eq!((decision.desired, decision.action), (4, Action::None));
+    assert_eq!(
+        decision.explanation.rules[1].outcome,
+        RuleOutcome::Unavailable {
+            reason: "throttled".into()
+        }
+    );
+    assert_eq!(
+        decision.explanation.rules[2].outcome,
+        RuleOutcome::Fired { proposed: 3 }
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "scale_in[0] fired but scale-in is blocked: memory is unavailable (throttled)"
+    );
+
+    let observed = {
+        let mut observed = observations(&policy, &[("cpu", steady(90.0, 5))]);
+        observed.insert(
+            policy.metric("memory").clone(),
+            MetricData::Unavailable("throttled".into()),
+        );
+        observed
+    };
+    assert_eq!(run(&policy, &observed, 4).desired, 5);
+}
+
+#[test]
+fn a_metric_missing_from_the_observations_is_unavailable() {
+    let policy = scale_in_on_cpu(Step::Remove(1));
+    let decision = run(&policy, &Observations::new(), 4);
+    assert_eq!(decision.desired, 4);
+    let RuleOutcome::Unavailable { reason } = &decision.explanation.rules[0].outcome else {
+        panic!(
+            "expected unavailable, got {:?}",
+            decision.explanation.rules[0].outcome
+        );
+    };
+    assert!(
+        reason.contains("CPUUtilization") && reason.ends_with("was not read"),
+        "{reason}"
+    );
+    assert_eq!(decision.explanation.rules[0].missing, 5);
+    assert!(
+        decision
+            .explanation
+            .summary
+            .starts_with("holding: cpu is unavailable ("),
+        "{}",
+        decision.explanation.summary
+    );
+}
+
+#[test]
+fn a_gap_in_one_scale_in_window_blocks_every_scale_in() {
+    let mut policy = scale_in_on_cpu(Step::Remove(1));
+    policy
+        .scale_in
+        .push(rule("memory", BELOW_30, 5, 5, Step::Remove(1)));
+    let memory = minutes(&[Some(10.0), Some(10.0), None, Some(10.0), Some(10.0)]);
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5)), ("memory", memory)]),
+        4,
+    );
+    assert_eq!(decision.desired, 4);
+    assert_eq!(
+        decision.explanation.summary,
+        "scale_in[0] fired but scale-in is blocked: memory is missing 1 of 5 datapoints"
+    );
+}
+
+#[test]
+fn a_gap_in_a_scale_out_window_does_not_block_scale_in() {
+    let mut policy = scale_in_on_cpu(Step::Remove(1));
+    policy
+        .scale_out
+        .push(rule("memory", ABOVE_70, 3, 5, Step::Add(1)));
+    let memory = minutes(&[Some(90.0), Some(90.0), None, Some(10.0), Some(10.0)]);
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5)), ("memory", memory)]),
+        4,
+    );
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::MissingData
+    );
+    assert_eq!(
+        (decision.desired, decision.explanation.fired.as_deref()),
+        (3, Some("scale_in[0]"))
+    );
+}
+
+#[test]
+fn no_rules_no_change() {
+    let decision = run(&policy(), &Observations::new(), 4);
+    assert_eq!((decision.desired, decision.action), (4, Action::None));
+    assert_eq!(decision.explanation.summary, "no rules");
+}
+
+// --- Bounds ---
+
+#[test]
+fn proposals_are_clamped_to_the_policys_bounds() {
+    let policy = scale_out_on_cpu(Step::Add(20));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(90.0, 5))]),
+        4,
+    );
+    assert_eq!(decision.desired, 10);
+    assert_eq!(
+        decision.explanation.clamps,
+        [Clamp {
+            kind: ClampKind::PolicyMax,
+            from: 24,
+            to: 10,
+            detail: "capacity.max is 10".into()
+        }]
+    );
+    assert!(
+        decision
+            .explanation
+            .summary
+            .ends_with("add 20 -> 24; clamped by capacity.max to 10")
+    );
+
+    let mut policy = scale_in_on_cpu(Step::Remove(5));
+    policy.capacity.min = 2;
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5))]),
+        4,
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (2, vec![ClampKind::PolicyMin])
+    );
+}
+
+#[test]
+fn current_above_the_policy_max_is_brought_back_whatever_the_guards() {
+    let mut policy = policy();
+    policy.guards.max_step_in = Some(2);
+    policy.guards.cooldown_in = crate::model::Duration::from_secs(600);
+    let state = ResourceState {
+        last_action: Some(LastAction {
+            at: now() - secs(60),
+            direction: Direction::Out,
+            from: 8,
+            to: 9,
+        }),
+    };
+    let decision = decide(&policy, &Observations::new(), &capacity(50), &state, now());
+    assert_eq!(
+        (decision.desired, decision.action),
+        (10, Action::Scale(Direction::In))
+    );
+    assert_eq!(kinds(&decision), [ClampKind::PolicyMax]);
+    assert_eq!(
+        decision.explanation.summary,
+        "no rules; clamped by capacity.max to 10"
+    );
+}
+
+#[test]
+fn current_below_the_policy_min_is_raised_even_if_a_scale_in_rule_fires() {
+    let mut policy = scale_in_on_cpu(Step::Remove(1));
+    policy.capacity.min = 3;
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5))]),
+        1,
+    );
+    assert_eq!(
+        (decision.desired, decision.action),
+        (3, Action::Scale(Direction::Out))
+    );
+}
+
+#[test]
+fn the_resources_own_bounds_are_never_crossed() {
+    let policy = scale_out_on_cpu(Step::Add(5));
+    let current = CurrentCapacity {
+        resource_max: Some(7),
+        ..capacity(4)
+    };
+    let observed = observations(&policy, &[("cpu", steady(90.0, 5))]);
+    let decision = decide(
+        &policy,
+        &observed,
+        &current,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (7, vec![ClampKind::ResourceMax])
+    );
+
+    let policy = scale_in_on_cpu(Step::Remove(3));
+    let current = CurrentCapacity {
+        resource_min: Some(3),
+        ..capacity(4)
+    };
+    let observed = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    let decision = decide(
+        &policy,
+        &observed,
+        &current,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (3, vec![ClampKind::ResourceMin])
+    );
+}
+
+// --- max_step ---
+
+#[test]
+fn max_step_limits_a_scale_out() {
+    let mut policy = scale_out_on_cpu(Step::Add(2));
+    policy.guards.max_step_out = Some(1);
+    policy.guards.max_step_in = Some(0);
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(90.0, 5))]),
+        4,
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (5, vec![ClampKind::MaxStep])
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "scale_out[0] fired: cpu above 70 for 5 of 5 datapoints; add 2 -> 6; clamped by max_step to 5"
+    );
+}
+
+#[test]
+fn max_step_limits_a_scale_in() {
+    let mut policy = scale_in_on_cpu(Step::Set(1));
+    policy.guards.max_step_in = Some(2);
+    policy.guards.max_step_out = Some(0);
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5))]),
+        8,
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (6, vec![ClampKind::MaxStep])
+    );
+    assert_eq!(decision.explanation.clamps[0].detail, "max_step.in is 2");
+}
+
+#[test]
+fn max_step_does_not_hold_capacity_below_the_policy_min() {
+    let mut policy = scale_out_on_cpu(Step::Add(5));
+    policy.capacity.min = 5;
+    policy.guards.max_step_out = Some(1);
+    // From 1, bounds require 5; the rule asks for 6; max_step allows the rule nothing more.
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(90.0, 5))]),
+        1,
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (5, vec![ClampKind::MaxStep])
+    );
+}
+
+// --- Cooldown ---
+
+fn after(seconds: i64, direction: Direction) -> ResourceState {
+    ResourceState {
+        last_action: Some(LastAction {
+            at: now() - secs(seconds),
+            direction,
+            from: 3,
+            to: 4,
+        }),
+    }
+}
+
+fn cooling(step: Step, cpu: f64, state: &ResourceState) -> Decision {
+    let mut policy = policy();
+    policy.scale_out.push(rule("cpu", ABOVE_70, 5, 5, step));
+    policy.scale_in.push(rule("cpu", BELOW_30, 5, 5, step));
+    policy.guards.cooldown_out = crate::model::Duration::from_secs(120);
+    policy.guards.cooldown_in = crate::model::Duration::from_secs(600);
+    decide(
+        &policy,
+        &observations(&policy, &[("cpu", steady(cpu, 5))]),
+        &capacity(4),
+        state,
+        now(),
+    )
+}
+
+#[test]
+fn cooldown_out_holds_until_it_ends_and_not_at_the_end() {
+    let before = cooling(Step::Add(1), 90.0, &after(119, Direction::Out));
+    assert_eq!(
+        (before.desired, kinds(&before)),
+        (4, vec![ClampKind::Cooldown])
+    );
+    assert_eq!(before.explanation.fired.as_deref(), Some("scale_out[0]"));
+    assert!(
+        before
+            .explanation
+            .summary
+            .ends_with("add 1 -> 5; clamped by cooldown to 4"),
+        "{}",
+        before.explanation.summary
+    );
+    let ends = (now() + secs(1)).to_rfc3339();
+    assert_eq!(
+        before.explanation.clamps[0].detail,
+        format!(
+            "cooldown.out of 2m after the change 3 -> 4 at {} runs until {ends}",
+            (now() - secs(119)).to_rfc3339()
+        )
+    );
+    assert_eq!(
+        cooling(Step::Add(1), 90.0, &after(120, Direction::Out)).desired,
+        5
+    );
+    assert_eq!(
+        cooling(Step::Add(1), 90.0, &after(121, Direction::Out)).desired,
+        5
+    );
+}
+
+#[test]
+fn cooldown_in_holds_until_it_ends_and_not_at_the_end() {
+    let before = cooling(Step::Remove(1), 10.0, &after(599, Direction::Out));
+    assert_eq!(
+        (before.desired, kinds(&before)),
+        (4, vec![ClampKind::Cooldown])
+    );
+    assert_eq!(
+        cooling(Step::Remove(1), 10.0, &after(600, Direction::Out)).desired,
+        3
+    );
+    assert_eq!(
+        cooling(Step::Remove(1), 10.0, &after(601, Direction::In)).desired,
+        3
+    );
+}
+
+#[test]
+fn each_direction_has_its_own_cooldown_after_any_action() {
+    // 200s after a scale-in: scale-out (2m) may go, scale-in (10m) may not.
+    assert_eq!(
+        cooling(Step::Add(1), 90.0, &after(200, Direction::In)).desired,
+        5
+    );
+    assert_eq!(
+        cooling(Step::Remove(1), 10.0, &after(200, Direction::In)).desired,
+        4
+    );
+}
+
+// --- Paused and busy ---
+
+#[test]
+fn a_paused_policy_explains_what_it_would_have_done() {
+    let mut policy = scale_out_on_cpu(Step::Add(2));
+    policy.paused = true;
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(90.0, 5))]),
+        4,
+    );
+    assert_eq!((decision.desired, decision.action), (4, Action::None));
+    assert_eq!(
+        decision.explanation.clamps,
+        [Clamp {
+            kind: ClampKind::Paused,
+            from: 6,
+            to: 4,
+            detail: "the policy is paused; it would ask for 6".into()
+        }]
+    );
+    assert_eq!(
+        decision.explanation.summary,
+        "paused, would scale 4 -> 6: scale_out[0] fired: cpu above 70 for 5 of 5 datapoints; add 2 -> 6"
+    );
+}
+
+#[test]
+fn a_paused_policy_leaves_capacity_outside_its_bounds_alone() {
+    let mut policy = policy();
+    policy.paused = true;
+    let decision = run(&policy, &Observations::new(), 50);
+    assert_eq!((decision.desired, decision.action), (50, Action::None));
+    assert_eq!(kinds(&decision), [ClampKind::PolicyMax, ClampKind::Paused]);
+    assert_eq!(
+        decision.explanation.summary,
+        "paused, would scale 50 -> 10: no rules; clamped by capacity.max to 10"
+    );
+}
+
+#[test]
+fn a_busy_resource_is_left_alone() {
+    let policy = scale_out_on_cpu(Step::Add(2));
+    let current = CurrentCapacity {
+        busy: Some("deployment in progress".into()),
+        ..capacity(4)
+    };
+    let observed = observations(&policy, &[("cpu", steady(90.0, 5))]);
+    let decision = decide(
+        &policy,
+        &observed,
+        &current,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!((decision.desired, decision.action), (4, Action::None));
+    assert_eq!(kinds(&decision), [ClampKind::ResourceBusy]);
+    assert!(
+        decision
+            .explanation
+            .summary
+            .starts_with("resource busy (deployment in progress), would scale 4 -> 6: "),
+        "{}",
+        decision.explanation.summary
+    );
+}
+
+#[test]
+fn paused_and_busy_with_nothing_to_do_records_no_clamp() {
+    let mut policy = policy();
+    policy.paused = true;
+    let current = CurrentCapacity {
+        busy: Some("deployment in progress".into()),
+        ..capacity(4)
+    };
+    let decision = decide(
+        &policy,
+        &Observations::new(),
+        &current,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!(
+        (decision.desired, decision.explanation.clamps.len()),
+        (4, 0)
+    );
+}
+
+// --- Schedules ---
+
+fn schedule(cron: &str, timezone: chrono_tz::Tz, duration_secs: u64, min: u32) -> Schedule {
+    Schedule {
+        name: "business-hours".into(),
+        cron: cron.parse().expect("valid cron"),
+        timezone: crate::model::TimeZone(timezone),
+        duration: crate::model::Duration::from_secs(duration_secs),
+        min,
+    }
+}
+
+#[test]
+fn an_open_schedule_raises_capacity_with_no_rule_firing() {
+    let mut policy = scale_out_on_cpu(Step::Add(1));
+    policy.guards.max_step_out = Some(1);
+    policy.guards.cooldown_out = crate::model::Duration::from_secs(600);
+    policy
+        .schedules
+        .push(schedule("0 12 * * *", chrono_tz::UTC, 3_600, 6));
+    let state = after(60, Direction::In);
+    let observed = observations(&policy, &[("cpu", steady(50.0, 5))]);
+    let decision = decide(&policy, &observed, &capacity(2), &state, now());
+    assert_eq!(
+        (decision.desired, decision.action),
+        (6, Action::Scale(Direction::Out))
+    );
+    assert_eq!(kinds(&decision), [ClampKind::ScheduleFloor]);
+    assert_eq!(decision.explanation.schedules.len(), 1);
+    assert_eq!(decision.explanation.schedules[0].min, 6);
+    assert!(
+        decision
+            .explanation
+            .summary
+            .ends_with("; clamped by schedule floor to 6")
+    );
+}
+
+#[test]
+fn an_open_schedule_blocks_scale_in_below_its_floor() {
+    let mut policy = scale_in_on_cpu(Step::Remove(3));
+    policy
+        .schedules
+        .push(schedule("0 12 * * *", chrono_tz::UTC, 3_600, 5));
+    let decision = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(10.0, 5))]),
+        6,
+    );
+    assert_eq!(
+        (decision.desired, kinds(&decision)),
+        (5, vec![ClampKind::ScheduleFloor])
+    );
+}
+
+#[test]
+fn the_highest_open_floor_counts_and_closed_schedules_none() {
+    let mut policy = policy();
+    policy
+        .schedules
+        .push(schedule("0 12 * * *", chrono_tz::UTC, 3_600, 3));
+    policy
+        .schedules
+        .push(schedule("0 11 * * *", chrono_tz::UTC, 7_200, 5));
+    policy
+        .schedules
+        .push(schedule("0 9 * * *", chrono_tz::UTC, 3_600, 9));
+    let decision = run(&policy, &Observations::new(), 2);
+    assert_eq!(
+        (decision.desired, decision.explanation.schedules.len()),
+        (5, 2)
+    );
+}
+
+#[test]
+fn a_schedule_in_the_spring_gap_raises_the_floor_when_the_gap_ends() {
+    // 01:30 Europe/London does not exist on 2026-03-29; the window opens at 01:00 UTC.
+    let mut policy = policy();
+    policy.schedules.push(schedule(
+        "30 1 * * SUN",
+        chrono_tz::Europe::London,
+        1_800,
+        4,
+    ));
+    let at = |h, m| {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 29, h, m, 0)
+            .single()
+            .expect("valid")
+    };
+    let decide_at = |now| {
+        decide(
+            &policy,
+            &Observations::new(),
+            &capacity(2),
+            &ResourceState::default(),
+            now,
+        )
+    };
+    assert_eq!(decide_at(at(0, 59)).desired, 2);
+    assert_eq!(decide_at(at(1, 0)).desired, 4);
+    assert_eq!(decide_at(at(1, 29)).desired, 4);
+    assert_eq!(decide_at(at(1, 30)).desired, 2);
+}
+
+#[test]
+fn the_decision_carries_the_policy_and_time() {
+    let decision = run(&policy(), &Observations::new(), 3);
+    assert_eq!(
+        (decision.policy.as_str(), decision.at, decision.current),
+        ("web", now(), 3)
+    );
+    assert_eq!(decision.target, policy().target);
+    assert_eq!(
+        decision.to_string(),
+        "web [ecs_service prod/web]: 3 -> 3 (no rules)"
+    );
+}

@@ -1,0 +1,177 @@
+//! A decision and its explanation: what was seen, which rule fired (or why none did), every
+//! clamp applied, and the final current → desired.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use capstan_policy::model::{Step, Target, Threshold};
+
+use crate::observe::{Datapoint, Direction};
+
+/// The outcome of evaluating one policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The policy's name.
+    pub policy: String,
+    /// The resource it scales.
+    pub target: Target,
+    /// The evaluation time.
+    pub at: DateTime<Utc>,
+    /// Capacity before the decision.
+    pub current: u32,
+    /// Capacity the decision asks for; equal to `current` when nothing changes.
+    pub desired: u32,
+    /// Whether anything should be done.
+    pub action: Action,
+    /// Why.
+    pub explanation: Explanation,
+}
+
+impl Decision {
+    /// The change to make, if any: `Some((direction, desired))`.
+    pub fn change(&self) -> Option<(Direction, u32)> {
+        match self.action {
+            Action::Scale(direction) => Some((direction, self.desired)),
+            Action::None => None,
+        }
+    }
+}
+
+/// What the decision asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Leave capacity as it is.
+    None,
+    /// Change capacity in this direction, to `desired`.
+    Scale(Direction),
+}
+
+/// Everything that went into a decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Every rule, in policy order, with the datapoints it looked at.
+    pub rules: Vec<RuleEvaluation>,
+    /// The rule whose step was taken, e.g. `scale_out[0]`, if any.
+    pub fired: Option<String>,
+    /// Open schedule windows and the floors they set.
+    pub schedules: Vec<ScheduleWindow>,
+    /// Each adjustment made to the rule's proposal, in the order applied.
+    pub clamps: Vec<Clamp>,
+    /// Why the decision is what it is, in one sentence.
+    pub summary: String,
+}
+
+/// How one rule evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleEvaluation {
+    /// Where the rule stands in the policy, e.g. `scale_in[0]`.
+    pub rule: String,
+    /// The metric's name in the policy.
+    pub metric: String,
+    /// The threshold.
+    pub threshold: Threshold,
+    /// Datapoints that had to breach.
+    pub required: u32,
+    /// Datapoints in the window.
+    pub window: u32,
+    /// The datapoints found in the window, oldest first.
+    pub datapoints: Vec<Datapoint>,
+    /// How many of them breached.
+    pub breaching: u32,
+    /// How many periods of the window had no datapoint.
+    pub missing: u32,
+    /// The result.
+    pub outcome: RuleOutcome,
+    /// The rule's step.
+    pub step: Step,
+}
+
+/// The result of one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// The condition held; the step asks for this capacity.
+    Fired {
+        /// Capacity the step asks for, before clamps.
+        proposed: u32,
+    },
+    /// The condition held, but the step does not move capacity the rule's way (e.g. `set: 4` on
+    /// a scale-out rule at 6, or `remove` at 0), so the rule does not fire.
+    NoChange {
+        /// Capacity the step asks for.
+        proposed: u32,
+    },
+    /// Complete data, condition not met.
+    NotBreached,
+    /// The window is missing datapoints, so the rule holds.
+    MissingData,
+    /// The metric could not be read.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An open schedule window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleWindow {
+    /// The schedule's name.
+    pub name: String,
+    /// When this occurrence opened.
+    pub opened: DateTime<Utc>,
+    /// When it closes.
+    pub closes: DateTime<Utc>,
+    /// The floor it sets.
+    pub min: u32,
+}
+
+/// One adjustment to the proposed capacity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Clamp {
+    /// What adjusted it.
+    pub kind: ClampKind,
+    /// Capacity before.
+    pub from: u32,
+    /// Capacity after.
+    pub to: u32,
+    /// Detail, e.g. the cooldown's end.
+    pub detail: String,
+}
+
+/// The guards and bounds that can adjust a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClampKind {
+    /// The policy's `capacity.min`.
+    PolicyMin,
+    /// The policy's `capacity.max`.
+    PolicyMax,
+    /// An open schedule window's floor.
+    ScheduleFloor,
+    /// The resource's own lower bound.
+    ResourceMin,
+    /// The resource's own upper bound.
+    ResourceMax,
+    /// `guards.max_step`.
+    MaxStep,
+    /// `guards.cooldown`.
+    Cooldown,
+    /// The resource is busy (e.g. a deployment in progress).
+    ResourceBusy,
+    /// The policy is paused.
+    Paused,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} [{}]: {} -> {}",
+            self.policy, self.target, self.current, self.desired
+        )?;
+        write!(f, " ({})", self.explanation.summary)
+    }
+}

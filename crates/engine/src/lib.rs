@@ -1,0 +1,62 @@
+//! capstan's decision engine: pure and synchronous, with the clock passed in.
+//!
+//! [`decide()`] turns a validated policy, the metric datapoints read for it, the resource's
+//! current capacity and the memory of earlier actions into a [`Decision`] that explains itself.
+//! The engine knows nothing of AWS: callers read and act through the traits in [`ports`], and
+//! [`reads`] tells them what to read.
+//!
+//! ```no_run
+//! use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
+//! use capstan_engine::{LastAction, Observations, decide, model::Policy, reads};
+//! use chrono::{DateTime, Utc};
+//!
+//! /// One evaluation of one policy; errors are left to the caller.
+//! async fn evaluate(
+//!     policy: &Policy,
+//!     metrics: &impl MetricSource,
+//!     resources: &impl CapacityControl,
+//!     memory: &impl StateStore,
+//!     now: DateTime<Utc>,
+//! ) -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut observations = Observations::new();
+//!     for read in reads([policy], now) {
+//!         observations.extend(metrics.read(&read.queries, read.start, read.end).await?);
+//!     }
+//!     let current = resources.current(&policy.target).await?;
+//!     let state = memory.load(&policy.target).await?;
+//!     let decision = decide(policy, &observations, &current, &state, now);
+//!     println!("{decision}"); // e.g. "web [ecs_service prod/web]: 4 -> 6 (scale_out[0] fired: ...)"
+//!     if let Some((direction, desired)) = decision.change() {
+//!         resources.set_desired(&policy.target, desired).await?;
+//!         let action = LastAction { at: now, direction, from: decision.current, to: desired };
+//!         memory.record(&policy.target, action).await?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! How a decision is made is described on [`decide()`]; the rules for each step live in the
+//! engine's private modules (`window`, `schedule`, `clamp`), documented where they are implemented.
+
+mod clamp;
+mod decide;
+pub mod decision;
+pub mod observe;
+pub mod ports;
+#[cfg(test)]
+mod properties;
+mod read;
+mod schedule;
+#[cfg(test)]
+mod testing;
+mod window;
+
+pub use capstan_policy::model;
+pub use decide::decide;
+pub use decision::{
+    Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
+};
+pub use observe::{
+    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
+};
+pub use read::{MetricRead, reads};

@@ -1,0 +1,126 @@
+//! Builders for the unit tests: policies made directly as validated model values, and series
+//! laid out over the complete periods before a fixed `now`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
+
+use capstan_policy::model::{
+    Capacity, Condition, Datapoints, Duration, Guards, MetricQuery, MissingData, Policy, Rule,
+    Statistic, Step, Target, Threshold,
+};
+
+use crate::observe::{CurrentCapacity, Datapoint, MetricData, Observations};
+
+/// The evaluation time of most tests: 30 seconds into a minute, so the current period is
+/// incomplete and the last complete one-minute period starts at 12:00:00.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 12, 1, 30)
+        .single()
+        .expect("valid time")
+}
+
+/// A one-minute CloudWatch query for metric `name`.
+pub fn query(name: &str, period_secs: u32) -> MetricQuery {
+    MetricQuery {
+        namespace: "AWS/ECS".into(),
+        name: name.into(),
+        dimensions: BTreeMap::from([("ServiceName".into(), "web".into())]),
+        stat: Statistic::Average,
+        period_secs,
+    }
+}
+
+/// A policy for `web` with capacity 1..=10, metrics `cpu` and `memory` (one-minute periods), no
+/// rules, no schedules, no cooldowns and no max step.
+pub fn policy() -> Policy {
+    Policy {
+        name: "web".into(),
+        file: "policies/web.yaml".into(),
+        target: Target::EcsService {
+            cluster: "prod".into(),
+            service: "web".into(),
+        },
+        capacity: Capacity { min: 1, max: 10 },
+        metrics: BTreeMap::from([
+            ("cpu".into(), query("CPUUtilization", 60)),
+            ("memory".into(), query("MemoryUtilization", 60)),
+        ]),
+        scale_out: Vec::new(),
+        scale_in: Vec::new(),
+        schedules: Vec::new(),
+        guards: Guards {
+            cooldown_out: Duration::from_secs(0),
+            cooldown_in: Duration::from_secs(0),
+            max_step_out: None,
+            max_step_in: None,
+            missing_data: MissingData::Hold,
+        },
+        paused: false,
+    }
+}
+
+/// A rule: at least `breaching` of the last `window` datapoints of `metric` beyond `threshold`.
+pub fn rule(metric: &str, threshold: Threshold, breaching: u32, window: u32, step: Step) -> Rule {
+    Rule {
+        when: Condition {
+            metric: metric.into(),
+            threshold,
+            window: Datapoints { breaching, window },
+        },
+        step,
+    }
+}
+
+/// A datapoint at `timestamp`.
+pub fn point(timestamp: DateTime<Utc>, value: f64) -> Datapoint {
+    Datapoint { timestamp, value }
+}
+
+/// Start of the `back`-th complete period before `now` (1 = the last complete one).
+pub fn period_start(now: DateTime<Utc>, period_secs: u32, back: u32) -> DateTime<Utc> {
+    let period = i64::from(period_secs);
+    let current = now.timestamp().div_euclid(period) * period;
+    DateTime::from_timestamp(current - period * i64::from(back), 0).expect("in range")
+}
+
+/// A series over the last `values.len()` complete periods before `now`, oldest first; `None`
+/// leaves a gap.
+pub fn series(now: DateTime<Utc>, period_secs: u32, values: &[Option<f64>]) -> Vec<Datapoint> {
+    let count = u32::try_from(values.len()).expect("short series");
+    (1..=count)
+        .rev()
+        .zip(values)
+        .filter_map(|(back, value)| {
+            value.map(|value| point(period_start(now, period_secs, back), value))
+        })
+        .collect()
+}
+
+/// Observations holding `series` for each named metric of `policy`.
+pub fn observations(policy: &Policy, metrics: &[(&str, Vec<Datapoint>)]) -> Observations {
+    metrics
+        .iter()
+        .map(|(name, series)| {
+            (
+                policy.metric(name).clone(),
+                MetricData::Series(series.clone()),
+            )
+        })
+        .collect()
+}
+
+/// A resource at `desired` with no bounds of its own, not busy.
+pub fn capacity(desired: u32) -> CurrentCapacity {
+    CurrentCapacity {
+        desired,
+        resource_min: None,
+        resource_max: None,
+        busy: None,
+    }
+}
+
+/// `seconds` as a `TimeDelta`.
+pub fn secs(seconds: i64) -> TimeDelta {
+    TimeDelta::seconds(seconds)
+}
