@@ -1,0 +1,31 @@
+//! One capstan evaluation pass, shared by the evaluator Lambda and the CLI.
+//!
+//! A [`Trigger`] (an alarm or a scheduled tick) selects the policies to evaluate; [`evaluate`]
+//! reads their metrics in one batch through a [`MetricSource`], reads each resource's capacity
+//! and remembered state, asks the engine for a [`Decision`], and, unless told to only look,
+//! applies it through [`CapacityControl`] and records it in the [`StateStore`]. The alarm is only
+//! the trigger: metrics are always read fresh.
+//!
+//! ```no_run
+//! # async fn example<M, C, S>(ports: capstan_runner::Ports<'_, M, C, S>, policies: &capstan_policy::PolicySet)
+//! # where M: capstan_engine::ports::MetricSource + Sync, C: capstan_engine::ports::CapacityControl + Sync,
+//! #       S: capstan_engine::ports::StateStore + Sync {
+//! use capstan_runner::{evaluate, Mode, Trigger};
+//! let now = chrono::Utc::now();
+//! let woken = Trigger::Tick { at: now }.select(policies.policies());
+//! for outcome in evaluate(&woken, &ports, now, Mode::Act).await {
+//!     println!("{outcome}");
+//! }
+//! # }
+//! ```
+//!
+//! [`MetricSource`]: capstan_engine::ports::MetricSource
+//! [`CapacityControl`]: capstan_engine::ports::CapacityControl
+//! [`StateStore`]: capstan_engine::ports::StateStore
+//! [`Decision`]: capstan_engine::Decision
+
+mod pass;
+mod trigger;
+
+pub use pass::{Mode, Outcome, Ports, Result, evaluate};
+pub use trigger::{AlarmMetric, AlarmTrigger, Trigger};
