@@ -1,0 +1,127 @@
+//! EC2 Auto Scaling groups: reading and setting their desired capacity.
+
+use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::AutoScalingGroup;
+
+use capstan_engine::CurrentCapacity;
+
+use crate::count;
+use crate::error::{AwsError, ErrorKind};
+
+const DESCRIBE: &str = "autoscaling:DescribeAutoScalingGroups";
+const SET_DESIRED: &str = "autoscaling:SetDesiredCapacity";
+
+/// Auto Scaling groups, by name.
+#[derive(Debug, Clone)]
+pub struct AutoScalingGroups {
+    client: Client,
+}
+
+impl AutoScalingGroups {
+    /// Groups reached through the given client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// The group's desired capacity and its own `MinSize`/`MaxSize`. A group is never busy.
+    ///
+    /// A group that does not exist is an [`ErrorKind::NotFound`] error naming it.
+    pub async fn current(&self, name: &str) -> Result<CurrentCapacity, AwsError> {
+        let group = self.describe(name).await?;
+        Ok(CurrentCapacity {
+            desired: count(group.desired_capacity()),
+            resource_min: Some(count(group.min_size())),
+            resource_max: Some(count(group.max_size())),
+            busy: None,
+        })
+    }
+
+    /// Sets the group's desired capacity, without honouring the group's own cooldown (capstan
+    /// keeps its own).
+    ///
+    /// A value outside the group's `[MinSize, MaxSize]` is refused with an
+    /// [`ErrorKind::Invalid`] error before anything is changed. The engine already clamps to
+    /// these bounds; this check guards against a caller that did not.
+    pub async fn set_desired(&self, name: &str, desired: u32) -> Result<(), AwsError> {
+        let group = self.describe(name).await?;
+        let (min, max) = (group.min_size().unwrap_or(0), group.max_size().unwrap_or(0));
+        let Some(desired) = i32::try_from(desired)
+            .ok()
+            .filter(|desired| (min..=max).contains(desired))
+        else {
+            return Err(AwsError::new(
+                SET_DESIRED,
+                name,
+                ErrorKind::Invalid,
+                format!("desired capacity {desired} is outside the group's bounds [{min}, {max}]"),
+            ));
+        };
+        tracing::info!(group = name, desired, "SetDesiredCapacity");
+        self.client
+            .set_desired_capacity()
+            .auto_scaling_group_name(name)
+            .desired_capacity(desired)
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk(SET_DESIRED, name, error))?;
+        Ok(())
+    }
+
+    async fn describe(&self, name: &str) -> Result<AutoScalingGroup, AwsError> {
+        let answer = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk(DESCRIBE, name, error))?;
+        answer
+            .auto_scaling_groups()
+            .iter()
+            .find(|group| group.auto_scaling_group_name() == Some(name))
+            .cloned()
+            .ok_or_else(|| {
+                AwsError::new(
+                    DESCRIBE,
+                    name,
+                    ErrorKind::NotFound,
+                    "no Auto Scaling group has this name",
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsError;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_call_names_the_operation_and_the_group() {
+        let rule = mock!(Client::describe_auto_scaling_groups).then_error(|| {
+            DescribeAutoScalingGroupsError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message(
+                        "User is not authorized to perform: autoscaling:DescribeAutoScalingGroups",
+                    )
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule]);
+
+        let error = AutoScalingGroups::new(client).current("web").await.err();
+
+        let error = error.unwrap_or_else(|| panic!("the read should fail"));
+        assert_eq!(error.kind(), ErrorKind::AccessDenied);
+        assert_eq!(
+            error.to_string(),
+            "autoscaling:DescribeAutoScalingGroups on web failed: AccessDenied: \
+             User is not authorized to perform: autoscaling:DescribeAutoScalingGroups"
+        );
+    }
+}

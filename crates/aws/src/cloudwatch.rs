@@ -1,0 +1,447 @@
+//! Metric reads through CloudWatch `GetMetricData`.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+};
+use chrono::{DateTime, Utc};
+
+use capstan_engine::model::MetricQuery;
+use capstan_engine::ports::MetricSource;
+use capstan_engine::{Datapoint, MetricData, Observations};
+
+use crate::error::AwsError;
+
+/// Reads metrics with as few `GetMetricData` calls as possible: each distinct query is asked
+/// once, up to [`CloudWatchReader::MAX_QUERIES_PER_CALL`] per call, and every `NextToken` page is
+/// followed.
+///
+/// A query CloudWatch could not answer (status `InternalError` or `Forbidden`, or a message
+/// attached to its result) comes back as [`MetricData::Unavailable`] while the others are read;
+/// a call that fails as a whole fails the read.
+#[derive(Debug, Clone)]
+pub struct CloudWatchReader {
+    client: Client,
+}
+
+/// What the pages of one call said about one query.
+#[derive(Debug, Default)]
+struct Collected {
+    datapoints: Vec<Datapoint>,
+    answered: bool,
+    problems: Vec<String>,
+}
+
+impl CloudWatchReader {
+    /// The most `MetricDataQuery` entries CloudWatch accepts in one `GetMetricData` call.
+    pub const MAX_QUERIES_PER_CALL: usize = 500;
+
+    /// A reader on the given client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Reads one call's worth of queries, following `NextToken` until the last page.
+    async fn read_batch(
+        &self,
+        batch: &[&MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Observations, AwsError> {
+        tracing::debug!(queries = batch.len(), %start, %end, "GetMetricData");
+        let mut collected: Vec<Collected> = batch.iter().map(|_| Collected::default()).collect();
+        let mut pages = self
+            .client
+            .get_metric_data()
+            .set_metric_data_queries(Some(
+                batch
+                    .iter()
+                    .enumerate()
+                    .map(|(i, query)| data_query(i, query))
+                    .collect(),
+            ))
+            .start_time(smithy_time(start))
+            .end_time(smithy_time(end))
+            .scan_by(ScanBy::TimestampAscending)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| {
+                AwsError::from_sdk(
+                    "cloudwatch:GetMetricData",
+                    format!("{} metric queries", batch.len()),
+                    error,
+                )
+            })?;
+            for message in page.messages() {
+                tracing::warn!(
+                    code = message.code(),
+                    message = message.value(),
+                    "GetMetricData message"
+                );
+            }
+            for result in page.metric_data_results() {
+                match result
+                    .id()
+                    .and_then(query_index)
+                    .and_then(|i| collected.get_mut(i))
+                {
+                    Some(entry) => entry.add(result),
+                    None => tracing::warn!(
+                        id = result.id(),
+                        "GetMetricData returned a result for no query"
+                    ),
+                }
+            }
+        }
+        Ok(batch
+            .iter()
+            .map(|query| (*query).clone())
+            .zip(collected.into_iter().map(Collected::finish))
+            .collect())
+    }
+}
+
+impl MetricSource for CloudWatchReader {
+    type Error = AwsError;
+
+    async fn read(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Observations, AwsError> {
+        let distinct: Vec<&MetricQuery> = queries
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut observations = Observations::new();
+        for batch in distinct.chunks(Self::MAX_QUERIES_PER_CALL) {
+            observations.extend(self.read_batch(batch, start, end).await?);
+        }
+        Ok(observations)
+    }
+}
+
+impl Collected {
+    fn add(&mut self, result: &MetricDataResult) {
+        self.answered = true;
+        match result.status_code() {
+            Some(StatusCode::Complete | StatusCode::PartialData) => {}
+            Some(status) => self.problems.push(format!("CloudWatch status {status}")),
+            None => self.problems.push("CloudWatch gave no status".to_owned()),
+        }
+        for message in result.messages() {
+            self.problems.push(format!(
+                "{}: {}",
+                message.code().unwrap_or("message"),
+                message.value().unwrap_or("")
+            ));
+        }
+        if result.timestamps().len() != result.values().len() {
+            self.problems.push(format!(
+                "CloudWatch returned {} timestamps for {} values",
+                result.timestamps().len(),
+                result.values().len()
+            ));
+        }
+        for (timestamp, &value) in result.timestamps().iter().zip(result.values()) {
+            match chrono_time(timestamp) {
+                Some(timestamp) => self.datapoints.push(Datapoint { timestamp, value }),
+                None => self
+                    .problems
+                    .push(format!("timestamp {timestamp} is out of range")),
+            }
+        }
+    }
+
+    fn finish(self) -> MetricData {
+        if !self.answered {
+            MetricData::Unavailable("CloudWatch returned no result for this query".to_owned())
+        } else if self.problems.is_empty() {
+            MetricData::Series(self.datapoints)
+        } else {
+            MetricData::Unavailable(self.problems.join("; "))
+        }
+    }
+}
+
+/// The `index`th query of a call, with id `q<index>`.
+fn data_query(index: usize, query: &MetricQuery) -> MetricDataQuery {
+    let dimensions = query
+        .dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+        .collect();
+    let metric = Metric::builder()
+        .namespace(&query.namespace)
+        .metric_name(&query.name)
+        .set_dimensions(Some(dimensions))
+        .build();
+    // Validation keeps periods small; one too large for the API still reaches CloudWatch, whose
+    // refusal then names the problem.
+    let period = i32::try_from(query.period_secs).unwrap_or(i32::MAX);
+    MetricDataQuery::builder()
+        .id(format!("q{index}"))
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(period)
+                .stat(query.stat.to_string())
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+/// The index in an id made by [`data_query`].
+fn query_index(id: &str) -> Option<usize> {
+    id.strip_prefix('q')?.parse().ok()
+}
+
+fn smithy_time(time: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs_and_nanos(time.timestamp(), time.timestamp_subsec_nanos())
+}
+
+fn chrono_time(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataError, GetMetricDataOutput};
+    use aws_sdk_cloudwatch::types::MessageData;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+    use chrono::TimeZone;
+
+    use capstan_engine::model::Statistic;
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn query(name: &str) -> MetricQuery {
+        MetricQuery {
+            namespace: "Shop".into(),
+            name: name.into(),
+            dimensions: BTreeMap::from([("Service".into(), "orders".into())]),
+            stat: Statistic::Percentile("p99".into()),
+            period_secs: 60,
+        }
+    }
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 1, 12, minute, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn result(id: &str, status: StatusCode, points: &[(u32, f64)]) -> MetricDataResult {
+        MetricDataResult::builder()
+            .id(id)
+            .status_code(status)
+            .set_timestamps(Some(
+                points
+                    .iter()
+                    .map(|&(minute, _)| smithy_time(at(minute)))
+                    .collect(),
+            ))
+            .set_values(Some(points.iter().map(|&(_, value)| value).collect()))
+            .build()
+    }
+
+    fn series(points: &[(u32, f64)]) -> MetricData {
+        MetricData::Series(
+            points
+                .iter()
+                .map(|&(minute, value)| Datapoint {
+                    timestamp: at(minute),
+                    value,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn queries_carry_the_statistic_period_and_dimensions() {
+        let built = data_query(7, &query("Latency"));
+        assert_eq!(built.id(), Some("q7"));
+        assert_eq!(built.return_data(), Some(true));
+        let stat = built
+            .metric_stat()
+            .and_then(|stat| Some((stat.stat()?, stat.period()?, stat.metric()?)));
+        let (stat, period, metric) = stat.unwrap_or_else(|| panic!("incomplete query: {built:?}"));
+        assert_eq!((stat, period), ("p99", 60));
+        assert_eq!(
+            (metric.namespace(), metric.metric_name()),
+            (Some("Shop"), Some("Latency"))
+        );
+        assert_eq!(metric.dimensions()[0].name(), Some("Service"));
+        assert_eq!(metric.dimensions()[0].value(), Some("orders"));
+        assert_eq!(query_index("q7"), Some(7));
+    }
+
+    #[tokio::test]
+    async fn next_token_pages_are_followed_and_joined() {
+        let first = mock!(Client::get_metric_data)
+            .match_requests(|request| request.next_token().is_none())
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result(
+                        "q0",
+                        StatusCode::PartialData,
+                        &[(0, 1.0), (1, 2.0)],
+                    ))
+                    .metric_data_results(result("q1", StatusCode::PartialData, &[(0, 10.0)]))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::get_metric_data)
+            .match_requests(|request| {
+                request.next_token() == Some("page-2")
+                    && request.scan_by() == Some(&ScanBy::TimestampAscending)
+                    && request.metric_data_queries().len() == 2
+            })
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("q0", StatusCode::Complete, &[(2, 3.0)]))
+                    .metric_data_results(result("q1", StatusCode::Complete, &[(1, 11.0)]))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&first, &second]);
+
+        let observations = CloudWatchReader::new(client)
+            .read(&[query("A"), query("B"), query("A")], at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+        assert_eq!(observations.len(), 2);
+        assert_eq!(
+            observations[&query("A")],
+            series(&[(0, 1.0), (1, 2.0), (2, 3.0)])
+        );
+        assert_eq!(observations[&query("B")], series(&[(0, 10.0), (1, 11.0)]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_query_is_unavailable_and_the_others_are_read() {
+        let rule = mock!(Client::get_metric_data).then_output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(result("q0", StatusCode::Complete, &[(0, 1.0)]))
+                .metric_data_results(result("q1", StatusCode::Forbidden, &[]))
+                .metric_data_results(result("q2", StatusCode::InternalError, &[]))
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q3")
+                        .status_code(StatusCode::Complete)
+                        .messages(
+                            MessageData::builder()
+                                .code("MaxDatapointsExceeded")
+                                .value("too many")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule]);
+        let queries = [query("A"), query("B"), query("C"), query("D"), query("E")];
+
+        let observations = CloudWatchReader::new(client)
+            .read(&queries, at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        assert_eq!(observations[&query("A")], series(&[(0, 1.0)]));
+        let unavailable = |reason: &str| MetricData::Unavailable(reason.to_owned());
+        assert_eq!(
+            observations[&query("B")],
+            unavailable("CloudWatch status Forbidden")
+        );
+        assert_eq!(
+            observations[&query("C")],
+            unavailable("CloudWatch status InternalError")
+        );
+        assert_eq!(
+            observations[&query("D")],
+            unavailable("MaxDatapointsExceeded: too many")
+        );
+        assert_eq!(
+            observations[&query("E")],
+            unavailable("CloudWatch returned no result for this query")
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_standard_retry() {
+        let rule = mock!(Client::get_metric_data)
+            .sequence()
+            .error(|| {
+                GetMetricDataError::generic(
+                    ErrorMetadata::builder()
+                        .code("Throttling")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+            .output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("q0", StatusCode::Complete, &[(0, 1.0)]))
+                    .build()
+            })
+            .build();
+        let client = mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::Sequential,
+            [&rule],
+            |config| {
+                config.retry_config(
+                    crate::retry_config().with_initial_backoff(std::time::Duration::from_millis(1)),
+                )
+            }
+        );
+
+        let observations = CloudWatchReader::new(client)
+            .read(&[query("A")], at(0), at(5))
+            .await;
+
+        assert_eq!(rule.num_calls(), 2);
+        assert_eq!(
+            observations.map(|o| o[&query("A")].clone()),
+            Ok(series(&[(0, 1.0)]))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_is_a_typed_error() {
+        let rule = mock!(Client::get_metric_data)
+            .sequence()
+            .http_status(403, None)
+            .build();
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule]);
+
+        let error = CloudWatchReader::new(client)
+            .read(&[query("A"), query("B")], at(0), at(5))
+            .await;
+
+        let error = error
+            .err()
+            .unwrap_or_else(|| panic!("the read should fail"));
+        assert_eq!(error.operation(), "cloudwatch:GetMetricData");
+        assert_eq!(error.resource(), "2 metric queries");
+        assert_eq!(error.kind(), ErrorKind::AccessDenied);
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn times_convert_both_ways() {
+        let time = at(3) + chrono::Duration::milliseconds(250);
+        assert_eq!(chrono_time(&smithy_time(time)), Some(time));
+    }
+}

@@ -1,0 +1,262 @@
+//! ECS services: reading and setting their desired count.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
+
+use capstan_engine::CurrentCapacity;
+
+use crate::count;
+use crate::error::{AwsError, ErrorKind};
+
+const DESCRIBE: &str = "ecs:DescribeServices";
+const UPDATE: &str = "ecs:UpdateService";
+
+/// ECS services, by cluster and service name.
+///
+/// # When a service is busy
+///
+/// A service is busy while a deployment rolls out, which ECS shows in two ways:
+/// - more than one deployment is listed: the `PRIMARY` one is replacing `ACTIVE` ones whose tasks
+///   are still draining;
+/// - the `PRIMARY` deployment's `rolloutState` is `IN_PROGRESS`: it has not reached steady
+///   state, including a new service's first deployment.
+///
+/// A service being deleted (`DRAINING`) is busy as well. `rolloutState` is only reported for
+/// the rolling-update (`ECS`) deployment controller without a Classic Load Balancer; without
+/// it, only the number of deployments counts. Services using the `CODE_DEPLOY` or `EXTERNAL`
+/// controllers roll out through task sets, which this rule does not look at (moto lists no
+/// deployments for them). Changing the desired count, as capstan does, starts no deployment, so
+/// capstan's own changes never make a service busy.
+///
+/// moto follows the same shapes, with one difference: it fixes `rolloutState` when the service
+/// is created (`COMPLETED` if the server's `MOTO_ECS_SERVICE_RUNNING` is at least the desired
+/// count, which it is for a desired count of 0, otherwise `IN_PROGRESS`) and never advances it,
+/// so a service created with tasks stays busy there unless that variable is set.
+#[derive(Debug, Clone)]
+pub struct EcsServices {
+    client: Client,
+}
+
+impl EcsServices {
+    /// Services reached through the given client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// The service's desired count, and whether a deployment makes it busy (see
+    /// [When a service is busy](EcsServices#when-a-service-is-busy)).
+    /// ECS services have no bounds of their own.
+    ///
+    /// A service ECS reports as missing, or as `INACTIVE` (deleted), is an
+    /// [`ErrorKind::NotFound`] error naming `cluster/service`; so is a missing cluster.
+    pub async fn current(&self, cluster: &str, service: &str) -> Result<CurrentCapacity, AwsError> {
+        let resource = service_id(cluster, service);
+        let answer = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk(DESCRIBE, &resource, error))?;
+        if let Some(failure) = answer.failures().first() {
+            let reason = failure.reason().unwrap_or("no reason given");
+            let kind = if reason == "MISSING" {
+                ErrorKind::NotFound
+            } else {
+                ErrorKind::Other
+            };
+            let detail = failure
+                .detail()
+                .map(|detail| format!(" ({detail})"))
+                .unwrap_or_default();
+            return Err(AwsError::new(
+                DESCRIBE,
+                resource,
+                kind,
+                format!("ECS reports the service {reason}{detail}"),
+            ));
+        }
+        let Some(found) = answer.services().first() else {
+            return Err(AwsError::new(
+                DESCRIBE,
+                resource,
+                ErrorKind::NotFound,
+                "ECS returned no such service",
+            ));
+        };
+        if found.status() == Some("INACTIVE") {
+            return Err(AwsError::new(
+                DESCRIBE,
+                resource,
+                ErrorKind::NotFound,
+                "the service is INACTIVE (deleted)",
+            ));
+        }
+        Ok(CurrentCapacity {
+            desired: count(Some(found.desired_count())),
+            resource_min: None,
+            resource_max: None,
+            busy: busy(found),
+        })
+    }
+
+    /// Sets the service's desired count. This alone starts no deployment.
+    pub async fn set_desired(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: u32,
+    ) -> Result<(), AwsError> {
+        let resource = service_id(cluster, service);
+        let desired = i32::try_from(desired).map_err(|_| {
+            AwsError::new(
+                UPDATE,
+                &resource,
+                ErrorKind::Invalid,
+                format!("desired count {desired} is too large"),
+            )
+        })?;
+        tracing::info!(cluster, service, desired, "UpdateService");
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk(UPDATE, resource, error))?;
+        Ok(())
+    }
+}
+
+/// How a service is named in errors and in stored state: `cluster/service`.
+pub(crate) fn service_id(cluster: &str, service: &str) -> String {
+    format!("{cluster}/{service}")
+}
+
+/// Why the service must not be scaled now, if it must not: the rule documented on [`EcsServices`].
+fn busy(service: &Service) -> Option<String> {
+    if service.status() == Some("DRAINING") {
+        return Some("the service is DRAINING (being deleted)".to_owned());
+    }
+    let deployments = service.deployments();
+    let primary = deployments
+        .iter()
+        .find(|deployment| deployment.status() == Some("PRIMARY"))?;
+    let rollout = primary.rollout_state();
+    if deployments.len() == 1 && rollout != Some(&DeploymentRolloutState::InProgress) {
+        return None;
+    }
+    Some(format!(
+        "deployment {} in progress (rolloutState {}, {} deployment{})",
+        primary.id().unwrap_or("without id"),
+        rollout.map_or("not reported", DeploymentRolloutState::as_str),
+        deployments.len(),
+        if deployments.len() == 1 { "" } else { "s" },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::operation::update_service::UpdateServiceError;
+    use aws_sdk_ecs::types::Deployment;
+    use aws_sdk_ecs::types::error::ServiceNotFoundException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn deployment(id: &str, status: &str, rollout: Option<DeploymentRolloutState>) -> Deployment {
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .set_rollout_state(rollout)
+            .build()
+    }
+
+    fn service(deployments: Vec<Deployment>) -> Service {
+        Service::builder()
+            .status("ACTIVE")
+            .desired_count(2)
+            .set_deployments(Some(deployments))
+            .build()
+    }
+
+    #[test]
+    fn a_completed_single_deployment_is_not_busy() {
+        let steady = service(vec![deployment(
+            "ecs-svc/1",
+            "PRIMARY",
+            Some(DeploymentRolloutState::Completed),
+        )]);
+        assert_eq!(busy(&steady), None);
+        let unreported = service(vec![deployment("ecs-svc/1", "PRIMARY", None)]);
+        assert_eq!(busy(&unreported), None);
+        assert_eq!(busy(&service(vec![])), None);
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_busy() {
+        let first = service(vec![deployment(
+            "ecs-svc/1",
+            "PRIMARY",
+            Some(DeploymentRolloutState::InProgress),
+        )]);
+        assert_eq!(
+            busy(&first).as_deref(),
+            Some("deployment ecs-svc/1 in progress (rolloutState IN_PROGRESS, 1 deployment)")
+        );
+    }
+
+    #[test]
+    fn a_second_deployment_is_busy_even_without_rollout_state() {
+        let replacing = service(vec![
+            deployment("ecs-svc/2", "PRIMARY", None),
+            deployment("ecs-svc/1", "ACTIVE", None),
+        ]);
+        assert_eq!(
+            busy(&replacing).as_deref(),
+            Some("deployment ecs-svc/2 in progress (rolloutState not reported, 2 deployments)")
+        );
+    }
+
+    #[test]
+    fn a_draining_service_is_busy() {
+        let draining = Service::builder().status("DRAINING").build();
+        assert_eq!(
+            busy(&draining).as_deref(),
+            Some("the service is DRAINING (being deleted)")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_service_names_the_operation_and_the_service() {
+        let rule = mock!(Client::update_service).then_error(|| {
+            // As the SDK deserializes it: the code and message in the metadata.
+            let meta = ErrorMetadata::builder()
+                .code("ServiceNotFoundException")
+                .message("Service not found.")
+                .build();
+            UpdateServiceError::ServiceNotFoundException(
+                ServiceNotFoundException::builder()
+                    .message("Service not found.")
+                    .meta(meta)
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rule]);
+
+        let error = EcsServices::new(client)
+            .set_desired("shop", "order-processing", 3)
+            .await
+            .err();
+
+        let error = error.unwrap_or_else(|| panic!("the update should fail"));
+        assert_eq!(error.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            error.to_string(),
+            "ecs:UpdateService on shop/order-processing failed: ServiceNotFoundException: Service not found."
+        );
+    }
+}

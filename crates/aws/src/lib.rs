@@ -1,0 +1,223 @@
+//! capstan's AWS adapters: one module per AWS service, each implementing a port the engine
+//! defines ([`capstan_engine::ports`]).
+//!
+//! ```no_run
+//! use capstan_aws::{Aws, AwsError, load_config};
+//! use capstan_engine::model::Target;
+//! use capstan_engine::ports::CapacityControl;
+//!
+//! # async fn example() -> Result<(), AwsError> {
+//! // The emulator's endpoint in tests and demos; AWS's own endpoints otherwise.
+//! let endpoint = std::env::var("CAPSTAN_AWS_ENDPOINT").ok();
+//! let aws = Aws::new(&load_config(endpoint.as_deref()).await, "capstan-state");
+//!
+//! let target = Target::EcsService { cluster: "shop".into(), service: "order-processing".into() };
+//! let now = aws.current(&target).await?;
+//! if now.busy.is_none() {
+//!     aws.set_desired(&target, now.desired + 1).await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | Port | Implementation | AWS calls |
+//! |---|---|---|
+//! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
+//! | [`CapacityControl`] | [`Aws`], by target kind ([`actuates`]): [`AutoScalingGroups`], [`EcsServices`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService` |
+//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] | `GetItem`, `UpdateItem` |
+//!
+//! Every failure is an [`AwsError`] naming the operation and the resource, with an
+//! [`ErrorKind`] that says whether a retry can help. Throttling and transient failures are first
+//! retried by the SDK's standard retry mode, which [`load_config`] turns on.
+
+pub mod autoscaling;
+pub mod cloudwatch;
+pub mod ecs;
+pub mod error;
+pub mod state;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use capstan_engine::CurrentCapacity;
+use capstan_engine::model::Target;
+use capstan_engine::ports::CapacityControl;
+
+pub use autoscaling::AutoScalingGroups;
+pub use cloudwatch::CloudWatchReader;
+pub use ecs::EcsServices;
+pub use error::{AwsError, ErrorKind};
+pub use state::{DynamoStateStore, create_table};
+
+/// The SDK configuration every capstan client is built from: the default credential, region and
+/// endpoint chain, with [`retry_config`], and `endpoint` instead of AWS's endpoints when given
+/// (e.g. the emulator's, from `CAPSTAN_AWS_ENDPOINT`).
+pub async fn load_config(endpoint: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// The SDK's standard retry mode with 3 attempts in all: throttling, transient errors and 5xx
+/// answers are retried with jittered exponential backoff.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// Every adapter, built from one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    cloudwatch: CloudWatchReader,
+    autoscaling: AutoScalingGroups,
+    ecs: EcsServices,
+    state: DynamoStateStore,
+}
+
+impl Aws {
+    /// Clients for every adapter from `config`; the state lives in the DynamoDB table
+    /// `state_table`.
+    pub fn new(config: &SdkConfig, state_table: impl Into<String>) -> Self {
+        Self {
+            cloudwatch: CloudWatchReader::new(aws_sdk_cloudwatch::Client::new(config)),
+            autoscaling: AutoScalingGroups::new(aws_sdk_autoscaling::Client::new(config)),
+            ecs: EcsServices::new(aws_sdk_ecs::Client::new(config)),
+            state: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(config), state_table),
+        }
+    }
+
+    /// Metric reads.
+    pub fn cloudwatch(&self) -> &CloudWatchReader {
+        &self.cloudwatch
+    }
+
+    /// Auto Scaling group capacity.
+    pub fn autoscaling(&self) -> &AutoScalingGroups {
+        &self.autoscaling
+    }
+
+    /// ECS service capacity.
+    pub fn ecs(&self) -> &EcsServices {
+        &self.ecs
+    }
+
+    /// Memory of earlier actions.
+    pub fn state(&self) -> &DynamoStateStore {
+        &self.state
+    }
+}
+
+/// Whether this release reads and sets the capacity of `target`'s kind: Auto Scaling groups and
+/// ECS services. [`Aws`]'s [`CapacityControl`] answers [`ErrorKind::Unsupported`] for the others.
+pub fn actuates(target: &Target) -> bool {
+    matches!(
+        target,
+        Target::AutoscalingGroup { .. } | Target::EcsService { .. }
+    )
+}
+
+/// Reads and sets capacity through the adapter for the target's kind. Kinds without an adapter
+/// yet (see [`actuates`]) fail with [`ErrorKind::Unsupported`].
+impl CapacityControl for Aws {
+    type Error = AwsError;
+
+    async fn current(&self, target: &Target) -> Result<CurrentCapacity, AwsError> {
+        match target {
+            Target::AutoscalingGroup { name } => self.autoscaling.current(name).await,
+            Target::EcsService { cluster, service } => self.ecs.current(cluster, service).await,
+            _ => Err(unsupported("capstan:ReadCapacity", target)),
+        }
+    }
+
+    async fn set_desired(&self, target: &Target, desired: u32) -> Result<(), AwsError> {
+        match target {
+            Target::AutoscalingGroup { name } => self.autoscaling.set_desired(name, desired).await,
+            Target::EcsService { cluster, service } => {
+                self.ecs.set_desired(cluster, service, desired).await
+            }
+            _ => Err(unsupported("capstan:SetCapacity", target)),
+        }
+    }
+}
+
+fn unsupported(operation: &'static str, target: &Target) -> AwsError {
+    AwsError::new(
+        operation,
+        resource_id(target),
+        ErrorKind::Unsupported,
+        format!("actuation of {} arrives in a later release", target.kind()),
+    )
+}
+
+/// How a target is named in errors and in stored state, without its kind: the group's name,
+/// `cluster/service`, the source instance, `cluster-arn/topic` or the cluster's ARN.
+pub(crate) fn resource_id(target: &Target) -> String {
+    match target {
+        Target::AutoscalingGroup { name } => name.clone(),
+        Target::EcsService { cluster, service } => ecs::service_id(cluster, service),
+        Target::RdsReplicas { source } => source.clone(),
+        Target::MskTopic { cluster_arn, topic } => format!("{cluster_arn}/{topic}"),
+        Target::MskCluster { cluster_arn } => cluster_arn.clone(),
+    }
+}
+
+/// A count the SDK reports as an optional `i32`, where absent or negative means none.
+pub(crate) fn count(value: Option<i32>) -> u32 {
+    value
+        .and_then(|value| u32::try_from(value).ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn kinds_without_an_adapter_are_unsupported_without_calling_aws() {
+        let aws = Aws::new(
+            &SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+            "state",
+        );
+        let rds = Target::RdsReplicas {
+            source: "orders-db".into(),
+        };
+        let later = [
+            rds.clone(),
+            Target::MskTopic {
+                cluster_arn: "arn:kafka".into(),
+                topic: "orders".into(),
+            },
+            Target::MskCluster {
+                cluster_arn: "arn:kafka".into(),
+            },
+        ];
+
+        let error = aws
+            .set_desired(&rds, 3)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("rds_replicas is not supported"));
+
+        assert_eq!(
+            error.to_string(),
+            "capstan:SetCapacity on orders-db failed: Unsupported: actuation of rds_replicas arrives in a later release"
+        );
+        for target in &later {
+            assert!(!actuates(target), "{target}");
+            let error = aws
+                .current(target)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{target} is not supported"));
+            assert_eq!(error.kind(), ErrorKind::Unsupported, "{target}");
+        }
+        assert!(actuates(&Target::AutoscalingGroup { name: "web".into() }));
+        assert!(actuates(&Target::EcsService {
+            cluster: "shop".into(),
+            service: "orders".into()
+        }));
+    }
+}
