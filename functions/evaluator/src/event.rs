@@ -1,0 +1,287 @@
+//! Turns the events that can wake the evaluator into a [`Trigger`]:
+//!
+//! - EventBridge "CloudWatch Alarm State Change" (`detail-type`, alarm in `detail`);
+//! - a CloudWatch alarm's direct Lambda action (`alarmData`);
+//! - an SNS notification carrying a CloudWatch alarm (`Records[].Sns.Message`);
+//! - an EventBridge scheduled event (`detail-type: Scheduled Event`): the tick.
+//!
+//! Anything else is a [`EventError`] naming what was received; it never leads to an action.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::cloudwatch_alarms::{
+    CloudWatchAlarm, CloudWatchAlarmData, CloudWatchMetricAlarmConfiguration,
+};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sns::{CloudWatchAlarmPayload, SnsEvent};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use capstan_runner::{AlarmMetric, AlarmTrigger, Trigger};
+
+/// Why an event could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The event has none of the shapes the evaluator accepts.
+    #[error(
+        "unrecognised event (top-level keys: {keys}); expected an EventBridge alarm state change or scheduled event, a CloudWatch alarm action, or an SNS alarm notification"
+    )]
+    Unrecognised {
+        /// The event's top-level keys, for the log.
+        keys: String,
+    },
+    /// The event looked like one of the accepted kinds but did not parse as it.
+    #[error("malformed {kind} event: {reason}")]
+    Malformed {
+        /// The kind of event it looked like.
+        kind: &'static str,
+        /// The parse error.
+        reason: String,
+    },
+}
+
+/// Reads `event` as one of the accepted kinds.
+pub fn parse(event: Value) -> Result<Vec<Trigger>, EventError> {
+    if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
+        return match detail_type {
+            "CloudWatch Alarm State Change" => {
+                let event: EventBridgeEvent<CloudWatchAlarmData<Value>> =
+                    typed("EventBridge alarm state change", event)?;
+                Ok(vec![Trigger::Alarm(from_alarm_data(event.detail))])
+            }
+            "Scheduled Event" => {
+                let event: EventBridgeEvent<Value> = typed("EventBridge scheduled", event)?;
+                let at = event
+                    .time
+                    .ok_or_else(|| malformed("EventBridge scheduled", "missing `time`"))?;
+                Ok(vec![Trigger::Tick { at }])
+            }
+            other => Err(malformed(
+                "EventBridge",
+                format!("unsupported detail-type `{other}`"),
+            )),
+        };
+    }
+    if event.get("alarmData").is_some() {
+        let alarm: CloudWatchAlarm<Value> = typed("CloudWatch alarm action", event)?;
+        return Ok(vec![Trigger::Alarm(from_alarm_data(alarm.alarm_data))]);
+    }
+    if event.get("Records").is_some() {
+        let sns: SnsEvent = typed("SNS", event)?;
+        return sns
+            .records
+            .into_iter()
+            .map(|record| {
+                let payload: CloudWatchAlarmPayload = serde_json::from_str(&record.sns.message)
+                    .map_err(|e| malformed("SNS alarm notification", e.to_string()))?;
+                Ok(Trigger::Alarm(from_sns_payload(payload)))
+            })
+            .collect();
+    }
+    let keys = match &event {
+        Value::Object(map) => map.keys().cloned().collect::<Vec<_>>().join(", "),
+        other => format!("not an object: {other}"),
+    };
+    Err(EventError::Unrecognised { keys })
+}
+
+fn typed<T: DeserializeOwned>(kind: &'static str, event: Value) -> Result<T, EventError> {
+    serde_json::from_value(event).map_err(|e| malformed(kind, e.to_string()))
+}
+
+fn malformed(kind: &'static str, reason: impl Into<String>) -> EventError {
+    EventError::Malformed {
+        kind,
+        reason: reason.into(),
+    }
+}
+
+/// The alarm of an EventBridge event or a direct alarm action. The configuration is read as a
+/// metric alarm's; a composite alarm has no metrics and so wakes no policy by metric.
+fn from_alarm_data(data: CloudWatchAlarmData<Value>) -> AlarmTrigger {
+    let configuration: Option<CloudWatchMetricAlarmConfiguration> =
+        serde_json::from_value(data.configuration).ok();
+    let metrics = configuration
+        .map(|configuration| {
+            configuration
+                .metrics
+                .into_iter()
+                .map(|definition| AlarmMetric {
+                    namespace: definition.metric_stat.metric.namespace.unwrap_or_default(),
+                    name: definition.metric_stat.metric.name,
+                    dimensions: definition
+                        .metric_stat
+                        .metric
+                        .dimensions
+                        .into_iter()
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    AlarmTrigger {
+        name: data.alarm_name,
+        state: data
+            .state
+            .as_ref()
+            .map(|s| state_name(&s.value))
+            .unwrap_or_default(),
+        changed_at: data.state.map(|s| s.timestamp),
+        metrics,
+    }
+}
+
+/// The state as CloudWatch spells it (`ALARM`, `OK`, `INSUFFICIENT_DATA`).
+fn state_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+fn from_sns_payload(payload: CloudWatchAlarmPayload) -> AlarmTrigger {
+    let trigger = payload.trigger;
+    let metrics = match (trigger.namespace, trigger.metric_name) {
+        (Some(namespace), Some(name)) => vec![AlarmMetric {
+            namespace,
+            name,
+            dimensions: trigger
+                .dimensions
+                .into_iter()
+                .map(|d| (d.name, d.value))
+                .collect::<BTreeMap<_, _>>(),
+        }],
+        _ => Vec::new(),
+    };
+    AlarmTrigger {
+        name: payload.alarm_name,
+        state: payload.new_state_value,
+        changed_at: DateTime::parse_from_str(&payload.state_change_time, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str) -> Value {
+        serde_json::from_str(text).expect("sample is JSON")
+    }
+
+    fn only_alarm(triggers: Vec<Trigger>) -> AlarmTrigger {
+        match <[Trigger; 1]>::try_from(triggers) {
+            Ok([Trigger::Alarm(alarm)]) => alarm,
+            other => panic!("expected one alarm trigger, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn eventbridge_alarm_state_change_names_its_metric() {
+        let alarm = only_alarm(
+            parse(sample(include_str!(
+                "../../../tests/fixtures/events/eventbridge-alarm.json"
+            )))
+            .unwrap(),
+        );
+        assert_eq!(alarm.name, "ServerCpuTooHigh");
+        assert_eq!(alarm.state, "ALARM");
+        assert_eq!(
+            alarm.changed_at.map(|t| t.to_rfc3339()),
+            Some("2019-10-02T17:04:40.989+00:00".into())
+        );
+        assert_eq!(
+            alarm.metrics,
+            [AlarmMetric {
+                namespace: "AWS/EC2".into(),
+                name: "CPUUtilization".into(),
+                dimensions: BTreeMap::from([("InstanceId".into(), "i-12345678901234567".into())]),
+            }]
+        );
+    }
+
+    #[test]
+    fn direct_alarm_action_names_its_metric() {
+        let alarm = only_alarm(
+            parse(sample(include_str!(
+                "../../../tests/fixtures/events/alarm-action.json"
+            )))
+            .unwrap(),
+        );
+        assert_eq!(alarm.name, "lambda-demo-metric-alarm");
+        assert_eq!(alarm.state, "ALARM");
+        assert_eq!(alarm.metrics[0].namespace, "AWS/Logs");
+        assert_eq!(alarm.metrics[0].name, "CallCount");
+    }
+
+    #[test]
+    fn sns_alarm_notification_names_its_metric() {
+        let alarm = only_alarm(
+            parse(sample(include_str!(
+                "../../../tests/fixtures/events/sns-alarm.json"
+            )))
+            .unwrap(),
+        );
+        assert_eq!(alarm.name, "EXAMPLE");
+        assert_eq!(alarm.state, "ALARM");
+        assert_eq!(
+            alarm.changed_at.map(|t| t.to_rfc3339()),
+            Some("2015-06-03T17:43:27.123+00:00".into())
+        );
+        assert_eq!(alarm.metrics[0].name, "NetworkOut");
+        assert_eq!(alarm.metrics[0].dimensions["InstanceId"], "TestInstance");
+    }
+
+    #[test]
+    fn scheduled_event_is_a_tick_at_its_time() {
+        let triggers = parse(sample(include_str!(
+            "../../../tests/fixtures/events/scheduled.json"
+        )))
+        .unwrap();
+        assert_eq!(
+            triggers,
+            [Trigger::Tick {
+                at: "2015-10-08T16:53:06Z".parse().unwrap()
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_events_are_refused_with_what_was_seen() {
+        let error = parse(serde_json::json!({ "hello": 1, "world": 2 })).unwrap_err();
+        assert!(
+            error.to_string().contains("top-level keys: hello, world"),
+            "{error}"
+        );
+
+        let error = parse(serde_json::json!({ "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": 7 }))
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                EventError::Malformed {
+                    kind: "EventBridge alarm state change",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+
+        let error = parse(serde_json::json!({ "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {} }))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("unsupported detail-type"),
+            "{error}"
+        );
+
+        let error = parse(serde_json::json!({ "Records": [{ "Sns": { "Message": "not json" } }] }))
+            .unwrap_err();
+        assert!(matches!(error, EventError::Malformed { .. }), "{error}");
+
+        let error = parse(serde_json::json!([1, 2])).unwrap_err();
+        assert!(error.to_string().contains("not an object"), "{error}");
+    }
+}

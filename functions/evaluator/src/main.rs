@@ -1,0 +1,35 @@
+//! The evaluator Lambda: thin glue around [`capstan_runner`].
+//!
+//! At cold start it reads its settings, validates the packaged policy set and builds the AWS
+//! clients once. Each invocation turns the event into a trigger, evaluates the policies it
+//! wakes and logs one JSON record per decision.
+
+mod event;
+mod handler;
+mod settings;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use handler::App;
+use settings::Settings;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let settings = Settings::from_env()?;
+    let app = App::start(settings).await;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        app.handle(event.payload)
+    }))
+    .await
+}

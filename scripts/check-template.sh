@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Checks the SAM template offline: `sam validate --lint`, `cfn-lint`, then `sam build`, and checks that
+# the built bootstrap is an aarch64 (arm64) ELF executable. Prints each step; exits non-zero on the
+# first failure.
+#
+# Usage: scripts/check-template.sh [--lint-only]
+#   --lint-only   skip `sam build` (the lints take seconds; the build takes minutes)
+#
+# The build runs `cargo lambda build --release --arm64 --bin evaluator` into $CARGO_TARGET_DIR (by default
+# the workspace's target/; cargo-lambda adds panic=abort and target-cpu=neoverse-n1, so it reuses what
+# earlier `cargo lambda build --release --arm64` runs compiled, not host or debug builds). Cache target/
+# in CI: then only changed crates are rebuilt (a no-op build takes seconds). From a cold target dir it took
+# about 17 minutes on a loaded 2-core machine. The SAM artifacts go to .aws-sam/build (gitignored).
+# Tools come from <repo>/.venv (scripts/bootstrap.sh installs them, scripts/env.sh puts them on PATH).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+# shellcheck source=scripts/env.sh
+. "$repo/scripts/env.sh"
+export SAM_CLI_TELEMETRY=0
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+
+lint_only=false
+case "${1:-}" in
+  "") ;;
+  --lint-only) lint_only=true ;;
+  *) echo "usage: $0 [--lint-only]" >&2; exit 2 ;;
+esac
+
+template="$repo/template.yaml"
+build_dir="$repo/.aws-sam/build"
+function_id=EvaluatorFunction
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf '\ncheck-template: FAILED: %s\n' "$*" >&2; exit 1; }
+
+tools=(sam cfn-lint)
+$lint_only || tools+=(cargo cargo-lambda)
+for tool in "${tools[@]}"; do
+  command -v "$tool" >/dev/null || fail "$tool not found on PATH (run scripts/bootstrap.sh)"
+done
+
+step "sam validate --lint ($(sam --version))"
+sam validate --lint --template-file "$template" || fail "sam validate --lint"
+
+step "cfn-lint template.yaml ($(cfn-lint --version))"
+cfn-lint -- "$template" || fail "cfn-lint"
+
+if $lint_only; then
+  printf '\ncheck-template: lints passed (build skipped)\n'
+  exit 0
+fi
+
+step "sam build --build-dir ${build_dir#"$repo"/} (cargo target dir: $CARGO_TARGET_DIR; from a cold target dir this takes many minutes)"
+start=$SECONDS
+sam build --template-file "$template" --build-dir "$build_dir" || fail "sam build"
+elapsed=$((SECONDS - start))
+printf 'sam build took %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+
+bootstrap="$build_dir/$function_id/bootstrap"
+step "check ${bootstrap#"$repo"/} is an aarch64 ELF executable"
+[[ -f "$bootstrap" ]] || fail "$bootstrap was not produced"
+if command -v file >/dev/null; then file -b "$bootstrap"; fi
+python3 - "$bootstrap" <<'PY' || fail "$bootstrap is not an aarch64 ELF executable"
+import struct
+import sys
+
+path = sys.argv[1]
+with open(path, "rb") as f:
+    header = f.read(20)
+if len(header) < 20 or header[:4] != b"\x7fELF":
+    sys.exit(f"{path}: not an ELF file")
+elf_class, elf_data = header[4], header[5]
+if (elf_class, elf_data) != (2, 1):
+    sys.exit(f"{path}: not a 64-bit little-endian ELF (EI_CLASS={elf_class}, EI_DATA={elf_data})")
+e_type, e_machine = struct.unpack_from("<HH", header, 16)
+EM_AARCH64, ET_EXEC, ET_DYN = 183, 2, 3
+if e_machine != EM_AARCH64:
+    sys.exit(f"{path}: e_machine is {e_machine}, expected {EM_AARCH64} (EM_AARCH64)")
+if e_type not in (ET_EXEC, ET_DYN):
+    sys.exit(f"{path}: e_type is {e_type}, expected an executable")
+print(f"{path}: ELF64 little-endian, e_machine=EM_AARCH64, e_type={e_type}: ok")
+PY
+
+printf '\ncheck-template: all checks passed\n'

@@ -1,0 +1,171 @@
+//! ECS services through `capstan_aws::Aws` against moto. Run with
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_ecs`.
+//!
+//! moto never starts tasks and fixes a deployment's `rolloutState` when the service is created:
+//! `IN_PROGRESS` when it was created with tasks, `COMPLETED` when created with none (the emulator
+//! runs without `MOTO_ECS_SERVICE_RUNNING`). The tests check that precondition first, so a change
+//! in the emulator fails with a clear message rather than a puzzling one.
+
+use aws_sdk_ecs::types::DeploymentRolloutState;
+
+use capstan_aws::{Aws, ErrorKind};
+use capstan_engine::CurrentCapacity;
+use capstan_engine::model::Target;
+use capstan_engine::ports::CapacityControl;
+use capstan_tests::fleet::ecs_service;
+use capstan_tests::{sdk_config, unique};
+
+/// The id and rollout state of the service's only deployment, as ECS reports them.
+async fn only_deployment(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> (String, DeploymentRolloutState) {
+    let answer = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .expect("DescribeServices");
+    let [deployment] = answer.services()[0].deployments() else {
+        panic!("expected one deployment: {answer:?}");
+    };
+    let id = deployment.id().expect("deployment id").to_owned();
+    (
+        id,
+        deployment.rollout_state().expect("rolloutState").clone(),
+    )
+}
+
+fn capacity(desired: u32, busy: Option<String>) -> CurrentCapacity {
+    CurrentCapacity {
+        desired,
+        resource_min: None,
+        resource_max: None,
+        busy,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_is_read_and_set() {
+    let config = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let aws = Aws::new(&config, "unused-state-table");
+    let cluster = unique("shop");
+    ecs_service(&ecs, &cluster, "orders", 2).await;
+    let (deployment, rollout) = only_deployment(&ecs, &cluster, "orders").await;
+    assert_eq!(
+        rollout,
+        DeploymentRolloutState::InProgress,
+        "moto's rollout for a service created with tasks"
+    );
+    let orders = Target::EcsService {
+        cluster: cluster.clone(),
+        service: "orders".into(),
+    };
+    let busy = Some(format!(
+        "deployment {deployment} in progress (rolloutState IN_PROGRESS, 1 deployment)"
+    ));
+
+    assert_eq!(
+        aws.current(&orders).await.expect("reading the service"),
+        capacity(2, busy.clone())
+    );
+
+    aws.set_desired(&orders, 3).await.expect("setting 3");
+    assert_eq!(
+        aws.current(&orders).await.expect("reading the service"),
+        capacity(3, busy)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_steady_service_stays_steady_when_scaled() {
+    let config = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let aws = Aws::new(&config, "unused-state-table");
+    let cluster = unique("shop");
+    ecs_service(&ecs, &cluster, "idle", 0).await;
+    let (_, rollout) = only_deployment(&ecs, &cluster, "idle").await;
+    assert_eq!(
+        rollout,
+        DeploymentRolloutState::Completed,
+        "moto's rollout for a service created without tasks"
+    );
+    let idle = Target::EcsService {
+        cluster: cluster.clone(),
+        service: "idle".into(),
+    };
+
+    assert_eq!(
+        aws.current(&idle).await.expect("reading the service"),
+        capacity(0, None)
+    );
+
+    aws.set_desired(&idle, 3).await.expect("setting 3");
+    assert_eq!(
+        aws.current(&idle).await.expect("reading the service"),
+        capacity(3, None)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_and_deleted_services_are_not_found() {
+    let config = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let aws = Aws::new(&config, "unused-state-table");
+    let cluster = unique("shop");
+    ecs_service(&ecs, &cluster, "gone", 0).await;
+    ecs.delete_service()
+        .cluster(&cluster)
+        .service("gone")
+        .send()
+        .await
+        .expect("DeleteService");
+    let target = |cluster: &str, service: &str| Target::EcsService {
+        cluster: cluster.into(),
+        service: service.into(),
+    };
+
+    let missing = aws
+        .current(&target(&cluster, "missing"))
+        .await
+        .expect_err("no such service");
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+    assert_eq!(missing.resource(), format!("{cluster}/missing"));
+    assert_eq!(
+        missing.to_string(),
+        format!(
+            "ecs:DescribeServices on {cluster}/missing failed: NotFound: ECS reports the service MISSING"
+        )
+    );
+
+    let update_missing = aws
+        .set_desired(&target(&cluster, "missing"), 2)
+        .await
+        .expect_err("no such service");
+    assert_eq!(update_missing.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        update_missing.to_string(),
+        format!(
+            "ecs:UpdateService on {cluster}/missing failed: ServiceNotFoundException: Service not found."
+        )
+    );
+
+    let deleted = aws
+        .current(&target(&cluster, "gone"))
+        .await
+        .expect_err("the service was deleted");
+    assert_eq!(deleted.kind(), ErrorKind::NotFound);
+    assert_eq!(deleted.resource(), format!("{cluster}/gone"));
+
+    let no_cluster = unique("no-cluster");
+    let update = aws
+        .set_desired(&target(&no_cluster, "orders"), 2)
+        .await
+        .expect_err("no such cluster");
+    assert_eq!(update.kind(), ErrorKind::NotFound);
+    assert_eq!(update.operation(), "ecs:UpdateService");
+    assert_eq!(update.resource(), format!("{no_cluster}/orders"));
+}

@@ -1,0 +1,255 @@
+//! End to end: the real evaluator binary under `cargo lambda watch`, woken by AWS's sample
+//! events, reading CloudWatch and scaling ECS services in the emulator.
+
+use std::fs;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use capstan_tests::fleet::{self, MetricId};
+use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
+
+/// Services of the scenario, each with its own policy and CPU trace.
+const HOT: &str = "hot"; // CPU 90 for six minutes: breaches `above 70 for 5m`
+const WARM: &str = "warm"; // CPU 90 but one minute of the window missing: holds
+const COOL: &str = "cool"; // CPU 40: no breach
+const PAUSED: &str = "paused"; // CPU 90, policy paused
+const DEPLOYING: &str = "deploying"; // CPU 90, but a deployment is in progress
+
+fn sample(name: &str) -> Value {
+    let path = workspace_root().join("tests/fixtures/events").join(name);
+    serde_json::from_str(&fs::read_to_string(&path).expect("reading a sample event"))
+        .expect("sample is JSON")
+}
+
+fn cpu(cluster: &str, service: &str) -> MetricId {
+    MetricId {
+        namespace: "AWS/ECS".into(),
+        name: "CPUUtilization".into(),
+        dimensions: vec![
+            ("ClusterName".into(), cluster.into()),
+            ("ServiceName".into(), service.into()),
+        ],
+    }
+}
+
+fn policy_yaml(cluster: &str, service: &str, paused: bool) -> String {
+    format!(
+        "version: 1
+name: {service}
+target:
+  ecs_service: {{ cluster: {cluster}, service: {service} }}
+capacity: {{ min: 1, max: 10 }}
+metrics:
+  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, dimensions: {{ ClusterName: {cluster}, ServiceName: {service} }}, stat: Average, period: 1m }}
+scale_out:
+  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: 2 }}
+guards:
+  cooldown: {{ out: 10m }}
+paused: {paused}
+"
+    )
+}
+
+/// `metric` as an alarm's `metricStat.metric` names it.
+fn alarm_metric(metric: &MetricId) -> Value {
+    let dimensions: serde_json::Map<String, Value> = metric
+        .dimensions
+        .iter()
+        .map(|(name, value)| (name.clone(), json!(value)))
+        .collect();
+    json!({ "namespace": metric.namespace, "name": metric.name, "dimensions": dimensions })
+}
+
+/// AWS's EventBridge sample, pointed at `metric` and stamped `at`.
+fn eventbridge_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
+    let mut event = sample("eventbridge-alarm.json");
+    event["time"] = json!(at.to_rfc3339());
+    event["detail"]["alarmName"] = json!(format!("capstan-{}", metric.dimensions[1].1));
+    event["detail"]["state"]["timestamp"] = json!(at.to_rfc3339());
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"] = alarm_metric(metric);
+    event
+}
+
+/// AWS's direct alarm-action sample, pointed at `metric` and stamped `at`.
+fn alarm_action(metric: &MetricId, at: DateTime<Utc>) -> Value {
+    let mut event = sample("alarm-action.json");
+    event["time"] = json!(at.to_rfc3339());
+    event["alarmData"]["state"]["timestamp"] = json!(at.to_rfc3339());
+    event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"] =
+        alarm_metric(metric);
+    event
+}
+
+/// AWS's SNS alarm sample, its message's trigger pointed at `metric` and stamped `at`.
+fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
+    let mut event = sample("sns-alarm.json");
+    let record = &mut event["Records"][0]["Sns"];
+    let mut message: Value =
+        serde_json::from_str(record["Message"].as_str().expect("message")).expect("message JSON");
+    message["StateChangeTime"] = json!(at.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string());
+    message["Trigger"]["Namespace"] = json!(metric.namespace);
+    message["Trigger"]["MetricName"] = json!(metric.name);
+    message["Trigger"]["Dimensions"] = json!(
+        metric
+            .dimensions
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect::<Vec<_>>()
+    );
+    record["Message"] = json!(message.to_string());
+    event
+}
+
+/// AWS's scheduled-event sample stamped `at`.
+fn tick(at: DateTime<Utc>) -> Value {
+    let mut event = sample("scheduled.json");
+    event["time"] = json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    event
+}
+
+fn outcome<'a>(answer: &'a Value, policy: &str) -> &'a Value {
+    answer["outcomes"]
+        .as_array()
+        .and_then(|outcomes| outcomes.iter().find(|o| o["policy"] == policy))
+        .unwrap_or_else(|| panic!("no outcome for {policy} in {answer:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evaluator_scales_on_breach_and_holds_otherwise() {
+    let config = capstan_tests::sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let cluster = capstan_tests::unique("e2e");
+    let table = capstan_tests::unique("state");
+    capstan_aws::state::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+
+    let policies = tempfile::tempdir().expect("tempdir");
+    for service in [HOT, WARM, COOL, PAUSED, DEPLOYING] {
+        if service == DEPLOYING {
+            fleet::ecs_service(&ecs, &cluster, service, 2).await;
+        } else {
+            fleet::steady_ecs_service(&ecs, &cluster, service, 2).await;
+        }
+        fs::write(
+            policies.path().join(format!("{service}.yaml")),
+            policy_yaml(&cluster, service, service == PAUSED),
+        )
+        .expect("writing a policy");
+    }
+
+    // Six complete minutes of CPU before now; WARM lacks the third of its last five.
+    let now = Utc::now();
+    let minutes = fleet::last_complete_minutes(now, 6);
+    let trace = |value: f64| minutes.iter().map(|at| (*at, value)).collect::<Vec<_>>();
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, HOT), &trace(90.0)).await;
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, COOL), &trace(40.0)).await;
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, PAUSED), &trace(90.0)).await;
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, DEPLOYING), &trace(90.0)).await;
+    let mut gappy = trace(90.0);
+    gappy.remove(3);
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, WARM), &gappy).await;
+
+    let endpoint = capstan_tests::endpoint();
+    let evaluator = LambdaEvaluator::start(&[
+        (
+            "CAPSTAN_POLICY_DIR",
+            policies.path().to_str().expect("UTF-8 path"),
+        ),
+        ("CAPSTAN_STATE_TABLE", &table),
+        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+
+    // The alarm on HOT's CPU, via EventBridge: HOT alone is woken, breaches, and goes 2 -> 4.
+    let answer = evaluator
+        .invoke(&eventbridge_alarm(&cpu(&cluster, HOT), now))
+        .expect("EventBridge alarm");
+    assert_eq!(
+        answer["outcomes"].as_array().map(Vec::len),
+        Some(1),
+        "{answer:#}"
+    );
+    assert_eq!(
+        outcome(&answer, HOT)["result"]["status"],
+        "applied",
+        "{answer:#}"
+    );
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
+
+    // The same alarm delivered again, as an alarm action: the scale-out cooldown holds HOT at 4.
+    let answer = evaluator
+        .invoke(&alarm_action(&cpu(&cluster, HOT), now))
+        .expect("alarm action");
+    assert_eq!(
+        outcome(&answer, HOT)["result"]["status"],
+        "unchanged",
+        "{answer:#}"
+    );
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
+
+    // COOL's alarm through SNS: CPU 40 does not breach.
+    let answer = evaluator
+        .invoke(&sns_alarm(&cpu(&cluster, COOL), now))
+        .expect("SNS alarm");
+    assert_eq!(
+        outcome(&answer, COOL)["result"]["status"],
+        "unchanged",
+        "{answer:#}"
+    );
+
+    // The tick evaluates all five: WARM holds on its gap; PAUSED and DEPLOYING would scale but
+    // do not.
+    let answer = evaluator.invoke(&tick(now)).expect("tick");
+    assert_eq!(
+        answer["outcomes"].as_array().map(Vec::len),
+        Some(5),
+        "{answer:#}"
+    );
+    let warm = outcome(&answer, WARM);
+    assert_eq!(warm["result"]["status"], "unchanged", "{answer:#}");
+    assert_eq!(
+        warm["decision"]["explanation"]["rules"][0]["outcome"], "missing_data",
+        "{answer:#}"
+    );
+    for (service, clamp) in [(PAUSED, "paused"), (DEPLOYING, "resource_busy")] {
+        let held = outcome(&answer, service);
+        assert_eq!(held["result"]["status"], "unchanged", "{answer:#}");
+        let clamps = held["decision"]["explanation"]["clamps"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            clamps.iter().any(|c| c["kind"] == clamp),
+            "{service} should be held by {clamp}: {answer:#}"
+        );
+    }
+    assert_unchanged_since_first_alarm(&ecs, &cluster).await;
+
+    // A malformed event is refused and changes nothing.
+    let refused =
+        evaluator.invoke(&json!({ "detail-type": "CloudWatch Alarm State Change", "detail": 7 }));
+    let error = refused.expect_err("a malformed event must be an error");
+    assert!(error.contains("malformed"), "{error}");
+    let refused = evaluator
+        .invoke(&json!({ "hello": "world" }))
+        .expect_err("an unknown event must be an error");
+    assert!(refused.contains("unrecognised event"), "{refused}");
+    assert_unchanged_since_first_alarm(&ecs, &cluster).await;
+}
+
+/// HOT at the 4 tasks the first alarm gave it, every other service at its starting 2.
+async fn assert_unchanged_since_first_alarm(ecs: &aws_sdk_ecs::Client, cluster: &str) {
+    for (service, desired) in [(HOT, 4), (WARM, 2), (COOL, 2), (PAUSED, 2), (DEPLOYING, 2)] {
+        assert_eq!(
+            fleet::ecs_desired(ecs, cluster, service).await,
+            desired,
+            "{service}"
+        );
+    }
+}

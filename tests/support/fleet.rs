@@ -1,0 +1,165 @@
+//! Resources and metrics made in the emulator for tests and the demo.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use aws_sdk_ecs::types::ContainerDefinition;
+
+/// Creates an ECS cluster (if needed), a task definition and a service with `desired` tasks.
+pub async fn ecs_service(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, desired: i32) {
+    ecs.create_cluster()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .expect("CreateCluster");
+    let family = format!("{service}-task");
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image("public.ecr.aws/nginx/nginx:latest")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RegisterTaskDefinition");
+    ecs.create_service()
+        .cluster(cluster)
+        .service_name(service)
+        .task_definition(family)
+        .desired_count(desired)
+        .send()
+        .await
+        .expect("CreateService");
+}
+
+/// Creates a service as [`ecs_service`] does, whose deployment has completed, then sets it to
+/// `desired` tasks. (moto fixes a service's rollout state at creation: a service created with
+/// tasks stays `IN_PROGRESS`, one created with none is `COMPLETED`.)
+pub async fn steady_ecs_service(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    desired: i32,
+) {
+    ecs_service(ecs, cluster, service, 0).await;
+    ecs.update_service()
+        .cluster(cluster)
+        .service(service)
+        .desired_count(desired)
+        .send()
+        .await
+        .expect("UpdateService");
+}
+
+/// The service's desired task count as ECS reports it.
+pub async fn ecs_desired(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> i32 {
+    let answer = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .expect("DescribeServices");
+    answer.services()[0].desired_count()
+}
+
+/// Creates an Auto Scaling group (with its launch configuration) of `desired` instances within
+/// `min..=max`.
+pub async fn autoscaling_group(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+    min: i32,
+    max: i32,
+    desired: i32,
+) {
+    let launch = format!("{name}-launch");
+    asg.create_launch_configuration()
+        .launch_configuration_name(&launch)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .expect("CreateLaunchConfiguration");
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_configuration_name(launch)
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+/// The group's desired capacity as Auto Scaling reports it.
+pub async fn asg_desired(asg: &aws_sdk_autoscaling::Client, name: &str) -> i32 {
+    let answer = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    answer.auto_scaling_groups()[0]
+        .desired_capacity()
+        .expect("desired capacity")
+}
+
+/// A CloudWatch metric identity: namespace, name and dimensions.
+#[derive(Debug, Clone)]
+pub struct MetricId {
+    /// Namespace.
+    pub namespace: String,
+    /// Metric name.
+    pub name: String,
+    /// Dimensions as (name, value).
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// Writes one datapoint per (time, value).
+pub async fn put_metric(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    metric: &MetricId,
+    points: &[(DateTime<Utc>, f64)],
+) {
+    let dimensions: Vec<Dimension> = metric
+        .dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+        .collect();
+    for chunk in points.chunks(1000) {
+        let data = chunk.iter().map(|(at, value)| {
+            MetricDatum::builder()
+                .metric_name(&metric.name)
+                .set_dimensions(Some(dimensions.clone()))
+                .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+                .value(*value)
+                .build()
+        });
+        cloudwatch
+            .put_metric_data()
+            .namespace(&metric.namespace)
+            .set_metric_data(Some(data.collect()))
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+}
+
+/// The start of the minute `at` falls in.
+pub fn minute_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::minutes(1))
+        .expect("truncating to the minute")
+}
+
+/// `count` minute starts ending with the last complete minute before `now`, oldest first.
+pub fn last_complete_minutes(now: DateTime<Utc>, count: i64) -> Vec<DateTime<Utc>> {
+    let current = minute_start(now);
+    (1..=count)
+        .rev()
+        .map(|back| current - TimeDelta::minutes(back))
+        .collect()
+}

@@ -1,0 +1,110 @@
+//! The real evaluator binary under `cargo lambda watch`, invoked with `cargo lambda invoke`.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long the runtime emulator may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The evaluator running under cargo lambda's Lambda runtime emulator. Stopped on drop.
+pub struct LambdaEvaluator {
+    watch: Child,
+    port: u16,
+}
+
+impl LambdaEvaluator {
+    /// Starts `cargo lambda watch` for the evaluator with `env` set for the function, and waits
+    /// until its invoke port accepts connections. The function itself is built and started by
+    /// the first invocation.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut watch = Command::new("cargo");
+        watch
+            .current_dir(workspace_root())
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--quiet",
+                "--package",
+                "capstan-evaluator",
+            ])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .process_group(0);
+        for (name, value) in env {
+            watch.arg("--env-var").arg(format!("{name}={value}"));
+        }
+        let watch = watch
+            .spawn()
+            .expect("starting `cargo lambda watch` (is the venv's bin on PATH?)");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "cargo lambda watch did not listen on {port}"
+            );
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        Self { watch, port }
+    }
+
+    /// Sends `event` to the evaluator and returns its answer, or the error it reported.
+    pub fn invoke(&self, event: &Value) -> Result<Value, String> {
+        let output = Command::new("cargo")
+            .current_dir(workspace_root())
+            .args(["lambda", "invoke", "evaluator", "--output-format", "json"])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &self.port.to_string(),
+            ])
+            .arg("--data-ascii")
+            .arg(event.to_string())
+            .output()
+            .expect("running `cargo lambda invoke`");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if output.status.success() {
+            serde_json::from_str(&stdout).map_err(|e| format!("answer is not JSON ({e}): {stdout}"))
+        } else {
+            Err(format!(
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+}
+
+impl Drop for LambdaEvaluator {
+    fn drop(&mut self) {
+        // The watcher runs cargo, which runs the function: stop the whole process group.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.watch.id())])
+            .status();
+        let _ = self.watch.wait();
+    }
+}
+
+/// The workspace root, where `cargo lambda` must run.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("local address").port()
+}
