@@ -60,12 +60,9 @@ async fn distinct_queries_are_batched_by_500_and_duplicates_asked_once() {
     const METRICS: usize = 600;
     let config = sdk_config().await;
     let counter = GetMetricDataCalls::default();
-    // The SDK gzips PutMetricData bodies over 10 KiB; the emulator's CBOR bridge does not read
-    // gzip yet, so this client sends them plain.
     let client = aws_sdk_cloudwatch::Client::from_conf(
         aws_sdk_cloudwatch::config::Builder::from(&config)
             .interceptor(counter.clone())
-            .disable_request_compression(true)
             .build(),
     );
     let namespace = unique("capstan/aws-cloudwatch");

@@ -118,7 +118,7 @@ async fn create_resource(
     let start = policy.capacity.min as i32;
     match &policy.target {
         Target::EcsService { cluster, service } => {
-            fleet::ecs_service(ecs, cluster, service, start).await
+            fleet::steady_ecs_service(ecs, cluster, service, start).await
         }
         Target::AutoscalingGroup { name } => {
             fleet::autoscaling_group(autoscaling, name, start, policy.capacity.max as i32, start)

@@ -5,6 +5,7 @@ middleware rewrites each CBOR request into the equivalent JSON request, lets mot
 and turns the JSON answer back into CBOR. Every other request passes through untouched.
 """
 
+import gzip
 import io
 import json
 import re
@@ -85,6 +86,9 @@ class CborBridge:
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length)
+        # The SDK gzips request bodies over 10 KiB (PutMetricData) and says so in Content-Encoding.
+        if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+            raw = gzip.decompress(raw)
         body = json.dumps(to_json_value(cbor2.loads(raw) if raw else {})).encode()
         environ = dict(environ)
         environ.update(
@@ -96,6 +100,7 @@ class CborBridge:
                 "wsgi.input": io.BytesIO(body),
             }
         )
+        environ.pop("HTTP_CONTENT_ENCODING", None)
         environ.setdefault("HTTP_AUTHORIZATION", UNSIGNED_AUTHORIZATION)
 
         answer = {}

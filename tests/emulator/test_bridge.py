@@ -3,6 +3,7 @@
     .venv/bin/python -m unittest discover -s tests/emulator
 """
 
+import gzip
 import itertools
 import json
 import threading
@@ -66,13 +67,15 @@ class BridgeTest(unittest.TestCase):
             with error:
                 return error.code, error.headers, error.read()
 
-    def call(self, operation, members):
-        """Call a CloudWatch operation in RPC v2 CBOR; return (status, headers, decoded body)."""
-        status, headers, body = self.post(
-            f"/service/{SERVICE}/operation/{operation}",
-            cbor2.dumps(members),
-            {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"},
-        )
+    def call(self, operation, members, compress=False):
+        """Call a CloudWatch operation in RPC v2 CBOR, its body gzipped as the SDK does for large
+        requests when `compress`; return (status, headers, decoded body)."""
+        body = cbor2.dumps(members)
+        headers = {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}
+        if compress:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        status, headers, body = self.post(f"/service/{SERVICE}/operation/{operation}", body, headers)
         self.assertEqual(headers["Content-Type"], "application/cbor")
         self.assertEqual(headers["smithy-protocol"], "rpc-v2-cbor")
         return status, headers, cbor2.loads(body)
@@ -118,6 +121,32 @@ class BridgeTest(unittest.TestCase):
         self.assertEqual(result["Values"], [1.5, 6.0])
         # cbor2 decodes tag 1 into datetime; an untagged number would stay a number.
         self.assertEqual(result["Timestamps"], [utc(start), utc(start + 60)])
+
+    def test_gzipped_request_is_read(self):
+        namespace = unique("capstan/bridge-gzip")
+        start = (int(time.time()) // 60 - 10) * 60
+        data = [{"MetricName": "Depth", "Timestamp": timestamp(start + i), "Value": float(i)} for i in range(50)]
+        status, _, _ = self.call("PutMetricData", {"Namespace": namespace, "MetricData": data}, compress=True)
+        self.assertEqual(status, 200)
+        status, _, answer = self.call(
+            "GetMetricData",
+            {
+                "MetricDataQueries": [
+                    {
+                        "Id": "depth",
+                        "MetricStat": {
+                            "Metric": {"Namespace": namespace, "MetricName": "Depth"},
+                            "Period": 60,
+                            "Stat": "SampleCount",
+                        },
+                    }
+                ],
+                "StartTime": timestamp(start),
+                "EndTime": timestamp(start + 60),
+            },
+        )
+        self.assertEqual(status, 200)
+        self.assertEqual(answer["MetricDataResults"][0]["Values"], [50.0])
 
     def test_describe_alarms_after_put_metric_alarm(self):
         name = unique("capstan-bridge-alarm")
