@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use crate::values::{CronExpr, Datapoints, Duration, Statistic, TimeZone};
 
@@ -46,37 +47,41 @@ impl Policy {
     }
 }
 
-/// The resource a policy scales; also its identity, so two policies never claim one resource.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The resource a policy scales. Write exactly one of these keys. No two policies may scale
+/// the same resource.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Target {
-    /// An EC2 Auto Scaling group.
+    /// An EC2 Auto Scaling group; capacity is its desired instance count.
     AutoscalingGroup {
         /// The group's name.
         name: String,
     },
-    /// An ECS service.
+    /// An ECS service; capacity is its desired task count.
     EcsService {
-        /// The cluster's name or ARN.
+        /// Name or ARN of the cluster that runs the service.
         cluster: String,
         /// The service's name.
         service: String,
     },
-    /// Read replicas of an RDS instance.
+    /// Read replicas of an RDS instance (MySQL, MariaDB or PostgreSQL; not Aurora); capacity is
+    /// the number of replicas capstan keeps.
     RdsReplicas {
-        /// The source instance identifier.
+        /// DB instance identifier of the source (primary) instance.
         source: String,
     },
-    /// Partitions of an MSK topic.
+    /// A topic on an MSK cluster; capacity is its partition count, which only ever grows.
     MskTopic {
-        /// The cluster's ARN.
+        /// ARN of the MSK cluster.
         cluster_arn: String,
         /// The topic's name.
         topic: String,
     },
-    /// Brokers of an MSK cluster.
+    /// An MSK provisioned cluster; capacity is its broker count, a multiple of its AZ count.
     MskCluster {
-        /// The cluster's ARN.
+        /// ARN of the MSK cluster.
         cluster_arn: String,
     },
 }

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use crate::model::Target;
 use crate::values::{CronExpr, Datapoints, Duration, Statistic, TimeZone};
 
 /// A scaling policy: one resource, its bounds, the metrics it watches and the rules that move it.
@@ -50,42 +51,6 @@ pub struct PolicyFile {
     /// When true, the policy is evaluated and explained but never acts. By default, false.
     #[serde(default)]
     pub paused: bool,
-}
-
-/// The resource a policy scales. Write exactly one of these keys.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Target {
-    /// An EC2 Auto Scaling group; capacity is its desired instance count.
-    AutoscalingGroup {
-        /// The group's name.
-        name: String,
-    },
-    /// An ECS service; capacity is its desired task count.
-    EcsService {
-        /// Name or ARN of the cluster that runs the service.
-        cluster: String,
-        /// The service's name.
-        service: String,
-    },
-    /// Read replicas of an RDS instance (MySQL, MariaDB or PostgreSQL; not Aurora); capacity is
-    /// the number of replicas capstan keeps.
-    RdsReplicas {
-        /// DB instance identifier of the source (primary) instance.
-        source: String,
-    },
-    /// A topic on an MSK cluster; capacity is its partition count, which only ever grows.
-    MskTopic {
-        /// ARN of the MSK cluster.
-        cluster_arn: String,
-        /// The topic's name.
-        topic: String,
-    },
-    /// An MSK provisioned cluster; capacity is its broker count, a multiple of its AZ count.
-    MskCluster {
-        /// ARN of the MSK cluster.
-        cluster_arn: String,
-    },
 }
 
 /// Inclusive bounds on capacity.

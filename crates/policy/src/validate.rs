@@ -140,7 +140,7 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
     Some(Policy {
         name: raw.name.value.clone(),
         file: parsed.source.path.clone(),
-        target: model::Target::from(&raw.target.value),
+        target: raw.target.value.clone(),
         capacity: model::Capacity {
             min: capacity.min.value,
             max: capacity.max.value,
@@ -237,18 +237,6 @@ fn max_step(
     match limit {
         None => Some(None),
         Some(limit) => amounts::check(key, limit, out).map(Some),
-    }
-}
-
-impl From<&raw::Target> for model::Target {
-    fn from(target: &raw::Target) -> Self {
-        match target.clone() {
-            raw::Target::AutoscalingGroup { name } => Self::AutoscalingGroup { name },
-            raw::Target::EcsService { cluster, service } => Self::EcsService { cluster, service },
-            raw::Target::RdsReplicas { source } => Self::RdsReplicas { source },
-            raw::Target::MskTopic { cluster_arn, topic } => Self::MskTopic { cluster_arn, topic },
-            raw::Target::MskCluster { cluster_arn } => Self::MskCluster { cluster_arn },
-        }
     }
 }
 

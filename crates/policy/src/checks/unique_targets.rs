@@ -7,20 +7,19 @@
 //! are rejected at the second's target, naming the first policy.
 
 use super::repeats;
-use crate::model::Target;
 use crate::report::Diagnostic;
 use crate::validate::Parsed;
 
 /// A problem for each policy whose resource an earlier one already scales.
 pub(crate) fn check(parsed: &[Parsed<'_>]) -> Vec<Diagnostic> {
-    let repeated = repeats(parsed, |p| Target::from(&p.file.target.value));
+    let repeated = repeats(parsed, |p| p.file.target.value.clone());
     repeated
         .into_iter()
         .map(|(earlier, later)| {
             let target = &later.file.target;
             let message = format!(
                 "{} is already scaled by policy `{}` ({})",
-                Target::from(&target.value),
+                target.value,
                 earlier.file.name.value,
                 earlier.position(earlier.file.target.referenced)
             );
