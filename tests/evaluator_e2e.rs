@@ -253,3 +253,67 @@ async fn assert_unchanged_since_first_alarm(ecs: &aws_sdk_ecs::Client, cluster: 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_and_an_invalid_policy_set_never_act() {
+    let config = capstan_tests::sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let cluster = capstan_tests::unique("e2e-dry");
+    let table = capstan_tests::unique("state");
+    capstan_aws::state::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+    fleet::steady_ecs_service(&ecs, &cluster, HOT, 2).await;
+    let now = Utc::now();
+    let trace: Vec<_> = fleet::last_complete_minutes(now, 6)
+        .into_iter()
+        .map(|at| (at, 90.0))
+        .collect();
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, HOT), &trace).await;
+
+    let valid = tempfile::tempdir().expect("tempdir");
+    fs::write(
+        valid.path().join("hot.yaml"),
+        policy_yaml(&cluster, HOT, false),
+    )
+    .expect("writing a policy");
+    let invalid = tempfile::tempdir().expect("tempdir");
+    let broken = policy_yaml(&cluster, HOT, false).replace("min: 1, max: 10", "min: 5, max: 3");
+    fs::write(invalid.path().join("hot.yaml"), broken).expect("writing a policy");
+
+    let endpoint = capstan_tests::endpoint();
+    let settings = |policies: &tempfile::TempDir, dry_run: &str| {
+        let dir = policies.path().to_str().expect("UTF-8 path").to_owned();
+        [
+            ("CAPSTAN_POLICY_DIR", dir),
+            ("CAPSTAN_STATE_TABLE", table.clone()),
+            ("CAPSTAN_AWS_ENDPOINT", endpoint.clone()),
+            ("DRY_RUN", dry_run.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ]
+    };
+    let start = |env: [(&str, String); 7]| {
+        LambdaEvaluator::start(&env.each_ref().map(|(name, value)| (*name, value.as_str())))
+    };
+
+    // DRY_RUN: the breach is decided and explained, and nothing changes.
+    let evaluator = start(settings(&valid, "true"));
+    let answer = evaluator.invoke(&tick(now)).expect("tick");
+    let hot = outcome(&answer, HOT);
+    assert_eq!(hot["result"]["status"], "would_apply", "{answer:#}");
+    assert_eq!(hot["decision"]["desired"], 4, "{answer:#}");
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 2);
+    drop(evaluator);
+
+    // An invalid policy set (min above max): every invocation is refused.
+    let evaluator = start(settings(&invalid, "false"));
+    let error = evaluator
+        .invoke(&tick(now))
+        .expect_err("an invalid set must refuse to act");
+    assert!(error.contains("policy set invalid"), "{error}");
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 2);
+}

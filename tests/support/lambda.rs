@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// How long an invocation may wait for the function (seconds): the first one builds and starts
+/// it, so a function that cannot start fails the invocation instead of hanging it.
+const INVOKE_TIMEOUT_SECS: &str = "300";
+
 /// How long the runtime emulator may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -31,6 +35,8 @@ impl LambdaEvaluator {
                 "watch",
                 "--ignore-changes",
                 "--quiet",
+                "--timeout",
+                INVOKE_TIMEOUT_SECS,
                 "--package",
                 "capstan-evaluator",
             ])
