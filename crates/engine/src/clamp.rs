@@ -10,10 +10,12 @@
 //! 2. **`max_step`** per direction, relative to the current capacity.
 //! 3. **Cooldown**: after the last action at `T`, no scale-out before `T + cooldown.out` and no
 //!    scale-in before `T + cooldown.in`; at exactly `T + cooldown` the move is allowed.
-//! 4. **Paused** policy, then **busy** resource: the capacity stays as it is; the clamp records
+//! 4. **`scale_in_pacing`**: a removal of at most `max_per_interval` units, and none until
+//!    `max(interval, drain)` after the last action.
+//! 5. **Paused** policy, then **busy** resource: the capacity stays as it is; the clamp records
 //!    what would have been asked for.
 //!
-//! `max_step` and cooldowns limit only the part of a move the rules asked for, never the part the
+//! `max_step`, cooldowns and pacing limit only the part of a move the rules asked for, never the part the
 //! bounds require: the bounds applied to the *current* capacity give the capacity that must be
 //! reached whatever the rules say (the current capacity itself when it is within bounds), and
 //! neither guard holds the value short of it. So a capacity set by hand outside the bounds, or a
@@ -92,6 +94,7 @@ pub(crate) fn apply(limits: &Limits<'_>, proposal: u32) -> Adjusted {
     let mut adjusted = bounded(limits, proposal);
     max_step(limits, required, &mut adjusted);
     cooldown(limits, required, &mut adjusted);
+    pacing(limits, required, &mut adjusted);
     hold(limits, &mut adjusted);
     adjusted
 }
@@ -174,6 +177,49 @@ fn cooldown(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
         adjusted.set(ClampKind::Cooldown, required, || {
             format!(
                 "{name} of {length} after the change {} -> {} at {} runs until {}",
+                last.from,
+                last.to,
+                last.at.to_rfc3339(),
+                ends.to_rfc3339()
+            )
+        });
+    }
+}
+
+/// Paces a scale-in: at most `max_per_interval` units, and none until `max(interval, drain)`
+/// after the last change (of either direction, so a removal is never closer than that to the
+/// one before it); never short of `required`.
+fn pacing(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
+    let current = limits.current.desired;
+    let Some(pacing) = limits.policy.guards.scale_in_pacing else {
+        return;
+    };
+    if adjusted.value >= current {
+        return;
+    }
+    let floor = current
+        .saturating_sub(pacing.max_per_interval)
+        .min(required);
+    adjusted.raise(ClampKind::ScaleInPacing, floor, || {
+        format!(
+            "scale_in_pacing removes at most {} per {}",
+            pacing.max_per_interval, pacing.interval
+        )
+    });
+    let Some(last) = limits.state.last_action else {
+        return;
+    };
+    let wait = pacing.wait();
+    let ends = last
+        .at
+        .checked_add_signed(wait.as_delta())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if limits.now < ends && adjusted.value < current {
+        adjusted.set(ClampKind::ScaleInPacing, required.max(adjusted.value), || {
+            format!(
+                "scale_in_pacing waits {wait} (interval {}, drain {}) after the change {} -> {} at {}, until {}",
+                pacing.interval,
+                pacing.drain,
                 last.from,
                 last.to,
                 last.at.to_rfc3339(),

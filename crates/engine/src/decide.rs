@@ -31,10 +31,12 @@ use capstan_policy::model::{Policy, Rule};
 
 use crate::clamp::{self, Limits};
 use crate::decision::{
-    Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome,
+    Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, TrackEvaluation,
+    TrackOutcome,
 };
 use crate::observe::{CurrentCapacity, Direction, MetricData, Observations, ResourceState};
 use crate::schedule;
+use crate::track;
 use crate::window::{Periods, Reading, Verdict};
 
 /// Decides the capacity `policy` asks for at `now`, and explains why.
@@ -51,6 +53,10 @@ use crate::window::{Periods, Reading, Verdict};
 /// - **Breach** is strictly above or below the threshold; exactly at it does not breach.
 /// - **Missing data** (`hold`): a scale-in rule needs all `N` datapoints; a scale-out rule fires
 ///   on `M` breaching datapoints present and holds when gaps could have made up the difference.
+///   With `missing_data: scale_out`, a scale-out rule counts gaps as breaching.
+/// - **Tracking** (`track`, see the `track` module): each rule recommends a capacity from its
+///   metric's value and goal, or nothing within the tolerance. Recommendations above the current
+///   capacity compete with scale-out rules; scale-in needs every tracking rule to recommend less.
 /// - **Choice.** The largest scale-out proposal wins, else the scale-in proposal that removes
 ///   the least; scale-out beats scale-in. A rule's step must move capacity its way to count.
 ///   Scale-in is blocked when any metric a rule reads is unavailable or any scale-in window has
@@ -58,7 +64,8 @@ use crate::window::{Periods, Reading, Verdict};
 /// - **Schedules.** Each open window (cron in its time zone, open for its duration in real
 ///   time) raises the floor to its `min`, with or without a rule firing.
 /// - **Clamps**, in order: the policy's `capacity.min`/`max`, the schedule floor, the resource's
-///   own bounds, `max_step`, then cooldowns (a move is allowed from exactly `T + cooldown`).
+///   own bounds, `max_step`, cooldowns (a move is allowed from exactly `T + cooldown`), then
+///   `scale_in_pacing`.
 ///   `max_step` and cooldowns hold back only the rules' part of a move, never what the bounds
 ///   require, so capacity outside the bounds is brought back in one decision.
 /// - **Paused** policy or **busy** resource: the capacity stays; the explanation says what would
@@ -97,7 +104,28 @@ pub fn decide(
             )
         })
         .collect();
-    let choice = Choice::of(&rules, policy.scale_out.len());
+    let tracks: Vec<TrackEvaluation> = policy
+        .track
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            track::evaluate(
+                policy,
+                format!("track[{index}]"),
+                rule,
+                observations,
+                current.desired,
+                now,
+            )
+        })
+        .collect();
+    let evaluated = Evaluated {
+        rules: &rules,
+        scale_out: policy.scale_out.len(),
+        tracks: &tracks,
+        current: current.desired,
+    };
+    let choice = Choice::of(&evaluated);
     let windows = schedule::open_windows(&policy.schedules, now);
     let limits = Limits {
         policy,
@@ -118,7 +146,10 @@ pub fn decide(
         Ordering::Less => Action::Scale(Direction::In),
         Ordering::Equal => Action::None,
     };
-    let summary = summary(&rules, &choice, &adjusted.clamps, current);
+    let summary = summary(&evaluated, &choice, &adjusted.clamps, current);
+    let fired = choice
+        .winner
+        .map(|(source, _)| evaluated.id(source).to_owned());
     Decision {
         policy: policy.name.clone(),
         target: policy.target.clone(),
@@ -127,8 +158,9 @@ pub fn decide(
         desired: adjusted.value,
         action,
         explanation: Explanation {
-            fired: choice.winner.map(|(index, _)| rules[index].rule.clone()),
+            fired,
             rules,
+            tracks,
             schedules: windows,
             clamps: adjusted.clamps,
             summary,
@@ -160,7 +192,8 @@ fn evaluate(
         Some(MetricData::Series(series)) => {
             let periods = Periods::before(now, query.period_secs, condition.window.window);
             let reading = Reading::of(series, condition.threshold, &periods);
-            let outcome = match reading.verdict(condition.window, direction) {
+            let mode = policy.guards.missing_data;
+            let outcome = match reading.verdict_with(condition.window, direction, mode) {
                 Verdict::Breached => {
                     let proposed = rule.step.apply(current);
                     let moves = match direction {
@@ -203,6 +236,14 @@ fn proposed(rule: &RuleEvaluation) -> Option<u32> {
     }
 }
 
+/// The capacity a tracking rule recommends, if it recommends one.
+fn recommended(track: &TrackEvaluation) -> Option<u32> {
+    match track.outcome {
+        TrackOutcome::Proposed { proposed, .. } => Some(proposed),
+        _ => None,
+    }
+}
+
 /// Whether a rule could not tell: its metric is unreadable or its window has gaps.
 fn held(rule: &RuleEvaluation) -> bool {
     matches!(
@@ -211,113 +252,220 @@ fn held(rule: &RuleEvaluation) -> bool {
     )
 }
 
-/// Which rule's proposal is taken, and what kept the others out.
+/// Whether a tracking rule could not tell.
+fn track_held(track: &TrackEvaluation) -> bool {
+    matches!(
+        track.outcome,
+        TrackOutcome::MissingData | TrackOutcome::Unavailable { .. }
+    )
+}
+
+/// A rule that can propose a capacity: a threshold rule or a tracking rule, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `rules[index]`.
+    Rule(usize),
+    /// `tracks[index]`.
+    Track(usize),
+}
+
+/// Everything evaluated, for the choice and the summary.
+#[derive(Debug, Clone, Copy)]
+struct Evaluated<'a> {
+    /// Threshold rules, scale-out first.
+    rules: &'a [RuleEvaluation],
+    /// How many of `rules` are scale-out rules.
+    scale_out: usize,
+    /// Tracking rules.
+    tracks: &'a [TrackEvaluation],
+    /// The capacity now.
+    current: u32,
+}
+
+impl Evaluated<'_> {
+    /// The source's id, e.g. `scale_in[0]` or `track[1]`.
+    fn id(&self, source: Source) -> &str {
+        match source {
+            Source::Rule(index) => &self.rules[index].rule,
+            Source::Track(index) => &self.tracks[index].rule,
+        }
+    }
+
+    /// Comma-separated ids.
+    fn ids(&self, sources: &[Source]) -> String {
+        sources
+            .iter()
+            .map(|&source| self.id(source))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// What the source found, as a phrase.
+    fn phrase(&self, source: Source) -> String {
+        match source {
+            Source::Rule(index) => phrase(&self.rules[index], self.current),
+            Source::Track(index) => track_phrase(&self.tracks[index], self.current),
+        }
+    }
+
+    /// What each source found, without repeating the same phrase.
+    fn phrases(&self, sources: impl Iterator<Item = Source>) -> String {
+        let mut unique: Vec<String> = Vec::new();
+        for phrase in sources.map(|source| self.phrase(source)) {
+            if !unique.contains(&phrase) {
+                unique.push(phrase);
+            }
+        }
+        unique.join("; ")
+    }
+
+    /// Every source, rules first, in policy order.
+    fn all(&self) -> impl Iterator<Item = Source> + '_ {
+        (0..self.rules.len())
+            .map(Source::Rule)
+            .chain((0..self.tracks.len()).map(Source::Track))
+    }
+}
+
+/// Which proposal is taken, and what kept the others out.
 #[derive(Debug)]
 struct Choice {
-    /// Index of the winning rule, and its proposal.
-    winner: Option<(usize, u32)>,
-    /// Fired scale-in rules passed over because a scale-out rule fired.
-    outvoted: Vec<usize>,
-    /// Fired scale-in rules passed over because scale-in is blocked.
-    blocked: Vec<usize>,
-    /// Rules that block scale-in: unreadable metrics, and gaps in scale-in windows.
-    blockers: Vec<usize>,
+    /// The winning rule, and its proposal.
+    winner: Option<(Source, u32)>,
+    /// Scale-in proposals passed over because a scale-out proposal won.
+    outvoted: Vec<Source>,
+    /// Scale-in proposals passed over because scale-in is blocked.
+    blocked: Vec<Source>,
+    /// Rules that block scale-in: unreadable metrics, gaps in scale-in windows, tracking rules
+    /// without data.
+    blockers: Vec<Source>,
+    /// Scale-in proposals passed over because a tracking rule did not ask for less.
+    vetoed: Vec<Source>,
+    /// The tracking rules that did not ask for less.
+    dissent: Vec<Source>,
 }
 
 impl Choice {
-    /// Chooses among `rules`, of which the first `scale_out` are scale-out rules.
-    fn of(rules: &[RuleEvaluation], scale_out: usize) -> Self {
-        let fired = |indices: std::ops::Range<usize>| -> Vec<(usize, u32)> {
-            indices
-                .filter_map(|index| Some((index, proposed(&rules[index])?)))
-                .collect()
+    /// Chooses among everything evaluated.
+    ///
+    /// Scale-out takes the largest proposal of any rule that asks for more. Scale-in needs
+    /// every tracking rule to ask for less (a fired scale-in rule is enough among threshold
+    /// rules, which only speak when they fire) and takes the proposal that removes the least.
+    /// Ties go to the rule listed first, threshold rules before tracking rules.
+    fn of(evaluated: &Evaluated<'_>) -> Self {
+        let Evaluated {
+            rules,
+            scale_out,
+            tracks,
+            current,
+        } = *evaluated;
+        let fired = |indices: std::ops::Range<usize>| {
+            indices.filter_map(|index| Some((Source::Rule(index), proposed(&rules[index])?)))
         };
+        let recommendations = || {
+            tracks
+                .iter()
+                .enumerate()
+                .filter_map(|(index, track)| Some((Source::Track(index), recommended(track)?)))
+        };
+        let out: Vec<(Source, u32)> = fired(0..scale_out)
+            .chain(recommendations().filter(|&(_, p)| p > current))
+            .collect();
+        let into: Vec<(Source, u32)> = fired(scale_out..rules.len())
+            .chain(recommendations().filter(|&(_, p)| p < current))
+            .collect();
         // The largest proposal, the first listed among equals (`max_by_key` keeps the last).
-        let best = |fired: &[(usize, u32)]| {
-            fired
+        let best = |candidates: &[(Source, u32)]| {
+            candidates
                 .iter()
                 .rev()
                 .copied()
                 .max_by_key(|&(_, proposed)| proposed)
         };
-        let indices = |fired: &[(usize, u32)]| fired.iter().map(|&(index, _)| index).collect();
-        let fired_out = fired(0..scale_out);
-        let fired_in = fired(scale_out..rules.len());
-        let blockers: Vec<usize> = (0..rules.len())
+        let sources = |candidates: &[(Source, u32)]| candidates.iter().map(|&(s, _)| s).collect();
+        let rule_blockers = (0..rules.len())
             .filter(|&index| match rules[index].outcome {
                 RuleOutcome::Unavailable { .. } => true,
                 RuleOutcome::MissingData => index >= scale_out,
                 _ => false,
             })
+            .map(Source::Rule);
+        let track_blockers = (0..tracks.len())
+            .filter(|&index| track_held(&tracks[index]))
+            .map(Source::Track);
+        let blockers: Vec<Source> = rule_blockers.chain(track_blockers).collect();
+        let dissent: Vec<Source> = (0..tracks.len())
+            .filter(|&index| match tracks[index].outcome {
+                TrackOutcome::WithinTolerance => true,
+                TrackOutcome::Proposed { proposed, .. } => proposed >= current,
+                _ => false,
+            })
+            .map(Source::Track)
             .collect();
-        if !fired_out.is_empty() {
-            Self {
-                winner: best(&fired_out),
-                outvoted: indices(&fired_in),
-                blocked: Vec::new(),
-                blockers,
-            }
-        } else if !blockers.is_empty() {
-            Self {
-                winner: None,
-                outvoted: Vec::new(),
-                blocked: indices(&fired_in),
-                blockers,
-            }
+        let mut choice = Self {
+            winner: None,
+            outvoted: Vec::new(),
+            blocked: Vec::new(),
+            blockers,
+            vetoed: Vec::new(),
+            dissent: Vec::new(),
+        };
+        if !out.is_empty() {
+            choice.winner = best(&out);
+            choice.outvoted = sources(&into);
+        } else if !choice.blockers.is_empty() {
+            choice.blocked = sources(&into);
+        } else if !dissent.is_empty() {
+            choice.vetoed = sources(&into);
+            choice.dissent = dissent;
         } else {
-            Self {
-                winner: best(&fired_in),
-                outvoted: Vec::new(),
-                blocked: Vec::new(),
-                blockers,
-            }
+            choice.winner = best(&into);
         }
+        choice
     }
 }
 
 /// The one-sentence summary: what the rules said, then every clamp.
 fn summary(
-    rules: &[RuleEvaluation],
+    evaluated: &Evaluated<'_>,
     choice: &Choice,
     clamps: &[Clamp],
     current: &CurrentCapacity,
 ) -> String {
-    let ids = |indices: &[usize]| {
-        indices
-            .iter()
-            .map(|&index| rules[index].rule.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut parts = Vec::new();
+    let any_held = evaluated.rules.iter().any(held) || evaluated.tracks.iter().any(track_held);
     if let Some((winner, _)) = choice.winner {
-        parts.push(fired(&rules[winner]));
+        parts.push(evaluated.phrase(winner));
         if !choice.outvoted.is_empty() {
             parts.push(format!(
                 "{} also fired; scale-out wins",
-                ids(&choice.outvoted)
+                evaluated.ids(&choice.outvoted)
             ));
         }
     } else if !choice.blocked.is_empty() {
-        let reasons = phrases(
-            choice.blockers.iter().map(|&index| &rules[index]),
-            current.desired,
-        );
+        let reasons = evaluated.phrases(choice.blockers.iter().copied());
         parts.push(format!(
             "{} fired but scale-in is blocked: {reasons}",
-            ids(&choice.blocked)
+            evaluated.ids(&choice.blocked)
         ));
-    } else if rules.iter().any(held) {
+    } else if !choice.vetoed.is_empty() {
+        let reasons = evaluated.phrases(choice.dissent.iter().copied());
         parts.push(format!(
-            "holding: {}",
-            phrases(rules.iter().filter(|rule| held(rule)), current.desired)
+            "{} fired but scale-in needs every track rule to agree: {reasons}",
+            evaluated.ids(&choice.vetoed)
         ));
-    } else if rules.is_empty() {
+    } else if any_held {
+        let held = evaluated.all().filter(|&source| match source {
+            Source::Rule(index) => held(&evaluated.rules[index]),
+            Source::Track(index) => track_held(&evaluated.tracks[index]),
+        });
+        parts.push(format!("holding: {}", evaluated.phrases(held)));
+    } else if evaluated.rules.is_empty() && evaluated.tracks.is_empty() {
         parts.push("no rules".to_owned());
     } else {
         parts.push(format!(
             "no rule fired: {}",
-            phrases(rules.iter(), current.desired)
+            evaluated.phrases(evaluated.all())
         ));
     }
     let mut kept = None;
@@ -344,21 +492,59 @@ fn summary(
 /// E.g. "scale_out\[0\] fired: cpu above 70 for 5 of 5 datapoints; add 2 -> 6".
 fn fired(rule: &RuleEvaluation) -> String {
     let proposed = proposed(rule).unwrap_or_default();
+    let gaps = match (rule.missing, rule.breaching < rule.required) {
+        (missing, true) if missing > 0 => {
+            format!(" and {missing} missing, counted as breaching (missing_data: scale_out)")
+        }
+        _ => String::new(),
+    };
     format!(
-        "{} fired: {} {} for {} of {} datapoints; {} -> {proposed}",
+        "{} fired: {} {} for {} of {} datapoints{gaps}; {} -> {proposed}",
         rule.rule, rule.metric, rule.threshold, rule.breaching, rule.window, rule.step
     )
 }
 
-/// What each of `rules` found, without repeating the same phrase.
-fn phrases<'a>(rules: impl Iterator<Item = &'a RuleEvaluation>, current: u32) -> String {
-    let mut unique: Vec<String> = Vec::new();
-    for phrase in rules.map(|rule| phrase(rule, current)) {
-        if !unique.contains(&phrase) {
-            unique.push(phrase);
+/// What `track` found, e.g. "track\[0\] asks for 7: cpu 80.0 with target 50 (ratio 1.60)".
+fn track_phrase(track: &TrackEvaluation, current: u32) -> String {
+    let metric = &track.metric;
+    let seen = || {
+        let value = track.value.unwrap_or_default();
+        let over = match track.window {
+            1 => String::new(),
+            window => format!(
+                " (average of {} of {window} datapoints)",
+                window - track.missing
+            ),
+        };
+        let ratio = track
+            .ratio
+            .map(|ratio| format!(", ratio {ratio:.2}"))
+            .unwrap_or_default();
+        format!("{metric} {value:?}{over} with {}{ratio}", track.goal)
+    };
+    match &track.outcome {
+        TrackOutcome::Proposed {
+            proposed,
+            capped_by_partitions,
+        } => {
+            let capped = capped_by_partitions
+                .map(|partitions| format!(", capped at {partitions} partitions"))
+                .unwrap_or_default();
+            let verb = match proposed.cmp(&current) {
+                Ordering::Equal => "holds at",
+                _ => "asks for",
+            };
+            format!("{} {verb} {proposed}: {}{capped}", track.rule, seen())
         }
+        TrackOutcome::WithinTolerance => {
+            format!("{} within tolerance: {}", track.rule, seen())
+        }
+        TrackOutcome::MissingData => format!(
+            "{metric} is missing {} of {} datapoints",
+            track.missing, track.window
+        ),
+        TrackOutcome::Unavailable { reason } => format!("{metric} is unavailable ({reason})"),
     }
-    unique.join("; ")
 }
 
 /// What `rule` found, e.g. "cpu 42.0 not above 70 (5 of 5 datapoints present)".
@@ -410,6 +596,9 @@ fn label(kind: ClampKind) -> &'static str {
         ClampKind::Cooldown => "cooldown",
         ClampKind::ResourceBusy => "resource busy",
         ClampKind::Paused => "paused",
+        ClampKind::ConnectionBudget => "connection budget",
+        ClampKind::Partitions => "partitions",
+        ClampKind::ScaleInPacing => "scale_in_pacing",
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use capstan_policy::model::{Step, Target, Threshold};
+use capstan_policy::model::{Step, Target, Threshold, TrackGoal};
 
 use crate::observe::{Datapoint, Direction};
 
@@ -54,7 +54,9 @@ pub enum Action {
 pub struct Explanation {
     /// Every rule, in policy order, with the datapoints it looked at.
     pub rules: Vec<RuleEvaluation>,
-    /// The rule whose step was taken, e.g. `scale_out[0]`, if any.
+    /// Every target-tracking rule, in policy order, with what it recommended.
+    pub tracks: Vec<TrackEvaluation>,
+    /// The rule whose proposal was taken, e.g. `scale_out[0]` or `track[1]`, if any.
     pub fired: Option<String>,
     /// Open schedule windows and the floors they set.
     pub schedules: Vec<ScheduleWindow>,
@@ -115,6 +117,51 @@ pub enum RuleOutcome {
     },
 }
 
+/// How one target-tracking rule evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackEvaluation {
+    /// Where the rule stands in the policy, e.g. `track[0]`.
+    pub rule: String,
+    /// The metric's name in the policy.
+    pub metric: String,
+    /// What the metric is held at.
+    pub goal: TrackGoal,
+    /// Datapoints averaged.
+    pub window: u32,
+    /// The datapoints found in the window, oldest first.
+    pub datapoints: Vec<Datapoint>,
+    /// How many periods of the window had no datapoint.
+    pub missing: u32,
+    /// The average of the datapoints, if there were any.
+    pub value: Option<f64>,
+    /// Value over goal (per unit of current capacity for `per_replica`), when defined.
+    pub ratio: Option<f64>,
+    /// The result.
+    pub outcome: TrackOutcome,
+}
+
+/// The result of one target-tracking rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackOutcome {
+    /// The rule recommends this capacity (which may be the current one).
+    Proposed {
+        /// Capacity recommended, before clamps.
+        proposed: u32,
+        /// The partition count that lowered the recommendation, if one did.
+        capped_by_partitions: Option<u32>,
+    },
+    /// The ratio is within the tolerance: keep the current capacity.
+    WithinTolerance,
+    /// No datapoint in the window, or gaps where the rule would not scale out: hold.
+    MissingData,
+    /// The metric could not be read.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// An open schedule window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScheduleWindow {
@@ -163,6 +210,12 @@ pub enum ClampKind {
     ResourceBusy,
     /// The policy is paused.
     Paused,
+    /// A database's connection budget, shared with the other services using it.
+    ConnectionBudget,
+    /// The partition count of the topic consumed: more consumers would sit idle.
+    Partitions,
+    /// `guards.scale_in_pacing`.
+    ScaleInPacing,
 }
 
 impl fmt::Display for Decision {

@@ -36,11 +36,14 @@
 //! ```
 //!
 //! How a decision is made is described on [`decide()`]; the rules for each step live in the
-//! engine's private modules (`window`, `schedule`, `clamp`), documented where they are implemented.
+//! engine's private modules (`window`, `track`, `schedule`, `clamp`), documented where they are
+//! implemented. Guards that span policies (a database's connection budget, a topic's
+//! partitions) run afterwards over all the decisions of a pass: see [`apply_guards()`].
 
 mod clamp;
 mod decide;
 pub mod decision;
+pub mod guards;
 pub mod observe;
 pub mod ports;
 #[cfg(test)]
@@ -49,13 +52,16 @@ mod read;
 mod schedule;
 #[cfg(test)]
 mod testing;
+mod track;
 mod window;
 
 pub use capstan_policy::model;
 pub use decide::decide;
 pub use decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
+    TrackEvaluation, TrackOutcome,
 };
+pub use guards::{Guarded, Request, apply_guards};
 pub use observe::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
 };

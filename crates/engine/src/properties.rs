@@ -5,9 +5,12 @@ use std::ops::RangeInclusive;
 
 use proptest::prelude::*;
 
-use capstan_policy::model::{Duration, Policy, Rule, Step, Threshold};
+use capstan_policy::model::{
+    Duration, Fraction, MissingData, Policy, Rule, ScaleInPacing, Step, Threshold, Track, TrackGoal,
+};
 
 use crate::decide;
+use crate::decision::TrackOutcome;
 use crate::observe::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
 };
@@ -51,6 +54,23 @@ fn rules() -> impl Strategy<Value = Vec<Rule>> {
     prop::collection::vec(one, 0..3)
 }
 
+fn tracks() -> impl Strategy<Value = Vec<Track>> {
+    let goal = prop_oneof![
+        (1..=10u32).prop_map(|tens| TrackGoal::Target(f64::from(tens * 10))),
+        (1..=50u32).prop_map(|per| TrackGoal::PerReplica(f64::from(per))),
+    ];
+    let one = (0..METRICS.len(), goal, 1..=4u32, prop::option::of(1..8u32)).prop_map(
+        |(metric, goal, window, partitions)| Track {
+            metric: METRICS[metric].into(),
+            goal,
+            window,
+            partitions: partitions.filter(|_| matches!(goal, TrackGoal::PerReplica(_))),
+            topic: None,
+        },
+    );
+    prop::collection::vec(one, 0..3)
+}
+
 fn seconds(range: RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
     range.prop_map(Duration::from_secs)
 }
@@ -63,27 +83,54 @@ fn random_policy() -> impl Strategy<Value = Policy> {
         seconds(0..=600),
         seconds(0..=600),
     );
-    (bounds, rules(), rules(), guards, prop::bool::weighted(0.2)).prop_map(
-        |(
-            (min, spread),
-            scale_out,
-            scale_in,
-            (step_out, step_in, cooldown_out, cooldown_in),
-            paused,
-        )| {
-            let mut policy = policy();
-            policy.capacity.min = min;
-            policy.capacity.max = min + spread;
-            policy.scale_out = scale_out;
-            policy.scale_in = scale_in;
-            policy.guards.max_step_out = step_out;
-            policy.guards.max_step_in = step_in;
-            policy.guards.cooldown_out = cooldown_out;
-            policy.guards.cooldown_in = cooldown_in;
-            policy.paused = paused;
-            policy
-        },
+    let tracking = (
+        tracks(),
+        0..30u32,
+        any::<bool>(),
+        prop::option::weighted(0.3, (1..3u32, 1..900u64, 0..900u64)),
+    );
+    (
+        bounds,
+        rules(),
+        rules(),
+        guards,
+        tracking,
+        prop::bool::weighted(0.2),
     )
+        .prop_map(
+            |(
+                (min, spread),
+                scale_out,
+                scale_in,
+                (step_out, step_in, cooldown_out, cooldown_in),
+                (track, tolerance, missing_as_breaching, pacing),
+                paused,
+            )| {
+                let mut policy = policy();
+                policy.capacity.min = min;
+                policy.capacity.max = min + spread;
+                policy.scale_out = scale_out;
+                policy.scale_in = scale_in;
+                policy.track = track;
+                policy.guards.scale_in_pacing =
+                    pacing.map(|(max_per_interval, interval, drain)| ScaleInPacing {
+                        max_per_interval,
+                        interval: Duration::from_secs(interval),
+                        drain: Duration::from_secs(drain),
+                    });
+                if missing_as_breaching {
+                    policy.guards.missing_data = MissingData::ScaleOut;
+                }
+                policy.tolerance =
+                    Fraction::new(f64::from(tolerance) / 100.0).unwrap_or(Fraction::TEN_PERCENT);
+                policy.guards.max_step_out = step_out;
+                policy.guards.max_step_in = step_in;
+                policy.guards.cooldown_out = cooldown_out;
+                policy.guards.cooldown_in = cooldown_in;
+                policy.paused = paused;
+                policy
+            },
+        )
 }
 
 /// One metric's data: unavailable now and then, otherwise a series over the last `HISTORY`
@@ -162,6 +209,23 @@ fn inputs(
     })
 }
 
+/// Whether every period of the last `window` has a datapoint of `metric`.
+fn complete_window(
+    metric: &str,
+    window: u32,
+    policy: &Policy,
+    observations: &Observations,
+) -> bool {
+    let Some(MetricData::Series(series)) = observations.get(policy.metric(metric)) else {
+        return false;
+    };
+    (1..=window).all(|back| {
+        series
+            .iter()
+            .any(|point| point.timestamp == period_start(now(), 60, back))
+    })
+}
+
 /// Whether every period of `rule`'s window has a datapoint, recomputed from the input.
 fn complete(rule: &Rule, policy: &Policy, observations: &Observations) -> bool {
     let Some(MetricData::Series(series)) = observations.get(policy.metric(&rule.when.metric))
@@ -211,6 +275,10 @@ proptest! {
             prop_assert!(step.is_none_or(|step| moved <= step), "moved {} with max_step {:?}", moved, step);
             prop_assert!(since_last.is_none_or(|since| since >= cooldown.as_delta()), "moved during {}", cooldown);
             prop_assert!(decision.explanation.fired.is_some());
+            if let (Direction::In, Some(pacing)) = (direction, guards.scale_in_pacing) {
+                prop_assert!(moved <= pacing.max_per_interval, "removed {} with pacing {:?}", moved, pacing);
+                prop_assert!(since_last.is_none_or(|since| since >= pacing.wait().as_delta()), "removed within {:?}", pacing);
+            }
         }
     }
 
@@ -219,7 +287,10 @@ proptest! {
         (policy, observations, current, state) in inputs(true)
     ) {
         let decision = decide(&policy, &observations, &current, &state, now());
-        let incomplete = policy.scale_in.iter().any(|rule| !complete(rule, &policy, &observations));
+        let incomplete = policy.scale_in.iter().any(|rule| !complete(rule, &policy, &observations))
+            || policy.track.iter().any(|track| {
+                !complete_window(&track.metric, track.window, &policy, &observations)
+            });
         let unavailable = policy.rules().any(|rule| {
             !matches!(observations.get(policy.metric(&rule.when.metric)), Some(MetricData::Series(_)))
         });
@@ -235,6 +306,15 @@ proptest! {
         let decision = decide(&policy, &observations, &current, &state, now());
         if let Some((Direction::In, _)) = decision.change() {
             let fired = decision.explanation.fired.as_deref().unwrap_or_default();
+            if let Some(track) = fired
+                .strip_prefix("track[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|index| index.parse::<usize>().ok())
+            {
+                let track = &policy.track[track];
+                prop_assert!(complete_window(&track.metric, track.window, &policy, &observations));
+                return Ok(());
+            }
             let index: usize = fired
                 .strip_prefix("scale_in[")
                 .and_then(|rest| rest.strip_suffix(']'))
@@ -260,5 +340,115 @@ proptest! {
     fn decisions_are_deterministic((policy, observations, current, state) in inputs(false)) {
         let first = decide(&policy, &observations, &current, &state, now());
         prop_assert_eq!(first, decide(&policy, &observations, &current, &state, now()));
+    }
+
+    #[test]
+    fn tracking_never_recommends_more_consumers_than_partitions(
+        (policy, observations, current, state) in inputs(false)
+    ) {
+        let decision = decide(&policy, &observations, &current, &state, now());
+        for (track, evaluation) in policy.track.iter().zip(&decision.explanation.tracks) {
+            if let (Some(partitions), TrackOutcome::Proposed { proposed, .. }) =
+                (track.partitions, &evaluation.outcome)
+            {
+                prop_assert!(*proposed <= partitions, "{} above {} partitions", proposed, partitions);
+            }
+        }
+    }
+
+    #[test]
+    fn guarded_users_never_exceed_the_connection_budget_nor_leave_their_bounds(
+        users in prop::collection::vec((0..4u32, 0..8u32, 1..60u32, -2..3i32, 0..15u32), 1..5),
+        spare in 0..200u32,
+    ) {
+        use std::collections::BTreeMap;
+        use capstan_policy::model::{Connections, Database, Target};
+        use crate::guards::apply_guards;
+
+        let policies: Vec<Policy> = users
+            .iter()
+            .enumerate()
+            .map(|(index, &(min, spread, per_task, priority, _))| {
+                let mut policy = policy();
+                policy.name = format!("service-{index}");
+                policy.target = Target::EcsService { cluster: "prod".into(), service: policy.name.clone() };
+                policy.capacity.min = min;
+                policy.capacity.max = min + spread;
+                policy.priority = priority;
+                policy.connections = Some(Connections { database: "db".into(), per_task });
+                policy
+            })
+            .collect();
+        // A budget the minimums fit, as validation requires.
+        let minimums: u32 = policies.iter().map(|p| p.capacity.min * p.connections.as_ref().map_or(0, |c| c.per_task)).sum();
+        let mut policies = policies;
+        policies[0].databases = BTreeMap::from([(
+            "db".to_owned(),
+            Database { max_connections: minimums + spare + 1, reserve: 1, source: "declared".into() },
+        )]);
+        let decisions: Vec<_> = policies
+            .iter()
+            .zip(&users)
+            .map(|(policy, &(.., current))| {
+                decide(policy, &Observations::new(), &CurrentCapacity { desired: current, resource_min: None, resource_max: None, busy: None }, &ResourceState::default(), now())
+            })
+            .collect();
+        let refs: Vec<&Policy> = policies.iter().collect();
+        let guarded = apply_guards(&refs, decisions);
+        let used: u32 = guarded
+            .decisions
+            .iter()
+            .zip(&policies)
+            .map(|(d, p)| d.desired * p.connections.as_ref().map_or(0, |c| c.per_task))
+            .sum();
+        prop_assert!(used <= minimums + spare, "{} connections above the budget {}", used, minimums + spare);
+        for (decision, policy) in guarded.decisions.iter().zip(&policies) {
+            prop_assert!((policy.capacity.min..=policy.capacity.max).contains(&decision.desired));
+        }
+    }
+
+    #[test]
+    fn partitions_are_never_asked_to_shrink_and_cap_their_consumers(
+        lag in prop::collection::vec(prop::option::weighted(0.9, 0..20_000u32), 3),
+        partitions in 1..12u32,
+        spread in 0..12u32,
+        current in 0..15u32,
+        min in 0..4u32,
+    ) {
+        use capstan_policy::model::{Capacity, Target, Track, TrackGoal};
+        use crate::guards::{Request, apply_guards};
+        use crate::testing::{capacity, series};
+
+        let mut topic = policy();
+        topic.name = "topic".into();
+        topic.target = Target::MskTopic { cluster_arn: "arn".into(), topic: "t".into() };
+        topic.capacity = Capacity { min: 1, max: partitions + spread };
+        let mut consumers = policy();
+        consumers.capacity = Capacity { min, max: 30 };
+        consumers.track.push(Track {
+            metric: "cpu".into(),
+            goal: TrackGoal::PerReplica(1000.0),
+            window: 3,
+            partitions: None,
+            topic: Some("topic".into()),
+        });
+        let values: Vec<Option<f64>> = lag.iter().map(|v| v.map(f64::from)).collect();
+        let observations: Observations = [(
+            consumers.metric("cpu").clone(),
+            MetricData::Series(series(now(), 60, &values)),
+        )]
+        .into_iter()
+        .collect();
+        let decision = decide(&consumers, &observations, &capacity(current), &ResourceState::default(), now());
+        let topic_decision = decide(&topic, &Observations::new(), &capacity(partitions), &ResourceState::default(), now());
+        let guarded = apply_guards(&[&consumers, &topic], vec![decision, topic_decision]);
+        prop_assert!(guarded.decisions[0].desired <= partitions.max(min));
+        prop_assert!(guarded.decisions[0].desired >= min);
+        for request in &guarded.requests {
+            if let Request::PartitionGrowth { from, to, .. } = request {
+                prop_assert!(to > from, "asked to go from {} to {}", from, to);
+                prop_assert!(*to <= partitions + spread);
+            }
+        }
     }
 }

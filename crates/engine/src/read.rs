@@ -30,9 +30,14 @@ pub struct MetricRead {
 
 /// Every query a rule reads, with the number of periods that rule looks at.
 fn rule_windows(policy: &Policy) -> impl Iterator<Item = (&MetricQuery, u32)> {
-    policy
+    let rules = policy
         .rules()
-        .map(|rule| (policy.metric(&rule.when.metric), rule.when.window.window))
+        .map(|rule| (policy.metric(&rule.when.metric), rule.when.window.window));
+    let tracks = policy
+        .track
+        .iter()
+        .map(|track| (policy.metric(&track.metric), track.window));
+    rules.chain(tracks)
 }
 
 /// The reads that give [`crate::decide()`] every datapoint it looks at for `policies` at `now`:

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 
 use capstan_policy::model::{
-    Capacity, Condition, Datapoints, Duration, Guards, MetricQuery, MissingData, Policy, Rule,
-    Statistic, Step, Target, Threshold,
+    Capacity, Condition, DEFAULT_TOLERANCE, Datapoints, Duration, Guards, MetricQuery, MissingData,
+    Policy, Rule, Statistic, Step, Target, Threshold,
 };
 
 use crate::observe::{CurrentCapacity, Datapoint, MetricData, Observations};
@@ -48,6 +48,8 @@ pub fn policy() -> Policy {
         ]),
         scale_out: Vec::new(),
         scale_in: Vec::new(),
+        track: Vec::new(),
+        tolerance: DEFAULT_TOLERANCE,
         schedules: Vec::new(),
         guards: Guards {
             cooldown_out: Duration::from_secs(0),
@@ -55,8 +57,12 @@ pub fn policy() -> Policy {
             max_step_out: None,
             max_step_in: None,
             missing_data: MissingData::Hold,
+            scale_in_pacing: None,
         },
         paused: false,
+        priority: 0,
+        databases: BTreeMap::new(),
+        connections: None,
     }
 }
 

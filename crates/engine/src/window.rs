@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use capstan_policy::model::{Datapoints, Threshold};
+use capstan_policy::model::{Datapoints, MissingData, Threshold};
 
 use crate::observe::{Datapoint, Direction};
 
@@ -122,11 +122,27 @@ impl Reading {
     }
 
     /// What the reading means for a rule that moves capacity in `direction` and needs `window`.
+    #[cfg(test)]
     pub fn verdict(&self, window: Datapoints, direction: Direction) -> Verdict {
+        self.verdict_with(window, direction, MissingData::Hold)
+    }
+
+    /// [`Reading::verdict`] under the policy's `missing_data` mode: with `scale_out`, a
+    /// scale-out rule counts each missing period as breaching (scale-in is unchanged).
+    pub fn verdict_with(
+        &self,
+        window: Datapoints,
+        direction: Direction,
+        mode: MissingData,
+    ) -> Verdict {
         let enough = |breaching: u32| breaching >= window.breaching;
+        let with_gaps = self.breaching.saturating_add(self.missing);
         match direction {
             Direction::In if self.missing > 0 => Verdict::MissingData,
             _ if enough(self.breaching) => Verdict::Breached,
+            Direction::Out if mode == MissingData::ScaleOut && enough(with_gaps) => {
+                Verdict::Breached
+            }
             Direction::Out if enough(self.breaching.saturating_add(self.missing)) => {
                 Verdict::MissingData
             }
@@ -259,6 +275,31 @@ mod tests {
         assert_eq!(
             reading(2, 0).verdict(m_of_n(3, 5), Direction::In),
             Verdict::NotBreached
+        );
+    }
+
+    #[test]
+    fn missing_data_scale_out_counts_gaps_as_breaching_for_scale_out_only() {
+        let mode = MissingData::ScaleOut;
+        assert_eq!(
+            reading(1, 2).verdict_with(m_of_n(3, 5), Direction::Out, mode),
+            Verdict::Breached
+        );
+        assert_eq!(
+            reading(0, 5).verdict_with(m_of_n(3, 5), Direction::Out, mode),
+            Verdict::Breached
+        );
+        assert_eq!(
+            reading(0, 2).verdict_with(m_of_n(3, 5), Direction::Out, mode),
+            Verdict::NotBreached
+        );
+        assert_eq!(
+            reading(5, 0).verdict_with(m_of_n(3, 5), Direction::In, mode),
+            Verdict::Breached
+        );
+        assert_eq!(
+            reading(4, 1).verdict_with(m_of_n(3, 5), Direction::In, mode),
+            Verdict::MissingData
         );
     }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::values::{CronExpr, Datapoints, Duration, Statistic, TimeZone};
+pub use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
 /// A validated scaling policy.
 #[derive(Debug, Clone)]
@@ -27,12 +27,22 @@ pub struct Policy {
     pub scale_out: Vec<Rule>,
     /// Rules that remove capacity.
     pub scale_in: Vec<Rule>,
+    /// Target-tracking rules.
+    pub track: Vec<Track>,
+    /// How far a tracked metric may drift from its target before capacity changes.
+    pub tolerance: Fraction,
     /// Windows that raise the capacity floor.
     pub schedules: Vec<Schedule>,
     /// Safety limits.
     pub guards: Guards,
     /// Evaluated and explained, but never acts.
     pub paused: bool,
+    /// Higher goes first when policies compete for one budget; ties by name.
+    pub priority: i32,
+    /// Databases this policy declares, by name.
+    pub databases: BTreeMap<String, Database>,
+    /// The database connections each unit opens.
+    pub connections: Option<Connections>,
 }
 
 impl Policy {
@@ -252,6 +262,141 @@ impl fmt::Display for Step {
     }
 }
 
+/// A target-tracking rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Track {
+    /// Name of the metric, a key of [`Policy::metrics`].
+    pub metric: String,
+    /// What the metric is held at.
+    pub goal: TrackGoal,
+    /// How many trailing datapoints are averaged; 1 is the latest alone.
+    pub window: u32,
+    /// Partition count capping the capacity (Kafka consumers), unless idle consumers are allowed.
+    pub partitions: Option<u32>,
+    /// The `msk_topic` policy whose current partition count caps the capacity (Kafka
+    /// consumers), unless idle consumers are allowed; applied by the engine's cross-resource
+    /// guards.
+    pub topic: Option<String>,
+}
+
+/// What a tracked metric is held at. Both values are finite and positive.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackGoal {
+    /// A utilisation: desired = ceil(current × value / target).
+    Target(f64),
+    /// A total, shared by the units: desired = ceil(value / per_replica).
+    PerReplica(f64),
+}
+
+impl fmt::Display for TrackGoal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Target(target) => write!(f, "target {target}"),
+            Self::PerReplica(per) => write!(f, "{per} per replica"),
+        }
+    }
+}
+
+/// A database's connection limit and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Database {
+    /// The connection limit.
+    pub max_connections: u32,
+    /// Connections kept free for other clients, below `max_connections`.
+    pub reserve: u32,
+    /// How `max_connections` was found, e.g. `declared` or the formula used.
+    pub source: String,
+}
+
+impl Database {
+    /// Connections capstan may hand out: `max_connections - reserve`.
+    pub fn budget(&self) -> u32 {
+        self.max_connections.saturating_sub(self.reserve)
+    }
+}
+
+/// The connections each unit of a resource opens to one database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Connections {
+    /// Name of the database, declared in some policy of the set.
+    pub database: String,
+    /// Connections per unit, at least 1.
+    pub per_task: u32,
+}
+
+pub use crate::raw::DbEngine;
+
+/// Memory of common RDS instance classes in GiB, for the engines' default `max_connections`.
+/// From the RDS instance class documentation; classes not listed need `max_connections`.
+pub const INSTANCE_CLASS_MEMORY_GIB: &[(&str, u64)] = &[
+    ("db.t3.micro", 1),
+    ("db.t3.small", 2),
+    ("db.t3.medium", 4),
+    ("db.t3.large", 8),
+    ("db.t3.xlarge", 16),
+    ("db.t3.2xlarge", 32),
+    ("db.t4g.micro", 1),
+    ("db.t4g.small", 2),
+    ("db.t4g.medium", 4),
+    ("db.t4g.large", 8),
+    ("db.t4g.xlarge", 16),
+    ("db.t4g.2xlarge", 32),
+    ("db.m5.large", 8),
+    ("db.m5.xlarge", 16),
+    ("db.m5.2xlarge", 32),
+    ("db.m5.4xlarge", 64),
+    ("db.m6g.large", 8),
+    ("db.m6g.xlarge", 16),
+    ("db.m6g.2xlarge", 32),
+    ("db.m6g.4xlarge", 64),
+    ("db.m7g.large", 8),
+    ("db.m7g.xlarge", 16),
+    ("db.m7g.2xlarge", 32),
+    ("db.m7g.4xlarge", 64),
+    ("db.r5.large", 16),
+    ("db.r5.xlarge", 32),
+    ("db.r5.2xlarge", 64),
+    ("db.r5.4xlarge", 128),
+    ("db.r6g.large", 16),
+    ("db.r6g.xlarge", 32),
+    ("db.r6g.2xlarge", 64),
+    ("db.r6g.4xlarge", 128),
+    ("db.r7g.large", 16),
+    ("db.r7g.xlarge", 32),
+    ("db.r7g.2xlarge", 64),
+    ("db.r7g.4xlarge", 128),
+];
+
+/// The engine's default `max_connections` for `class`, and the formula used, if the class is
+/// in [`INSTANCE_CLASS_MEMORY_GIB`]. `DBInstanceClassMemory` is taken as the class's nominal
+/// memory; RDS reserves some for the OS, so the real value can be slightly lower: declare
+/// `max_connections` when it matters.
+pub fn default_max_connections(class: &str, engine: DbEngine) -> Option<(u32, String)> {
+    let gib = INSTANCE_CLASS_MEMORY_GIB
+        .iter()
+        .find(|(name, _)| *name == class)?
+        .1;
+    let bytes = gib << 30;
+    let (value, formula) = match engine {
+        DbEngine::Mysql | DbEngine::Mariadb => {
+            (bytes / 12_582_880, "{DBInstanceClassMemory/12582880}")
+        }
+        DbEngine::Postgres => (
+            (bytes / 9_531_392).min(5_000),
+            "LEAST({DBInstanceClassMemory/9531392}, 5000)",
+        ),
+    };
+    let value = u32::try_from(value).unwrap_or(u32::MAX);
+    Some((
+        value,
+        format!("{formula} for {class} ({gib} GiB) = {value}"),
+    ))
+}
+
+/// Default tolerance of target tracking: 10%.
+pub const DEFAULT_TOLERANCE: Fraction = Fraction::TEN_PERCENT;
+
 /// A recurring window that raises the capacity floor.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -280,6 +425,27 @@ pub struct Guards {
     pub max_step_in: Option<u32>,
     /// Behaviour on missing data.
     pub missing_data: MissingData,
+    /// Paced scale-in, if any.
+    pub scale_in_pacing: Option<ScaleInPacing>,
+}
+
+/// Paced scale-in: at most `max_per_interval` units per removal, and no removal until
+/// `max(interval, drain)` after the last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleInPacing {
+    /// Most units removed in one interval, at least 1.
+    pub max_per_interval: u32,
+    /// The pacing interval.
+    pub interval: Duration,
+    /// Drain time before the next removal.
+    pub drain: Duration,
+}
+
+impl ScaleInPacing {
+    /// How long after the last change the next removal must wait.
+    pub fn wait(&self) -> Duration {
+        self.interval.max(self.drain)
+    }
 }
 
 /// Behaviour on missing data.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use crate::model::Target;
-use crate::values::{CronExpr, Datapoints, Duration, Statistic, TimeZone};
+use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
 /// A scaling policy: one resource, its bounds, the metrics it watches and the rules that move it.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -42,6 +42,16 @@ pub struct PolicyFile {
     #[serde(default)]
     #[schemars(with = "Vec<Rule>")]
     pub scale_in: Vec<Spanned<Rule>>,
+    /// Target-tracking rules, which move capacity both ways to keep a metric at a target.
+    /// Scale-out follows the rule that asks for the most; scale-in needs every rule to agree.
+    #[serde(default)]
+    #[schemars(with = "Vec<Track>")]
+    pub track: Vec<Spanned<Track>>,
+    /// How far a `track` metric may drift from its target, as a fraction of it, before
+    /// capacity changes: `5%` or `0.05`. By default, `10%`.
+    #[serde(default)]
+    #[schemars(with = "Option<Fraction>")]
+    pub tolerance: Option<Spanned<Fraction>>,
     /// Recurring windows during which capacity is held at or above a floor.
     #[serde(default)]
     pub schedule: Vec<Schedule>,
@@ -51,6 +61,70 @@ pub struct PolicyFile {
     /// When true, the policy is evaluated and explained but never acts. By default, false.
     #[serde(default)]
     pub paused: bool,
+    /// Which policy goes first when several compete for one budget (a database's
+    /// connections): higher first, then by name. By default, 0.
+    #[serde(default)]
+    pub priority: i32,
+    /// Databases whose connection budget the policies of the set share, by a name that
+    /// `connections.database` refers to. Declare each database once in the set, typically in
+    /// the policy of the service that owns it. By default, none.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Database>")]
+    pub databases: BTreeMap<String, Spanned<Database>>,
+    /// The database connections each unit (task, instance) of this resource opens. Capacity is
+    /// capped so that all users of the database together stay within its budget. By default,
+    /// none.
+    #[serde(default)]
+    #[schemars(with = "Option<Connections>")]
+    pub connections: Option<Spanned<Connections>>,
+}
+
+/// A database's connection limit: `max_connections`, or the engine's default formula for an
+/// instance class (`instance_class` and `engine`), less `reserve`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// The database's `max_connections` parameter.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub max_connections: Option<Spanned<u32>>,
+    /// With `engine` instead of `max_connections`: the instance class, e.g. `db.r6g.large`,
+    /// whose memory gives the engine's default `max_connections`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub instance_class: Option<Spanned<String>>,
+    /// With `instance_class`: `mysql`, `mariadb` or `postgres`.
+    #[serde(default)]
+    #[schemars(with = "Option<DbEngine>")]
+    pub engine: Option<Spanned<DbEngine>>,
+    /// Connections kept free for administrators, migrations and other clients. By default, 0.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub reserve: Option<Spanned<u32>>,
+}
+
+/// A database engine whose default `max_connections` formula capstan knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DbEngine {
+    /// MySQL: `{DBInstanceClassMemory/12582880}`.
+    Mysql,
+    /// MariaDB: as MySQL.
+    Mariadb,
+    /// PostgreSQL: `LEAST({DBInstanceClassMemory/9531392}, 5000)`.
+    Postgres,
+}
+
+/// The connections each unit of a resource opens to one database.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connections {
+    /// Name of a database declared under `databases` in some policy of the set.
+    #[schemars(with = "String")]
+    pub database: Spanned<String>,
+    /// Connections each unit opens (its pool size), at least 1.
+    #[schemars(with = "u32")]
+    pub per_task: Spanned<u32>,
 }
 
 /// Inclusive bounds on capacity.
@@ -143,6 +217,47 @@ pub struct Condition {
     pub datapoints: Option<Spanned<Datapoints>>,
 }
 
+/// A target-tracking rule: keeps `metric` at `target` per unit of capacity (a utilisation such as
+/// CPU), or at `per_replica` per unit (a total such as queue depth or consumer lag). Give exactly
+/// one of `target` or `per_replica`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Track {
+    /// Name of a metric defined under `metrics`.
+    #[schemars(with = "String")]
+    pub metric: Spanned<String>,
+    /// The value to hold a utilisation metric at: desired = ceil(current × value / target).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub target: Option<Spanned<f64>>,
+    /// How much of a total metric one unit handles: desired = ceil(value / per_replica).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub per_replica: Option<Spanned<f64>>,
+    /// Average the datapoints of this trailing window, e.g. `5m`, a multiple of the metric's
+    /// period. By default, the latest complete datapoint alone.
+    #[serde(default, rename = "for")]
+    #[schemars(with = "Option<Duration>")]
+    pub for_: Option<Spanned<Duration>>,
+    /// With `per_replica`, for Kafka consumers: the topic's partition count, above which extra
+    /// consumers would sit idle; capacity is capped at it. By default, no cap.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub partitions: Option<Spanned<u32>>,
+    /// With `per_replica`, for Kafka consumers, instead of `partitions`: the name of the
+    /// `msk_topic` policy of the topic consumed. Its current partition count caps capacity, and
+    /// when the cap holds consumers back while lag grows, capstan asks that policy for more
+    /// partitions. By default, none.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub topic: Option<Spanned<String>>,
+    /// With `partitions` or `topic`: allow more consumers than partitions (they sit idle, as in KEDA's
+    /// `allowIdleConsumers`). By default, false.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub allow_idle_consumers: Option<Spanned<bool>>,
+}
+
 /// A recurring window that raises the capacity floor, e.g. a weekly flash sale.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +291,29 @@ pub struct Guards {
     /// What to do when a metric has no data or only part of its window. By default, `hold`.
     #[serde(default)]
     pub missing_data: MissingData,
+    /// Slow, paced scale-in for services with long-lived connections (websockets, gRPC
+    /// streams): a few units at a time, with time for connections to drain in between. By
+    /// default, none.
+    #[serde(default)]
+    #[schemars(with = "Option<ScaleInPacing>")]
+    pub scale_in_pacing: Option<Spanned<ScaleInPacing>>,
+}
+
+/// Paced scale-in: at most `max_per_interval` units removed per `interval`, and at least
+/// `drain` after any change before the next removal.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleInPacing {
+    /// Most units removed in one interval, at least 1. By default, 1.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub max_per_interval: Option<Spanned<u32>>,
+    /// The pacing interval, e.g. `10m`.
+    pub interval: Duration,
+    /// Time for the removed units' connections to drain before another removal, e.g. `5m`.
+    /// By default, `0s`.
+    #[serde(default)]
+    pub drain: Option<Duration>,
 }
 
 /// Cooldowns per direction.
@@ -211,4 +349,7 @@ pub enum MissingData {
     /// Keep the current capacity: rules whose window is incomplete do not fire.
     #[default]
     Hold,
+    /// Count each missing datapoint as breaching for scale-out rules, so a metric that goes
+    /// silent (a crashed publisher) adds capacity; scale-in still never fires on missing data.
+    ScaleOut,
 }

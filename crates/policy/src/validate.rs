@@ -10,10 +10,10 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, metric_refs, periods, schedules, steps, thresholds, unique_names,
-    unique_targets, version, windows,
+    amounts, bounds, connections, databases, metric_refs, periods, schedules, steps, thresholds,
+    topics, track, unique_names, unique_targets, version, windows,
 };
-use crate::model::{self, DEFAULT_COOLDOWN_IN, Duration, MetricQuery, Policy};
+use crate::model::{self, DEFAULT_COOLDOWN_IN, DEFAULT_TOLERANCE, Duration, MetricQuery, Policy};
 use crate::report::{Diagnostic, Report};
 use crate::{Source, parse, raw};
 
@@ -93,6 +93,8 @@ pub(crate) fn validate(sources: &[Source]) -> Result<Vec<Policy>, Report> {
     }
     diagnostics.extend(unique_names::check(&parsed));
     diagnostics.extend(unique_targets::check(&parsed));
+    diagnostics.extend(connections::check(&parsed));
+    diagnostics.extend(topics::check(&parsed));
     if diagnostics.is_empty() {
         Ok(policies)
     } else {
@@ -124,16 +126,55 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
         .collect();
     let scale_out = rules(&raw.scale_out, Direction::Out, &queries, out);
     let scale_in = rules(&raw.scale_in, Direction::In, &queries, out);
+    let tracks: Option<Vec<model::Track>> = raw
+        .track
+        .iter()
+        .map(|rule| {
+            let query = queries
+                .get(rule.value.metric.value.as_str())
+                .and_then(Option::as_ref);
+            track::check(rule, queries.keys().copied(), query, out)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
     for schedule in &raw.schedule {
         schedules::check(schedule, capacity, out);
     }
     let guards = guards(&raw.guards, out);
+    let declared: Vec<Option<(String, model::Database)>> = raw
+        .databases
+        .iter()
+        .map(|(name, database)| Some((name.clone(), databases::check(name, database, out)?)))
+        .collect();
+    let connections = match &raw.connections {
+        Some(block) => databases::connections(block, out).map(Some),
+        None => Some(None),
+    };
     let metrics = queries
         .into_iter()
         .map(|(name, query)| Some((name.to_owned(), query?)))
         .collect();
-    let (true, Some(metrics), Some(scale_out), Some(scale_in), Some(guards)) =
-        (out.is_clean(), metrics, scale_out, scale_in, guards)
+    let declared: Option<BTreeMap<String, model::Database>> = declared.into_iter().collect();
+    let (
+        true,
+        Some(metrics),
+        Some(scale_out),
+        Some(scale_in),
+        Some(track),
+        Some(guards),
+        Some(databases),
+        Some(connections),
+    ) = (
+        out.is_clean(),
+        metrics,
+        scale_out,
+        scale_in,
+        tracks,
+        guards,
+        declared,
+        connections,
+    )
     else {
         return None;
     };
@@ -148,9 +189,17 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
         metrics,
         scale_out,
         scale_in,
+        track,
+        tolerance: raw
+            .tolerance
+            .as_ref()
+            .map_or(DEFAULT_TOLERANCE, |t| t.value),
         schedules: raw.schedule.iter().map(schedule).collect(),
         guards,
         paused: raw.paused,
+        priority: raw.priority,
+        databases,
+        connections,
     })
 }
 
@@ -219,12 +268,42 @@ fn schedule(schedule: &raw::Schedule) -> model::Schedule {
 fn guards(guards: &raw::Guards, out: &mut Findings<'_>) -> Option<model::Guards> {
     let max_step_out = max_step("max_step.out", guards.max_step.out.as_ref(), out);
     let max_step_in = max_step("max_step.in", guards.max_step.in_.as_ref(), out);
+    let pacing = match &guards.scale_in_pacing {
+        None => Some(None),
+        Some(pacing) => scale_in_pacing(pacing, out).map(Some),
+    };
     Some(model::Guards {
         cooldown_out: guards.cooldown.out.unwrap_or(Duration::from_secs(0)),
         cooldown_in: guards.cooldown.in_.unwrap_or(DEFAULT_COOLDOWN_IN),
         max_step_out: max_step_out?,
         max_step_in: max_step_in?,
         missing_data: guards.missing_data,
+        scale_in_pacing: pacing?,
+    })
+}
+
+/// Paced scale-in, if its amount is at least 1 and its interval longer than 0.
+fn scale_in_pacing(
+    pacing: &Spanned<raw::ScaleInPacing>,
+    out: &mut Findings<'_>,
+) -> Option<model::ScaleInPacing> {
+    let raw = &pacing.value;
+    let max_per_interval = match &raw.max_per_interval {
+        Some(amount) => amounts::check("scale_in_pacing.max_per_interval", amount, out),
+        None => Some(1),
+    };
+    if raw.interval.as_secs() == 0 {
+        out.error_with_help(
+            pacing.referenced,
+            "`scale_in_pacing.interval` must be longer than 0s",
+            "for no pacing, leave `scale_in_pacing` out",
+        );
+        return None;
+    }
+    Some(model::ScaleInPacing {
+        max_per_interval: max_per_interval?,
+        interval: raw.interval,
+        drain: raw.drain.unwrap_or(Duration::from_secs(0)),
     })
 }
 
@@ -264,6 +343,33 @@ mod tests {
         );
         assert_eq!((guards.max_step_out, guards.max_step_in), (None, None));
         assert_eq!(guards.missing_data, MissingData::Hold);
+    }
+
+    #[test]
+    fn scale_in_pacing_defaults_to_one_unit_and_no_drain() {
+        let text = EXAMPLE.replace(
+            "missing_data: hold",
+            "missing_data: hold\n  scale_in_pacing: { interval: 10m, drain: 15m }",
+        );
+        let pacing = valid(&text).guards.scale_in_pacing.expect("pacing");
+        assert_eq!((pacing.max_per_interval, pacing.wait().as_secs()), (1, 900));
+        let bad = EXAMPLE.replace(
+            "missing_data: hold",
+            "missing_data: hold\n  scale_in_pacing: { max_per_interval: 0, interval: 0s }",
+        );
+        assert_eq!(
+            crate::checks::testing::errors(&bad),
+            [
+                "21:20: `scale_in_pacing.interval` must be longer than 0s",
+                "21:40: `scale_in_pacing.max_per_interval` must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_data_scale_out_is_accepted() {
+        let policy = valid(&EXAMPLE.replace("missing_data: hold", "missing_data: scale_out"));
+        assert_eq!(policy.guards.missing_data, MissingData::ScaleOut);
     }
 
     #[test]

@@ -348,9 +348,119 @@ string_value!(
     "`M of N`: at least M of the last N datapoints breach, e.g. `3 of 5`."
 );
 
+/// A fraction in `[0, 1)`, written as a percentage (`5%`, `2.5%`) or as a number (`0.05`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+pub struct Fraction(f64);
+
+impl Fraction {
+    /// 10%, the default tolerance of target tracking.
+    pub const TEN_PERCENT: Self = Self(0.1);
+
+    /// `value`, if it is a finite number in `[0, 1)`.
+    pub fn new(value: f64) -> Option<Self> {
+        (value.is_finite() && (0.0..1.0).contains(&value)).then_some(Self(value))
+    }
+
+    /// The fraction as a number, e.g. `0.05` for `5%`.
+    pub const fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Fraction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0 * 100.0)
+    }
+}
+
+/// Why a fraction did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid fraction `{text}`: write a percentage from 0% to below 100% (`5%`) or a number from 0 to below 1 (`0.05`)"
+)]
+pub struct FractionError {
+    text: String,
+}
+
+impl FromStr for Fraction {
+    type Err = FractionError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || FractionError {
+            text: text.to_owned(),
+        };
+        let trimmed = text.trim();
+        let value = match trimmed.strip_suffix('%') {
+            Some(percent) => percent.trim().parse::<f64>().map_err(|_| error())? / 100.0,
+            None => trimmed.parse::<f64>().map_err(|_| error())?,
+        };
+        Self::new(value).ok_or_else(error)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Fraction;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage such as `5%` or a number such as `0.05`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Fraction, E> {
+                text.parse().map_err(E::custom)
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Fraction, E> {
+                self.visit_str(&value.to_string())
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Fraction, E> {
+                self.visit_str(&value.to_string())
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Fraction, E> {
+                self.visit_str(&value.to_string())
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for Fraction {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fraction".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A fraction from 0 to below 1: a percentage such as `5%` or a number such as `0.05`.",
+            "oneOf": [
+                { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?%$" },
+                { "type": "number", "minimum": 0, "exclusiveMaximum": 1 }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fractions_parse_as_percentages_or_numbers_below_one() {
+        let parse = |text: &str| text.parse::<Fraction>().map(Fraction::get).ok();
+        assert_eq!(parse("5%"), Some(0.05));
+        assert_eq!(parse("0.05"), Some(0.05));
+        assert_eq!(parse("0"), Some(0.0));
+        assert_eq!(parse("100%"), None);
+        assert_eq!(parse("1"), None);
+        assert_eq!(parse("-5%"), None);
+        assert_eq!(parse("five%"), None);
+    }
 
     #[test]
     fn durations_parse_and_print_in_whole_units() {

@@ -11,8 +11,8 @@ use capstan_engine::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
 };
 use capstan_policy::model::{
-    Capacity, Condition, DEFAULT_COOLDOWN_IN, Datapoints, Duration, Guards, MetricQuery,
-    MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
+    Capacity, Condition, DEFAULT_COOLDOWN_IN, DEFAULT_TOLERANCE, Datapoints, Duration, Guards,
+    MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 use capstan_runner::{
     AlarmMetric, AlarmTrigger, Mode, Ports, Result as RunResult, Trigger, evaluate,
@@ -164,6 +164,8 @@ fn policy(service: &str) -> Policy {
             step: Step::Add(2),
         }],
         scale_in: vec![],
+        track: vec![],
+        tolerance: DEFAULT_TOLERANCE,
         schedules: vec![],
         guards: Guards {
             cooldown_out: Duration::from_secs(0),
@@ -171,8 +173,12 @@ fn policy(service: &str) -> Policy {
             max_step_out: None,
             max_step_in: None,
             missing_data: MissingData::Hold,
+            scale_in_pacing: None,
         },
         paused: false,
+        priority: 0,
+        databases: BTreeMap::new(),
+        connections: None,
     }
 }
 

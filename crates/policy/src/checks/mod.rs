@@ -9,11 +9,15 @@
 
 pub(crate) mod amounts;
 pub(crate) mod bounds;
+pub(crate) mod connections;
+pub(crate) mod databases;
 pub(crate) mod metric_refs;
 pub(crate) mod periods;
 pub(crate) mod schedules;
 pub(crate) mod steps;
 pub(crate) mod thresholds;
+pub(crate) mod topics;
+pub(crate) mod track;
 pub(crate) mod unique_names;
 pub(crate) mod unique_targets;
 pub(crate) mod version;
