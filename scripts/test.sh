@@ -23,8 +23,11 @@ step "emulator bridge"
 .venv/bin/python -m unittest discover --start-directory tests/emulator --pattern 'test_*.py'
 
 step "tests (unit, property, integration and end-to-end, against moto)"
-scripts/with-emulator.sh cargo nextest run --workspace --all-targets --locked --no-fail-fast
+scripts/with-emulator.sh cargo nextest run --workspace --lib --bins --tests --locked --no-fail-fast
 cargo test --workspace --doc --locked
+
+step "benchmark (brief run; figures are reported, not asserted)"
+cargo bench --package capstan-sim --bench decide --locked -- --warm-up-time 1 --measurement-time 2
 
 step "policies"
 cargo run --quiet --package capstan --locked -- validate policies/

@@ -1,13 +1,15 @@
 //! The capstan command line. Glue only: each subcommand is one module that parses its
-//! arguments, calls the library crates and prints; the logic lives in `capstan-policy` (and,
-//! later, the engine and AWS adapters).
+//! arguments, calls the library crates and prints; the logic lives in `capstan-policy` and
+//! `capstan-sim`.
 
 use std::process::ExitCode;
 
 use capstan_policy::Report;
 use clap::{Parser, Subcommand};
 
+mod scenarios;
 mod schema;
+mod simulate;
 mod validate;
 
 /// capstan: serverless scaling for AWS, driven by policy files kept in git.
@@ -26,6 +28,10 @@ enum Command {
     Validate(validate::Args),
     /// Print the JSON Schema of a policy file, for editors.
     Schema,
+    /// Replay a metric trace through the policies with a simulated fleet, without AWS.
+    Simulate(simulate::Args),
+    /// Generate the simulation scenarios.
+    Scenarios(scenarios::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Schema => schema::run(),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Scenarios(args) => scenarios::run(&args),
     }
 }
 

@@ -1,0 +1,141 @@
+//! The engine's ports, in memory: a metric source serving the simulated series, the simulated
+//! fleets as the capacity control, and a state store that remembers the last action.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
+use capstan_engine::{
+    CurrentCapacity, Datapoint, LastAction, MetricData, Observations, ResourceState,
+};
+use capstan_policy::model::{MetricQuery, Target};
+
+use crate::fleet::Fleet;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves the series built so far, one per query. A query with no series reads as no data.
+#[derive(Debug, Default)]
+pub struct SimMetrics {
+    series: Mutex<BTreeMap<MetricQuery, Vec<Datapoint>>>,
+}
+
+impl SimMetrics {
+    /// Appends a datapoint to a query's series (timestamps must increase).
+    pub fn push(&self, query: &MetricQuery, point: Datapoint) {
+        lock(&self.series)
+            .entry(query.clone())
+            .or_default()
+            .push(point);
+    }
+
+    /// The latest datapoint of a query's series.
+    pub fn last(&self, query: &MetricQuery) -> Option<Datapoint> {
+        lock(&self.series).get(query)?.last().copied()
+    }
+}
+
+impl MetricSource for SimMetrics {
+    type Error = Infallible;
+
+    async fn read(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Observations, Infallible> {
+        let series = lock(&self.series);
+        Ok(queries
+            .iter()
+            .map(|query| {
+                let points = series.get(query).map_or_else(Vec::new, |points| {
+                    let from = points.partition_point(|p| p.timestamp < start);
+                    let to = points.partition_point(|p| p.timestamp < end);
+                    points[from..to].to_vec()
+                });
+                (query.clone(), MetricData::Series(points))
+            })
+            .collect())
+    }
+}
+
+/// The simulated fleets, by resource, and the simulated clock their changes happen at.
+#[derive(Debug)]
+pub struct SimCapacity {
+    fleets: Mutex<BTreeMap<Target, Fleet>>,
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl SimCapacity {
+    /// Fleets by resource, at time `now`.
+    pub fn new(fleets: BTreeMap<Target, Fleet>, now: DateTime<Utc>) -> Self {
+        Self {
+            fleets: Mutex::new(fleets),
+            now: Mutex::new(now),
+        }
+    }
+
+    /// Moves the clock to `now` and brings warmed-up launches into service.
+    pub fn advance(&self, now: DateTime<Utc>) {
+        *lock(&self.now) = now;
+        for fleet in lock(&self.fleets).values_mut() {
+            fleet.advance(now);
+        }
+    }
+
+    /// A copy of a resource's fleet.
+    pub fn fleet(&self, target: &Target) -> Option<Fleet> {
+        lock(&self.fleets).get(target).cloned()
+    }
+}
+
+impl CapacityControl for SimCapacity {
+    type Error = Infallible;
+
+    async fn current(&self, target: &Target) -> Result<CurrentCapacity, Infallible> {
+        let desired = lock(&self.fleets).get(target).map_or(0, Fleet::desired);
+        Ok(CurrentCapacity {
+            desired,
+            resource_min: None,
+            resource_max: None,
+            busy: None,
+        })
+    }
+
+    async fn set_desired(&self, target: &Target, desired: u32) -> Result<(), Infallible> {
+        let now = *lock(&self.now);
+        if let Some(fleet) = lock(&self.fleets).get_mut(target) {
+            fleet.set_desired(now, desired);
+        }
+        Ok(())
+    }
+}
+
+/// Remembers each resource's last action.
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    states: Mutex<BTreeMap<Target, ResourceState>>,
+}
+
+impl StateStore for MemoryState {
+    type Error = Infallible;
+
+    async fn load(&self, target: &Target) -> Result<ResourceState, Infallible> {
+        Ok(lock(&self.states).get(target).cloned().unwrap_or_default())
+    }
+
+    async fn record(&self, target: &Target, action: LastAction) -> Result<(), Infallible> {
+        lock(&self.states).insert(
+            target.clone(),
+            ResourceState {
+                last_action: Some(action),
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! A scenario directory: `trace.csv` (or `trace.json`), `policies/*.yaml` and `scenario.json`
+//! (the load model, the starting capacity, the warm-up and the baselines' settings).
+
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+use capstan_policy::PolicySet;
+use capstan_policy::model::Policy;
+
+use crate::baseline::{BaselineConfig, BaselineKind, StepScaling, TargetTracking};
+use crate::load::LoadModel;
+use crate::simulate::{Run, Settings, simulate, simulate_baseline};
+use crate::summary::Summary;
+use crate::trace::Trace;
+
+/// `scenario.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioConfig {
+    /// The load model; needed when the trace has `demand`.
+    pub load: Option<LoadModel>,
+    /// Capacity at the start. By default, the policy's `capacity.min`.
+    pub initial_capacity: Option<u32>,
+    /// Warm-up of new units, in seconds. By default, 180.
+    pub warmup_secs: Option<u32>,
+    /// The baselines' settings.
+    pub baseline: Option<BaselineConfig>,
+}
+
+/// Why a scenario could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The trace.
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
+    /// The policies.
+    #[error("{0}")]
+    Policies(#[from] capstan_policy::Report),
+    /// `scenario.json`.
+    #[error("{path}:{line}: {message}")]
+    Config {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A loaded scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    /// Its name (the directory's, or the trace file's stem).
+    pub name: String,
+    /// The trace.
+    pub trace: Trace,
+    /// The policies.
+    pub policies: Vec<Policy>,
+    /// Its settings.
+    pub config: ScenarioConfig,
+}
+
+impl Scenario {
+    /// Loads a scenario directory, or a trace file with `policies` (a directory or file).
+    /// `policies` overrides the directory's own `policies/`.
+    pub fn load(path: &Path, policies: Option<&Path>) -> Result<Self, ScenarioError> {
+        let (dir, trace_path) = if path.is_dir() {
+            let json = path.join("trace.json");
+            let trace = if json.exists() {
+                json
+            } else {
+                path.join("trace.csv")
+            };
+            (Some(path.to_path_buf()), trace)
+        } else {
+            (None, path.to_path_buf())
+        };
+        let policy_dir: PathBuf = match (policies, &dir) {
+            (Some(p), _) => p.to_path_buf(),
+            (None, Some(d)) => d.join("policies"),
+            (None, None) => {
+                return Err(ScenarioError::Other(
+                    "a trace file needs --policies DIR".into(),
+                ));
+            }
+        };
+        let config = match dir.as_ref().map(|d| d.join("scenario.json")) {
+            Some(file) if file.exists() => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| ScenarioError::Other(format!("{}: {e}", file.display())))?;
+                serde_json::from_str(&text).map_err(|e| ScenarioError::Config {
+                    path: file.display().to_string(),
+                    line: e.line(),
+                    message: e.to_string(),
+                })?
+            }
+            _ => ScenarioConfig {
+                load: None,
+                initial_capacity: None,
+                warmup_secs: None,
+                baseline: None,
+            },
+        };
+        let set = PolicySet::load(&[policy_dir])?;
+        let name = dir
+            .as_deref()
+            .unwrap_or(path)
+            .file_stem()
+            .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+        Ok(Self {
+            name,
+            trace: Trace::load(&trace_path)?,
+            policies: set.policies().to_vec(),
+            config,
+        })
+    }
+
+    /// Settings from the scenario, with `warmup` overriding its own.
+    pub fn settings(&self, warmup: Option<TimeDelta>) -> Settings {
+        Settings {
+            load: self.config.load,
+            warmup: warmup.unwrap_or_else(|| {
+                TimeDelta::seconds(i64::from(self.config.warmup_secs.unwrap_or(180)))
+            }),
+            initial: self.config.initial_capacity,
+        }
+    }
+
+    /// Runs capstan over the scenario.
+    pub fn run(&self, settings: &Settings, progress: impl FnMut()) -> Vec<Run> {
+        simulate(&self.trace, &self.policies, settings, progress)
+    }
+
+    /// Runs a baseline on the first policy's resource and bounds; `capstan` is capstan's run
+    /// of it, whose schedule windows the baseline's run is marked with.
+    pub fn run_baseline(
+        &self,
+        kind: BaselineKind,
+        settings: &Settings,
+        capstan: &Run,
+        progress: impl FnMut(),
+    ) -> Result<Run, ScenarioError> {
+        let config = self.config.baseline.as_ref().ok_or_else(|| {
+            ScenarioError::Other(format!(
+                "scenario `{}` has no baseline settings (`baseline` in scenario.json)",
+                self.name
+            ))
+        })?;
+        let policy = self
+            .policies
+            .first()
+            .ok_or_else(|| ScenarioError::Other("no policy".into()))?;
+        let (min, max) = (policy.capacity.min, policy.capacity.max);
+        let initial = settings.initial.unwrap_or(min).clamp(min, max);
+        let scheduled: Vec<bool> = capstan.steps.iter().map(|s| s.scheduled).collect();
+        let controller: Box<dyn crate::baseline::Controller> = match kind {
+            BaselineKind::TargetTracking => Box::new(TargetTracking {
+                target: config.target,
+                min,
+                max,
+            }),
+            BaselineKind::Step => Box::new(StepScaling {
+                config: config.step.clone(),
+                min,
+                max,
+            }),
+        };
+        let mut run = simulate_baseline(
+            &self.trace,
+            controller.as_ref(),
+            &kind.to_string(),
+            &config.metric,
+            initial,
+            settings,
+            &scheduled,
+            progress,
+        );
+        run.policy = policy.name.clone();
+        Ok(run)
+    }
+
+    /// Summary of a run under this scenario's load model.
+    pub fn summary(&self, run: &Run) -> Summary {
+        Summary::of(run, self.config.load)
+    }
+}
