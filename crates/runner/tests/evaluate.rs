@@ -15,7 +15,7 @@ use capstan_policy::model::{
     MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 use capstan_runner::{
-    AlarmMetric, AlarmTrigger, Mode, Ports, Result as RunResult, Trigger, evaluate,
+    AlarmMetric, AlarmTrigger, Mode, Outcome, Ports, Result as RunResult, Trigger, evaluate,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -198,106 +198,109 @@ fn series(value: f64) -> Vec<Datapoint> {
         .collect()
 }
 
-fn fleet(services: &[(&str, u32)]) -> FakeCapacity {
-    FakeCapacity {
-        desired: Mutex::new(services.iter().map(|(s, d)| (target(s), *d)).collect()),
-        ..FakeCapacity::default()
+/// The three in-memory ports, with `hot` at 2 tasks and CPU 90 unless a test says otherwise.
+struct World {
+    metrics: FakeMetrics,
+    capacity: FakeCapacity,
+    state: FakeState,
+}
+
+impl World {
+    /// CPU at `cpu` for each of `services`, each at 2 tasks.
+    fn new(services: &[&str], cpu: f64) -> Self {
+        Self {
+            metrics: FakeMetrics {
+                values: services
+                    .iter()
+                    .map(|s| (cpu_query(s), series(cpu)))
+                    .collect(),
+                ..Default::default()
+            },
+            capacity: FakeCapacity {
+                desired: Mutex::new(services.iter().map(|s| (target(s), 2)).collect()),
+                ..Default::default()
+            },
+            state: FakeState::default(),
+        }
+    }
+
+    fn hot() -> Self {
+        Self::new(&["hot"], 90.0)
+    }
+
+    async fn evaluate(&self, policies: &[&Policy], mode: Mode) -> Vec<Outcome> {
+        let ports = Ports {
+            metrics: &self.metrics,
+            capacity: &self.capacity,
+            state: &self.state,
+        };
+        evaluate(policies, &ports, now(), mode).await
+    }
+
+    fn desired(&self, service: &str) -> u32 {
+        self.capacity.desired.lock().expect("fake port lock")[&target(service)]
+    }
+
+    fn recorded(&self, service: &str) -> Option<LastAction> {
+        self.state
+            .actions
+            .lock()
+            .expect("fake port lock")
+            .get(&target(service))
+            .copied()
     }
 }
 
 #[tokio::test]
 async fn breach_is_applied_and_recorded() {
-    let hot = policy("hot");
-    let metrics = FakeMetrics {
-        values: BTreeMap::from([(cpu_query("hot"), series(90.0))]),
-        ..Default::default()
-    };
-    let capacity = fleet(&[("hot", 2)]);
-    let state = FakeState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-    };
+    let world = World::hot();
 
-    let outcomes = evaluate(&[&hot], &ports, now(), Mode::Act).await;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert_eq!(outcomes[0].result, RunResult::Applied);
-    assert_eq!(
-        capacity.desired.lock().expect("fake port lock")[&target("hot")],
-        4
-    );
-    let recorded = state.actions.lock().expect("fake port lock")[&target("hot")];
-    assert_eq!(
-        recorded,
-        LastAction {
-            at: now(),
-            direction: Direction::Out,
-            from: 2,
-            to: 4
-        }
-    );
+    assert_eq!(world.desired("hot"), 4);
+    let expected = LastAction {
+        at: now(),
+        direction: Direction::Out,
+        from: 2,
+        to: 4,
+    };
+    assert_eq!(world.recorded("hot"), Some(expected));
 }
 
 #[tokio::test]
 async fn dry_run_decides_but_changes_nothing() {
-    let hot = policy("hot");
-    let metrics = FakeMetrics {
-        values: BTreeMap::from([(cpu_query("hot"), series(90.0))]),
-        ..Default::default()
-    };
-    let capacity = fleet(&[("hot", 2)]);
-    let state = FakeState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-    };
+    let world = World::hot();
 
-    let outcomes = evaluate(&[&hot], &ports, now(), Mode::DryRun).await;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::DryRun).await;
 
     assert_eq!(outcomes[0].result, RunResult::WouldApply);
     assert_eq!(outcomes[0].decision.as_ref().map(|d| d.desired), Some(4));
-    assert_eq!(
-        capacity.desired.lock().expect("fake port lock")[&target("hot")],
-        2
-    );
-    assert!(state.actions.lock().expect("fake port lock").is_empty());
+    assert_eq!(world.desired("hot"), 2);
+    assert_eq!(world.recorded("hot"), None);
 }
 
 #[tokio::test]
 async fn one_batched_read_serves_every_policy() {
-    let (a, b) = (policy("a"), policy("b"));
-    let metrics = FakeMetrics::default();
-    let capacity = fleet(&[("a", 2), ("b", 2)]);
-    let state = FakeState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-    };
+    let world = World::new(&["a", "b"], 40.0);
 
-    evaluate(&[&a, &b], &ports, now(), Mode::Act).await;
+    world
+        .evaluate(&[&policy("a"), &policy("b")], Mode::Act)
+        .await;
 
-    assert_eq!(*metrics.reads.lock().expect("fake port lock"), vec![2]);
+    assert_eq!(
+        *world.metrics.reads.lock().expect("fake port lock"),
+        vec![2]
+    );
 }
 
 #[tokio::test]
 async fn failed_capacity_read_fails_that_policy_only() {
-    let (missing, hot) = (policy("missing"), policy("hot"));
-    let metrics = FakeMetrics {
-        values: BTreeMap::from([(cpu_query("hot"), series(90.0))]),
-        ..Default::default()
-    };
-    let capacity = fleet(&[("hot", 2)]);
-    let state = FakeState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-    };
+    let world = World::hot();
 
-    let outcomes = evaluate(&[&missing, &hot], &ports, now(), Mode::Act).await;
+    let outcomes = world
+        .evaluate(&[&policy("missing"), &policy("hot")], Mode::Act)
+        .await;
 
     assert!(
         matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("not found")),
@@ -310,80 +313,42 @@ async fn failed_capacity_read_fails_that_policy_only() {
 
 #[tokio::test]
 async fn unreadable_state_means_no_action() {
-    let hot = policy("hot");
-    let metrics = FakeMetrics {
-        values: BTreeMap::from([(cpu_query("hot"), series(90.0))]),
-        ..Default::default()
-    };
-    let capacity = fleet(&[("hot", 2)]);
-    let state = FakeState {
-        fail_load: true,
-        ..Default::default()
-    };
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
+    let world = World {
+        state: FakeState {
+            fail_load: true,
+            ..Default::default()
+        },
+        ..World::hot()
     };
 
-    let outcomes = evaluate(&[&hot], &ports, now(), Mode::Act).await;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert!(
         matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("cooldown state"))
     );
-    assert_eq!(
-        capacity.desired.lock().expect("fake port lock")[&target("hot")],
-        2
-    );
+    assert_eq!(world.desired("hot"), 2);
 }
 
 #[tokio::test]
 async fn failed_metric_read_holds() {
-    let hot = policy("hot");
-    let metrics = FakeMetrics {
-        values: BTreeMap::from([(cpu_query("hot"), series(90.0))]),
-        fail: true,
-        ..Default::default()
-    };
-    let capacity = fleet(&[("hot", 2)]);
-    let state = FakeState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-    };
+    let mut world = World::hot();
+    world.metrics.fail = true;
 
-    let outcomes = evaluate(&[&hot], &ports, now(), Mode::Act).await;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert_eq!(outcomes[0].result, RunResult::Unchanged);
-    assert_eq!(
-        capacity.desired.lock().expect("fake port lock")[&target("hot")],
-        2
-    );
+    assert_eq!(world.desired("hot"), 2);
 }
 
 #[tokio::test]
 async fn failed_change_is_reported_and_not_recorded() {
-    let hot = policy("hot");
-    let metrics = FakeMetrics {
-        values: BTreeMap::from([(cpu_query("hot"), series(90.0))]),
-        ..Default::default()
-    };
-    let capacity = FakeCapacity {
-        fail_set: true,
-        ..fleet(&[("hot", 2)])
-    };
-    let state = FakeState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-    };
+    let mut world = World::hot();
+    world.capacity.fail_set = true;
 
-    let outcomes = evaluate(&[&hot], &ports, now(), Mode::Act).await;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert!(matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("denied")));
-    assert!(state.actions.lock().expect("fake port lock").is_empty());
+    assert_eq!(world.recorded("hot"), None);
 }
 
 #[test]
