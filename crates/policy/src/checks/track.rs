@@ -11,8 +11,8 @@
 
 use serde_saphyr::Spanned;
 
-use super::{amounts, metric_refs, nearest_multiples, whole_multiple};
-use crate::model::{self, Duration, MetricQuery, TrackGoal};
+use super::{amounts, metric_refs, windows};
+use crate::model::{self, MetricQuery, TrackGoal};
 use crate::raw::Track;
 use crate::validate::Findings;
 
@@ -77,28 +77,10 @@ fn goal(track: &Spanned<Track>, out: &mut Findings<'_>) -> Option<TrackGoal> {
 
 /// The number of datapoints averaged: 1 without `for`.
 fn window(rule: &Track, query: Option<&MetricQuery>, out: &mut Findings<'_>) -> Option<u32> {
-    let Some(duration) = &rule.for_ else {
-        return Some(1);
-    };
-    let period = u64::from(query?.period_secs);
-    let periods =
-        whole_multiple(duration.value.as_secs(), period).and_then(|n| u32::try_from(n).ok());
-    if periods.is_none() {
-        out.error_with_help(
-            duration.referenced,
-            format!(
-                "`for: {}` is not a positive whole multiple of metric `{}`'s period ({})",
-                duration.value,
-                rule.metric.value,
-                Duration::from_secs(period)
-            ),
-            format!(
-                "use {}",
-                nearest_multiples(duration.value.as_secs(), period)
-            ),
-        );
+    match &rule.for_ {
+        None => Some(1),
+        Some(duration) => windows::periods_of(duration, &rule.metric.value, query?, out),
     }
-    periods
 }
 
 /// The partition cap: `Some(None)` for none (not given, or idle consumers allowed).

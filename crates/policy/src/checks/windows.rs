@@ -8,6 +8,8 @@
 //! Example: `{ metric: cpu, above: 70, for: 5m, datapoints: 3 of 5 }` is rejected at
 //! `datapoints`; `for: 7m` on a `5m` metric is rejected with "use 5m or 10m".
 
+use serde_saphyr::Spanned;
+
 use super::{nearest_multiples, whole_multiple};
 use crate::model::{Datapoints, Duration, MetricQuery};
 use crate::raw::Condition;
@@ -39,30 +41,38 @@ pub(crate) fn check(
             None
         }
         (Some(duration), None) => {
-            let period = u64::from(metric?.period_secs);
-            let periods = whole_multiple(duration.value.as_secs(), period)
-                .and_then(|n| u32::try_from(n).ok());
-            if periods.is_none() {
-                out.error_with_help(
-                    duration.referenced,
-                    format!(
-                        "`for: {}` is not a positive whole multiple of metric `{}`'s period ({})",
-                        duration.value,
-                        when.metric.value,
-                        Duration::from_secs(period)
-                    ),
-                    format!(
-                        "use {}",
-                        nearest_multiples(duration.value.as_secs(), period)
-                    ),
-                );
-            }
+            let periods = periods_of(duration, &when.metric.value, metric?, out);
             periods.map(|n| Datapoints {
                 breaching: n,
                 window: n,
             })
         }
     }
+}
+
+/// How many of `metric`'s periods `duration` (a `for:`) spans, or `None` after recording that
+/// it is not a positive whole number of them.
+pub(crate) fn periods_of(
+    duration: &Spanned<Duration>,
+    metric_name: &str,
+    metric: &MetricQuery,
+    out: &mut Findings<'_>,
+) -> Option<u32> {
+    let period = u64::from(metric.period_secs);
+    let periods =
+        whole_multiple(duration.value.as_secs(), period).and_then(|n| u32::try_from(n).ok());
+    if periods.is_none() {
+        out.error_with_help(
+            duration.referenced,
+            format!(
+                "`for: {}` is not a positive whole multiple of metric `{metric_name}`'s period ({})",
+                duration.value,
+                Duration::from_secs(period)
+            ),
+            format!("use {}", nearest_multiples(duration.value.as_secs(), period)),
+        );
+    }
+    periods
 }
 
 #[cfg(test)]
