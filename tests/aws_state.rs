@@ -6,11 +6,11 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use capstan_aws::{DynamoStateStore, ErrorKind, create_table};
 use capstan_engine::model::Target;
 use capstan_engine::ports::StateStore;
-use capstan_engine::{Direction, LastAction, ResourceState};
+use capstan_engine::{Direction, LastAction, Recommendation, ResourceState};
 use capstan_tests::{sdk_config, unique};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn state_is_recorded_and_loaded_per_resource() {
+async fn state_is_saved_and_loaded_per_resource() {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     let table = unique("capstan-state");
     create_table(&dynamodb, &table)
@@ -48,28 +48,25 @@ async fn state_is_recorded_and_loaded_per_resource() {
         ResourceState::default()
     );
 
-    store.record(&service, out).await.expect("recording");
-    assert_eq!(
-        store.load(&service).await.expect("loading"),
-        ResourceState {
-            last_action: Some(out)
-        }
-    );
+    let first = ResourceState {
+        actions: vec![out],
+        recommendations: vec![Recommendation { at, capacity: 4 }],
+        evaluations_without_data: 0,
+    };
+    store.save(&service, &first).await.expect("saving");
+    assert_eq!(store.load(&service).await.expect("loading"), first);
     assert_eq!(
         store.load(&group).await.expect("loading"),
         ResourceState::default()
     );
 
-    store
-        .record(&service, back_in)
-        .await
-        .expect("recording again");
-    assert_eq!(
-        store.load(&service).await.expect("loading"),
-        ResourceState {
-            last_action: Some(back_in)
-        }
-    );
+    let second = ResourceState {
+        actions: vec![out, back_in],
+        recommendations: Vec::new(),
+        evaluations_without_data: 3,
+    };
+    store.save(&service, &second).await.expect("saving again");
+    assert_eq!(store.load(&service).await.expect("loading"), second);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@
 //!
 //! | Item | `pk` | `sk` | Other attributes |
 //! |---|---|---|---|
-//! | a resource's state | `resource#<kind>#<identity>` | `state` | `at` (RFC 3339), `direction` (`out`/`in`), `from`, `to` (numbers) |
+//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data); `updated_at` (RFC 3339) |
 //!
 //! `<kind>` is the target kind as written in policies (`ecs_service`) and `<identity>` its name
 //! (`shop/order-processing` for an ECS service, the group's name for an Auto Scaling group).
@@ -30,17 +30,19 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
+use capstan_engine::ResourceState;
 use capstan_engine::model::Target;
 use capstan_engine::ports::StateStore;
-use capstan_engine::{Direction, LastAction, ResourceState};
 
 use crate::error::{AwsError, ErrorKind};
 
 const PARTITION_KEY: &str = "pk";
 const SORT_KEY: &str = "sk";
 const STATE_RECORD: &str = "state";
+/// The attribute holding the serialized [`ResourceState`].
+const MEMORY: &str = "memory";
 
 /// How long [`create_table`] waits for the new table to become active.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
@@ -109,33 +111,22 @@ impl StateStore for DynamoStateStore {
         }
     }
 
-    async fn record(&self, target: &Target, action: LastAction) -> Result<(), AwsError> {
+    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), AwsError> {
+        const OPERATION: &str = "dynamodb:UpdateItem";
         let (key, item_name) = self.state_key(target);
-        let attributes = encode(&action);
-        let assignments: Vec<String> = attributes
-            .keys()
-            .map(|name| format!("#{name} = :{name}"))
-            .collect();
+        let memory = serde_json::to_string(state).map_err(|error| {
+            AwsError::new(OPERATION, &item_name, ErrorKind::Invalid, error.to_string())
+        })?;
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .update_expression(format!("SET {}", assignments.join(", ")))
-            .set_expression_attribute_names(Some(
-                attributes
-                    .keys()
-                    .map(|name| (format!("#{name}"), name.clone()))
-                    .collect(),
-            ))
-            .set_expression_attribute_values(Some(
-                attributes
-                    .into_iter()
-                    .map(|(name, value)| (format!(":{name}"), value))
-                    .collect(),
-            ))
+            .update_expression(format!("SET {MEMORY} = :memory, updated_at = :now"))
+            .expression_attribute_values(":memory", AttributeValue::S(memory))
+            .expression_attribute_values(":now", AttributeValue::S(Utc::now().to_rfc3339()))
             .send()
             .await
-            .map_err(|error| AwsError::from_sdk("dynamodb:UpdateItem", item_name, error))?;
+            .map_err(|error| AwsError::from_sdk(OPERATION, item_name, error))?;
         Ok(())
     }
 }
@@ -193,113 +184,70 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-/// The attributes that record `action`.
-fn encode(action: &LastAction) -> HashMap<String, AttributeValue> {
-    let direction = match action.direction {
-        Direction::Out => "out",
-        Direction::In => "in",
-    };
-    HashMap::from([
-        ("at".to_owned(), AttributeValue::S(action.at.to_rfc3339())),
-        (
-            "direction".to_owned(),
-            AttributeValue::S(direction.to_owned()),
-        ),
-        (
-            "from".to_owned(),
-            AttributeValue::N(action.from.to_string()),
-        ),
-        ("to".to_owned(), AttributeValue::N(action.to.to_string())),
-    ])
-}
-
-/// The state an item records; an item without `at` records no action.
+/// The state an item records; an item without `memory` is the default state.
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<ResourceState, String> {
-    if !item.contains_key("at") {
+    let Some(memory) = item.get(MEMORY) else {
         return Ok(ResourceState::default());
-    }
-    let attribute = |name: &str| {
-        item.get(name)
-            .ok_or_else(|| format!("attribute `{name}` is missing"))
     };
-    let string = |name: &str| {
-        attribute(name)?
-            .as_s()
-            .map_err(|_| format!("attribute `{name}` is not a string"))
-    };
-    let number = |name: &str| {
-        attribute(name)?
-            .as_n()
-            .map_err(|_| format!("attribute `{name}` is not a number"))?
-            .parse::<u32>()
-            .map_err(|error| format!("attribute `{name}`: {error}"))
-    };
-    let at = DateTime::parse_from_rfc3339(string("at")?)
-        .map_err(|error| format!("attribute `at`: {error}"))?;
-    let direction = match string("direction")?.as_str() {
-        "out" => Direction::Out,
-        "in" => Direction::In,
-        other => {
-            return Err(format!(
-                "attribute `direction` is `{other}`, not `out` or `in`"
-            ));
-        }
-    };
-    Ok(ResourceState {
-        last_action: Some(LastAction {
-            at: at.with_timezone(&Utc),
-            direction,
-            from: number("from")?,
-            to: number("to")?,
-        }),
-    })
+    let json = memory
+        .as_s()
+        .map_err(|_| format!("attribute `{MEMORY}` is not a string"))?;
+    serde_json::from_str(json).map_err(|error| format!("attribute `{MEMORY}`: {error}"))
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
 
+    use capstan_engine::{Direction, LastAction, Recommendation};
+
     use super::*;
 
-    fn action() -> LastAction {
+    fn state() -> ResourceState {
         let at = Utc
             .with_ymd_and_hms(2025, 3, 1, 12, 30, 5)
             .single()
             .unwrap_or_default();
-        LastAction {
-            at,
-            direction: Direction::In,
-            from: 6,
-            to: 4,
+        ResourceState {
+            actions: vec![LastAction {
+                at,
+                direction: Direction::In,
+                from: 6,
+                to: 4,
+            }],
+            recommendations: vec![Recommendation { at, capacity: 4 }],
+            evaluations_without_data: 2,
         }
     }
 
     #[test]
-    fn an_action_survives_encoding() {
-        assert_eq!(
-            decode(&encode(&action())),
-            Ok(ResourceState {
-                last_action: Some(action())
-            })
-        );
+    fn a_state_survives_encoding() {
+        let json = serde_json::to_string(&state()).unwrap();
+        let item = HashMap::from([(MEMORY.to_owned(), AttributeValue::S(json))]);
+        assert_eq!(decode(&item), Ok(state()));
     }
 
     #[test]
-    fn an_item_without_an_action_is_the_default_state() {
+    fn an_item_without_memory_is_the_default_state() {
         assert_eq!(decode(&HashMap::new()), Ok(ResourceState::default()));
     }
 
     #[test]
     fn a_malformed_item_is_reported() {
-        let mut item = encode(&action());
-        item.insert("direction".into(), AttributeValue::S("sideways".into()));
+        let item = HashMap::from([(MEMORY.to_owned(), AttributeValue::N("4".into()))]);
         assert_eq!(
             decode(&item),
-            Err("attribute `direction` is `sideways`, not `out` or `in`".into())
+            Err("attribute `memory` is not a string".into())
         );
-        item.remove("to");
-        item.insert("direction".into(), AttributeValue::S("out".into()));
-        assert_eq!(decode(&item), Err("attribute `to` is missing".into()));
+        let item = HashMap::from([(
+            MEMORY.to_owned(),
+            AttributeValue::S("{\"actions\": 4}".into()),
+        )]);
+        let error = decode(&item).unwrap_err();
+        assert!(
+            error.starts_with("attribute `memory`: invalid type: integer `4`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -2,33 +2,48 @@
 //!
 //! They apply in this order, each recorded as a [`Clamp`] only when it changed the value:
 //!
-//! 1. **Bounds**, which are about safety: the policy's `capacity.min` and `capacity.max`, the
+//! 1. **`missing_data: { fallback: N, after: K }`**: when some rule was missing data on this
+//!    evaluation and the `K - 1` before it, the proposal is raised to `N` (never lowered).
+//! 2. **Stabilization** (the Kubernetes HPA rule): a scale-in goes no lower than the highest
+//!    recommendation of the last `stabilization.in` (default 5 minutes), a scale-out no higher
+//!    than the lowest of the last `stabilization.out` (default 0: none). A recommendation is what
+//!    the rules asked for at one evaluation, the current capacity when none fired; the window
+//!    holds those strictly after `now - window`, and this evaluation's own.
+//! 3. **Bounds**, which are about safety: the policy's `capacity.min` and `capacity.max`, the
 //!    floor of the open schedule windows (the highest `min` among them, never above
 //!    `capacity.max`), then the resource's own bounds (an Auto Scaling group's `MinSize` and
 //!    `MaxSize`: the service rejects anything outside them, so capstan never asks for it; when
 //!    they leave no room inside the policy's bounds, the resource's win).
-//! 2. **`max_step`** per direction, relative to the current capacity.
-//! 3. **Cooldown**: after the last action at `T`, no scale-out before `T + cooldown.out` and no
+//! 4. **`max_step`** per direction, relative to the current capacity.
+//! 5. **`rate_limit`** per direction (the HPA's scaling policies): over the last `per`, at most
+//!    `units` and/or `percent` of the capacity at the period's start. That start is the current
+//!    capacity less what capstan's changes in that direction moved within the period (changes
+//!    strictly after `now - per`). With both amounts, `select` takes the most permissive
+//!    (default) or the least permissive. Percentages round to whole units away from the start,
+//!    so a percentage of 0 units allows nothing: pair it with `units` to scale out from 0.
+//! 6. **Cooldown**: after the last action at `T`, no scale-out before `T + cooldown.out` and no
 //!    scale-in before `T + cooldown.in`; at exactly `T + cooldown` the move is allowed.
-//! 4. **`scale_in_pacing`**: a removal of at most `max_per_interval` units, and none until
+//! 7. **`scale_in_pacing`**: a removal of at most `max_per_interval` units, and none until
 //!    `max(interval, drain)` after the last action.
-//! 5. **Paused** policy, then **busy** resource: the capacity stays as it is; the clamp records
+//! 8. **Paused** policy, then **busy** resource: the capacity stays as it is; the clamp records
 //!    what would have been asked for.
 //!
-//! `max_step`, cooldowns and pacing limit only the part of a move the rules asked for, never the part the
-//! bounds require: the bounds applied to the *current* capacity give the capacity that must be
-//! reached whatever the rules say (the current capacity itself when it is within bounds), and
-//! neither guard holds the value short of it. So a capacity set by hand outside the bounds, or a
-//! schedule floor opening, is corrected in one decision, during a cooldown too. It follows that,
-//! unless paused or busy, the result is always within the policy's bounds (given resource bounds
-//! that overlap them).
+//! Stabilization, `max_step`, rate limits, cooldowns and pacing limit only the part of a move
+//! the rules asked for, never the part the bounds require: the bounds applied to the *current*
+//! capacity give the capacity that must be reached whatever the rules say (the current capacity
+//! itself when it is within bounds), and no guard holds the value short of it. So a capacity set
+//! by hand outside the bounds, or a schedule floor opening, is corrected in one decision, during
+//! a cooldown too. It follows that, unless paused or busy, the result is always within the
+//! policy's bounds (given resource bounds that overlap them).
 
 use chrono::{DateTime, Utc};
 
-use capstan_policy::model::Policy;
+use std::cmp::Ordering;
+
+use capstan_policy::model::{Duration, MissingData, Policy, Select};
 
 use crate::decision::{Clamp, ClampKind, ScheduleWindow};
-use crate::observe::{CurrentCapacity, ResourceState};
+use crate::observe::{CurrentCapacity, Direction, ResourceState};
 
 /// Everything the guards and bounds look at.
 #[derive(Debug, Clone, Copy)]
@@ -39,10 +54,21 @@ pub(crate) struct Limits<'a> {
     pub windows: &'a [ScheduleWindow],
     /// The resource's capacity and bounds.
     pub current: &'a CurrentCapacity,
-    /// The last action, which starts the cooldowns.
+    /// The memory of earlier evaluations and actions.
     pub state: &'a ResourceState,
+    /// Whether some rule was missing data on this evaluation.
+    pub data_missing: bool,
     /// The evaluation time.
     pub now: DateTime<Utc>,
+}
+
+impl Limits<'_> {
+    /// The start of a window of `length` ending now.
+    fn since(&self, length: Duration) -> DateTime<Utc> {
+        self.now
+            .checked_sub_signed(length.as_delta())
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
 }
 
 /// A capacity being adjusted, with a record of each change.
@@ -90,20 +116,68 @@ impl Adjusted {
 /// current capacity when no rule fired).
 pub(crate) fn apply(limits: &Limits<'_>, proposal: u32) -> Adjusted {
     let current = limits.current.desired;
-    let required = bounded(limits, current).value;
-    let mut adjusted = bounded(limits, proposal);
+    let mut required = Adjusted::new(current);
+    bound(limits, &mut required);
+    let required = required.value;
+    let mut adjusted = Adjusted::new(proposal);
+    fallback(limits, &mut adjusted);
+    stabilize(limits, &mut adjusted);
+    bound(limits, &mut adjusted);
     max_step(limits, required, &mut adjusted);
+    rate_limit(limits, required, &mut adjusted);
     cooldown(limits, required, &mut adjusted);
     pacing(limits, required, &mut adjusted);
     hold(limits, &mut adjusted);
     adjusted
 }
 
-/// `value` within the policy's bounds, the schedule floor and the resource's bounds.
-fn bounded(limits: &Limits<'_>, value: u32) -> Adjusted {
+/// Raises the value to the fallback capacity once data has been missing long enough.
+fn fallback(limits: &Limits<'_>, adjusted: &mut Adjusted) {
+    let MissingData::Fallback { capacity, after } = limits.policy.guards.missing_data else {
+        return;
+    };
+    let evaluations = limits.state.evaluations_without_data.saturating_add(1);
+    if limits.data_missing && evaluations >= after {
+        adjusted.raise(ClampKind::MissingDataFallback, capacity, || {
+            format!("data has been missing for {evaluations} evaluations (fallback after {after})")
+        });
+    }
+}
+
+/// Holds a move back to the most cautious recommendation of its direction's window.
+fn stabilize(limits: &Limits<'_>, adjusted: &mut Adjusted) {
+    let current = limits.current.desired;
+    let guards = limits.policy.guards;
+    let (name, window) = match adjusted.value.cmp(&current) {
+        Ordering::Greater => ("stabilization.out", guards.stabilization_out),
+        Ordering::Less => ("stabilization.in", guards.stabilization_in),
+        Ordering::Equal => return,
+    };
+    let since = limits.since(window);
+    let recent = limits
+        .state
+        .recommendations
+        .iter()
+        .filter(|recommendation| recommendation.at > since && recommendation.at <= limits.now)
+        .map(|recommendation| recommendation.capacity);
+    let detail = |extreme: &'static str, value: u32| {
+        move || format!("the {extreme} recommendation within {name} of {window} was {value}")
+    };
+    if adjusted.value > current {
+        if let Some(lowest) = recent.min() {
+            let ceiling = lowest.max(current);
+            adjusted.lower(ClampKind::Stabilization, ceiling, detail("lowest", lowest));
+        }
+    } else if let Some(highest) = recent.max() {
+        let floor = highest.min(current);
+        adjusted.raise(ClampKind::Stabilization, floor, detail("highest", highest));
+    }
+}
+
+/// Keeps `adjusted` within the policy's bounds, the schedule floor and the resource's bounds.
+fn bound(limits: &Limits<'_>, adjusted: &mut Adjusted) {
     let capacity = limits.policy.capacity;
     let current = limits.current;
-    let mut adjusted = Adjusted::new(value);
     adjusted.raise(ClampKind::PolicyMin, capacity.min, || {
         format!("capacity.min is {}", capacity.min)
     });
@@ -130,7 +204,6 @@ fn bounded(limits: &Limits<'_>, value: u32) -> Adjusted {
             format!("the resource's own maximum is {max}")
         });
     }
-    adjusted
 }
 
 /// Limits the move away from the current capacity to `guards.max_step`, but never short of
@@ -155,9 +228,68 @@ fn max_step(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
     }
 }
 
+/// Limits the move to what `guards.rate_limit` leaves in the current period, but never short
+/// of `required`.
+fn rate_limit(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
+    let current = limits.current.desired;
+    let guards = limits.policy.guards;
+    let (name, direction, limit) = match adjusted.value.cmp(&current) {
+        Ordering::Greater => ("rate_limit.out", Direction::Out, guards.rate_limit_out),
+        Ordering::Less => ("rate_limit.in", Direction::In, guards.rate_limit_in),
+        Ordering::Equal => return,
+    };
+    let Some(limit) = limit else {
+        return;
+    };
+    let since = limits.since(limit.per);
+    let moved: u32 = limits
+        .state
+        .actions
+        .iter()
+        .filter(|action| action.direction == direction && action.at > since)
+        .map(|action| action.from.abs_diff(action.to))
+        .fold(0, u32::saturating_add);
+    let start = match direction {
+        Direction::Out => current.saturating_sub(moved),
+        Direction::In => current.saturating_add(moved),
+    };
+    let percent_of_start = |percent: u32| {
+        let units = (u64::from(start) * u64::from(percent)).div_ceil(100);
+        u32::try_from(units).unwrap_or(u32::MAX)
+    };
+    let allowed = limit
+        .units
+        .into_iter()
+        .chain(limit.percent.map(percent_of_start));
+    let room = match limit.select {
+        Select::MostPermissive => allowed.max(),
+        Select::LeastPermissive => allowed.min(),
+    };
+    let Some(room) = room else {
+        return;
+    };
+    let detail = || {
+        format!(
+            "{name} allows {room} per {} from {start} at the period's start; {moved} moved since {}",
+            limit.per,
+            since.to_rfc3339()
+        )
+    };
+    match direction {
+        Direction::Out => {
+            let ceiling = start.saturating_add(room).max(current).max(required);
+            adjusted.lower(ClampKind::RateLimit, ceiling, detail);
+        }
+        Direction::In => {
+            let floor = start.saturating_sub(room).min(current).min(required);
+            adjusted.raise(ClampKind::RateLimit, floor, detail);
+        }
+    }
+}
+
 /// Holds the move back to `required` while the cooldown for its direction runs.
 fn cooldown(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
-    let Some(last) = limits.state.last_action else {
+    let Some(last) = limits.state.last_action() else {
         return;
     };
     let current = limits.current.desired;
@@ -206,7 +338,7 @@ fn pacing(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
             pacing.max_per_interval, pacing.interval
         )
     });
-    let Some(last) = limits.state.last_action else {
+    let Some(last) = limits.state.last_action() else {
         return;
     };
     let wait = pacing.wait();

@@ -63,11 +63,12 @@ use crate::window::{Periods, Reading, Verdict};
 ///   a gap.
 /// - **Schedules.** Each open window (cron in its time zone, open for its duration in real
 ///   time) raises the floor to its `min`, with or without a rule firing.
-/// - **Clamps**, in order: the policy's `capacity.min`/`max`, the schedule floor, the resource's
-///   own bounds, `max_step`, cooldowns (a move is allowed from exactly `T + cooldown`), then
-///   `scale_in_pacing`.
-///   `max_step` and cooldowns hold back only the rules' part of a move, never what the bounds
-///   require, so capacity outside the bounds is brought back in one decision.
+/// - **Clamps**, in order: the `missing_data` fallback, the stabilization windows (the HPA rule,
+///   over the recommendations remembered in `state`), the policy's `capacity.min`/`max`, the
+///   schedule floor, the resource's own bounds, `max_step`, `rate_limit` (over the changes
+///   remembered in `state`), cooldowns (a move is allowed from exactly `T + cooldown`), then
+///   `scale_in_pacing`. The guards hold back only the rules' part of a move, never what the
+///   bounds require, so capacity outside the bounds is brought back in one decision.
 /// - **Paused** policy or **busy** resource: the capacity stays; the explanation says what would
 ///   have been asked for.
 ///
@@ -127,19 +128,19 @@ pub fn decide(
     };
     let choice = Choice::of(&evaluated);
     let windows = schedule::open_windows(&policy.schedules, now);
+    let data_missing = evaluated.any_held();
     let limits = Limits {
         policy,
         windows: &windows,
         current,
         state,
+        data_missing,
         now,
     };
-    let adjusted = clamp::apply(
-        &limits,
-        choice
-            .winner
-            .map_or(current.desired, |(_, proposed)| proposed),
-    );
+    let proposed = choice
+        .winner
+        .map_or(current.desired, |(_, proposed)| proposed);
+    let adjusted = clamp::apply(&limits, proposed);
 
     let action = match adjusted.value.cmp(&current.desired) {
         Ordering::Greater => Action::Scale(Direction::Out),
@@ -159,6 +160,8 @@ pub fn decide(
         action,
         explanation: Explanation {
             fired,
+            proposed,
+            data_missing,
             rules,
             tracks,
             schedules: windows,
@@ -319,6 +322,11 @@ impl Evaluated<'_> {
         unique.join("; ")
     }
 
+    /// Whether some rule could not tell for missing or unreadable data.
+    fn any_held(&self) -> bool {
+        self.rules.iter().any(held) || self.tracks.iter().any(track_held)
+    }
+
     /// Every source, rules first, in policy order.
     fn all(&self) -> impl Iterator<Item = Source> + '_ {
         (0..self.rules.len())
@@ -433,7 +441,6 @@ fn summary(
     current: &CurrentCapacity,
 ) -> String {
     let mut parts = Vec::new();
-    let any_held = evaluated.rules.iter().any(held) || evaluated.tracks.iter().any(track_held);
     if let Some((winner, _)) = choice.winner {
         parts.push(evaluated.phrase(winner));
         if !choice.outvoted.is_empty() {
@@ -454,7 +461,7 @@ fn summary(
             "{} fired but scale-in needs every track rule to agree: {reasons}",
             evaluated.ids(&choice.vetoed)
         ));
-    } else if any_held {
+    } else if evaluated.any_held() {
         let held = evaluated.all().filter(|&source| match source {
             Source::Rule(index) => held(&evaluated.rules[index]),
             Source::Track(index) => track_held(&evaluated.tracks[index]),
@@ -599,6 +606,9 @@ fn label(kind: ClampKind) -> &'static str {
         ClampKind::ConnectionBudget => "connection budget",
         ClampKind::Partitions => "partitions",
         ClampKind::ScaleInPacing => "scale_in_pacing",
+        ClampKind::Stabilization => "stabilization",
+        ClampKind::RateLimit => "rate_limit",
+        ClampKind::MissingDataFallback => "missing_data fallback",
     }
 }
 

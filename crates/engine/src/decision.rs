@@ -58,6 +58,11 @@ pub struct Explanation {
     pub tracks: Vec<TrackEvaluation>,
     /// The rule whose proposal was taken, e.g. `scale_out[0]` or `track[1]`, if any.
     pub fired: Option<String>,
+    /// What the rules asked for before any clamp: the fired rule's proposal, or the current
+    /// capacity. Remembered for the stabilization windows.
+    pub proposed: u32,
+    /// Whether some rule could not tell for missing or unreadable data.
+    pub data_missing: bool,
     /// Open schedule windows and the floors they set.
     pub schedules: Vec<ScheduleWindow>,
     /// Each adjustment made to the rule's proposal, in the order applied.
@@ -216,6 +221,12 @@ pub enum ClampKind {
     Partitions,
     /// `guards.scale_in_pacing`.
     ScaleInPacing,
+    /// `guards.stabilization`: a recent recommendation holds the move back.
+    Stabilization,
+    /// `guards.rate_limit`: the changes of the current period leave no more room.
+    RateLimit,
+    /// `guards.missing_data: { fallback }`: data has been missing for too long.
+    MissingDataFallback,
 }
 
 impl fmt::Display for Decision {

@@ -26,11 +26,12 @@
 //!     let state = memory.load(&policy.target).await?;
 //!     let decision = decide(policy, &observations, &current, &state, now);
 //!     println!("{decision}"); // e.g. "web [ecs_service prod/web]: 4 -> 6 (scale_out[0] fired: ...)"
+//!     let mut applied = None;
 //!     if let Some((direction, desired)) = decision.change() {
 //!         resources.set_desired(&policy.target, desired).await?;
-//!         let action = LastAction { at: now, direction, from: decision.current, to: desired };
-//!         memory.record(&policy.target, action).await?;
+//!         applied = Some(LastAction { at: now, direction, from: decision.current, to: desired });
 //!     }
+//!     memory.save(&policy.target, &state.after(policy, &decision, applied)).await?;
 //!     Ok(())
 //! }
 //! ```
@@ -63,6 +64,7 @@ pub use decision::{
 };
 pub use guards::{Guarded, Request, apply_guards};
 pub use observe::{
-    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
+    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
+    ResourceState,
 };
 pub use read::{MetricRead, reads};

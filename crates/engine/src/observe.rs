@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use capstan_policy::model::MetricQuery;
+use capstan_policy::model::{Duration, MetricQuery, Policy};
+
+use crate::decision::Decision;
 
 /// One value of a metric for the period starting at `timestamp`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -66,9 +68,78 @@ pub struct LastAction {
     pub to: u32,
 }
 
-/// What capstan remembers about a resource between evaluations.
+/// A capacity the rules asked for at one evaluation, before any clamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// The capacity asked for.
+    pub capacity: u32,
+}
+
+/// What capstan remembers about a resource between evaluations. [`ResourceState::after`] gives
+/// the state to store after each evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceState {
-    /// The last change capstan made, which starts the cooldowns.
-    pub last_action: Option<LastAction>,
+    /// Changes capstan made, oldest first: always the latest, which starts the cooldowns, and
+    /// the older ones a rate-limit period still counts.
+    #[serde(default)]
+    pub actions: Vec<LastAction>,
+    /// What the rules asked for at each evaluation within the longest stabilization window,
+    /// oldest first.
+    #[serde(default)]
+    pub recommendations: Vec<Recommendation>,
+    /// Consecutive evaluations, up to now, on which some rule was missing data.
+    #[serde(default)]
+    pub evaluations_without_data: u32,
+}
+
+impl ResourceState {
+    /// The last change capstan made, if any.
+    pub fn last_action(&self) -> Option<&LastAction> {
+        self.actions.last()
+    }
+
+    /// The state to remember after `decision`, made for `policy` from this state, and the change
+    /// it led to, if one was applied. Keeps only what the policy's guards can still look at.
+    pub fn after(&self, policy: &Policy, decision: &Decision, applied: Option<LastAction>) -> Self {
+        let now = decision.at;
+        let since = |length: Duration| {
+            now.checked_sub_signed(length.as_delta())
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        let guards = &policy.guards;
+        let memory = since(guards.memory());
+        let mut actions: Vec<LastAction> = self.actions.iter().copied().chain(applied).collect();
+        // Oldest first, so the ones to keep are a suffix; the latest is always kept.
+        let older = actions.len().saturating_sub(1);
+        let expired = actions[..older]
+            .iter()
+            .position(|action| action.at > memory)
+            .unwrap_or(older);
+        actions.drain(..expired);
+        let window = since(guards.stabilization_out.max(guards.stabilization_in));
+        let recommendations = if window < now {
+            self.recommendations
+                .iter()
+                .copied()
+                .filter(|recommendation| recommendation.at > window)
+                .chain([Recommendation {
+                    at: now,
+                    capacity: decision.explanation.proposed,
+                }])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            actions,
+            recommendations,
+            evaluations_without_data: if decision.explanation.data_missing {
+                self.evaluations_without_data.saturating_add(1)
+            } else {
+                0
+            },
+        }
+    }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use capstan_policy::model::{MetricQuery, Target};
 
-use crate::observe::{CurrentCapacity, LastAction, Observations, ResourceState};
+use crate::observe::{CurrentCapacity, Observations, ResourceState};
 
 /// Reads metric datapoints.
 pub trait MetricSource {
@@ -44,21 +44,22 @@ pub trait CapacityControl {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// Remembers, per resource, what capstan did last.
+/// Remembers, per resource, what the guards need from earlier evaluations.
 pub trait StateStore {
     /// Why a read or a write failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The remembered state; the default state for a resource never acted on.
+    /// The remembered state; the default state for a resource never evaluated.
     fn load(
         &self,
         target: &Target,
     ) -> impl Future<Output = Result<ResourceState, Self::Error>> + Send;
 
-    /// Records a change just made.
-    fn record(
+    /// Stores the state after an evaluation (see [`ResourceState::after`]), replacing the
+    /// previous one.
+    fn save(
         &self,
         target: &Target,
-        action: LastAction,
+        state: &ResourceState,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }

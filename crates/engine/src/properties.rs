@@ -6,13 +6,15 @@ use std::ops::RangeInclusive;
 use proptest::prelude::*;
 
 use capstan_policy::model::{
-    Duration, Fraction, MissingData, Policy, Rule, ScaleInPacing, Step, Threshold, Track, TrackGoal,
+    Duration, Fraction, MissingData, Policy, RateLimit, Rule, ScaleInPacing, Select, Step,
+    Threshold, Track, TrackGoal,
 };
 
 use crate::decide;
-use crate::decision::TrackOutcome;
+use crate::decision::{ClampKind, TrackOutcome};
 use crate::observe::{
-    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
+    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
+    ResourceState,
 };
 use crate::testing::{now, period_start, point, policy, rule, secs};
 
@@ -75,6 +77,25 @@ fn seconds(range: RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
     range.prop_map(Duration::from_secs)
 }
 
+fn rate_limit() -> impl Strategy<Value = RateLimit> {
+    (
+        prop::option::of(1..5u32),
+        prop::option::of(1..200u32),
+        1..900u64,
+        any::<bool>(),
+    )
+        .prop_map(|(units, percent, per, most)| RateLimit {
+            units: units.or(if percent.is_none() { Some(1) } else { None }),
+            percent,
+            per: Duration::from_secs(per),
+            select: if most {
+                Select::MostPermissive
+            } else {
+                Select::LeastPermissive
+            },
+        })
+}
+
 fn random_policy() -> impl Strategy<Value = Policy> {
     let bounds = (0..6u32, 0..15u32);
     let guards = (
@@ -96,6 +117,13 @@ fn random_policy() -> impl Strategy<Value = Policy> {
         guards,
         tracking,
         prop::bool::weighted(0.2),
+        (
+            seconds(0..=600),
+            seconds(0..=600),
+            prop::option::weighted(0.3, rate_limit()),
+            prop::option::weighted(0.3, rate_limit()),
+            prop::option::weighted(0.2, (0..15u32, 1..4u32)),
+        ),
     )
         .prop_map(
             |(
@@ -105,6 +133,7 @@ fn random_policy() -> impl Strategy<Value = Policy> {
                 (step_out, step_in, cooldown_out, cooldown_in),
                 (track, tolerance, missing_as_breaching, pacing),
                 paused,
+                (stabilization_out, stabilization_in, rate_limit_out, rate_limit_in, fallback),
             )| {
                 let mut policy = policy();
                 policy.capacity.min = min;
@@ -121,6 +150,16 @@ fn random_policy() -> impl Strategy<Value = Policy> {
                 if missing_as_breaching {
                     policy.guards.missing_data = MissingData::ScaleOut;
                 }
+                if let Some((capacity, after)) = fallback {
+                    policy.guards.missing_data = MissingData::Fallback {
+                        capacity: min + capacity % (spread + 1),
+                        after,
+                    };
+                }
+                policy.guards.stabilization_out = stabilization_out;
+                policy.guards.stabilization_in = stabilization_in;
+                policy.guards.rate_limit_out = rate_limit_out;
+                policy.guards.rate_limit_in = rate_limit_in;
                 policy.tolerance =
                     Fraction::new(f64::from(tolerance) / 100.0).unwrap_or(Fraction::TEN_PERCENT);
                 policy.guards.max_step_out = step_out;
@@ -189,13 +228,34 @@ fn current(policy: &Policy, within: bool) -> impl Strategy<Value = CurrentCapaci
 }
 
 fn state() -> impl Strategy<Value = ResourceState> {
-    let action = (0..900i64, any::<bool>()).prop_map(|(ago, out)| LastAction {
-        at: now() - secs(ago),
-        direction: if out { Direction::Out } else { Direction::In },
-        from: 3,
-        to: 4,
+    let action = (0..900i64, any::<bool>(), 0..15u32, 0..15u32).prop_map(|(ago, out, from, to)| {
+        LastAction {
+            at: now() - secs(ago),
+            direction: if out { Direction::Out } else { Direction::In },
+            from,
+            to,
+        }
     });
-    prop::option::of(action).prop_map(|last_action| ResourceState { last_action })
+    let recommendation = (0..900i64, 0..20u32).prop_map(|(ago, capacity)| Recommendation {
+        at: now() - secs(ago),
+        capacity,
+    });
+    (
+        prop::collection::vec(action, 0..4),
+        prop::collection::vec(recommendation, 0..8),
+        0..5u32,
+    )
+        .prop_map(
+            |(mut actions, mut recommendations, evaluations_without_data)| {
+                actions.sort_by_key(|action| action.at);
+                recommendations.sort_by_key(|recommendation| recommendation.at);
+                ResourceState {
+                    actions,
+                    recommendations,
+                    evaluations_without_data,
+                }
+            },
+        )
 }
 
 /// Everything `decide` takes, the time being `now()`; see [`current`] for `within`.
@@ -266,7 +326,7 @@ proptest! {
     ) {
         let decision = decide(&policy, &observations, &current, &state, now());
         let guards = policy.guards;
-        let since_last = state.last_action.map(|last| now() - last.at);
+        let since_last = state.last_action().map(|last| now() - last.at);
         if let Some((direction, desired)) = decision.change() {
             let (moved, step, cooldown) = match direction {
                 Direction::Out => (desired - current.desired, guards.max_step_out, guards.cooldown_out),
@@ -274,11 +334,49 @@ proptest! {
             };
             prop_assert!(step.is_none_or(|step| moved <= step), "moved {} with max_step {:?}", moved, step);
             prop_assert!(since_last.is_none_or(|since| since >= cooldown.as_delta()), "moved during {}", cooldown);
-            prop_assert!(decision.explanation.fired.is_some());
+            let fell_back = decision.explanation.clamps.iter().any(|clamp| clamp.kind == ClampKind::MissingDataFallback);
+            prop_assert!(decision.explanation.fired.is_some() || fell_back);
             if let (Direction::In, Some(pacing)) = (direction, guards.scale_in_pacing) {
                 prop_assert!(moved <= pacing.max_per_interval, "removed {} with pacing {:?}", moved, pacing);
                 prop_assert!(since_last.is_none_or(|since| since >= pacing.wait().as_delta()), "removed within {:?}", pacing);
             }
+        }
+    }
+
+    #[test]
+    fn rule_driven_moves_respect_rate_limits_and_stabilization(
+        (policy, observations, current, state) in inputs(true)
+    ) {
+        let decision = decide(&policy, &observations, &current, &state, now());
+        let guards = policy.guards;
+        let Some((direction, desired)) = decision.change() else {
+            return Ok(());
+        };
+        let (limit, window) = match direction {
+            Direction::Out => (guards.rate_limit_out, guards.stabilization_out),
+            Direction::In => (guards.rate_limit_in, guards.stabilization_in),
+        };
+        let recent = state.recommendations.iter().filter(|r| now() - r.at < window.as_delta()).map(|r| r.capacity);
+        match direction {
+            Direction::Out => prop_assert!(recent.min().is_none_or(|lowest| desired <= lowest.max(current.desired))),
+            Direction::In => prop_assert!(recent.max().is_none_or(|highest| desired >= highest.min(current.desired))),
+        }
+        if let Some(limit) = limit {
+            let moved: u32 = state.actions.iter()
+                .filter(|a| a.direction == direction && now() - a.at < limit.per.as_delta())
+                .map(|a| a.from.abs_diff(a.to))
+                .sum();
+            let start = match direction {
+                Direction::Out => current.desired.saturating_sub(moved),
+                Direction::In => current.desired + moved,
+            };
+            let amounts = limit.units.into_iter().chain(limit.percent.map(|p| (start * p).div_ceil(100)));
+            let room = match limit.select {
+                Select::MostPermissive => amounts.max(),
+                Select::LeastPermissive => amounts.min(),
+            }.unwrap_or(u32::MAX);
+            let moved_since_start = desired.abs_diff(start);
+            prop_assert!(moved_since_start <= room, "{} moved from {} with room {} ({:?})", desired, start, room, limit);
         }
     }
 

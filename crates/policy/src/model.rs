@@ -427,7 +427,52 @@ pub struct Guards {
     pub missing_data: MissingData,
     /// Paced scale-in, if any.
     pub scale_in_pacing: Option<ScaleInPacing>,
+    /// How long scale-out recommendations are remembered.
+    pub stabilization_out: Duration,
+    /// How long scale-in recommendations are remembered.
+    pub stabilization_in: Duration,
+    /// Most added per period, if limited.
+    pub rate_limit_out: Option<RateLimit>,
+    /// Most removed per period, if limited.
+    pub rate_limit_in: Option<RateLimit>,
 }
+
+impl Guards {
+    /// How long the engine must remember recommendations and actions for these guards: the
+    /// longest stabilization window or rate-limit period.
+    pub fn memory(&self) -> Duration {
+        [self.rate_limit_out, self.rate_limit_in]
+            .into_iter()
+            .flatten()
+            .map(|limit| limit.per)
+            .fold(
+                self.stabilization_out.max(self.stabilization_in),
+                Duration::max,
+            )
+    }
+}
+
+/// At most `units` and/or `percent` of the capacity at the start of each `per` period; at
+/// least one of the two is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Most units per period.
+    pub units: Option<u32>,
+    /// Most percent per period.
+    pub percent: Option<u32>,
+    /// The period.
+    pub per: Duration,
+    /// Which limit applies when both are set.
+    pub select: Select,
+}
+
+pub use crate::raw::Select;
+
+/// Default scale-in stabilization window: five minutes, as the Kubernetes HPA.
+pub const DEFAULT_STABILIZATION_IN: Duration = Duration::from_secs(300);
+
+/// Default number of evaluations without data before `missing_data: { fallback }` applies.
+pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
 
 /// Paced scale-in: at most `max_per_interval` units per removal, and no removal until
 /// `max(interval, drain)` after the last change.
@@ -449,7 +494,23 @@ impl ScaleInPacing {
 }
 
 /// Behaviour on missing data.
-pub use crate::raw::MissingData;
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MissingData {
+    /// Keep the current capacity: rules whose window is incomplete do not fire.
+    #[default]
+    Hold,
+    /// Count each missing datapoint as breaching for scale-out rules; scale-in still never
+    /// fires on missing data.
+    ScaleOut,
+    /// Hold, and after `after` consecutive evaluations with missing data raise capacity to
+    /// `capacity` (never lower it).
+    Fallback {
+        /// The capacity to go to, within the policy's bounds.
+        capacity: u32,
+        /// Consecutive evaluations with missing data first, at least 1.
+        after: u32,
+    },
+}
 
 /// Default scale-in cooldown, five minutes.
 pub const DEFAULT_COOLDOWN_IN: Duration = Duration::from_secs(300);

@@ -290,13 +290,78 @@ pub struct Guards {
     pub max_step: MaxStep,
     /// What to do when a metric has no data or only part of its window. By default, `hold`.
     #[serde(default)]
-    pub missing_data: MissingData,
+    #[schemars(with = "Option<MissingData>")]
+    pub missing_data: Option<Spanned<MissingData>>,
     /// Slow, paced scale-in for services with long-lived connections (websockets, gRPC
     /// streams): a few units at a time, with time for connections to drain in between. By
     /// default, none.
     #[serde(default)]
     #[schemars(with = "Option<ScaleInPacing>")]
     pub scale_in_pacing: Option<Spanned<ScaleInPacing>>,
+    /// How long recommendations are remembered per direction: scale-in goes only as low as the
+    /// highest recommendation of the window, scale-out only as high as the lowest.
+    #[serde(default)]
+    pub stabilization: Stabilization,
+    /// Most capacity added or removed per period, in units and/or percent, per direction. By
+    /// default, none.
+    #[serde(default)]
+    pub rate_limit: RateLimits,
+}
+
+/// Stabilization windows per direction.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stabilization {
+    /// Window for scale-out. By default, `0s`: scale out at once.
+    #[serde(default)]
+    pub out: Option<Duration>,
+    /// Window for scale-in. By default, `5m`.
+    #[serde(default, rename = "in")]
+    pub in_: Option<Duration>,
+}
+
+/// Rate limits per direction.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Limit on scale-out. By default, none.
+    #[serde(default)]
+    #[schemars(with = "Option<RateLimit>")]
+    pub out: Option<Spanned<RateLimit>>,
+    /// Limit on scale-in. By default, none.
+    #[serde(default, rename = "in")]
+    #[schemars(with = "Option<RateLimit>")]
+    pub in_: Option<Spanned<RateLimit>>,
+}
+
+/// At most `units` and/or `percent` of the capacity at the start of each `per` period.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Most units per period.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub units: Option<Spanned<u32>>,
+    /// Most percent of the capacity at the period's start, per period.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub percent: Option<Spanned<u32>>,
+    /// The period, e.g. `1m`.
+    pub per: Duration,
+    /// With both `units` and `percent`: which one applies. By default, `most_permissive`.
+    #[serde(default)]
+    pub select: Select,
+}
+
+/// Which of two limits applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Select {
+    /// The one that allows the larger change.
+    #[default]
+    MostPermissive,
+    /// The one that allows the smaller change.
+    LeastPermissive,
 }
 
 /// Paced scale-in: at most `max_per_interval` units removed per `interval`, and at least
@@ -342,14 +407,36 @@ pub struct MaxStep {
     pub in_: Option<Spanned<u32>>,
 }
 
-/// Behaviour when a metric's window is missing data.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+/// Behaviour when a metric's window is missing data: `hold`, `scale_out`, or
+/// `{ fallback: N, after: K }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
 pub enum MissingData {
+    /// `hold` or `scale_out`.
+    Mode(MissingDataMode),
+    /// Go to a fixed capacity after some evaluations without data.
+    Fallback(Fallback),
+}
+
+/// The simple behaviours on missing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingDataMode {
     /// Keep the current capacity: rules whose window is incomplete do not fire.
-    #[default]
     Hold,
     /// Count each missing datapoint as breaching for scale-out rules, so a metric that goes
     /// silent (a crashed publisher) adds capacity; scale-in still never fires on missing data.
     ScaleOut,
+}
+
+/// `{ fallback: N, after: K }`: hold, and once data has been missing for `K` consecutive
+/// evaluations, raise capacity to `N` (never lower it: capstan does not scale in blind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// The capacity to go to, within the policy's bounds.
+    pub fallback: u32,
+    /// Consecutive evaluations with missing data before falling back, at least 1. By default, 3.
+    #[serde(default)]
+    pub after: Option<u32>,
 }

@@ -13,7 +13,10 @@ use crate::checks::{
     amounts, bounds, connections, databases, metric_refs, periods, schedules, steps, thresholds,
     topics, track, unique_names, unique_targets, version, windows,
 };
-use crate::model::{self, DEFAULT_COOLDOWN_IN, DEFAULT_TOLERANCE, Duration, MetricQuery, Policy};
+use crate::model::{
+    self, DEFAULT_COOLDOWN_IN, DEFAULT_FALLBACK_AFTER, DEFAULT_STABILIZATION_IN, DEFAULT_TOLERANCE,
+    Duration, MetricQuery, Policy,
+};
 use crate::report::{Diagnostic, Report};
 use crate::{Source, parse, raw};
 
@@ -141,7 +144,7 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
     for schedule in &raw.schedule {
         schedules::check(schedule, capacity, out);
     }
-    let guards = guards(&raw.guards, out);
+    let guards = guards(&raw.guards, capacity, out);
     let declared: Vec<Option<(String, model::Database)>> = raw
         .databases
         .iter()
@@ -265,21 +268,110 @@ fn schedule(schedule: &raw::Schedule) -> model::Schedule {
 
 /// Guards with defaults filled in: no scale-out cooldown, [`DEFAULT_COOLDOWN_IN`] for scale-in
 /// and unlimited steps.
-fn guards(guards: &raw::Guards, out: &mut Findings<'_>) -> Option<model::Guards> {
-    let max_step_out = max_step("max_step.out", guards.max_step.out.as_ref(), out);
-    let max_step_in = max_step("max_step.in", guards.max_step.in_.as_ref(), out);
+fn guards(
+    guards: &raw::Guards,
+    capacity: &raw::Capacity,
+    out: &mut Findings<'_>,
+) -> Option<model::Guards> {
+    let max_step_out = optional_amount("max_step.out", guards.max_step.out.as_ref(), out);
+    let max_step_in = optional_amount("max_step.in", guards.max_step.in_.as_ref(), out);
     let pacing = match &guards.scale_in_pacing {
         None => Some(None),
         Some(pacing) => scale_in_pacing(pacing, out).map(Some),
     };
+    let rate_limit_out = rate_limit("rate_limit.out", guards.rate_limit.out.as_ref(), out);
+    let rate_limit_in = rate_limit("rate_limit.in", guards.rate_limit.in_.as_ref(), out);
     Some(model::Guards {
         cooldown_out: guards.cooldown.out.unwrap_or(Duration::from_secs(0)),
         cooldown_in: guards.cooldown.in_.unwrap_or(DEFAULT_COOLDOWN_IN),
         max_step_out: max_step_out?,
         max_step_in: max_step_in?,
-        missing_data: guards.missing_data,
+        missing_data: match &guards.missing_data {
+            None => model::MissingData::Hold,
+            Some(raw) => missing_data(raw, capacity, out)?,
+        },
         scale_in_pacing: pacing?,
+        stabilization_out: guards.stabilization.out.unwrap_or(Duration::from_secs(0)),
+        stabilization_in: guards.stabilization.in_.unwrap_or(DEFAULT_STABILIZATION_IN),
+        rate_limit_out: rate_limit_out?,
+        rate_limit_in: rate_limit_in?,
     })
+}
+
+/// The behaviour on missing data; a fallback capacity must be within the policy's bounds and
+/// wait for at least one evaluation.
+fn missing_data(
+    raw: &Spanned<raw::MissingData>,
+    capacity: &raw::Capacity,
+    out: &mut Findings<'_>,
+) -> Option<model::MissingData> {
+    let at = raw.referenced;
+    let fallback = match raw.value {
+        raw::MissingData::Mode(raw::MissingDataMode::Hold) => {
+            return Some(model::MissingData::Hold);
+        }
+        raw::MissingData::Mode(raw::MissingDataMode::ScaleOut) => {
+            return Some(model::MissingData::ScaleOut);
+        }
+        raw::MissingData::Fallback(fallback) => fallback,
+    };
+    let after = fallback.after.unwrap_or(DEFAULT_FALLBACK_AFTER);
+    let mut valid = true;
+    if after == 0 {
+        out.error(at, "`missing_data.after` must be at least 1");
+        valid = false;
+    }
+    let (min, max) = (capacity.min.value, capacity.max.value);
+    if !(min..=max).contains(&fallback.fallback) {
+        out.error(
+            at,
+            format!(
+                "`missing_data.fallback` is {}, outside capacity {min}..={max}",
+                fallback.fallback
+            ),
+        );
+        valid = false;
+    }
+    valid.then_some(model::MissingData::Fallback {
+        capacity: fallback.fallback,
+        after,
+    })
+}
+
+/// A rate limit: `Some(None)` when unlimited, `None` when invalid (no amount, an amount of 0
+/// or a period of 0).
+fn rate_limit(
+    key: &str,
+    limit: Option<&Spanned<raw::RateLimit>>,
+    out: &mut Findings<'_>,
+) -> Option<Option<model::RateLimit>> {
+    let Some(limit) = limit else {
+        return Some(None);
+    };
+    let raw = &limit.value;
+    let units = optional_amount(&format!("{key}.units"), raw.units.as_ref(), out);
+    let percent = optional_amount(&format!("{key}.percent"), raw.percent.as_ref(), out);
+    if raw.units.is_none() && raw.percent.is_none() {
+        out.error_with_help(
+            limit.referenced,
+            format!("`{key}` limits nothing"),
+            "give `units`, `percent` or both",
+        );
+        return None;
+    }
+    if raw.per.as_secs() == 0 {
+        out.error(
+            limit.referenced,
+            format!("`{key}.per` must be longer than 0s"),
+        );
+        return None;
+    }
+    Some(Some(model::RateLimit {
+        units: units?,
+        percent: percent?,
+        per: raw.per,
+        select: raw.select,
+    }))
 }
 
 /// Paced scale-in, if its amount is at least 1 and its interval longer than 0.
@@ -307,8 +399,8 @@ fn scale_in_pacing(
     })
 }
 
-/// A step limit: `Some(None)` when unlimited, `None` when invalid.
-fn max_step(
+/// An optional amount (a step or rate limit): `Some(None)` when absent, `None` when invalid.
+fn optional_amount(
     key: &str,
     limit: Option<&Spanned<u32>>,
     out: &mut Findings<'_>,
@@ -362,6 +454,92 @@ mod tests {
             [
                 "21:20: `scale_in_pacing.interval` must be longer than 0s",
                 "21:40: `scale_in_pacing.max_per_interval` must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn stabilization_defaults_to_none_out_and_five_minutes_in() {
+        let guards = valid(EXAMPLE).guards;
+        assert_eq!(
+            (
+                guards.stabilization_out.as_secs(),
+                guards.stabilization_in.as_secs()
+            ),
+            (0, 300)
+        );
+        let text = EXAMPLE.replace(
+            "missing_data: hold",
+            "missing_data: hold\n  stabilization: { out: 1m, in: 10m }",
+        );
+        let guards = valid(&text).guards;
+        assert_eq!(
+            (
+                guards.stabilization_out.as_secs(),
+                guards.stabilization_in.as_secs()
+            ),
+            (60, 600)
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_read_and_checked() {
+        use crate::model::{Duration, RateLimit, Select};
+
+        let text = EXAMPLE.replace(
+            "missing_data: hold",
+            "missing_data: hold\n  rate_limit:\n    out: { units: 4, percent: 100, per: 1m }\n    in: { percent: 10, per: 5m, select: least_permissive }",
+        );
+        let guards = valid(&text).guards;
+        assert_eq!(
+            guards.rate_limit_out,
+            Some(RateLimit {
+                units: Some(4),
+                percent: Some(100),
+                per: Duration::from_secs(60),
+                select: Select::MostPermissive,
+            })
+        );
+        assert_eq!(
+            guards
+                .rate_limit_in
+                .map(|limit| (limit.units, limit.percent, limit.select)),
+            Some((None, Some(10), Select::LeastPermissive))
+        );
+        assert_eq!(guards.memory().as_secs(), 300);
+        let bad = EXAMPLE.replace(
+            "missing_data: hold",
+            "missing_data: hold\n  rate_limit: { out: { per: 1m }, in: { units: 0, per: 0s } }",
+        );
+        assert_eq!(
+            crate::checks::testing::errors(&bad),
+            [
+                "21:22: `rate_limit.out` limits nothing",
+                "21:39: `rate_limit.in.per` must be longer than 0s",
+                "21:48: `rate_limit.in.units` must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fallback_must_be_within_the_bounds_and_wait_at_least_once() {
+        let text = EXAMPLE.replace("missing_data: hold", "missing_data: { fallback: 6 }");
+        assert_eq!(
+            valid(&text).guards.missing_data,
+            MissingData::Fallback {
+                capacity: 6,
+                after: 3
+            }
+        );
+        let bad = EXAMPLE.replace(
+            "missing_data: hold",
+            "missing_data: { fallback: 12, after: 0 }",
+        );
+        assert_eq!(
+            crate::checks::testing::errors(&bad),
+            [
+                "20:17: `missing_data.after` must be at least 1",
+                "20:17: `missing_data.fallback` is 12, outside capacity 2..=10",
             ]
         );
     }

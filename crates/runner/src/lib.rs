@@ -2,9 +2,10 @@
 //!
 //! A [`Trigger`] (an alarm or a scheduled tick) selects the policies to evaluate; [`evaluate`]
 //! reads their metrics in one batch through a [`MetricSource`], reads each resource's capacity
-//! and remembered state, asks the engine for a [`Decision`], and, unless told to only look,
-//! applies it through [`CapacityControl`] and records it in the [`StateStore`]. The alarm is only
-//! the trigger: metrics are always read fresh.
+//! and remembered state, asks the engine for a [`Decision`] per policy, applies the
+//! cross-resource guards to all of them at once, and, unless told to only look, applies each
+//! through [`CapacityControl`] and saves what to remember in the [`StateStore`]. The alarm is
+//! only the trigger: metrics are always read fresh.
 //!
 //! ```no_run
 //! # async fn example<M, C, S>(ports: capstan_runner::Ports<'_, M, C, S>, policies: &capstan_policy::PolicySet)
@@ -12,8 +13,9 @@
 //! #       S: capstan_engine::ports::StateStore + Sync {
 //! use capstan_runner::{evaluate, Mode, Trigger};
 //! let now = chrono::Utc::now();
+//! let all: Vec<_> = policies.policies().iter().collect();
 //! let woken = Trigger::Tick { at: now }.select(policies.policies());
-//! for outcome in evaluate(&woken, &ports, now, Mode::Act).await {
+//! for outcome in evaluate(&woken, &all, &ports, now, Mode::Act).await.outcomes {
 //!     println!("{outcome}");
 //! }
 //! # }
@@ -27,5 +29,5 @@
 mod pass;
 mod trigger;
 
-pub use pass::{Mode, Outcome, Ports, Result, evaluate};
+pub use pass::{Mode, Outcome, Pass, Ports, Result, evaluate};
 pub use trigger::{AlarmMetric, AlarmTrigger, Trigger};

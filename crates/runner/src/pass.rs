@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
-use capstan_engine::{Decision, LastAction, MetricData, Observations, decide};
+use capstan_engine::{
+    Decision, LastAction, MetricData, Observations, Request, ResourceState, apply_guards, decide,
+};
 use capstan_policy::model::Policy;
 
 /// The adapters one pass reads and acts through.
@@ -81,30 +83,76 @@ impl Result {
     }
 }
 
-/// Evaluates `policies` at `now`: one batched metric read for all of them (one per distinct
-/// period, since each read covers whole periods of one length), then per policy (in
-/// the order given) capacity and state reads, the engine's decision and, in [`Mode::Act`], the
-/// change and its record. A failure for one policy never stops the others, and a policy whose
-/// capacity or state could not be read is never acted on. When a batched metric read fails as
-/// a whole, every metric counts as unavailable: rules hold and scale-in is blocked, while bounds
-/// and schedule floors still apply.
+/// Everything one pass did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pass {
+    /// One outcome per policy, in the order given.
+    pub outcomes: Vec<Outcome>,
+    /// What the cross-resource guards asked other policies for (read replicas, partitions).
+    pub requests: Vec<Request>,
+}
+
+/// Evaluates `policies` at `now`, in three phases:
+///
+/// 1. **Read and decide.** One batched metric read for all of them (one per distinct period,
+///    since each read covers whole periods of one length), then per policy its capacity and
+///    remembered state, and the engine's decision.
+/// 2. **Guard.** The cross-resource guards ([`apply_guards`]) over all the decisions at once:
+///    connection budgets and partition coupling. `all` is the whole policy set, so that users of
+///    a budget that are not evaluated in this pass are still charged for.
+/// 3. **Act** (in [`Mode::Act`]), per policy in the order given: the change, then the state to
+///    remember ([`ResourceState::after`]), saved after every evaluation, not only after
+///    changes, since stabilization windows remember what the rules asked for.
+///
+/// A failure for one policy never stops the others, and a policy whose capacity or state could
+/// not be read is never acted on. When a batched metric read fails as a whole, every metric
+/// counts as unavailable: rules hold and scale-in is blocked, while bounds and schedule floors
+/// still apply. [`Mode::DryRun`] reads and decides but writes nothing, not even the state.
 pub async fn evaluate<M, C, S>(
     policies: &[&Policy],
+    all: &[&Policy],
     ports: &Ports<'_, M, C, S>,
     now: DateTime<Utc>,
     mode: Mode,
-) -> Vec<Outcome>
+) -> Pass
 where
     M: MetricSource + Sync,
     C: CapacityControl + Sync,
     S: StateStore + Sync,
 {
     let observations = read_metrics(policies, ports.metrics, now).await;
-    let mut outcomes = Vec::with_capacity(policies.len());
+    let mut assessed = Vec::with_capacity(policies.len());
     for policy in policies {
-        outcomes.push(evaluate_one(policy, &observations, ports, now, mode).await);
+        assessed.push(assess(policy, &observations, ports, now).await);
     }
-    outcomes
+    let decisions = assessed
+        .iter()
+        .filter_map(|assessment| assessment.as_ref().ok())
+        .map(|(decision, _)| decision.clone())
+        .collect();
+    let guarded = apply_guards(all, decisions);
+    // `apply_guards` keeps the order: one decision back for each assessed policy.
+    let decided = assessed
+        .iter_mut()
+        .filter_map(|assessment| assessment.as_mut().ok());
+    for ((decision, _), guarded) in decided.zip(guarded.decisions) {
+        *decision = guarded;
+    }
+    let mut outcomes = Vec::with_capacity(policies.len());
+    for (policy, assessment) in policies.iter().zip(assessed) {
+        outcomes.push(match assessment {
+            Err(why) => Outcome {
+                policy: policy.name.clone(),
+                decision: None,
+                result: Result::Failed(why),
+            },
+            Ok((decision, state)) => act(policy, decision, &state, ports, now, mode).await,
+        });
+    }
+    Pass {
+        outcomes,
+        requests: guarded.requests,
+    }
 }
 
 async fn read_metrics<M: MetricSource>(
@@ -129,9 +177,36 @@ async fn read_metrics<M: MetricSource>(
     observations
 }
 
-async fn evaluate_one<M, C, S>(
+/// Reads a policy's capacity and state and decides; the reason when a read failed.
+async fn assess<M, C, S>(
     policy: &Policy,
     observations: &Observations,
+    ports: &Ports<'_, M, C, S>,
+    now: DateTime<Utc>,
+) -> std::result::Result<(Decision, ResourceState), String>
+where
+    C: CapacityControl + Sync,
+    S: StateStore + Sync,
+{
+    let current = ports
+        .capacity
+        .current(&policy.target)
+        .await
+        .map_err(|error| error.to_string())?;
+    let state = ports
+        .state
+        .load(&policy.target)
+        .await
+        .map_err(|error| format!("cannot read cooldown state, not acting: {error}"))?;
+    let decision = decide(policy, observations, &current, &state, now);
+    Ok((decision, state))
+}
+
+/// Applies a decision (in [`Mode::Act`]) and saves the state to remember.
+async fn act<M, C, S>(
+    policy: &Policy,
+    decision: Decision,
+    state: &ResourceState,
     ports: &Ports<'_, M, C, S>,
     now: DateTime<Utc>,
     mode: Mode,
@@ -140,44 +215,36 @@ where
     C: CapacityControl + Sync,
     S: StateStore + Sync,
 {
-    let failed = |why: String| Outcome {
+    let outcome = |result| Outcome {
         policy: policy.name.clone(),
-        decision: None,
-        result: Result::Failed(why),
+        decision: Some(decision.clone()),
+        result,
     };
-    let current = match ports.capacity.current(&policy.target).await {
-        Ok(current) => current,
-        Err(error) => return failed(error.to_string()),
-    };
-    let state = match ports.state.load(&policy.target).await {
-        Ok(state) => state,
-        Err(error) => return failed(format!("cannot read cooldown state, not acting: {error}")),
-    };
-    let decision = decide(policy, observations, &current, &state, now);
-    let result = match (decision.change(), mode) {
-        (None, _) => Result::Unchanged,
-        (Some(_), Mode::DryRun) => Result::WouldApply,
-        (Some((direction, desired)), Mode::Act) => {
-            match ports.capacity.set_desired(&policy.target, desired).await {
-                Err(error) => Result::Failed(error.to_string()),
-                Ok(()) => {
-                    let action = LastAction {
-                        at: now,
-                        direction,
-                        from: decision.current,
-                        to: desired,
-                    };
-                    match ports.state.record(&policy.target, action).await {
-                        Ok(()) => Result::Applied,
-                        Err(error) => Result::AppliedNotRecorded(error.to_string()),
-                    }
-                }
+    if mode == Mode::DryRun {
+        return outcome(match decision.change() {
+            None => Result::Unchanged,
+            Some(_) => Result::WouldApply,
+        });
+    }
+    let applied = match decision.change() {
+        None => None,
+        Some((direction, desired)) => {
+            if let Err(error) = ports.capacity.set_desired(&policy.target, desired).await {
+                return outcome(Result::Failed(error.to_string()));
             }
+            Some(LastAction {
+                at: now,
+                direction,
+                from: decision.current,
+                to: desired,
+            })
         }
     };
-    Outcome {
-        policy: policy.name.clone(),
-        decision: Some(decision),
-        result,
-    }
+    let next = state.after(policy, &decision, applied);
+    let saved = ports.state.save(&policy.target, &next).await;
+    outcome(match (applied, saved) {
+        (None, _) => Result::Unchanged,
+        (Some(_), Ok(())) => Result::Applied,
+        (Some(_), Err(error)) => Result::AppliedNotRecorded(error.to_string()),
+    })
 }

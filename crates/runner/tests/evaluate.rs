@@ -8,14 +8,16 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
 use capstan_engine::{
-    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, ResourceState,
+    ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations,
+    Recommendation, Request, ResourceState,
 };
 use capstan_policy::model::{
-    Capacity, Condition, DEFAULT_COOLDOWN_IN, DEFAULT_TOLERANCE, Datapoints, Duration, Guards,
-    MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
+    Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_STABILIZATION_IN,
+    DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards, MetricQuery, MissingData, Policy,
+    Rule, Statistic, Step, Target, Threshold,
 };
 use capstan_runner::{
-    AlarmMetric, AlarmTrigger, Mode, Outcome, Ports, Result as RunResult, Trigger, evaluate,
+    AlarmMetric, AlarmTrigger, Mode, Outcome, Pass, Ports, Result as RunResult, Trigger, evaluate,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +99,7 @@ impl CapacityControl for FakeCapacity {
 
 #[derive(Default)]
 struct FakeState {
-    actions: Mutex<BTreeMap<Target, LastAction>>,
+    states: Mutex<BTreeMap<Target, ResourceState>>,
     fail_load: bool,
 }
 
@@ -108,21 +110,20 @@ impl StateStore for FakeState {
         if self.fail_load {
             return Err(FakeError("table missing".into()));
         }
-        Ok(ResourceState {
-            last_action: self
-                .actions
-                .lock()
-                .expect("fake port lock")
-                .get(target)
-                .copied(),
-        })
-    }
-
-    async fn record(&self, target: &Target, action: LastAction) -> Result<(), FakeError> {
-        self.actions
+        Ok(self
+            .states
             .lock()
             .expect("fake port lock")
-            .insert(target.clone(), action);
+            .get(target)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), FakeError> {
+        self.states
+            .lock()
+            .expect("fake port lock")
+            .insert(target.clone(), state.clone());
         Ok(())
     }
 }
@@ -174,6 +175,10 @@ fn policy(service: &str) -> Policy {
             max_step_in: None,
             missing_data: MissingData::Hold,
             scale_in_pacing: None,
+            stabilization_out: Duration::from_secs(0),
+            stabilization_in: DEFAULT_STABILIZATION_IN,
+            rate_limit_out: None,
+            rate_limit_in: None,
         },
         paused: false,
         priority: 0,
@@ -229,25 +234,33 @@ impl World {
     }
 
     async fn evaluate(&self, policies: &[&Policy], mode: Mode) -> Vec<Outcome> {
+        self.pass(policies, mode).await.outcomes
+    }
+
+    async fn pass(&self, policies: &[&Policy], mode: Mode) -> Pass {
         let ports = Ports {
             metrics: &self.metrics,
             capacity: &self.capacity,
             state: &self.state,
         };
-        evaluate(policies, &ports, now(), mode).await
+        evaluate(policies, policies, &ports, now(), mode).await
     }
 
     fn desired(&self, service: &str) -> u32 {
         self.capacity.desired.lock().expect("fake port lock")[&target(service)]
     }
 
-    fn recorded(&self, service: &str) -> Option<LastAction> {
+    fn saved(&self, service: &str) -> Option<ResourceState> {
         self.state
-            .actions
+            .states
             .lock()
             .expect("fake port lock")
             .get(&target(service))
-            .copied()
+            .cloned()
+    }
+
+    fn recorded(&self, service: &str) -> Option<LastAction> {
+        self.saved(service)?.last_action().copied()
     }
 }
 
@@ -277,7 +290,69 @@ async fn dry_run_decides_but_changes_nothing() {
     assert_eq!(outcomes[0].result, RunResult::WouldApply);
     assert_eq!(outcomes[0].decision.as_ref().map(|d| d.desired), Some(4));
     assert_eq!(world.desired("hot"), 2);
-    assert_eq!(world.recorded("hot"), None);
+    assert_eq!(world.saved("hot"), None);
+}
+
+#[tokio::test]
+async fn the_state_is_saved_after_every_evaluation_even_without_a_change() {
+    let world = World::new(&["calm"], 40.0);
+
+    let outcomes = world.evaluate(&[&policy("calm")], Mode::Act).await;
+
+    assert_eq!(outcomes[0].result, RunResult::Unchanged);
+    let saved = world.saved("calm").expect("a saved state");
+    // The stabilization window remembers that the rules asked for the current capacity.
+    assert_eq!(
+        saved.recommendations,
+        [Recommendation {
+            at: now(),
+            capacity: 2
+        }]
+    );
+    assert_eq!(saved.actions, []);
+}
+
+#[tokio::test]
+async fn the_connection_budget_is_shared_across_the_whole_pass() {
+    let world = World::new(&["first", "second"], 90.0);
+    let user = |service: &str, priority: i32| Policy {
+        priority,
+        connections: Some(Connections {
+            database: "orders-db".into(),
+            per_task: 50,
+        }),
+        ..policy(service)
+    };
+    let first = Policy {
+        databases: BTreeMap::from([(
+            "orders-db".to_owned(),
+            Database {
+                max_connections: 300,
+                reserve: 0,
+                source: "declared".into(),
+            },
+        )]),
+        ..user("first", 1)
+    };
+    let second = user("second", 0);
+
+    let pass = world.pass(&[&first, &second], Mode::Act).await;
+
+    // 300 connections at 50 per task: 6 tasks, the higher priority served first.
+    assert_eq!((world.desired("first"), world.desired("second")), (4, 2));
+    assert_eq!(pass.outcomes[1].result, RunResult::Unchanged);
+    let held = pass.outcomes[1].decision.as_ref().expect("a decision");
+    assert_eq!(
+        held.explanation
+            .clamps
+            .last()
+            .map(|clamp| (clamp.kind, clamp.from, clamp.to)),
+        Some((ClampKind::ConnectionBudget, 4, 2))
+    );
+    assert!(matches!(
+        &pass.requests[..],
+        [Request::DatabaseConnections { database, wanted: 400, budget: 300, .. }] if database == "orders-db"
+    ));
 }
 
 #[tokio::test]

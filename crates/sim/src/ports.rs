@@ -8,9 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 
 use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
-use capstan_engine::{
-    CurrentCapacity, Datapoint, LastAction, MetricData, Observations, ResourceState,
-};
+use capstan_engine::{CurrentCapacity, Datapoint, MetricData, Observations, ResourceState};
 use capstan_policy::model::{MetricQuery, Target};
 
 use crate::fleet::Fleet;
@@ -116,7 +114,7 @@ impl CapacityControl for SimCapacity {
     }
 }
 
-/// Remembers each resource's last action.
+/// Remembers each resource's state between evaluations.
 #[derive(Debug, Default)]
 pub struct MemoryState {
     states: Mutex<BTreeMap<Target, ResourceState>>,
@@ -129,13 +127,8 @@ impl StateStore for MemoryState {
         Ok(lock(&self.states).get(target).cloned().unwrap_or_default())
     }
 
-    async fn record(&self, target: &Target, action: LastAction) -> Result<(), Infallible> {
-        lock(&self.states).insert(
-            target.clone(),
-            ResourceState {
-                last_action: Some(action),
-            },
-        );
+    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), Infallible> {
+        lock(&self.states).insert(target.clone(), state.clone());
         Ok(())
     }
 }

@@ -173,9 +173,12 @@ pub fn simulate(
         let now = at + TimeDelta::minutes(1);
         capacity.advance(now);
         let woken = Trigger::Tick { at: now }.select(policies);
-        let outcomes = futures_executor::block_on(evaluate(&woken, &ports, now, Mode::Act));
-        for (((policy, run), outcome), &in_service) in
-            policies.iter().zip(&mut runs).zip(outcomes).zip(&serving)
+        let pass = futures_executor::block_on(evaluate(&woken, &woken, &ports, now, Mode::Act));
+        for (((policy, run), outcome), &in_service) in policies
+            .iter()
+            .zip(&mut runs)
+            .zip(pass.outcomes)
+            .zip(&serving)
         {
             let decision = outcome.decision;
             let metric = metrics_at(&metrics, policy, &run.metric, at);

@@ -19,7 +19,8 @@ mod packaged {
 
 /// What the evaluator holds between invocations.
 pub struct App {
-    /// The policies this function acts on, or why the set was refused at cold start.
+    /// The whole policy set, or why it was refused at cold start. Only the kinds
+    /// [`capstan_aws::actuates`] are evaluated; the others still count in the guards.
     policies: Result<Vec<Policy>, String>,
     aws: Aws,
     mode: Mode,
@@ -31,13 +32,12 @@ impl App {
     /// and every invocation then refuses to act.
     pub async fn start(settings: Settings) -> Self {
         let policies = load_policies(settings.policy_dir.as_deref()).map(|set| {
-            let (actuated, later): (Vec<Policy>, Vec<Policy>) =
-                set.policies().iter().cloned().partition(|policy| capstan_aws::actuates(&policy.target));
-            for policy in &later {
+            let policies = set.policies().to_vec();
+            for policy in policies.iter().filter(|policy| !capstan_aws::actuates(&policy.target)) {
                 tracing::warn!(policy = %policy.name, target = %policy.target, "validated; this release does not actuate this target kind");
             }
-            tracing::info!(policies = actuated.len(), "policy set valid");
-            actuated
+            tracing::info!(policies = policies.len(), "policy set valid");
+            policies
         });
         if let Err(report) = &policies {
             tracing::error!(error = %report, "policy set invalid: refusing to act until a valid set is deployed");
@@ -71,11 +71,17 @@ impl App {
         let mut results = Vec::new();
         for trigger in &triggers {
             let now = evaluation_time(trigger.at(), Utc::now(), self.max_event_age);
-            let woken = trigger.select(policies);
+            let mut woken = trigger.select(policies);
+            woken.retain(|policy| capstan_aws::actuates(&policy.target));
             if woken.is_empty() {
                 tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
             }
-            for outcome in evaluate(&woken, &ports, now, self.mode).await {
+            let all: Vec<&Policy> = policies.iter().collect();
+            let pass = evaluate(&woken, &all, &ports, now, self.mode).await;
+            for request in &pass.requests {
+                tracing::info!(request = %json!(request), "a guard asks for more capacity elsewhere");
+            }
+            for outcome in pass.outcomes {
                 log_decision(&outcome);
                 results.push(outcome);
             }

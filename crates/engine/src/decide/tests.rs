@@ -708,12 +708,13 @@ fn current_above_the_policy_max_is_brought_back_whatever_the_guards() {
     policy.guards.max_step_in = Some(2);
     policy.guards.cooldown_in = crate::model::Duration::from_secs(600);
     let state = ResourceState {
-        last_action: Some(LastAction {
+        actions: vec![LastAction {
             at: now() - secs(60),
             direction: Direction::Out,
             from: 8,
             to: 9,
-        }),
+        }],
+        ..ResourceState::default()
     };
     let decision = decide(&policy, &Observations::new(), &capacity(50), &state, now());
     assert_eq!(
@@ -841,12 +842,13 @@ fn max_step_does_not_hold_capacity_below_the_policy_min() {
 
 fn after(seconds: i64, direction: Direction) -> ResourceState {
     ResourceState {
-        last_action: Some(LastAction {
+        actions: vec![LastAction {
             at: now() - secs(seconds),
             direction,
             from: 3,
             to: 4,
-        }),
+        }],
+        ..ResourceState::default()
     }
 }
 
@@ -1343,12 +1345,13 @@ fn paced_scale_in_removes_one_unit_per_interval_after_draining() {
     assert_eq!(first.desired, 5);
     assert_eq!(kinds(&first), [ClampKind::ScaleInPacing]);
     let removed = |seconds_ago: i64| ResourceState {
-        last_action: Some(LastAction {
+        actions: vec![LastAction {
             at: now() - secs(seconds_ago),
             direction: Direction::In,
             from: 6,
             to: 5,
-        }),
+        }],
+        ..ResourceState::default()
     };
     let paced = |state: &ResourceState| decide(&policy, &observations, &capacity(5), state, now());
     let waiting = paced(&removed(599));
@@ -1362,4 +1365,264 @@ fn paced_scale_in_removes_one_unit_per_interval_after_draining() {
         waiting.explanation.summary
     );
     assert_eq!(paced(&removed(600)).desired, 4);
+}
+
+// --- Stabilization ---
+
+/// A state remembering `capacities`, one recommendation per minute, the last one minute ago.
+fn recommended(capacities: &[u32]) -> ResourceState {
+    let count = i64::try_from(capacities.len()).expect("few recommendations");
+    ResourceState {
+        recommendations: capacities
+            .iter()
+            .zip((1..=count).rev())
+            .map(|(&capacity, minutes_ago)| crate::observe::Recommendation {
+                at: now() - secs(60 * minutes_ago),
+                capacity,
+            })
+            .collect(),
+        ..ResourceState::default()
+    }
+}
+
+#[test]
+fn scale_in_goes_no_lower_than_the_highest_recent_recommendation() {
+    use capstan_policy::model::Duration;
+
+    let mut policy = scale_in_on_cpu(Step::Remove(3));
+    policy.guards.stabilization_in = Duration::from_secs(300);
+    let observations = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    let decide_with =
+        |state: &ResourceState| decide(&policy, &observations, &capacity(8), state, now());
+
+    // Four minutes ago the rules asked for 8, so 5 is held at 8.
+    let held = decide_with(&recommended(&[8, 6, 6, 6]));
+    assert_eq!(held.desired, 8);
+    assert_eq!(kinds(&held), [ClampKind::Stabilization]);
+    assert_eq!(held.explanation.proposed, 5);
+    assert_eq!(
+        held.explanation.clamps[0].detail,
+        "the highest recommendation within stabilization.in of 5m was 8"
+    );
+    // Never above the current capacity, however high the recommendation was.
+    assert_eq!(decide_with(&recommended(&[9, 6, 6, 6])).desired, 8);
+    // The highest within the window is 6: scale in to 6, not 5.
+    assert_eq!(decide_with(&recommended(&[6, 6, 6, 6])).desired, 6);
+    // Exactly five minutes old is outside the window.
+    assert_eq!(decide_with(&recommended(&[8, 5, 5, 5, 5])).desired, 5);
+    // Nothing remembered: no hold.
+    assert_eq!(decide_with(&ResourceState::default()).desired, 5);
+}
+
+#[test]
+fn scale_out_goes_no_higher_than_the_lowest_recent_recommendation() {
+    use capstan_policy::model::Duration;
+
+    let mut policy = scale_out_on_cpu(Step::Add(4));
+    policy.guards.stabilization_out = Duration::from_secs(180);
+    let observations = observations(&policy, &[("cpu", steady(90.0, 5))]);
+    let decide_with =
+        |state: &ResourceState| decide(&policy, &observations, &capacity(4), state, now());
+
+    let held = decide_with(&recommended(&[9, 4, 6]));
+    assert_eq!(
+        (held.desired, kinds(&held)),
+        (4, vec![ClampKind::Stabilization])
+    );
+    // Exactly three minutes old is outside the window: the lowest is 6.
+    assert_eq!(decide_with(&recommended(&[4, 6, 7])).desired, 6);
+    // With the default window of 0s nothing is remembered for scale-out.
+    policy.guards.stabilization_out = Duration::from_secs(0);
+    let observations = crate::testing::observations(&policy, &[("cpu", steady(90.0, 5))]);
+    let at_once = decide(
+        &policy,
+        &observations,
+        &capacity(4),
+        &recommended(&[4, 4]),
+        now(),
+    );
+    assert_eq!(at_once.desired, 8);
+}
+
+// --- Rate limits ---
+
+fn acted(changes: &[(i64, Direction, u32, u32)]) -> ResourceState {
+    ResourceState {
+        actions: changes
+            .iter()
+            .map(|&(seconds_ago, direction, from, to)| LastAction {
+                at: now() - secs(seconds_ago),
+                direction,
+                from,
+                to,
+            })
+            .collect(),
+        ..ResourceState::default()
+    }
+}
+
+#[test]
+fn a_rate_limit_counts_the_changes_of_its_period() {
+    use capstan_policy::model::{Duration, RateLimit, Select};
+
+    let mut policy = scale_out_on_cpu(Step::Add(10));
+    policy.capacity.max = 100;
+    policy.guards.rate_limit_out = Some(RateLimit {
+        units: Some(4),
+        percent: None,
+        per: Duration::from_secs(600),
+        select: Select::MostPermissive,
+    });
+    let observations = observations(&policy, &[("cpu", steady(90.0, 5))]);
+    let decide_with = |current: u32, state: &ResourceState| {
+        decide(&policy, &observations, &capacity(current), state, now())
+    };
+
+    let fresh = decide_with(10, &ResourceState::default());
+    assert_eq!(
+        (fresh.desired, kinds(&fresh)),
+        (14, vec![ClampKind::RateLimit])
+    );
+    // 3 added 5 minutes ago: 10 at the period's start, room for one more.
+    let one_more = decide_with(13, &acted(&[(300, Direction::Out, 10, 13)]));
+    assert_eq!(one_more.desired, 14);
+    assert_eq!(
+        one_more.explanation.clamps[0].detail,
+        format!(
+            "rate_limit.out allows 4 per 10m from 10 at the period's start; 3 moved since {}",
+            (now() - secs(600)).to_rfc3339()
+        )
+    );
+    // The period used up: no scale-out at all.
+    let spent = decide_with(14, &acted(&[(300, Direction::Out, 10, 14)]));
+    assert_eq!(spent.desired, 14);
+    // A change exactly one period ago no longer counts; a scale-in does not count for out.
+    let expired = decide_with(
+        14,
+        &acted(&[(600, Direction::Out, 10, 14), (60, Direction::In, 15, 14)]),
+    );
+    assert_eq!(expired.desired, 18);
+}
+
+#[test]
+fn a_rate_limit_selects_the_most_or_least_permissive_amount() {
+    use capstan_policy::model::{Duration, RateLimit, Select};
+
+    let mut policy = scale_in_on_cpu(Step::Set(0));
+    let limit = |select| RateLimit {
+        units: Some(2),
+        percent: Some(50),
+        per: Duration::from_secs(60),
+        select,
+    };
+    let observations = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    policy.capacity.min = 0;
+    policy.guards.rate_limit_in = Some(limit(Select::MostPermissive));
+    // 50% of 10 is 5 units, more than 2: down to 5.
+    assert_eq!(run(&policy, &observations, 10).desired, 5);
+    policy.guards.rate_limit_in = Some(limit(Select::LeastPermissive));
+    assert_eq!(run(&policy, &observations, 10).desired, 8);
+    // 50% of 3 rounds to 2 units, away from the period's start.
+    policy.guards.rate_limit_in = Some(RateLimit {
+        units: None,
+        ..limit(Select::MostPermissive)
+    });
+    assert_eq!(run(&policy, &observations, 3).desired, 1);
+}
+
+#[test]
+fn a_rate_limit_never_holds_capacity_outside_the_bounds() {
+    use capstan_policy::model::{Duration, RateLimit, Select};
+
+    let mut policy = policy();
+    policy.guards.rate_limit_out = Some(RateLimit {
+        units: Some(1),
+        percent: None,
+        per: Duration::from_secs(600),
+        select: Select::MostPermissive,
+    });
+    let below_min = run(&policy, &Observations::new(), 0);
+    assert_eq!(below_min.desired, policy.capacity.min);
+}
+
+// --- missing_data: fallback ---
+
+#[test]
+fn fallback_raises_capacity_after_enough_evaluations_without_data() {
+    let mut policy = scale_out_on_cpu(Step::Add(1));
+    policy.guards.missing_data = MissingData::Fallback {
+        capacity: 7,
+        after: 3,
+    };
+    let silent = Observations::new();
+    let after = |evaluations: u32| ResourceState {
+        evaluations_without_data: evaluations,
+        ..ResourceState::default()
+    };
+    let decide_with = |current: u32, state: &ResourceState| {
+        decide(&policy, &silent, &capacity(current), state, now())
+    };
+
+    let second = decide_with(4, &after(1));
+    assert_eq!((second.desired, second.explanation.data_missing), (4, true));
+    let third = decide_with(4, &after(2));
+    assert_eq!(
+        (third.desired, kinds(&third)),
+        (7, vec![ClampKind::MissingDataFallback])
+    );
+    assert_eq!(
+        third.explanation.clamps[0].detail,
+        "data has been missing for 3 evaluations (fallback after 3)"
+    );
+    // Never lower: capstan does not scale in blind.
+    assert_eq!(decide_with(9, &after(5)).desired, 9);
+    // With data, the counter does not matter.
+    let observations = observations(&policy, &[("cpu", steady(50.0, 5))]);
+    let with_data = decide(&policy, &observations, &capacity(4), &after(5), now());
+    assert_eq!(
+        (with_data.desired, with_data.explanation.data_missing),
+        (4, false)
+    );
+}
+
+// --- What is remembered ---
+
+#[test]
+fn the_state_after_a_decision_keeps_what_the_guards_can_still_see() {
+    use capstan_policy::model::{Duration, RateLimit, Select};
+
+    let mut policy = scale_in_on_cpu(Step::Remove(1));
+    policy.guards.stabilization_in = Duration::from_secs(300);
+    policy.guards.rate_limit_out = Some(RateLimit {
+        units: Some(2),
+        percent: None,
+        per: Duration::from_secs(900),
+        select: Select::MostPermissive,
+    });
+    let observations = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    let before = ResourceState {
+        recommendations: recommended(&[9, 8, 7, 6, 6, 6]).recommendations,
+        evaluations_without_data: 4,
+        ..acted(&[(1200, Direction::Out, 2, 4), (800, Direction::Out, 4, 6)])
+    };
+    let decision = decide(&policy, &observations, &capacity(6), &before, now());
+    assert_eq!(decision.desired, 6);
+    let applied = LastAction {
+        at: now(),
+        direction: Direction::In,
+        from: 6,
+        to: 5,
+    };
+
+    let after = before.after(&policy, &decision, Some(applied));
+
+    // Actions older than the longest period (15m) go, except the latest.
+    assert_eq!(after.actions, [before.actions[1], applied]);
+    // Recommendations older than 5m go; this one is added.
+    let kept: Vec<u32> = after.recommendations.iter().map(|r| r.capacity).collect();
+    assert_eq!(kept, [7, 6, 6, 6, 5]);
+    assert_eq!(after.evaluations_without_data, 0);
+    // With nothing applied, the latest action stays however old.
+    let old = acted(&[(7200, Direction::Out, 2, 4)]);
+    assert_eq!(old.after(&policy, &decision, None).actions, old.actions);
 }
