@@ -207,7 +207,7 @@ pub fn standard(seed: u64) -> BTreeMap<String, String> {
         "diurnal-week",
         csv(start, &demand, |_| false),
         policy("diurnal-week", 2, 80, ""),
-        config(8, PER_UNIT, 4, 2),
+        config(16, PER_UNIT, 4, 2),
         "# diurnal-week\n\nSeven days from Monday 2 March 2026 00:00 UTC. Demand is\n`600 + A × (1 − cos(2π (hour − 3) / 24)) / 2` requests per minute (±5%): lowest at 03:00\nUTC, highest at 15:00, with A = 3,000 on weekdays and 1,800 at the weekend.\n".into(),
     );
 

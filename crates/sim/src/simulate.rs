@@ -93,6 +93,8 @@ fn metric_value(
     match metric {
         "cpu" => Some(load.cpu(demand, in_service)),
         "lag" => Some(lag),
+        "conns_free" => Some(load.connections_free(demand, in_service)),
+        "connections" => load.connections(in_service),
         _ => None,
     }
 }

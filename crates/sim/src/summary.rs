@@ -99,6 +99,7 @@ mod tests {
             &run,
             Some(LoadModel {
                 per_unit_capacity: 100.0,
+                connections_per_unit: None,
             }),
         );
         assert_eq!(summary.under_provisioned, Some(2));

@@ -80,6 +80,7 @@ guards:
     let settings = Settings {
         load: Some(LoadModel {
             per_unit_capacity: 100.0,
+            connections_per_unit: None,
         }),
         warmup: TimeDelta::minutes(3),
         initial: Some(2),
