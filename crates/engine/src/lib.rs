@@ -41,6 +41,7 @@
 //! implemented. Guards that span policies (a database's connection budget, a topic's
 //! partitions) run afterwards over all the decisions of a pass: see [`apply_guards()`].
 
+pub mod alarms;
 mod clamp;
 mod decide;
 pub mod decision;
