@@ -1,21 +1,14 @@
 //! One invocation: event in, decisions logged, summary out.
 
-use std::path::Path;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use capstan_aws::Aws;
 use capstan_policy::model::Policy;
-use capstan_policy::{PolicySet, Source};
 use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
 
 use crate::event;
 use crate::settings::Settings;
-
-mod packaged {
-    include!(concat!(env!("OUT_DIR"), "/policies.rs"));
-}
 
 /// What the evaluator holds between invocations.
 pub struct App {
@@ -31,7 +24,7 @@ impl App {
     /// Validates the policy set and builds the AWS clients. An invalid set is logged once, loudly,
     /// and every invocation then refuses to act.
     pub async fn start(settings: Settings) -> Self {
-        let policies = load_policies(settings.policy_dir.as_deref()).map(|set| {
+        let policies = capstan_lambda::load_policies(settings.policy_dir.as_deref()).map(|set| {
             let policies = set.policies().to_vec();
             for policy in policies.iter().filter(|policy| !capstan_aws::actuates(&policy.target)) {
                 tracing::warn!(policy = %policy.name, target = %policy.target, "validated; this release does not actuate this target kind");
@@ -112,23 +105,6 @@ fn log_decision(outcome: &Outcome) {
         "decision": outcome,
     });
     println!("{record}");
-}
-
-/// The policy set from `dir`, or the one packaged at build time.
-fn load_policies(dir: Option<&str>) -> Result<PolicySet, String> {
-    match dir {
-        Some(dir) => PolicySet::load(&[Path::new(dir)]),
-        None => PolicySet::from_sources(
-            packaged::EMBEDDED
-                .iter()
-                .map(|(path, text)| Source {
-                    path: (*path).to_owned(),
-                    text: (*text).to_owned(),
-                })
-                .collect(),
-        ),
-    }
-    .map_err(|report| report.to_string())
 }
 
 #[cfg(test)]

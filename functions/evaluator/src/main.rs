@@ -16,15 +16,7 @@ use settings::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_target(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    capstan_lambda::init_logging();
 
     let settings = Settings::from_env()?;
     let app = App::start(settings).await;

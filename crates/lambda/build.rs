@@ -1,6 +1,6 @@
-//! Packages the policy set into the function: every `*.yaml`/`*.yml` file of the directory named
+//! Packages the policy set into the functions: every `*.yaml`/`*.yml` file of the directory named
 //! by `CAPSTAN_POLICIES` at build time (by default, the repository's `policies/`) is embedded,
-//! so the deployed function carries exactly the policies of the commit it was built from.
+//! so a deployed function carries exactly the policies of the commit it was built from.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
