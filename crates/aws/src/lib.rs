@@ -25,11 +25,13 @@
 //! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
 //! | [`CapacityControl`] | [`Aws`], by target kind ([`actuates`]): [`AutoScalingGroups`], [`EcsServices`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService` |
 //! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] | `GetItem`, `UpdateItem` |
+//! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
 //! Every failure is an [`AwsError`] naming the operation and the resource, with an
 //! [`ErrorKind`] that says whether a retry can help. Throttling and transient failures are first
 //! retried by the SDK's standard retry mode, which [`load_config`] turns on.
 
+pub mod alarms;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ecs;
@@ -43,6 +45,7 @@ use capstan_engine::CurrentCapacity;
 use capstan_engine::model::Target;
 use capstan_engine::ports::CapacityControl;
 
+pub use alarms::CloudWatchAlarms;
 pub use autoscaling::AutoScalingGroups;
 pub use cloudwatch::CloudWatchReader;
 pub use ecs::EcsServices;
