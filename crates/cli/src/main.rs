@@ -1,12 +1,13 @@
 //! The capstan command line. Glue only: each subcommand is one module that parses its
-//! arguments, calls the library crates and prints; the logic lives in `capstan-policy` and
-//! `capstan-sim`.
+//! arguments, calls the library crates and prints; the logic lives in `capstan-policy`,
+//! `capstan-sim`, `capstan-engine` and `capstan-aws`.
 
 use std::process::ExitCode;
 
 use capstan_policy::Report;
 use clap::{Parser, Subcommand};
 
+mod alarms;
 mod scenarios;
 mod schema;
 mod simulate;
@@ -32,11 +33,13 @@ enum Command {
     Simulate(simulate::Args),
     /// Generate the simulation scenarios.
     Scenarios(scenarios::Args),
+    /// Compare the CloudWatch alarms that wake the evaluator with what the policies need.
+    Alarms(alarms::Args),
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             print_error(&error);
             ExitCode::FAILURE
@@ -44,14 +47,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs one subcommand.
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs one subcommand; its exit code on success.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate(args) => validate::run(&args),
-        Command::Schema => schema::run(),
-        Command::Simulate(args) => simulate::run(&args),
-        Command::Scenarios(args) => scenarios::run(&args),
+        Command::Validate(args) => validate::run(&args)?,
+        Command::Schema => schema::run()?,
+        Command::Simulate(args) => simulate::run(&args)?,
+        Command::Scenarios(args) => scenarios::run(&args)?,
+        Command::Alarms(args) => return alarms::run(&args),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints an error once: a policy report as it renders itself (every line already says
