@@ -1,6 +1,7 @@
 //! Helpers shared by capstan's integration tests, which run against the moto AWS emulator that
 //! `scripts/with-emulator.sh` starts (see `docs/testing.md`).
 
+pub mod alarms;
 pub mod fleet;
 pub mod lambda;
 
