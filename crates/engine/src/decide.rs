@@ -609,6 +609,7 @@ fn label(kind: ClampKind) -> &'static str {
         ClampKind::Stabilization => "stabilization",
         ClampKind::RateLimit => "rate_limit",
         ClampKind::MissingDataFallback => "missing_data fallback",
+        ClampKind::MultipleOf => "multiple of",
     }
 }
 

@@ -127,6 +127,7 @@ pub fn capacity(desired: u32) -> CurrentCapacity {
         resource_min: None,
         resource_max: None,
         busy: None,
+        ..Default::default()
     }
 }
 

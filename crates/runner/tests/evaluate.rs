@@ -82,6 +82,7 @@ impl CapacityControl for FakeCapacity {
             resource_min: None,
             resource_max: None,
             busy: None,
+            ..Default::default()
         })
     }
 
