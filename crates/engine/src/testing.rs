@@ -67,6 +67,7 @@ pub fn policy() -> Policy {
         priority: 0,
         databases: BTreeMap::new(),
         connections: None,
+        replicas: None,
     }
 }
 

@@ -185,6 +185,7 @@ fn policy(service: &str) -> Policy {
         priority: 0,
         databases: BTreeMap::new(),
         connections: None,
+        replicas: None,
     }
 }
 
