@@ -15,6 +15,16 @@ use capstan_runner::{Mode, Outcome, Ports, Result as PassResult, evaluate};
 use capstan_tests::fleet::{MetricId, minute_start, put_metric};
 use capstan_tests::{sdk_config, unique};
 
+/// The emulator's configuration and a new state table in it.
+async fn emulator() -> (aws_config::SdkConfig, String) {
+    let config = sdk_config().await;
+    let table = unique("capstan-state");
+    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
+        .await
+        .expect("state table");
+    (config, table)
+}
+
 /// Creates a PostgreSQL source with `retention` days of automated backups.
 async fn source(rds: &aws_sdk_rds::Client, name: &str, retention: i32) {
     rds.create_db_instance()
@@ -97,13 +107,9 @@ async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
-    let config = sdk_config().await;
+    let (config, table) = emulator().await;
     let rds = aws_sdk_rds::Client::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
-    let table = unique("capstan-state");
-    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
-        .await
-        .expect("state table");
     let db = unique("orders-db");
     source(&rds, &db, 1).await;
     let theirs = format!("{db}-analytics");
@@ -190,13 +196,9 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_source_is_busy_and_nothing_is_created() {
-    let config = sdk_config().await;
+    let (config, table) = emulator().await;
     let rds = aws_sdk_rds::Client::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
-    let table = unique("capstan-state");
-    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
-        .await
-        .expect("state table");
     let db = unique("orders-db");
     source(&rds, &db, 1).await;
     rds.stop_db_instance()
@@ -226,12 +228,8 @@ async fn a_stopped_source_is_busy_and_nothing_is_created() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_without_backups_is_refused_with_a_clear_error() {
-    let config = sdk_config().await;
+    let (config, table) = emulator().await;
     let rds = aws_sdk_rds::Client::new(&config);
-    let table = unique("capstan-state");
-    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
-        .await
-        .expect("state table");
     let db = unique("orders-db");
     source(&rds, &db, 0).await;
     let hour = Utc::now() - TimeDelta::hours(5);

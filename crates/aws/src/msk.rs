@@ -439,19 +439,23 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_topic_reads_its_partitions_and_the_per_broker_limit_mocked() {
+    /// The topic `order-events` (12 partitions) read on a cluster of 3 `broker_type` brokers.
+    async fn read_topic(broker_type: &str) -> CurrentCapacity {
         let rules = [
-            cluster(ClusterState::Active, "kafka.m5.large", 3),
+            cluster(ClusterState::Active, broker_type, 3),
             topic(12),
             topics(),
         ];
         let client = mock_client!(aws_sdk_kafka, RuleMode::MatchAny, &rules);
-
-        let current = MskClusters::new(client)
+        MskClusters::new(client)
             .topic(ARN, "order-events")
             .await
-            .expect("reading the topic");
+            .expect("reading the topic")
+    }
+
+    #[tokio::test]
+    async fn a_topic_reads_its_partitions_and_the_per_broker_limit_mocked() {
+        let current = read_topic("kafka.m5.large").await;
 
         // 3 brokers × 1000 = 3000 replicas; payments holds 300; (3000 - 300) / 3 = 900.
         assert_eq!((current.desired, current.resource_max), (12, Some(900)));
@@ -466,17 +470,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_broker_type_without_a_row_never_grows_mocked() {
-        let rules = [
-            cluster(ClusterState::Active, "express.m7g.large", 3),
-            topic(12),
-            topics(),
-        ];
-        let client = mock_client!(aws_sdk_kafka, RuleMode::MatchAny, &rules);
-
-        let current = MskClusters::new(client)
-            .topic(ARN, "order-events")
-            .await
-            .expect("reading the topic");
+        let current = read_topic("express.m7g.large").await;
 
         assert_eq!(current.resource_max, Some(12));
     }
