@@ -14,6 +14,7 @@ fn capacity(desired: u32) -> CurrentCapacity {
         resource_min: Some(1),
         resource_max: Some(5),
         busy: None,
+        ..Default::default()
     }
 }
 

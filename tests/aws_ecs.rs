@@ -44,6 +44,7 @@ fn capacity(desired: u32, busy: Option<String>) -> CurrentCapacity {
         resource_min: None,
         resource_max: None,
         busy,
+        ..Default::default()
     }
 }
 

@@ -33,6 +33,7 @@ impl AutoScalingGroups {
             resource_min: Some(count(group.min_size())),
             resource_max: Some(count(group.max_size())),
             busy: None,
+            ..Default::default()
         })
     }
 

@@ -98,6 +98,7 @@ impl EcsServices {
             resource_min: None,
             resource_max: None,
             busy: busy(found),
+            ..Default::default()
         })
     }
 

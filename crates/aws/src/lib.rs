@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use capstan_aws::{Aws, AwsError, load_config};
-//! use capstan_engine::model::Target;
+//! use capstan_engine::model::{Policy, Target};
 //! use capstan_engine::ports::CapacityControl;
 //!
 //! # async fn example() -> Result<(), AwsError> {
@@ -23,7 +23,7 @@
 //! | Port | Implementation | AWS calls |
 //! |---|---|---|
 //! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
-//! | [`CapacityControl`] | [`Aws`], by target kind ([`actuates`]): [`AutoScalingGroups`], [`EcsServices`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService` |
+//! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
 //! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] | `GetItem`, `UpdateItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
@@ -36,13 +36,17 @@ pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ecs;
 pub mod error;
+pub mod msk;
+pub mod rds;
 pub mod state;
+
+use std::collections::BTreeMap;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use capstan_engine::CurrentCapacity;
-use capstan_engine::model::Target;
+use capstan_engine::model::{Policy, Target};
 use capstan_engine::ports::CapacityControl;
 
 pub use alarms::CloudWatchAlarms;
@@ -50,6 +54,8 @@ pub use autoscaling::AutoScalingGroups;
 pub use cloudwatch::CloudWatchReader;
 pub use ecs::EcsServices;
 pub use error::{AwsError, ErrorKind};
+pub use msk::MskClusters;
+pub use rds::RdsReplicas;
 pub use state::{DynamoStateStore, create_table};
 
 /// The SDK configuration every capstan client is built from: the default credential, region and
@@ -75,7 +81,10 @@ pub struct Aws {
     cloudwatch: CloudWatchReader,
     autoscaling: AutoScalingGroups,
     ecs: EcsServices,
+    rds: RdsReplicas,
+    msk: MskClusters,
     state: DynamoStateStore,
+    owners: BTreeMap<Target, String>,
 }
 
 impl Aws {
@@ -86,8 +95,23 @@ impl Aws {
             cloudwatch: CloudWatchReader::new(aws_sdk_cloudwatch::Client::new(config)),
             autoscaling: AutoScalingGroups::new(aws_sdk_autoscaling::Client::new(config)),
             ecs: EcsServices::new(aws_sdk_ecs::Client::new(config)),
+            rds: RdsReplicas::new(aws_sdk_rds::Client::new(config)),
+            msk: MskClusters::new(aws_sdk_kafka::Client::new(config)),
             state: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(config), state_table),
+            owners: BTreeMap::new(),
         }
+    }
+
+    /// Remembers which policy scales each target, so that what capstan creates (RDS read
+    /// replicas) is tagged `capstan:policy=<policy>`. Creating replicas for a target no policy
+    /// given here scales fails with [`ErrorKind::Invalid`].
+    pub fn with_policies<'a>(mut self, policies: impl IntoIterator<Item = &'a Policy>) -> Self {
+        self.owners.extend(
+            policies
+                .into_iter()
+                .map(|policy| (policy.target.clone(), policy.name.clone())),
+        );
+        self
     }
 
     /// Metric reads.
@@ -111,17 +135,19 @@ impl Aws {
     }
 }
 
-/// Whether this release reads and sets the capacity of `target`'s kind: Auto Scaling groups and
-/// ECS services. [`Aws`]'s [`CapacityControl`] answers [`ErrorKind::Unsupported`] for the others.
+/// Whether this release reads and sets the capacity of `target`'s kind: every kind has an
+/// adapter now.
 pub fn actuates(target: &Target) -> bool {
-    matches!(
-        target,
-        Target::AutoscalingGroup { .. } | Target::EcsService { .. }
-    )
+    match target {
+        Target::AutoscalingGroup { .. }
+        | Target::EcsService { .. }
+        | Target::RdsReplicas { .. }
+        | Target::MskTopic { .. }
+        | Target::MskCluster { .. } => true,
+    }
 }
 
-/// Reads and sets capacity through the adapter for the target's kind. Kinds without an adapter
-/// yet (see [`actuates`]) fail with [`ErrorKind::Unsupported`].
+/// Reads and sets capacity through the adapter for the target's kind.
 impl CapacityControl for Aws {
     type Error = AwsError;
 
@@ -129,7 +155,9 @@ impl CapacityControl for Aws {
         match target {
             Target::AutoscalingGroup { name } => self.autoscaling.current(name).await,
             Target::EcsService { cluster, service } => self.ecs.current(cluster, service).await,
-            _ => Err(unsupported("capstan:ReadCapacity", target)),
+            Target::RdsReplicas { source } => self.rds.current(source).await,
+            Target::MskTopic { cluster_arn, topic } => self.msk.topic(cluster_arn, topic).await,
+            Target::MskCluster { cluster_arn } => self.msk.brokers(cluster_arn).await,
         }
     }
 
@@ -139,18 +167,23 @@ impl CapacityControl for Aws {
             Target::EcsService { cluster, service } => {
                 self.ecs.set_desired(cluster, service, desired).await
             }
-            _ => Err(unsupported("capstan:SetCapacity", target)),
+            Target::RdsReplicas { source } => {
+                let Some(policy) = self.owners.get(target) else {
+                    return Err(AwsError::new(
+                        "capstan:SetCapacity",
+                        source,
+                        ErrorKind::Invalid,
+                        "no policy is known for these replicas, so they could not be tagged; build Aws with_policies",
+                    ));
+                };
+                self.rds.set_desired(source, policy, desired).await
+            }
+            Target::MskTopic { cluster_arn, topic } => {
+                self.msk.set_partitions(cluster_arn, topic, desired).await
+            }
+            Target::MskCluster { cluster_arn } => self.msk.set_brokers(cluster_arn, desired).await,
         }
     }
-}
-
-fn unsupported(operation: &'static str, target: &Target) -> AwsError {
-    AwsError::new(
-        operation,
-        resource_id(target),
-        ErrorKind::Unsupported,
-        format!("actuation of {} arrives in a later release", target.kind()),
-    )
 }
 
 /// How a target is named in errors and in stored state, without its kind: the group's name,
@@ -177,7 +210,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn kinds_without_an_adapter_are_unsupported_without_calling_aws() {
+    async fn replicas_without_a_known_policy_are_not_created_untagged() {
         let aws = Aws::new(
             &SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
@@ -187,40 +220,14 @@ mod tests {
         let rds = Target::RdsReplicas {
             source: "orders-db".into(),
         };
-        let later = [
-            rds.clone(),
-            Target::MskTopic {
-                cluster_arn: "arn:kafka".into(),
-                topic: "orders".into(),
-            },
-            Target::MskCluster {
-                cluster_arn: "arn:kafka".into(),
-            },
-        ];
 
         let error = aws
             .set_desired(&rds, 3)
             .await
             .err()
-            .unwrap_or_else(|| panic!("rds_replicas is not supported"));
+            .unwrap_or_else(|| panic!("replicas of an unknown policy are refused"));
 
-        assert_eq!(
-            error.to_string(),
-            "capstan:SetCapacity on orders-db failed: Unsupported: actuation of rds_replicas arrives in a later release"
-        );
-        for target in &later {
-            assert!(!actuates(target), "{target}");
-            let error = aws
-                .current(target)
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("{target} is not supported"));
-            assert_eq!(error.kind(), ErrorKind::Unsupported, "{target}");
-        }
-        assert!(actuates(&Target::AutoscalingGroup { name: "web".into() }));
-        assert!(actuates(&Target::EcsService {
-            cluster: "shop".into(),
-            service: "orders".into()
-        }));
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert!(actuates(&rds));
     }
 }

@@ -25,7 +25,11 @@
 //!    scale-in before `T + cooldown.in`; at exactly `T + cooldown` the move is allowed.
 //! 7. **`scale_in_pacing`**: a removal of at most `max_per_interval` units, and none until
 //!    `max(interval, drain)` after the last action.
-//! 8. **Paused** policy, then **busy** resource: the capacity stays as it is; the clamp records
+//! 8. **`multiple_of`** (an MSK cluster's broker count, in whole sets of its Availability
+//!    Zones): a value that is not a multiple is rounded away from the current capacity (up for
+//!    a scale-out, down for a scale-in) when that stays within the bounds of step 3, otherwise
+//!    towards it. The service refuses anything else, so this wins over `max_step`.
+//! 9. **Paused** policy, then **busy** resource: the capacity stays as it is; the clamp records
 //!    what would have been asked for.
 //!
 //! Stabilization, `max_step`, rate limits, cooldowns and pacing limit only the part of a move
@@ -116,9 +120,7 @@ impl Adjusted {
 /// current capacity when no rule fired).
 pub(crate) fn apply(limits: &Limits<'_>, proposal: u32) -> Adjusted {
     let current = limits.current.desired;
-    let mut required = Adjusted::new(current);
-    bound(limits, &mut required);
-    let required = required.value;
+    let required = bounded(limits, current);
     let mut adjusted = Adjusted::new(proposal);
     fallback(limits, &mut adjusted);
     stabilize(limits, &mut adjusted);
@@ -127,6 +129,7 @@ pub(crate) fn apply(limits: &Limits<'_>, proposal: u32) -> Adjusted {
     rate_limit(limits, required, &mut adjusted);
     cooldown(limits, required, &mut adjusted);
     pacing(limits, required, &mut adjusted);
+    multiple(limits, &mut adjusted);
     hold(limits, &mut adjusted);
     adjusted
 }
@@ -174,6 +177,13 @@ fn stabilize(limits: &Limits<'_>, adjusted: &mut Adjusted) {
     }
 }
 
+/// `value` within the bounds of [`bound`].
+fn bounded(limits: &Limits<'_>, value: u32) -> u32 {
+    let mut adjusted = Adjusted::new(value);
+    bound(limits, &mut adjusted);
+    adjusted.value
+}
+
 /// Keeps `adjusted` within the policy's bounds, the schedule floor and the resource's bounds.
 fn bound(limits: &Limits<'_>, adjusted: &mut Adjusted) {
     let capacity = limits.policy.capacity;
@@ -201,7 +211,10 @@ fn bound(limits: &Limits<'_>, adjusted: &mut Adjusted) {
     }
     if let Some(max) = current.resource_max {
         adjusted.lower(ClampKind::ResourceMax, max, || {
-            format!("the resource's own maximum is {max}")
+            match &current.resource_max_reason {
+                Some(reason) => format!("the resource's own maximum is {max}: {reason}"),
+                None => format!("the resource's own maximum is {max}"),
+            }
         });
     }
 }
@@ -357,6 +370,32 @@ fn pacing(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
                 last.at.to_rfc3339(),
                 ends.to_rfc3339()
             )
+        });
+    }
+}
+
+/// Rounds to a multiple of `multiple_of`: away from the current capacity when the result stays
+/// within the bounds, otherwise towards it; left as it is when no multiple fits the bounds.
+fn multiple(limits: &Limits<'_>, adjusted: &mut Adjusted) {
+    let Some(unit) = limits.current.multiple_of.filter(|&unit| unit > 1) else {
+        return;
+    };
+    let value = adjusted.value;
+    if value.is_multiple_of(unit) {
+        return;
+    }
+    let (lowest, highest) = (bounded(limits, 0), bounded(limits, u32::MAX));
+    let down = value / unit * unit;
+    let up = down.checked_add(unit);
+    let fits = |candidate: &u32| (lowest..=highest).contains(candidate);
+    let (away, towards) = if value < limits.current.desired {
+        (Some(down), up)
+    } else {
+        (up, Some(down))
+    };
+    if let Some(to) = away.filter(fits).or(towards.filter(fits)) {
+        adjusted.set(ClampKind::MultipleOf, to, || {
+            format!("the resource takes multiples of {unit}")
         });
     }
 }

@@ -35,6 +35,7 @@ use crate::decision::{
     TrackOutcome,
 };
 use crate::observe::{CurrentCapacity, Direction, MetricData, Observations, ResourceState};
+use crate::replicas;
 use crate::schedule;
 use crate::track;
 use crate::window::{Periods, Reading, Verdict};
@@ -127,7 +128,9 @@ pub fn decide(
         current: current.desired,
     };
     let choice = Choice::of(&evaluated);
-    let windows = schedule::open_windows(&policy.schedules, now);
+    let planned = replicas::plan(policy, observations, current.desired, now);
+    let mut windows = schedule::open_windows(&policy.schedules, now);
+    windows.extend(planned.as_ref().and_then(|plan| plan.window.clone()));
     let data_missing = evaluated.any_held();
     let limits = Limits {
         policy,
@@ -137,20 +140,33 @@ pub fn decide(
         data_missing,
         now,
     };
-    let proposed = choice
+    let mut proposed = choice
         .winner
         .map_or(current.desired, |(_, proposed)| proposed);
-    let adjusted = clamp::apply(&limits, proposed);
+    let retire = planned.as_ref().is_some_and(|plan| plan.retire) && proposed <= current.desired;
+    if retire {
+        proposed = proposed.min(policy.capacity.min);
+    }
+    let mut adjusted = clamp::apply(&limits, proposed);
+    if let Some(plan) = &planned {
+        adjusted.clamps.extend(plan.blocked_clamp(adjusted.value));
+    }
 
     let action = match adjusted.value.cmp(&current.desired) {
         Ordering::Greater => Action::Scale(Direction::Out),
         Ordering::Less => Action::Scale(Direction::In),
         Ordering::Equal => Action::None,
     };
-    let summary = summary(&evaluated, &choice, &adjusted.clamps, current);
-    let fired = choice
+    let mut summary = summary(&evaluated, &choice, &adjusted.clamps, current);
+    let mut fired = choice
         .winner
         .map(|(source, _)| evaluated.id(source).to_owned());
+    if let Some(plan) = &planned {
+        summary = format!("{summary}; {}", plan.phrase);
+        if retire && adjusted.value < current.desired {
+            fired = Some("replicas.retire".to_owned());
+        }
+    }
     Decision {
         policy: policy.name.clone(),
         target: policy.target.clone(),
@@ -480,7 +496,7 @@ fn summary(
         match clamp.kind {
             ClampKind::Paused => kept = Some(("paused".to_owned(), clamp.from)),
             ClampKind::ResourceBusy => {
-                let reason = current.busy.as_deref().unwrap_or_default();
+                let reason = current.busy.as_deref().unwrap_or(&clamp.detail);
                 kept = Some((format!("resource busy ({reason})"), clamp.from));
             }
             kind => parts.push(format!("clamped by {} to {}", label(kind), clamp.to)),
@@ -609,6 +625,7 @@ fn label(kind: ClampKind) -> &'static str {
         ClampKind::Stabilization => "stabilization",
         ClampKind::RateLimit => "rate_limit",
         ClampKind::MissingDataFallback => "missing_data fallback",
+        ClampKind::MultipleOf => "multiple of",
     }
 }
 

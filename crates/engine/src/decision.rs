@@ -227,6 +227,9 @@ pub enum ClampKind {
     RateLimit,
     /// `guards.missing_data: { fallback }`: data has been missing for too long.
     MissingDataFallback,
+    /// The resource takes capacity only in multiples of a unit (an MSK cluster's brokers per
+    /// Availability Zone).
+    MultipleOf,
 }
 
 impl fmt::Display for Decision {

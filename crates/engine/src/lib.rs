@@ -51,6 +51,7 @@ pub mod ports;
 #[cfg(test)]
 mod properties;
 mod read;
+mod replicas;
 mod schedule;
 #[cfg(test)]
 mod testing;
@@ -69,3 +70,4 @@ pub use observe::{
     ResourceState,
 };
 pub use read::{MetricRead, reads};
+pub use replicas::answer;

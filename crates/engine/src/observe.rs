@@ -33,7 +33,7 @@ pub enum MetricData {
 pub type Observations = BTreeMap<MetricQuery, MetricData>;
 
 /// A resource's capacity as its service reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentCapacity {
     /// The desired count now set on the resource.
     pub desired: u32,
@@ -41,6 +41,14 @@ pub struct CurrentCapacity {
     pub resource_min: Option<u32>,
     /// The resource's own upper bound, if it has one (an Auto Scaling group's `MaxSize`).
     pub resource_max: Option<u32>,
+    /// Where `resource_max` comes from, for the explanation, e.g. the row of MSK's
+    /// partitions-per-broker table that applied.
+    #[serde(default)]
+    pub resource_max_reason: Option<String>,
+    /// Capacity the resource accepts only in multiples of this, e.g. an MSK cluster's broker
+    /// count in multiples of its Availability Zones.
+    #[serde(default)]
+    pub multiple_of: Option<u32>,
     /// Why the resource must not be changed now, e.g. an ECS deployment in progress.
     pub busy: Option<String>,
 }

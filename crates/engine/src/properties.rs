@@ -223,6 +223,7 @@ fn current(policy: &Policy, within: bool) -> impl Strategy<Value = CurrentCapaci
             resource_min,
             resource_max,
             busy: busy.clone(),
+            ..Default::default()
         })
     })
 }
@@ -488,7 +489,7 @@ proptest! {
             .iter()
             .zip(&users)
             .map(|(policy, &(.., current))| {
-                decide(policy, &Observations::new(), &CurrentCapacity { desired: current, resource_min: None, resource_max: None, busy: None }, &ResourceState::default(), now())
+                decide(policy, &Observations::new(), &CurrentCapacity { desired: current, resource_min: None, resource_max: None, busy: None, ..Default::default() }, &ResourceState::default(), now())
             })
             .collect();
         let refs: Vec<&Policy> = policies.iter().collect();

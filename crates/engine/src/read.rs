@@ -37,7 +37,12 @@ fn rule_windows(policy: &Policy) -> impl Iterator<Item = (&MetricQuery, u32)> {
         .track
         .iter()
         .map(|track| (policy.metric(&track.metric), track.window));
-    rules.chain(tracks)
+    let quiet = policy
+        .replicas
+        .iter()
+        .filter_map(|plan| plan.quiet.as_ref())
+        .map(|quiet| (policy.metric(&quiet.metric), quiet.window.window));
+    rules.chain(tracks).chain(quiet)
 }
 
 /// The reads that give [`crate::decide()`] every datapoint it looks at for `policies` at `now`:

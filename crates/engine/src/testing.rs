@@ -67,6 +67,7 @@ pub fn policy() -> Policy {
         priority: 0,
         databases: BTreeMap::new(),
         connections: None,
+        replicas: None,
     }
 }
 
@@ -127,6 +128,7 @@ pub fn capacity(desired: u32) -> CurrentCapacity {
         resource_min: None,
         resource_max: None,
         busy: None,
+        ..Default::default()
     }
 }
 

@@ -43,6 +43,25 @@ pub struct Policy {
     pub databases: BTreeMap<String, Database>,
     /// The database connections each unit opens.
     pub connections: Option<Connections>,
+    /// For `rds_replicas` policies: replicas planned ahead of a schedule window.
+    pub replicas: Option<ReplicaPlan>,
+}
+
+/// Read replicas planned ahead of another policy's schedule window.
+#[derive(Debug, Clone)]
+pub struct ReplicaPlan {
+    /// The window, as written: `<policy>/<schedule>`.
+    pub ahead_of: String,
+    /// That schedule, copied from its policy.
+    pub schedule: Schedule,
+    /// How long before the window opens the replicas are wanted.
+    pub lead: Duration,
+    /// Replicas wanted for the window, within the policy's bounds.
+    pub count: u32,
+    /// How long after the window closes they are retired.
+    pub retire_after: Duration,
+    /// What must hold on the source for a replica to be created, if anything.
+    pub quiet: Option<Condition>,
 }
 
 impl Policy {

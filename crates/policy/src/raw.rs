@@ -77,6 +77,39 @@ pub struct PolicyFile {
     #[serde(default)]
     #[schemars(with = "Option<Connections>")]
     pub connections: Option<Spanned<Connections>>,
+    /// For `rds_replicas` policies: read replicas created ahead of another policy's schedule
+    /// window, while the source is quiet, and retired after it. By default, none.
+    #[serde(default)]
+    #[schemars(with = "Option<Replicas>")]
+    pub replicas: Option<Spanned<Replicas>>,
+}
+
+/// Read replicas planned ahead of a schedule window: created `lead` before it opens (only
+/// while the source is `quiet`), kept while it is open, retired `retire_after` it closes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Replicas {
+    /// The window to be ready for, as `<policy>/<schedule>`, e.g. `storefront/flash-sale`.
+    #[schemars(with = "String")]
+    pub ahead_of: Spanned<String>,
+    /// How long before the window opens the replicas are created: long enough to cover
+    /// creation (often 20 to 60 minutes), e.g. `45m`.
+    #[schemars(with = "Duration")]
+    pub lead: Spanned<Duration>,
+    /// Replicas to have for the window, at least 1 and at most `capacity.max`. By default, 1.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub count: Option<Spanned<u32>>,
+    /// How long after the window closes the planned replicas are retired, e.g. `30m`. By
+    /// default, `0s`.
+    #[serde(default)]
+    pub retire_after: Option<Duration>,
+    /// A condition on the source's metrics that must hold for a replica to be created, e.g.
+    /// `{ metric: source_cpu, below: 40, for: 10m }`: creating a replica snapshots the source.
+    /// By default, none: created as soon as the lead time starts.
+    #[serde(default)]
+    #[schemars(with = "Option<Condition>")]
+    pub quiet: Option<Spanned<Condition>>,
 }
 
 /// A database's connection limit: `max_connections`, or the engine's default formula for an

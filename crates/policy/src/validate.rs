@@ -10,8 +10,8 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, metric_refs, periods, schedules, steps, thresholds,
-    topics, track, unique_names, unique_targets, version, windows,
+    amounts, bounds, connections, databases, metric_refs, periods, replicas, schedules, steps,
+    thresholds, topics, track, unique_names, unique_targets, version, windows,
 };
 use crate::model::{
     self, DEFAULT_COOLDOWN_IN, DEFAULT_FALLBACK_AFTER, DEFAULT_STABILIZATION_IN, DEFAULT_TOLERANCE,
@@ -86,7 +86,7 @@ pub(crate) fn validate(sources: &[Source]) -> Result<Vec<Policy>, Report> {
     let mut policies = Vec::new();
     for file in &parsed {
         let mut findings = Findings::new(file.source);
-        let policy = policy(file, &mut findings);
+        let policy = policy(file, &parsed, &mut findings);
         debug_assert!(
             policy.is_some() || !findings.is_clean(),
             "a rejected policy must say why"
@@ -116,8 +116,9 @@ fn in_file_order(mut diagnostics: Vec<Diagnostic>, sources: &[Source]) -> Vec<Di
     diagnostics
 }
 
-/// One file's policy, or `None` once a problem has been recorded in `out`.
-fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
+/// One file's policy, or `None` once a problem has been recorded in `out`. `set` is every file
+/// that parsed, for references to other policies.
+fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Option<Policy> {
     let raw = &parsed.file;
     let capacity = &raw.capacity.value;
     version::check(&raw.version, out);
@@ -154,6 +155,7 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
         Some(block) => databases::connections(block, out).map(Some),
         None => Some(None),
     };
+    let plan = replicas::check(raw, set, &queries, out);
     let metrics = queries
         .into_iter()
         .map(|(name, query)| Some((name.to_owned(), query?)))
@@ -168,6 +170,7 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
         Some(guards),
         Some(databases),
         Some(connections),
+        Some(plan),
     ) = (
         out.is_clean(),
         metrics,
@@ -177,6 +180,7 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
         guards,
         declared,
         connections,
+        plan,
     )
     else {
         return None;
@@ -203,6 +207,7 @@ fn policy(parsed: &Parsed<'_>, out: &mut Findings<'_>) -> Option<Policy> {
         priority: raw.priority,
         databases,
         connections,
+        replicas: plan,
     })
 }
 
@@ -256,7 +261,7 @@ fn rule(
 }
 
 /// A schedule as the engine sees it; [`schedules::check`] has vetted it.
-fn schedule(schedule: &raw::Schedule) -> model::Schedule {
+pub(crate) fn schedule(schedule: &raw::Schedule) -> model::Schedule {
     model::Schedule {
         name: schedule.name.clone(),
         cron: schedule.cron.clone(),

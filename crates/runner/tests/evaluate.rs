@@ -82,6 +82,7 @@ impl CapacityControl for FakeCapacity {
             resource_min: None,
             resource_max: None,
             busy: None,
+            ..Default::default()
         })
     }
 
@@ -184,6 +185,7 @@ fn policy(service: &str) -> Policy {
         priority: 0,
         databases: BTreeMap::new(),
         connections: None,
+        replicas: None,
     }
 }
 

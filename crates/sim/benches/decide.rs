@@ -76,6 +76,7 @@ fn decide_all(policies: &[Policy], observations: &Observations) -> u32 {
         resource_min: None,
         resource_max: None,
         busy: None,
+        ..Default::default()
     };
     let state = ResourceState::default();
     policies

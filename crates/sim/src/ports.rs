@@ -102,6 +102,7 @@ impl CapacityControl for SimCapacity {
             resource_min: None,
             resource_max: None,
             busy: None,
+            ..Default::default()
         })
     }
 

@@ -36,9 +36,10 @@ impl App {
             tracing::error!(error = %report, "policy set invalid: refusing to act until a valid set is deployed");
         }
         let config = capstan_aws::load_config(settings.aws_endpoint.as_deref()).await;
+        let aws = Aws::new(&config, settings.state_table).with_policies(policies.iter().flatten());
         Self {
             policies,
-            aws: Aws::new(&config, settings.state_table),
+            aws,
             mode: if settings.dry_run {
                 Mode::DryRun
             } else {

@@ -782,6 +782,72 @@ fn the_resources_own_bounds_are_never_crossed() {
     );
 }
 
+#[test]
+fn the_resources_own_maximum_says_where_it_comes_from() {
+    let policy = scale_out_on_cpu(Step::Add(5));
+    let current = CurrentCapacity {
+        resource_max: Some(7),
+        resource_max_reason: Some("kafka.m5.large row: 1000 partitions per broker".into()),
+        ..capacity(4)
+    };
+    let observed = observations(&policy, &[("cpu", steady(90.0, 5))]);
+    let decision = decide(
+        &policy,
+        &observed,
+        &current,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!(
+        decision.explanation.clamps[0].detail,
+        "the resource's own maximum is 7: kafka.m5.large row: 1000 partitions per broker"
+    );
+}
+
+/// A decision on `policy` (capacity 0 to 10) at `current`, for a resource taking multiples
+/// of 3, after `observed` cpu.
+fn in_threes(policy: &Policy, cpu: f64, current: u32) -> Decision {
+    let current = CurrentCapacity {
+        multiple_of: Some(3),
+        ..capacity(current)
+    };
+    let observed = observations(policy, &[("cpu", steady(cpu, 5))]);
+    decide(
+        policy,
+        &observed,
+        &current,
+        &ResourceState::default(),
+        now(),
+    )
+}
+
+#[test]
+fn a_resource_taking_multiples_is_moved_in_whole_multiples() {
+    let mut policy = scale_out_on_cpu(Step::Add(1));
+    policy.capacity.min = 0;
+    policy.guards.max_step_out = Some(1);
+    let out = in_threes(&policy, 90.0, 3);
+    assert_eq!((out.desired, kinds(&out)), (6, vec![ClampKind::MultipleOf]));
+    assert_eq!(
+        out.explanation.clamps[0].detail,
+        "the resource takes multiples of 3"
+    );
+    // Rounding up would cross capacity.max: round towards the current capacity instead.
+    policy.capacity.max = 8;
+    assert_eq!(in_threes(&policy, 90.0, 6).desired, 6);
+
+    let mut policy = scale_in_on_cpu(Step::Remove(1));
+    policy.capacity.min = 0;
+    let into = in_threes(&policy, 10.0, 6);
+    assert_eq!(
+        (into.desired, into.action),
+        (3, Action::Scale(Direction::In))
+    );
+    // A multiple is left alone.
+    let policy = scale_out_on_cpu(Step::Add(3));
+    assert!(kinds(&in_threes(&policy, 90.0, 3)).is_empty());
+}
+
 // --- max_step ---
 
 #[test]

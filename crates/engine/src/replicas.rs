@@ -1,0 +1,443 @@
+//! Read replicas planned ahead of need: the `replicas` plan of an `rds_replicas` policy.
+//!
+//! A plan names another policy's schedule window (`ahead_of`), a `lead` time, a `count` and a
+//! `retire_after` time. Around each occurrence of the window, opening at `O` and closing at
+//! `C`, the plan holds a floor of `count` replicas from `O - lead` to `C + retire_after`; it
+//! joins the policy's open schedule windows, named `replicas ahead of <policy>/<schedule>`, so
+//! the usual bounds and clamps apply to it.
+//!
+//! - **Only while the source is quiet.** With a `quiet` condition (e.g. source CPU below 40 for
+//!   10 minutes), the floor rises above the replicas that exist only while the condition holds
+//!   over complete data: creating a replica snapshots the source. While it does not hold, the
+//!   floor stays at the replicas there are, and the decision records a
+//!   [`ClampKind::ResourceBusy`] clamp from `count` down to that value, saying why: a blocked
+//!   decision, which the evaluator alerts on. If the source is never quiet before the window
+//!   opens, every decision until then says so.
+//! - **Retired.** Outside the plan's windows, the plan proposes `capacity.min` replicas
+//!   (`replicas.retire`) whenever no scale-out rule asks for more, so the replicas made for the
+//!   window go once it has closed and `retire_after` has passed, at the pace `cooldown.in` and
+//!   `max_step.in` allow.
+//!
+//! Requests from the connection-budget guard are answered by [`answer`].
+
+use chrono::{DateTime, Utc};
+
+use capstan_policy::model::{Condition, MissingData, Policy, ReplicaPlan};
+
+use crate::decision::{Action, Clamp, ClampKind, Decision, ScheduleWindow};
+use crate::guards::Request;
+use crate::observe::{CurrentCapacity, Direction, MetricData, Observations};
+use crate::window::{Periods, Reading, Verdict};
+
+/// What a plan contributes to one decision.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Planned {
+    /// The plan's window, when `now` is in it: a floor for the clamps.
+    pub window: Option<ScheduleWindow>,
+    /// Outside the plan's windows: retire down to `capacity.min`.
+    pub retire: bool,
+    /// The replicas wanted and why the floor could not rise to them: the source is not quiet.
+    pub blocked: Option<(u32, String)>,
+    /// What the plan found, for the summary.
+    pub phrase: String,
+}
+
+/// The plan's part in the decision of `policy` at `now`, with `current` replicas; `None` for a
+/// policy without a plan.
+pub(crate) fn plan(
+    policy: &Policy,
+    observations: &Observations,
+    current: u32,
+    now: DateTime<Utc>,
+) -> Option<Planned> {
+    let plan = policy.replicas.as_ref()?;
+    let count = plan.count.min(policy.capacity.max);
+    let Some((opens, closes)) = occurrence(plan, now) else {
+        return Some(Planned {
+            window: None,
+            retire: current > policy.capacity.min,
+            blocked: None,
+            phrase: format!(
+                "replicas.retire: outside the plan ahead of {}, keep capacity.min",
+                plan.ahead_of
+            ),
+        });
+    };
+    let name = format!("replicas ahead of {}", plan.ahead_of);
+    let timing = format!(
+        "{} opens {}, lead {}, retired {} after it closes",
+        plan.ahead_of,
+        opens.to_rfc3339(),
+        plan.lead,
+        plan.retire_after
+    );
+    let window = |min: u32| ScheduleWindow {
+        name: name.clone(),
+        opened: opens - plan.lead.as_delta(),
+        closes: closes + plan.retire_after.as_delta(),
+        min,
+    };
+    let quiet = match &plan.quiet {
+        Some(condition) if current < count => Some(quiet(policy, condition, observations, now)),
+        _ => None,
+    };
+    Some(match quiet {
+        Some(Err(why)) => Planned {
+            window: Some(window(current)),
+            retire: false,
+            blocked: Some((
+                count,
+                format!(
+                    "the source is not quiet ({why}): no replica is created from a busy source; {timing}"
+                ),
+            )),
+            phrase: format!("{name}: {count} wanted, source not quiet"),
+        },
+        Some(Ok(seen)) => Planned {
+            window: Some(window(count)),
+            retire: false,
+            blocked: None,
+            phrase: format!("{name}: {count} wanted, source quiet ({seen}); {timing}"),
+        },
+        None => Planned {
+            window: Some(window(count)),
+            retire: false,
+            blocked: None,
+            phrase: format!("{name}: {count} wanted; {timing}"),
+        },
+    })
+}
+
+/// The occurrence of the plan's window whose span, `lead` before it to `retire_after` after
+/// it, holds `now`: when it opens and closes.
+fn occurrence(plan: &ReplicaPlan, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let schedule = &plan.schedule;
+    let lead = plan.lead.as_delta();
+    let span = lead + schedule.duration.as_delta() + plan.retire_after.as_delta();
+    let local = now
+        .checked_add_signed(lead)?
+        .with_timezone(&schedule.timezone.0);
+    let opens = schedule
+        .cron
+        .cron()
+        .find_previous_occurrence(&local, true)
+        .ok()?
+        .with_timezone(&Utc);
+    let within = now.signed_duration_since(opens - lead) < span;
+    within.then(|| (opens, opens + schedule.duration.as_delta()))
+}
+
+/// Whether the quiet condition holds over complete data: what was seen, or why not.
+fn quiet(
+    policy: &Policy,
+    condition: &Condition,
+    observations: &Observations,
+    now: DateTime<Utc>,
+) -> Result<String, String> {
+    let query = policy.metric(&condition.metric);
+    let series = match observations.get(query) {
+        Some(MetricData::Series(series)) => series,
+        Some(MetricData::Unavailable(reason)) => {
+            return Err(format!("{} is unavailable: {reason}", condition.metric));
+        }
+        None => return Err(format!("{} was not read", condition.metric)),
+    };
+    let periods = Periods::before(now, query.period_secs, condition.window.window);
+    let reading = Reading::of(series, condition.threshold, &periods);
+    let seen = format!(
+        "{} {} for {} of {} datapoints, {} missing",
+        condition.metric,
+        condition.threshold,
+        reading.breaching,
+        condition.window.window,
+        reading.missing
+    );
+    // As for a scale-in rule: every datapoint must be there.
+    match reading.verdict_with(condition.window, Direction::In, MissingData::Hold) {
+        Verdict::Breached => Ok(seen),
+        Verdict::NotBreached | Verdict::MissingData => Err(seen),
+    }
+}
+
+impl Planned {
+    /// A [`ClampKind::ResourceBusy`] clamp from the replicas wanted down to `to`, when the
+    /// source was not quiet and that held the decision below them.
+    pub(crate) fn blocked_clamp(&self, to: u32) -> Option<Clamp> {
+        let (count, why) = self.blocked.as_ref()?;
+        (*count > to).then(|| Clamp {
+            kind: ClampKind::ResourceBusy,
+            from: *count,
+            to,
+            detail: why.clone(),
+        })
+    }
+}
+
+/// Answers the guards' requests addressed to `decision`'s policy, whose resource reads
+/// `current`: a connection-budget request to an `rds_replicas` policy asks for one more
+/// replica, and a partition-growth request to an `msk_topic` policy for the partitions it
+/// names. The decision's desired capacity rises to the largest answer, within `capacity.max`
+/// and the resource's own maximum, never below what it already asked for; a paused policy or a
+/// busy resource is left alone. The answer is recorded in the summary.
+pub fn answer(
+    policy: &Policy,
+    decision: &mut Decision,
+    current: &CurrentCapacity,
+    requests: &[Request],
+) {
+    let asked = requests.iter().filter_map(|request| match request {
+        Request::DatabaseConnections {
+            policy: Some(to),
+            database,
+            wanted,
+            budget,
+            ..
+        } if *to == policy.name => Some((
+            decision.current.saturating_add(1),
+            format!("{database}'s users want {wanted} connections of {budget}"),
+        )),
+        Request::PartitionGrowth {
+            policy: to,
+            consumer,
+            to: partitions,
+            ..
+        } if *to == policy.name => Some((
+            *partitions,
+            format!("{consumer} is held back by partitions while its lag grows"),
+        )),
+        _ => None,
+    });
+    let Some((wanted, why)) = asked.max_by_key(|(wanted, _)| *wanted) else {
+        return;
+    };
+    let to = wanted
+        .min(policy.capacity.max)
+        .min(current.resource_max.unwrap_or(u32::MAX));
+    if policy.paused || current.busy.is_some() || to <= decision.desired {
+        return;
+    }
+    decision.desired = to;
+    decision.action = Action::Scale(Direction::Out);
+    decision.explanation.summary = format!(
+        "{}; raised to {to} on request: {why}",
+        decision.explanation.summary
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use capstan_policy::model::{Datapoints, Duration, Schedule, Target, Threshold, TimeZone};
+    use chrono::TimeDelta;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::decide;
+    use crate::observe::{CurrentCapacity, ResourceState};
+    use crate::testing::{capacity, now, observations, policy, series};
+
+    /// Replicas of `orders-db`, 0 to 3, with one planned 45 minutes ahead of a daily 13:00 UTC
+    /// one-hour window, retired 30 minutes after it, while cpu is below 40 for 10 minutes.
+    fn planned() -> Policy {
+        let mut policy = policy();
+        policy.name = "orders-db-replicas".into();
+        policy.target = Target::RdsReplicas {
+            source: "orders-db".into(),
+        };
+        policy.capacity.min = 0;
+        policy.capacity.max = 3;
+        policy.replicas = Some(ReplicaPlan {
+            ahead_of: "storefront/sale".into(),
+            schedule: Schedule {
+                name: "sale".into(),
+                cron: "0 13 * * *".parse().expect("valid cron"),
+                timezone: TimeZone(chrono_tz::UTC),
+                duration: Duration::from_secs(3600),
+                min: 8,
+            },
+            lead: Duration::from_secs(45 * 60),
+            count: 1,
+            retire_after: Duration::from_secs(30 * 60),
+            quiet: Some(Condition {
+                metric: "cpu".into(),
+                threshold: Threshold::Below(40.0),
+                window: Datapoints {
+                    breaching: 10,
+                    window: 10,
+                },
+            }),
+        });
+        policy
+    }
+
+    /// The decision `minutes` after `now()` (12:01:30), with `current` replicas and cpu at
+    /// `cpu` for the last 10 minutes.
+    fn at(policy: &Policy, minutes: i64, current: u32, cpu: f64) -> Decision {
+        let time = now() + TimeDelta::minutes(minutes);
+        let observed = observations(policy, &[("cpu", series(time, 60, &[Some(cpu); 10]))]);
+        decide(
+            policy,
+            &observed,
+            &capacity(current),
+            &ResourceState::default(),
+            time,
+        )
+    }
+
+    #[test]
+    fn a_replica_is_created_in_the_lead_time_while_the_source_is_quiet() {
+        let policy = planned();
+        let before = at(&policy, 0, 0, 10.0);
+        assert_eq!((before.desired, before.action), (0, Action::None));
+        let ahead = at(&policy, 20, 0, 10.0);
+        assert_eq!(ahead.change(), Some((Direction::Out, 1)));
+        let clamp = &ahead.explanation.clamps[0];
+        assert_eq!((clamp.kind, clamp.to), (ClampKind::ScheduleFloor, 1));
+        assert!(
+            clamp.detail.starts_with(
+                "schedule replicas ahead of storefront/sale is open until 2026-03-02T14:30:00"
+            ),
+            "{}",
+            clamp.detail
+        );
+        assert!(
+            ahead
+                .explanation
+                .summary
+                .contains("source quiet (cpu below 40 for 10 of 10 datapoints, 0 missing)"),
+            "{}",
+            ahead.explanation.summary
+        );
+    }
+
+    #[test]
+    fn a_busy_source_gets_no_replica_and_the_decision_says_so() {
+        let policy = planned();
+        let busy = at(&policy, 20, 0, 80.0);
+        assert_eq!((busy.desired, busy.action), (0, Action::None));
+        let clamp = busy.explanation.clamps.last().expect("a blocking clamp");
+        assert_eq!(
+            (clamp.kind, clamp.from, clamp.to),
+            (ClampKind::ResourceBusy, 1, 0)
+        );
+        assert!(
+            clamp.detail.starts_with(
+                "the source is not quiet (cpu below 40 for 0 of 10 datapoints, 0 missing)"
+            ),
+            "{}",
+            clamp.detail
+        );
+        assert!(
+            busy.explanation
+                .summary
+                .starts_with("resource busy (the source is not quiet"),
+            "{}",
+            busy.explanation.summary
+        );
+        // Inside the window, a replica made earlier is kept whatever the source does.
+        assert_eq!(at(&policy, 90, 1, 80.0).desired, 1);
+    }
+
+    #[test]
+    fn replicas_are_kept_until_retire_after_then_retired() {
+        let policy = planned();
+        let tail = at(&policy, 138, 1, 10.0);
+        assert_eq!((tail.desired, tail.action), (1, Action::None));
+        let retired = at(&policy, 150, 1, 10.0);
+        assert_eq!(retired.change(), Some((Direction::In, 0)));
+        assert_eq!(
+            retired.explanation.fired.as_deref(),
+            Some("replicas.retire")
+        );
+    }
+
+    #[test]
+    fn requests_raise_the_decision_within_bounds_unless_busy() {
+        let policy = planned();
+        let request = |name: &str| Request::DatabaseConnections {
+            database: "orders-db".into(),
+            policy: Some(name.into()),
+            wanted: 300,
+            budget: 200,
+            held_back: vec!["checkout".into()],
+        };
+        let mut decision = at(&policy, 0, 3, 10.0);
+        answer(
+            &policy,
+            &mut decision,
+            &capacity(3),
+            &[request("orders-db-replicas")],
+        );
+        assert_eq!(decision.desired, 3, "capacity.max is 3");
+        let mut decision = at(&policy, 0, 0, 10.0);
+        answer(
+            &policy,
+            &mut decision,
+            &capacity(0),
+            &[request("someone-else")],
+        );
+        assert_eq!(decision.change(), None);
+        answer(
+            &policy,
+            &mut decision,
+            &capacity(0),
+            &[request("orders-db-replicas")],
+        );
+        assert_eq!(decision.change(), Some((Direction::Out, 1)));
+        assert!(
+            decision
+                .explanation
+                .summary
+                .ends_with("raised to 1 on request: orders-db's users want 300 connections of 200"),
+            "{}",
+            decision.explanation.summary
+        );
+
+        let mut topic = policy.clone();
+        topic.name = "order-events-topic".into();
+        topic.capacity.max = 16;
+        let updating = CurrentCapacity {
+            busy: Some("the cluster is UPDATING, not ACTIVE".into()),
+            ..capacity(0)
+        };
+        let mut busy = decide(
+            &topic,
+            &Observations::new(),
+            &updating,
+            &ResourceState::default(),
+            now(),
+        );
+        let growth = Request::PartitionGrowth {
+            policy: "order-events-topic".into(),
+            consumer: "fulfilment".into(),
+            from: 0,
+            to: 12,
+        };
+        answer(&topic, &mut busy, &updating, std::slice::from_ref(&growth));
+        let mut ready = busy.clone();
+        answer(&topic, &mut ready, &capacity(0), &[growth]);
+        assert_eq!(ready.change(), Some((Direction::Out, 12)));
+        assert_eq!(busy.change(), None, "a busy resource is left alone");
+    }
+
+    proptest! {
+        /// Whatever the time, the source's load and the replicas there are, the plan never asks
+        /// for more than capacity.max, and never creates a replica while the source is not quiet.
+        #[test]
+        fn never_above_max_and_never_from_a_busy_source(
+            minutes in 0i64..(2 * 24 * 60),
+            current in 0u32..5,
+            count in 1u32..=3,
+            cpu in 0u32..100,
+        ) {
+            let mut policy = planned();
+            if let Some(plan) = policy.replicas.as_mut() {
+                plan.count = count;
+            }
+            let decision = at(&policy, minutes, current, f64::from(cpu));
+            prop_assert!(decision.desired <= policy.capacity.max.max(current));
+            if cpu >= 40 {
+                prop_assert!(decision.desired <= current.max(policy.capacity.min));
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! RDS read replicas end to end against moto: the real runner and `capstan_aws::Aws`, with the
+//! source's CPU in CloudWatch. Run with
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_rds`.
+//!
+//! moto creates a replica `available` at once, so "busy while creating" cannot be observed
+//! here (the adapter's unit tests cover it); a stopped source is busy the same way.
+
+use aws_sdk_rds::types::Tag;
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+
+use capstan_aws::{Aws, create_table};
+use capstan_engine::ClampKind;
+use capstan_policy::{PolicySet, Source};
+use capstan_runner::{Mode, Outcome, Ports, Result as PassResult, evaluate};
+use capstan_tests::fleet::{MetricId, minute_start, put_metric};
+use capstan_tests::{sdk_config, unique};
+
+/// The emulator's configuration and a new state table in it.
+async fn emulator() -> (aws_config::SdkConfig, String) {
+    let config = sdk_config().await;
+    let table = unique("capstan-state");
+    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
+        .await
+        .expect("state table");
+    (config, table)
+}
+
+/// Creates a PostgreSQL source with `retention` days of automated backups.
+async fn source(rds: &aws_sdk_rds::Client, name: &str, retention: i32) {
+    rds.create_db_instance()
+        .db_instance_identifier(name)
+        .engine("postgres")
+        .db_instance_class("db.r6g.large")
+        .allocated_storage(20)
+        .master_username("admin")
+        .master_user_password("not-a-real-password")
+        .backup_retention_period(retention)
+        .send()
+        .await
+        .expect("CreateDBInstance");
+}
+
+/// Identifiers of the replicas of `source`, sorted, with whether capstan's tag is on them.
+async fn replicas(rds: &aws_sdk_rds::Client, source: &str) -> Vec<(String, Vec<Tag>)> {
+    let answer = rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("DescribeDBInstances");
+    let mut found: Vec<(String, Vec<Tag>)> = answer
+        .db_instances()
+        .iter()
+        .filter(|db| db.read_replica_source_db_instance_identifier() == Some(source))
+        .map(|db| {
+            (
+                db.db_instance_identifier().unwrap_or_default().to_owned(),
+                db.tag_list().to_vec(),
+            )
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+/// The storefront's daily `sale` window opening at `hour` UTC for an hour, and the replica
+/// policy of `db` planned 45 minutes ahead of it.
+fn policy_set(db: &str, hour: u32) -> PolicySet {
+    let storefront = format!(
+        "version: 1\nname: storefront\ntarget: {{ ecs_service: {{ cluster: shop, service: storefront }} }}\ncapacity: {{ min: 2, max: 10 }}\nschedule:\n  - {{ name: sale, cron: \"0 {hour} * * *\", duration: 1h, min: 8 }}\n"
+    );
+    let replicas = format!(
+        "version: 1\nname: {db}-replicas\ntarget: {{ rds_replicas: {{ source: {db} }} }}\ncapacity: {{ min: 0, max: 3 }}\nmetrics:\n  source_cpu: {{ namespace: AWS/RDS, name: CPUUtilization, dimensions: {{ DBInstanceIdentifier: {db} }}, stat: Average, period: 1m }}\nreplicas:\n  ahead_of: storefront/sale\n  lead: 45m\n  count: 1\n  retire_after: 30m\n  quiet: {{ metric: source_cpu, below: 40, for: 10m }}\n"
+    );
+    let sources =
+        [("storefront.yaml", storefront), ("replicas.yaml", replicas)].map(|(path, text)| Source {
+            path: path.into(),
+            text,
+        });
+    PolicySet::from_sources(sources.to_vec())
+        .unwrap_or_else(|report| panic!("valid policies: {report}"))
+}
+
+/// Ten minutes of the source's CPU at `value`, ending at the minute `at` falls in.
+async fn cpu(cloudwatch: &aws_sdk_cloudwatch::Client, db: &str, at: DateTime<Utc>, value: f64) {
+    let metric = MetricId {
+        namespace: "AWS/RDS".into(),
+        name: "CPUUtilization".into(),
+        dimensions: vec![("DBInstanceIdentifier".into(), db.into())],
+    };
+    let points: Vec<(DateTime<Utc>, f64)> = (1..=10)
+        .map(|back| (minute_start(at) - TimeDelta::minutes(back), value))
+        .collect();
+    put_metric(cloudwatch, &metric, &points).await;
+}
+
+/// One pass over the replica policy at `at`.
+async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
+    let policy = &set.policies()[1];
+    let ports = Ports {
+        metrics: aws.cloudwatch(),
+        capacity: aws,
+        state: aws.state(),
+    };
+    let mut outcomes = evaluate(&[policy], &ports, at, Mode::Act).await;
+    outcomes.pop().expect("one outcome")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
+    let (config, table) = emulator().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let db = unique("orders-db");
+    source(&rds, &db, 1).await;
+    let theirs = format!("{db}-analytics");
+    rds.create_db_instance_read_replica()
+        .db_instance_identifier(&theirs)
+        .source_db_instance_identifier(&db)
+        .send()
+        .await
+        .expect("someone else's replica");
+    // A sale that opened on the hour, five to six hours ago: every tick is in the past.
+    let hour = (Utc::now() - TimeDelta::hours(5))
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("an hour");
+    let set = policy_set(&db, hour.hour());
+    let aws = Aws::new(&config, &table).with_policies(set.policies());
+    let at = |minutes: i64| hour + TimeDelta::minutes(minutes) + TimeDelta::seconds(30);
+
+    // 40 minutes before: in the lead time, but the source is busy.
+    cpu(&cloudwatch, &db, at(-40), 80.0).await;
+    let busy = tick(&aws, &set, at(-40)).await;
+    let decision = busy.decision.as_ref().expect("a decision");
+    assert_eq!((decision.current, decision.desired), (0, 0), "{busy}");
+    assert_eq!(
+        decision.explanation.clamps.last().map(|c| c.kind),
+        Some(ClampKind::ResourceBusy),
+        "{busy}"
+    );
+    assert_eq!(replicas(&rds, &db).await.len(), 1, "only someone else's");
+
+    // 30 minutes before: quiet for ten minutes, so one replica is created, tagged as capstan's.
+    cpu(&cloudwatch, &db, at(-30), 12.0).await;
+    let created = tick(&aws, &set, at(-30)).await;
+    assert_eq!(created.result, PassResult::Applied, "{created}");
+    let now = replicas(&rds, &db).await;
+    let mine: Vec<&(String, Vec<Tag>)> = now.iter().filter(|(name, _)| *name != theirs).collect();
+    let [(name, tags)] = mine.as_slice() else {
+        panic!("one replica of capstan's: {now:?}");
+    };
+    let tag = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+            .map(str::to_owned)
+    };
+    assert_eq!(tag("capstan:managed").as_deref(), Some("true"));
+    assert_eq!(tag("capstan:policy"), Some(format!("{db}-replicas")));
+
+    // During the sale the replica stays, however busy the source.
+    cpu(&cloudwatch, &db, at(30), 90.0).await;
+    let open = tick(&aws, &set, at(30)).await;
+    assert_eq!(open.result, PassResult::Unchanged, "{open}");
+    assert_eq!(open.decision.as_ref().map(|d| d.current), Some(1));
+
+    // 31 minutes after it closed: retired. Only capstan's replica goes.
+    let after = tick(&aws, &set, at(91)).await;
+    assert_eq!(after.result, PassResult::Applied, "{after}");
+    assert_eq!(
+        after
+            .decision
+            .as_ref()
+            .and_then(|d| d.explanation.fired.clone()),
+        Some("replicas.retire".into())
+    );
+    let left: Vec<String> = replicas(&rds, &db)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        left,
+        std::slice::from_ref(&theirs),
+        "{name} deleted, {theirs} kept"
+    );
+    let sources = rds
+        .describe_db_instances()
+        .db_instance_identifier(&db)
+        .send()
+        .await
+        .expect("the source is still there");
+    assert_eq!(sources.db_instances().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_source_is_busy_and_nothing_is_created() {
+    let (config, table) = emulator().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let db = unique("orders-db");
+    source(&rds, &db, 1).await;
+    rds.stop_db_instance()
+        .db_instance_identifier(&db)
+        .send()
+        .await
+        .expect("StopDBInstance");
+    let hour = Utc::now() - TimeDelta::hours(5);
+    let set = policy_set(&db, hour.hour());
+    let aws = Aws::new(&config, &table).with_policies(set.policies());
+    let at = minute_start(hour).with_minute(15).expect("15 past") + TimeDelta::seconds(30);
+    cpu(&cloudwatch, &db, at, 5.0).await;
+
+    let outcome = tick(&aws, &set, at).await;
+
+    assert_eq!(outcome.result, PassResult::Unchanged, "{outcome}");
+    let decision = outcome.decision.as_ref().expect("a decision");
+    assert!(
+        decision
+            .explanation
+            .summary
+            .starts_with(&format!("resource busy (the source {db} is stopped)")),
+        "{outcome}"
+    );
+    assert!(replicas(&rds, &db).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_without_backups_is_refused_with_a_clear_error() {
+    let (config, table) = emulator().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let db = unique("orders-db");
+    source(&rds, &db, 0).await;
+    let hour = Utc::now() - TimeDelta::hours(5);
+    let set = policy_set(&db, hour.hour());
+    let aws = Aws::new(&config, &table).with_policies(set.policies());
+
+    let outcome = tick(&aws, &set, hour).await;
+
+    let PassResult::Failed(why) = &outcome.result else {
+        panic!("the pass should fail: {outcome}");
+    };
+    assert!(outcome.decision.is_none(), "{outcome}");
+    assert!(
+        why.contains(&format!("on {db} failed"))
+            && why.contains("automated backups disabled (BackupRetentionPeriod 0)"),
+        "{why}"
+    );
+    assert!(replicas(&rds, &db).await.is_empty());
+}
