@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 use capstan_aws::{Aws, create_table};
 use capstan_engine::ClampKind;
+use capstan_policy::model::Policy;
 use capstan_policy::{PolicySet, Source};
 use capstan_runner::{Mode, Outcome, Ports, Result as PassResult, evaluate};
 use capstan_tests::fleet::{MetricId, minute_start, put_metric};
@@ -101,8 +102,9 @@ async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
         capacity: aws,
         state: aws.state(),
     };
-    let mut outcomes = evaluate(&[policy], &ports, at, Mode::Act).await;
-    outcomes.pop().expect("one outcome")
+    let all: Vec<&Policy> = set.policies().iter().collect();
+    let mut pass = evaluate(&[policy], &all, &ports, at, Mode::Act).await;
+    pass.outcomes.pop().expect("one outcome")
 }
 
 #[tokio::test(flavor = "multi_thread")]
