@@ -26,6 +26,8 @@
 //! | [`CapacityControl`] | [`Aws`], by target kind ([`actuates`]): [`AutoScalingGroups`], [`EcsServices`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService` |
 //! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] | `GetItem`, `UpdateItem` |
 //!
+//! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).
+//!
 //! Every failure is an [`AwsError`] naming the operation and the resource, with an
 //! [`ErrorKind`] that says whether a retry can help. Throttling and transient failures are first
 //! retried by the SDK's standard retry mode, which [`load_config`] turns on.
@@ -34,6 +36,7 @@ pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ecs;
 pub mod error;
+pub mod sns;
 pub mod state;
 
 use aws_config::retry::RetryConfig;
@@ -47,6 +50,7 @@ pub use autoscaling::AutoScalingGroups;
 pub use cloudwatch::CloudWatchReader;
 pub use ecs::EcsServices;
 pub use error::{AwsError, ErrorKind};
+pub use sns::Topic;
 pub use state::{DynamoStateStore, create_table};
 
 /// The SDK configuration every capstan client is built from: the default credential, region and
