@@ -1,12 +1,13 @@
 //! The capstan command line. Glue only: each subcommand is one module that parses its
-//! arguments, calls the library crates and prints; the logic lives in `capstan-policy` and
-//! `capstan-sim`.
+//! arguments, calls the library crates and prints; the logic lives in `capstan-policy`,
+//! `capstan-sim`, `capstan-runner` and `capstan-aws`.
 
 use std::process::ExitCode;
 
 use capstan_policy::Report;
 use clap::{Parser, Subcommand};
 
+mod plan;
 mod scenarios;
 mod schema;
 mod simulate;
@@ -32,11 +33,14 @@ enum Command {
     Simulate(simulate::Args),
     /// Generate the simulation scenarios.
     Scenarios(scenarios::Args),
+    /// Show what the evaluator would do now, from live metrics and capacity; changes nothing.
+    /// Exit status: 0 no changes, 2 changes, 1 error.
+    Plan(plan::Args),
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(error) => {
             print_error(&error);
             ExitCode::FAILURE
@@ -44,14 +48,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs one subcommand.
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs one subcommand; its exit status, unless it failed.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Schema => schema::run(),
         Command::Simulate(args) => simulate::run(&args),
         Command::Scenarios(args) => scenarios::run(&args),
+        Command::Plan(args) => return plan::run(&args),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// Prints an error once: a policy report as it renders itself (every line already says
