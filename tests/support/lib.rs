@@ -3,6 +3,7 @@
 
 pub mod fleet;
 pub mod lambda;
+pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
