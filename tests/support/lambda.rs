@@ -19,14 +19,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct LambdaEvaluator {
     watch: Child,
     port: u16,
-    /// Where the watcher's standard output goes: the function's log records.
+    /// Where the watcher's output goes, the function's log records among it.
     log: tempfile::NamedTempFile,
 }
 
 impl LambdaEvaluator {
     /// Starts `cargo lambda watch` for the evaluator with `env` set for the function, and waits
     /// until its invoke port accepts connections. The function itself is built and started by
-    /// the first invocation. Its standard output is kept for [`LambdaEvaluator::log_records`].
+    /// the first invocation. Its output is kept for [`LambdaEvaluator::log_records`].
     pub fn start(env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().expect("a log file");
@@ -51,6 +51,7 @@ impl LambdaEvaluator {
             ])
             .stdin(Stdio::null())
             .stdout(log.reopen().expect("reopening the log file"))
+            .stderr(log.reopen().expect("reopening the log file"))
             .process_group(0);
         for (name, value) in env {
             watch.arg("--env-var").arg(format!("{name}={value}"));
@@ -69,8 +70,8 @@ impl LambdaEvaluator {
         Self { watch, port, log }
     }
 
-    /// The JSON records the function has written to its standard output so far (the watcher's
-    /// own lines, which are not JSON objects, left out).
+    /// The JSON records the function has written so far (the watcher's and cargo's own lines,
+    /// which are not JSON objects, left out).
     pub fn log_records(&self) -> Vec<Value> {
         std::fs::read_to_string(self.log.path())
             .expect("reading the function's log")
