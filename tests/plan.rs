@@ -12,7 +12,7 @@ use serde_json::Value;
 use capstan_aws::DynamoStateStore;
 use capstan_engine::model::Target;
 use capstan_engine::ports::StateStore;
-use capstan_engine::{Direction, LastAction};
+use capstan_engine::{Direction, LastAction, ResourceState};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::workspace_root;
 
@@ -194,10 +194,14 @@ async fn plan_reports_changes_and_changes_nothing() {
         from: 1,
         to: 2,
     };
+    let state = ResourceState {
+        actions: vec![action],
+        ..ResourceState::default()
+    };
     DynamoStateStore::new(dynamodb, &table)
-        .record(&hot_service, action)
+        .save(&hot_service, &state)
         .await
-        .expect("recording an action");
+        .expect("saving the state");
     let output = plan(&[&dir(&all), "--state-table", &table]);
     let stdout = text(&output.stdout);
     assert_eq!(

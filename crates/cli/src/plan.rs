@@ -16,7 +16,7 @@ use serde::Serialize;
 use capstan_aws::Aws;
 use capstan_engine::model::{Policy, Target};
 use capstan_engine::ports::StateStore;
-use capstan_engine::{Clamp, LastAction, ResourceState};
+use capstan_engine::{Clamp, ResourceState};
 use capstan_policy::PolicySet;
 use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
 
@@ -165,13 +165,15 @@ async fn dry_run<S: StateStore + Sync>(
         capacity: aws,
         state,
     };
-    evaluate(policies, &ports, at, Mode::DryRun).await
+    evaluate(policies, policies, &ports, at, Mode::DryRun)
+        .await
+        .outcomes
 }
 
 /// The state store of a plan without `--state-table`: no resource was ever acted on.
 struct NoEarlierActions;
 
-/// Recording is refused: a plan records nothing.
+/// Saving is refused: a plan records nothing.
 #[derive(Debug, thiserror::Error)]
 #[error("capstan plan records nothing")]
 struct PlanRecordsNothing;
@@ -183,7 +185,7 @@ impl StateStore for NoEarlierActions {
         Ok(ResourceState::default())
     }
 
-    async fn record(&self, _: &Target, _: LastAction) -> Result<(), PlanRecordsNothing> {
+    async fn save(&self, _: &Target, _: &ResourceState) -> Result<(), PlanRecordsNothing> {
         Err(PlanRecordsNothing)
     }
 }

@@ -1625,6 +1625,8 @@ fn the_state_after_a_decision_keeps_what_the_guards_can_still_see() {
     // With nothing applied, the latest action stays however old.
     let old = acted(&[(7200, Direction::Out, 2, 4)]);
     assert_eq!(old.after(&policy, &decision, None).actions, old.actions);
+}
+
 // --- Blocked decisions ---
 
 #[test]
