@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
+use capstan_tests::topic::ObservedTopic;
 
 /// Services of the scenario, each with its own policy and CPU trace.
 const HOT: &str = "hot"; // CPU 90 for six minutes: breaches `above 70 for 5m`
@@ -284,24 +285,25 @@ async fn dry_run_and_an_invalid_policy_set_never_act() {
     fs::write(invalid.path().join("hot.yaml"), broken).expect("writing a policy");
 
     let endpoint = capstan_tests::endpoint();
-    let settings = |policies: &tempfile::TempDir, dry_run: &str| {
+    let settings = |policies: &tempfile::TempDir, dry_run: &str, paused: &str| {
         let dir = policies.path().to_str().expect("UTF-8 path").to_owned();
         [
             ("CAPSTAN_POLICY_DIR", dir),
             ("CAPSTAN_STATE_TABLE", table.clone()),
             ("CAPSTAN_AWS_ENDPOINT", endpoint.clone()),
             ("DRY_RUN", dry_run.to_owned()),
+            ("CAPSTAN_PAUSED", paused.to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ]
     };
-    let start = |env: [(&str, String); 7]| {
+    let start = |env: [(&str, String); 8]| {
         LambdaEvaluator::start(&env.each_ref().map(|(name, value)| (*name, value.as_str())))
     };
 
     // DRY_RUN: the breach is decided and explained, and nothing changes.
-    let evaluator = start(settings(&valid, "true"));
+    let evaluator = start(settings(&valid, "true", "false"));
     let answer = evaluator.invoke(&tick(now)).expect("tick");
     let hot = outcome(&answer, HOT);
     assert_eq!(hot["result"]["status"], "would_apply", "{answer:#}");
@@ -309,11 +311,130 @@ async fn dry_run_and_an_invalid_policy_set_never_act() {
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 2);
     drop(evaluator);
 
+    // CAPSTAN_PAUSED: the breach is decided and explained as paused, and nothing changes.
+    let evaluator = start(settings(&valid, "false", "true"));
+    let answer = evaluator.invoke(&tick(now)).expect("tick");
+    assert_eq!(answer["paused"], true, "{answer:#}");
+    let hot = outcome(&answer, HOT);
+    assert_eq!(hot["result"]["status"], "unchanged", "{answer:#}");
+    assert_eq!(
+        hot["decision"]["explanation"]["clamps"][0]["kind"], "paused",
+        "{answer:#}"
+    );
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 2);
+    drop(evaluator);
+
     // An invalid policy set (min above max): every invocation is refused.
-    let evaluator = start(settings(&invalid, "false"));
+    let evaluator = start(settings(&invalid, "false", "false"));
     let error = evaluator
         .invoke(&tick(now))
         .expect_err("an invalid set must refuse to act");
     assert!(error.contains("policy set invalid"), "{error}");
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
+    let config = capstan_tests::sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let cluster = capstan_tests::unique("e2e-blocked");
+    let table = capstan_tests::unique("state");
+    capstan_aws::state::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+    let topic = ObservedTopic::create(&config, &capstan_tests::unique("decisions")).await;
+
+    // Both breach; DEPLOYING's deployment is in progress, so ResourceBusy blocks its scale-out.
+    let policies = tempfile::tempdir().expect("tempdir");
+    fleet::steady_ecs_service(&ecs, &cluster, HOT, 2).await;
+    fleet::ecs_service(&ecs, &cluster, DEPLOYING, 2).await;
+    let now = Utc::now();
+    let trace: Vec<_> = fleet::last_complete_minutes(now, 6)
+        .into_iter()
+        .map(|at| (at, 90.0))
+        .collect();
+    for service in [HOT, DEPLOYING] {
+        fs::write(
+            policies.path().join(format!("{service}.yaml")),
+            policy_yaml(&cluster, service, false),
+        )
+        .expect("writing a policy");
+        fleet::put_metric(&cloudwatch, &cpu(&cluster, service), &trace).await;
+    }
+
+    let endpoint = capstan_tests::endpoint();
+    let evaluator = LambdaEvaluator::start(&[
+        (
+            "CAPSTAN_POLICY_DIR",
+            policies.path().to_str().expect("UTF-8 path"),
+        ),
+        ("CAPSTAN_STATE_TABLE", &table),
+        ("CAPSTAN_DECISIONS_TOPIC", &topic.arn),
+        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+    let answer = evaluator.invoke(&tick(now)).expect("tick");
+    assert_eq!(
+        outcome(&answer, HOT)["result"]["status"],
+        "applied",
+        "{answer:#}"
+    );
+    assert_eq!(
+        outcome(&answer, DEPLOYING)["result"]["status"],
+        "unchanged",
+        "{answer:#}"
+    );
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, DEPLOYING).await, 2);
+
+    // The topic heard of the blocked decision alone, with its explanation.
+    let received = topic.received().await;
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_eq!(
+        received[0]["Subject"], "capstan: deploying blocked by resource_busy",
+        "{received:#?}"
+    );
+    let message: Value = serde_json::from_str(received[0]["Message"].as_str().expect("message"))
+        .expect("the message is JSON");
+    assert_eq!(message["reason"], "blocked", "{message:#}");
+    assert_eq!(message["policy"], DEPLOYING, "{message:#}");
+    assert_eq!(
+        message["blocked_by"]["kind"], "resource_busy",
+        "{message:#}"
+    );
+    assert_eq!(
+        (&message["blocked_by"]["from"], &message["blocked_by"]["to"]),
+        (&json!(4), &json!(2)),
+        "{message:#}"
+    );
+    let explained = message["outcome"]["decision"]["explanation"]["summary"]
+        .as_str()
+        .expect("the explanation's summary");
+    assert!(
+        explained.starts_with("resource busy (") && explained.contains("would scale 2 -> 4"),
+        "{explained}"
+    );
+
+    // One EMF record per decision, counting what happened.
+    let records = evaluator.log_records();
+    let emf = |policy: &str| {
+        records
+            .iter()
+            .find(|record| record.get("_aws").is_some() && record["Policy"] == policy)
+            .unwrap_or_else(|| panic!("no EMF record for {policy} in {records:#?}"))
+    };
+    let deploying = emf(DEPLOYING);
+    assert_eq!(
+        deploying["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Capstan",
+        "{deploying:#}"
+    );
+    assert_eq!(deploying["TargetKind"], "ecs_service", "{deploying:#}");
+    let counts = |record: &Value| {
+        ["Decisions", "Actuations", "BlockedByGuard", "Errors"].map(|name| record[name].clone())
+    };
+    assert_eq!(counts(deploying), [json!(1), json!(0), json!(1), json!(0)]);
+    assert_eq!(counts(emf(HOT)), [json!(1), json!(1), json!(0), json!(0)]);
 }

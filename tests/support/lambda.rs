@@ -19,14 +19,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct LambdaEvaluator {
     watch: Child,
     port: u16,
+    /// Where the watcher's output goes, the function's log records among it.
+    log: tempfile::NamedTempFile,
 }
 
 impl LambdaEvaluator {
     /// Starts `cargo lambda watch` for the evaluator with `env` set for the function, and waits
     /// until its invoke port accepts connections. The function itself is built and started by
-    /// the first invocation.
+    /// the first invocation. Its output is kept for [`LambdaEvaluator::log_records`].
     pub fn start(env: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("a log file");
         let mut watch = Command::new("cargo");
         watch
             .current_dir(workspace_root())
@@ -47,6 +50,8 @@ impl LambdaEvaluator {
                 &port.to_string(),
             ])
             .stdin(Stdio::null())
+            .stdout(log.reopen().expect("reopening the log file"))
+            .stderr(log.reopen().expect("reopening the log file"))
             .process_group(0);
         for (name, value) in env {
             watch.arg("--env-var").arg(format!("{name}={value}"));
@@ -62,7 +67,18 @@ impl LambdaEvaluator {
             );
             std::thread::park_timeout(Duration::from_millis(100));
         }
-        Self { watch, port }
+        Self { watch, port, log }
+    }
+
+    /// The JSON records the function has written so far (the watcher's and cargo's own lines,
+    /// which are not JSON objects, left out).
+    pub fn log_records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.log.path())
+            .expect("reading the function's log")
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(Value::is_object)
+            .collect()
     }
 
     /// Sends `event` to the evaluator and returns its answer, or the error it reported.

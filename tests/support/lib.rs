@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod fleet;
 pub mod lambda;
+pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -27,6 +27,8 @@
 //! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] | `GetItem`, `UpdateItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
+//! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).
+//!
 //! Every failure is an [`AwsError`] naming the operation and the resource, with an
 //! [`ErrorKind`] that says whether a retry can help. Throttling and transient failures are first
 //! retried by the SDK's standard retry mode, which [`load_config`] turns on.
@@ -38,6 +40,7 @@ pub mod ecs;
 pub mod error;
 pub mod msk;
 pub mod rds;
+pub mod sns;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -56,6 +59,7 @@ pub use ecs::EcsServices;
 pub use error::{AwsError, ErrorKind};
 pub use msk::MskClusters;
 pub use rds::RdsReplicas;
+pub use sns::Topic;
 pub use state::{DynamoStateStore, create_table};
 
 /// The SDK configuration every capstan client is built from: the default credential, region and

@@ -1,6 +1,6 @@
 //! The capstan command line. Glue only: each subcommand is one module that parses its
 //! arguments, calls the library crates and prints; the logic lives in `capstan-policy`,
-//! `capstan-sim`, `capstan-engine` and `capstan-aws`.
+//! `capstan-sim`, `capstan-engine`, `capstan-runner` and `capstan-aws`.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use capstan_policy::Report;
 use clap::{Parser, Subcommand};
 
 mod alarms;
+mod plan;
 mod scenarios;
 mod schema;
 mod simulate;
@@ -35,6 +36,9 @@ enum Command {
     Scenarios(scenarios::Args),
     /// Compare the CloudWatch alarms that wake the evaluator with what the policies need.
     Alarms(alarms::Args),
+    /// Show what the evaluator would do now, from live metrics and capacity; changes nothing.
+    /// Exit status: 0 no changes, 2 changes, 1 error.
+    Plan(plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,16 +51,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs one subcommand; its exit code on success.
+/// Runs one subcommand; its exit status, unless it failed.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate(args) => validate::run(&args)?,
-        Command::Schema => schema::run()?,
-        Command::Simulate(args) => simulate::run(&args)?,
-        Command::Scenarios(args) => scenarios::run(&args)?,
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema => schema::run(),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Scenarios(args) => scenarios::run(&args),
         Command::Alarms(args) => return alarms::run(&args),
+        Command::Plan(args) => return plan::run(&args),
     }
-    Ok(ExitCode::SUCCESS)
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// Prints an error once: a policy report as it renders itself (every line already says

@@ -37,6 +37,17 @@ impl Decision {
             Action::None => None,
         }
     }
+
+    /// The guard that kept a requested change from taking effect, if one did: the first clamp
+    /// of a [blocking](ClampKind::blocks) kind. Clamps are recorded only when they change the
+    /// value, so such a clamp means a rule, a tracking rule, a schedule or the bounds asked for
+    /// another capacity than the one decided.
+    pub fn blocked_by(&self) -> Option<&Clamp> {
+        self.explanation
+            .clamps
+            .iter()
+            .find(|clamp| clamp.kind.blocks())
+    }
 }
 
 /// What the decision asks for.
@@ -230,6 +241,18 @@ pub enum ClampKind {
     /// The resource takes capacity only in multiples of a unit (an MSK cluster's brokers per
     /// Availability Zone).
     MultipleOf,
+}
+
+impl ClampKind {
+    /// Whether this clamp is a guard blocking a change, as the `BlockedByGuard` metric and the
+    /// decisions topic count it: a pause, a busy resource, a connection budget or a topic's
+    /// partitions. Bounds, steps, cooldowns and pacing are the policy working as written.
+    pub fn blocks(self) -> bool {
+        matches!(
+            self,
+            Self::Paused | Self::ResourceBusy | Self::ConnectionBudget | Self::Partitions
+        )
+    }
 }
 
 impl fmt::Display for Decision {

@@ -3,12 +3,13 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use capstan_aws::Aws;
-use capstan_policy::model::Policy;
+use capstan_aws::{Aws, Topic};
+use capstan_policy::model::{Policy, Target};
 use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
 
-use crate::event;
+use crate::notice::notice;
 use crate::settings::Settings;
+use crate::{emf, event};
 
 /// What the evaluator holds between invocations.
 pub struct App {
@@ -17,19 +18,28 @@ pub struct App {
     policies: Result<Vec<Policy>, String>,
     aws: Aws,
     mode: Mode,
+    paused: bool,
     max_event_age: TimeDelta,
+    decisions_topic: Option<Topic>,
 }
 
 impl App {
     /// Validates the policy set and builds the AWS clients. An invalid set is logged once, loudly,
-    /// and every invocation then refuses to act.
+    /// and every invocation then refuses to act. Under the global pause every policy is held as
+    /// if it were paused itself.
     pub async fn start(settings: Settings) -> Self {
         let policies = capstan_lambda::load_policies(settings.policy_dir.as_deref()).map(|set| {
-            let policies = set.policies().to_vec();
+            let mut policies = set.policies().to_vec();
             for policy in policies.iter().filter(|policy| !capstan_aws::actuates(&policy.target)) {
                 tracing::warn!(policy = %policy.name, target = %policy.target, "validated; this release does not actuate this target kind");
             }
             tracing::info!(policies = policies.len(), "policy set valid");
+            if settings.paused {
+                tracing::warn!("CAPSTAN_PAUSED: every policy is evaluated and explained, nothing acts");
+                for policy in &mut policies {
+                    policy.paused = true;
+                }
+            }
             policies
         });
         if let Err(report) = &policies {
@@ -45,7 +55,9 @@ impl App {
             } else {
                 Mode::Act
             },
+            paused: settings.paused,
             max_event_age: TimeDelta::from_std(settings.max_event_age).unwrap_or(TimeDelta::MAX),
+            decisions_topic: settings.decisions_topic.map(|arn| Topic::new(&config, arn)),
         }
     }
 
@@ -76,11 +88,40 @@ impl App {
                 tracing::info!(request = %json!(request), "a guard asks for more capacity elsewhere");
             }
             for outcome in pass.outcomes {
-                log_decision(&outcome);
+                let target = woken
+                    .iter()
+                    .find(|policy| policy.name == outcome.policy)
+                    .map(|policy| &policy.target);
+                if let Some(target) = target {
+                    self.report(&outcome, target).await;
+                }
                 results.push(outcome);
             }
         }
-        Ok(json!({ "triggers": triggers, "mode": self.mode, "outcomes": results }))
+        Ok(json!({
+            "triggers": triggers,
+            "mode": self.mode,
+            "paused": self.paused,
+            "outcomes": results,
+        }))
+    }
+
+    /// Logs the decision and its metrics, and tells the decisions topic of a blocked or failed
+    /// actuation. A failure to publish is logged and changes nothing else.
+    async fn report(&self, outcome: &Outcome, target: &Target) {
+        log_decision(outcome);
+        println!("{}", emf::record(outcome, target.kind(), Utc::now()));
+        let (Some(topic), Some(notice)) =
+            (&self.decisions_topic, notice(outcome, target, self.mode))
+        else {
+            return;
+        };
+        if let Err(error) = topic
+            .publish(&notice.subject, &notice.message.to_string())
+            .await
+        {
+            tracing::error!(policy = %outcome.policy, error = %error, "cannot publish to the decisions topic");
+        }
     }
 }
 

@@ -2,10 +2,14 @@
 //!
 //! At cold start it reads its settings, validates the packaged policy set and builds the AWS
 //! clients once. Each invocation turns the event into a trigger, evaluates the policies it
-//! wakes and logs one JSON record per decision.
+//! wakes and logs two JSON records per decision: the decision with its explanation, and its
+//! metrics in the Embedded Metric Format. A blocked or failed actuation is also published to the
+//! decisions topic, when one is set.
 
+mod emf;
 mod event;
 mod handler;
+mod notice;
 mod settings;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};

@@ -8,6 +8,13 @@ use std::time::Duration;
 pub struct Settings {
     /// `DRY_RUN`: decide and log, never act. By default, false.
     pub dry_run: bool,
+    /// `CAPSTAN_PAUSED`: the global pause. Every policy is evaluated and explained as if it
+    /// were paused (a `paused` clamp shows what it would have done) and nothing acts. By
+    /// default, false.
+    pub paused: bool,
+    /// `CAPSTAN_DECISIONS_TOPIC`: the ARN of an SNS topic that hears of every blocked or failed
+    /// actuation, with the decision's explanation. By default, none.
+    pub decisions_topic: Option<String>,
     /// `CAPSTAN_STATE_TABLE`: the DynamoDB table holding cooldown state. Required.
     pub state_table: String,
     /// `CAPSTAN_AWS_ENDPOINT`: send every AWS call to this endpoint (the emulator). By default,
@@ -34,16 +41,9 @@ impl Settings {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, SettingsError> {
         let optional = |name: &'static str| env::var(name).ok().filter(|value| !value.is_empty());
-        let dry_run = match optional("DRY_RUN").as_deref() {
-            None | Some("false" | "0") => false,
-            Some("true" | "1") => true,
-            Some(other) => {
-                return Err(SettingsError {
-                    name: "DRY_RUN",
-                    problem: format!("expected true or false, got `{other}`"),
-                });
-            }
-        };
+        let flag = |name: &'static str| switch(name, optional(name).as_deref());
+        let dry_run = flag("DRY_RUN")?;
+        let paused = flag("CAPSTAN_PAUSED")?;
         let state_table = optional("CAPSTAN_STATE_TABLE").ok_or(SettingsError {
             name: "CAPSTAN_STATE_TABLE",
             problem: "not set".into(),
@@ -57,10 +57,43 @@ impl Settings {
         };
         Ok(Self {
             dry_run,
+            paused,
+            decisions_topic: optional("CAPSTAN_DECISIONS_TOPIC"),
             state_table,
             aws_endpoint: optional("CAPSTAN_AWS_ENDPOINT"),
             policy_dir: optional("CAPSTAN_POLICY_DIR"),
             max_event_age,
         })
+    }
+}
+
+/// An on/off setting: unset, empty, `false` or `0` is off; `true` or `1` is on.
+fn switch(name: &'static str, value: Option<&str>) -> Result<bool, SettingsError> {
+    match value {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(SettingsError {
+            name,
+            problem: format!("expected true or false, got `{other}`"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_true_or_false_and_off_by_default() {
+        assert!(!switch("CAPSTAN_PAUSED", None).unwrap());
+        assert!(!switch("CAPSTAN_PAUSED", Some("false")).unwrap());
+        assert!(switch("CAPSTAN_PAUSED", Some("true")).unwrap());
+        assert!(switch("CAPSTAN_PAUSED", Some("1")).unwrap());
+        assert_eq!(
+            switch("CAPSTAN_PAUSED", Some("yes"))
+                .unwrap_err()
+                .to_string(),
+            "setting CAPSTAN_PAUSED: expected true or false, got `yes`"
+        );
     }
 }

@@ -1692,3 +1692,43 @@ fn the_state_after_a_decision_keeps_what_the_guards_can_still_see() {
     let old = acted(&[(7200, Direction::Out, 2, 4)]);
     assert_eq!(old.after(&policy, &decision, None).actions, old.actions);
 }
+
+// --- Blocked decisions ---
+
+#[test]
+fn pauses_and_busy_resources_block_a_change_but_the_policys_own_guards_do_not() {
+    let mut policy = scale_out_on_cpu(Step::Add(4));
+    policy.guards.max_step_out = Some(1);
+    let observed = observations(&policy, &[("cpu", steady(90.0, 5))]);
+
+    let stepped = run(&policy, &observed, 4);
+    assert_eq!(kinds(&stepped), [ClampKind::MaxStep]);
+    assert_eq!(stepped.blocked_by(), None);
+
+    policy.paused = true;
+    let paused = run(&policy, &observed, 4);
+    assert_eq!(
+        paused
+            .blocked_by()
+            .map(|clamp| (clamp.kind, clamp.from, clamp.to)),
+        Some((ClampKind::Paused, 5, 4))
+    );
+
+    policy.paused = false;
+    let busy = CurrentCapacity {
+        busy: Some("deployment in progress".into()),
+        ..capacity(4)
+    };
+    let held = decide(&policy, &observed, &busy, &ResourceState::default(), now());
+    assert_eq!(
+        held.blocked_by().map(|clamp| clamp.kind),
+        Some(ClampKind::ResourceBusy)
+    );
+
+    let idle = run(
+        &policy,
+        &observations(&policy, &[("cpu", steady(40.0, 5))]),
+        4,
+    );
+    assert_eq!(idle.blocked_by(), None);
+}
