@@ -4,6 +4,7 @@
 import * as path from 'path';
 import {
   Aws,
+  CfnOutput,
   CfnParameter,
   CustomResource,
   Duration,
@@ -148,12 +149,6 @@ export class CapstanStack extends Stack {
         ],
       }),
     });
-    NagSuppressions.addResourceSuppressions(alertsTopic, [
-      {
-        id: 'AwsSolutions-SNS2',
-        reason: 'CloudWatch alarms cannot publish to a topic under the AWS managed SNS key; alarm notifications carry no secrets.',
-      },
-    ]);
 
     // Failed asynchronous invocations of either function, kept 14 days.
     const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -162,9 +157,6 @@ export class CapstanStack extends Stack {
       enforceSSL: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    NagSuppressions.addResourceSuppressions(deadLetterQueue, [
-      { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the functions.' },
-    ]);
 
     const evaluatorLogGroup = this.logGroup('EvaluatorLogGroup', 'evaluator', logRetentionDays);
     const alarmSyncLogGroup = this.logGroup('AlarmSyncLogGroup', 'alarm-sync', logRetentionDays);
@@ -401,9 +393,25 @@ export class CapstanStack extends Stack {
       okActions: [alertsTopic.ref],
     });
 
+    new CfnOutput(this, 'EvaluatorFunctionArn', { description: "The evaluator Lambda's ARN.", value: evaluator.functionArn });
+    new CfnOutput(this, 'AlarmSyncFunctionArn', { description: "The alarm-sync Lambda's ARN.", value: alarmSync.functionArn });
+    new CfnOutput(this, 'StateTableName', { description: 'The DynamoDB state table.', value: stateTable.ref });
+    new CfnOutput(this, 'DecisionsTopicArn', {
+      description: 'Blocked or failed actuations are published here; subscribe to be told.',
+      value: decisionsTopic.ref,
+    });
+    new CfnOutput(this, 'AlertsTopicArn', {
+      description: "capstan's own health alarms notify this topic; subscribe to be told.",
+      value: alertsTopic.ref,
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      description: 'Failed invocations of either function land here.',
+      value: deadLetterQueue.queueUrl,
+    });
+
     const capstanMetric = (metricName: string) =>
       new cloudwatch.Metric({ namespace: 'Capstan', metricName, statistic: 'Sum', period: Duration.minutes(1) });
-    new cloudwatch.Dashboard(this, 'Dashboard', {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${Aws.STACK_NAME}-capstan`,
       widgets: [
         [
@@ -438,6 +446,10 @@ export class CapstanStack extends Stack {
           }),
         ],
       ],
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: 'The CloudWatch dashboard of decisions and actuations.',
+      value: dashboard.dashboardName,
     });
   }
 

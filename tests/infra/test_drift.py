@@ -1,8 +1,9 @@
 """Keeps the CDK app (infra/) and the SAM template (template.yaml) from drifting apart.
 
 Compares the CDK synth output with the SAM template transformed to CloudFormation: the resource types
-(with their counts), the parameters, each function's environment variable names, and the IAM of each
-role: its AWS managed policies and, statement by statement (by Sid), the actions and conditions.
+(with their counts), the parameters, the outputs, each function's environment variable names, and the
+IAM of each role: its AWS managed policies and, statement by statement (by Sid), the actions and
+conditions.
 Resource ARNs are not compared (SAM writes them with Fn::Sub, CDK with Fn::Join).
 
 Needs the CDK template: `CAPSTAN_CDK_SKIP_BUNDLING=1 npx cdk synth --quiet` in infra/ writes
@@ -93,6 +94,9 @@ class DriftTest(unittest.TestCase):
 
     def test_same_parameters(self):
         self.assertEqual(set(self.cdk["Parameters"]) - {"BootstrapVersion"}, set(self.sam["Parameters"]))
+
+    def test_same_outputs(self):
+        self.assertEqual(set(self.cdk["Outputs"]), set(self.sam["Outputs"]))
 
     def test_same_functions_with_same_environment(self):
         def environments(template):
