@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's tools: the Python tools pinned in scripts/requirements.txt into <repo>/.venv,
-# and cargo-nextest. Idempotent: the venv is rebuilt only when the requirements file changes.
+# checkov (scripts/requirements-checkov.txt) into <repo>/.tools/checkov, the CDK app's npm packages
+# (infra/package-lock.json) into infra/node_modules, and cargo-nextest. Idempotent: each is
+# reinstalled only when its pin file changes.
 set -euo pipefail
 
 NEXTEST_VERSION=0.9.143
@@ -8,16 +10,36 @@ NEXTEST_VERSION=0.9.143
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
 requirements="$repo/scripts/requirements.txt"
-stamp="$venv/.requirements.sha256"
 
-wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] && "$venv/bin/python" -c '' 2>/dev/null; then
-  echo "bootstrap: .venv matches scripts/requirements.txt"
+# Makes the venv $1 from the pinned requirements file $2, unless it already matches that file.
+python_tools() {
+  local venv="$1" requirements="$2"
+  local stamp="$venv/.requirements.sha256" wanted
+  wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] && "$venv/bin/python" -c '' 2>/dev/null; then
+    echo "bootstrap: ${venv#"$repo"/} matches ${requirements#"$repo"/}"
+  else
+    echo "bootstrap: creating ${venv#"$repo"/} and installing ${requirements#"$repo"/}"
+    python3 -m venv --clear "$venv"
+    "$venv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check -r "$requirements"
+    echo "$wanted" > "$stamp"
+  fi
+}
+
+python_tools "$venv" "$requirements"
+# checkov pins boto3/botocore versions that do not resolve together with aws-sam-cli and moto.
+python_tools "$repo/.tools/checkov" "$repo/scripts/requirements-checkov.txt"
+
+# The CDK app's packages, exactly as infra/package-lock.json pins them.
+lockfile="$repo/infra/package-lock.json"
+npm_stamp="$repo/infra/node_modules/.package-lock.sha256"
+wanted="$(sha256sum "$lockfile" | cut -d' ' -f1)"
+if [[ -f "$npm_stamp" && "$(cat "$npm_stamp")" == "$wanted" ]]; then
+  echo "bootstrap: infra/node_modules matches infra/package-lock.json"
 else
-  echo "bootstrap: creating .venv and installing scripts/requirements.txt"
-  python3 -m venv --clear "$venv"
-  "$venv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check -r "$requirements"
-  echo "$wanted" > "$stamp"
+  echo "bootstrap: npm ci in infra/"
+  (cd "$repo/infra" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$wanted" > "$npm_stamp"
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

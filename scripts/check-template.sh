@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Checks the SAM template offline: `sam validate --lint`, `cfn-lint`, then `sam build`, and checks that
-# the built bootstrap is an aarch64 (arm64) ELF executable. Prints each step; exits non-zero on the
-# first failure.
+# Checks the infrastructure code offline, printing each step; exits non-zero on the first failure:
+#   1. template.yaml: `sam validate --lint`, `cfn-lint`, and `checkov` on the template and on its SAM
+#      transform (tests/infra/sam_template.py); every skipped checkov check has its reason beside it;
+#   2. tests/infra/test_template.py: what the schedules and the alarm-sync custom resource send;
+#   3. tests/infra/test_stack_in_moto.py: the transformed template as a stack in moto (under
+#      scripts/with-emulator.sh);
+#   4. infra/ (CDK): `cdk synth` with cdk-nag's AwsSolutions checks, without bundling (the functions
+#      are built by step 5), then tests/infra/test_drift.py: the CDK and SAM templates agree;
+#   5. `sam build --parallel` of both functions, and a check that each bootstrap is an aarch64 ELF.
 #
 # Usage: scripts/check-template.sh [--lint-only]
-#   --lint-only   skip `sam build` (the lints take seconds; the build takes minutes)
+#   --lint-only   skip `sam build` (the rest took 2 minutes on a loaded 2-core machine)
 #
-# The build runs `cargo lambda build --release --arm64 --bin evaluator` into $CARGO_TARGET_DIR (by default
-# the workspace's target/; cargo-lambda adds panic=abort and target-cpu=neoverse-n1, so it reuses what
-# earlier `cargo lambda build --release --arm64` runs compiled, not host or debug builds). Cache target/
-# in CI: then only changed crates are rebuilt (a no-op build takes seconds). From a cold target dir it took
-# about 17 minutes on a loaded 2-core machine. The SAM artifacts go to .aws-sam/build (gitignored).
-# Tools come from <repo>/.venv (scripts/bootstrap.sh installs them, scripts/env.sh puts them on PATH).
+# The build runs `cargo lambda build --release --arm64 --bin <function>` for both functions, in
+# parallel, into the workspace's target/ (here aws-lambda-builders' cargo-lambda workflow compiled into
+# <repo>/target even with CARGO_TARGET_DIR set elsewhere). cargo-lambda adds panic=abort and
+# target-cpu=neoverse-n1, so only earlier `cargo lambda build --release --arm64` runs are reused, not host
+# or debug builds; the two functions share their dependencies' build. Cache target/ in CI: then only
+# changed crates are rebuilt. From a cold target dir it took about 17 minutes for the evaluator alone on
+# a loaded 2-core machine. The SAM artifacts go to .aws-sam/build (gitignored).
+# Tools come from scripts/bootstrap.sh: <repo>/.venv (scripts/env.sh puts it on PATH), <repo>/.tools/checkov
+# and infra/node_modules.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +28,6 @@ cd "$repo"
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
 export SAM_CLI_TELEMETRY=0
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
 lint_only=false
 case "${1:-}" in
@@ -30,16 +38,19 @@ esac
 
 template="$repo/template.yaml"
 build_dir="$repo/.aws-sam/build"
-function_id=EvaluatorFunction
+function_ids=(EvaluatorFunction AlarmSyncFunction)
+checkov="$repo/.tools/checkov/bin/checkov"
+python="$repo/.venv/bin/python"
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf '\ncheck-template: FAILED: %s\n' "$*" >&2; exit 1; }
 
-tools=(sam cfn-lint)
+tools=(sam cfn-lint node "$checkov")
 $lint_only || tools+=(cargo cargo-lambda)
 for tool in "${tools[@]}"; do
-  command -v "$tool" >/dev/null || fail "$tool not found on PATH (run scripts/bootstrap.sh)"
+  command -v "$tool" >/dev/null || fail "$tool not found (run scripts/bootstrap.sh)"
 done
+[[ -x "$repo/infra/node_modules/.bin/cdk" ]] || fail "infra/node_modules is missing (run scripts/bootstrap.sh)"
 
 step "sam validate --lint ($(sam --version))"
 sam validate --lint --template-file "$template" || fail "sam validate --lint"
@@ -47,22 +58,49 @@ sam validate --lint --template-file "$template" || fail "sam validate --lint"
 step "cfn-lint template.yaml ($(cfn-lint --version))"
 cfn-lint -- "$template" || fail "cfn-lint"
 
+transformed="$(mktemp "${TMPDIR:-/tmp}/capstan-template.XXXXXX.json")"
+trap 'rm -f "$transformed"' EXIT
+"$python" tests/infra/sam_template.py > "$transformed" || fail "SAM transform of template.yaml"
+
+# --skip-download: no calls to the checkov platform (offline); --compact: failures without code.
+step "checkov template.yaml and its SAM transform ($("$checkov" --version))"
+for file in "$template" "$transformed"; do
+  "$checkov" --quiet --compact --skip-download --framework cloudformation --file "$file" \
+    || fail "checkov ${file#"$repo"/}"
+done
+
+step "template tests (schedules, custom resource)"
+(cd tests/infra && "$python" -m unittest --verbose test_template) || fail "tests/infra/test_template.py"
+
+step "template.yaml as a stack in moto"
+(cd tests/infra && "$repo/scripts/with-emulator.sh" "$python" -m unittest --verbose test_stack_in_moto) \
+  || fail "tests/infra/test_stack_in_moto.py"
+
+step "cdk synth with cdk-nag AwsSolutions checks (infra/, bundling skipped)"
+start=$SECONDS
+(cd infra && CAPSTAN_CDK_SKIP_BUNDLING=1 node_modules/.bin/cdk synth --quiet) || fail "cdk synth"
+printf 'cdk synth took %ds\n' $((SECONDS - start))
+
+step "CDK and SAM templates agree (resource types, parameters, IAM)"
+(cd tests/infra && "$python" -m unittest --verbose test_drift) || fail "tests/infra/test_drift.py"
+
 if $lint_only; then
-  printf '\ncheck-template: lints passed (build skipped)\n'
+  printf '\ncheck-template: checks passed (build skipped)\n'
   exit 0
 fi
 
-step "sam build --build-dir ${build_dir#"$repo"/} (cargo target dir: $CARGO_TARGET_DIR; from a cold target dir this takes many minutes)"
+step "sam build --parallel --build-dir ${build_dir#"$repo"/} (from a cold target dir this takes many minutes)"
 start=$SECONDS
-sam build --template-file "$template" --build-dir "$build_dir" || fail "sam build"
+sam build --parallel --template-file "$template" --build-dir "$build_dir" || fail "sam build"
 elapsed=$((SECONDS - start))
 printf 'sam build took %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
 
-bootstrap="$build_dir/$function_id/bootstrap"
-step "check ${bootstrap#"$repo"/} is an aarch64 ELF executable"
-[[ -f "$bootstrap" ]] || fail "$bootstrap was not produced"
-if command -v file >/dev/null; then file -b "$bootstrap"; fi
-python3 - "$bootstrap" <<'PY' || fail "$bootstrap is not an aarch64 ELF executable"
+for function_id in "${function_ids[@]}"; do
+  bootstrap="$build_dir/$function_id/bootstrap"
+  step "check ${bootstrap#"$repo"/} is an aarch64 ELF executable"
+  [[ -f "$bootstrap" ]] || fail "$bootstrap was not produced"
+  if command -v file >/dev/null; then file -b "$bootstrap"; fi
+  "$python" - "$bootstrap" <<'PY' || fail "$bootstrap is not an aarch64 ELF executable"
 import struct
 import sys
 
@@ -82,5 +120,6 @@ if e_type not in (ET_EXEC, ET_DYN):
     sys.exit(f"{path}: e_type is {e_type}, expected an executable")
 print(f"{path}: ELF64 little-endian, e_machine=EM_AARCH64, e_type={e_type}: ok")
 PY
+done
 
 printf '\ncheck-template: all checks passed\n'

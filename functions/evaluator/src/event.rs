@@ -250,6 +250,20 @@ mod tests {
     }
 
     #[test]
+    fn scheduler_tick_of_the_template_is_a_tick_at_its_scheduled_time() {
+        let triggers = parse(sample(include_str!(
+            "../../../tests/fixtures/events/scheduler-tick.json"
+        )))
+        .unwrap();
+        assert_eq!(
+            triggers,
+            [Trigger::Tick {
+                at: "2026-03-06T17:00:00Z".parse().unwrap()
+            }]
+        );
+    }
+
+    #[test]
     fn unknown_and_malformed_events_are_refused_with_what_was_seen() {
         let error = parse(serde_json::json!({ "hello": 1, "world": 2 })).unwrap_err();
         assert!(
