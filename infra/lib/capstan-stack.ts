@@ -113,8 +113,14 @@ export class CapstanStack extends Stack {
     // Cooldown and last-action state; retained on deletion (losing it would forget cooldowns).
     const stateTable = new dynamodb.CfnTable(this, 'StateTable', {
       billingMode: 'PAY_PER_REQUEST',
-      attributeDefinitions: [{ attributeName: 'pk', attributeType: 'S' }],
-      keySchema: [{ attributeName: 'pk', keyType: 'HASH' }],
+      attributeDefinitions: [
+        { attributeName: 'pk', attributeType: 'S' },
+        { attributeName: 'sk', attributeType: 'S' },
+      ],
+      keySchema: [
+        { attributeName: 'pk', keyType: 'HASH' },
+        { attributeName: 'sk', keyType: 'RANGE' },
+      ],
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       sseSpecification: { sseEnabled: true },
       timeToLiveSpecification: { attributeName: 'expires_at', enabled: true },

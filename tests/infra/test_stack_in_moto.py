@@ -70,7 +70,13 @@ class StackInMotoTest(unittest.TestCase):
 
     def test_state_table_is_keyed_by_pk(self):
         table = client("dynamodb").describe_table(TableName=self.physical["StateTable"])["Table"]
-        self.assertEqual(table["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}])
+        self.assertEqual(
+            table["KeySchema"],
+            [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )
         self.assertEqual(table["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
 
     def test_alarm_rule_wakes_the_evaluator_for_prefixed_alarms(self):
