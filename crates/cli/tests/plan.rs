@@ -14,13 +14,11 @@ use capstan_engine::model::Target;
 use capstan_engine::ports::StateStore;
 use capstan_engine::{Direction, LastAction, ResourceState};
 use capstan_tests::fleet::{self, MetricId};
-use capstan_tests::lambda::workspace_root;
 
 /// Runs `capstan plan` with `args` against the emulator.
 fn plan(args: &[&str]) -> Output {
-    Command::new("cargo")
-        .current_dir(workspace_root())
-        .args(["run", "--quiet", "--package", "capstan", "--", "plan"])
+    Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .arg("plan")
         .args(["--endpoint", &capstan_tests::endpoint()])
         .args(args)
         .output()
@@ -87,7 +85,13 @@ async fn plan_reports_changes_and_changes_nothing() {
         &[("ClusterName", &cluster), ("ServiceName", "hot")],
     );
     let group_cpu = cpu("AWS/EC2", &[("AutoScalingGroupName", &group)]);
-    let minutes = fleet::last_complete_minutes(Utc::now(), 6);
+    // Six complete minutes, and the current and next two as well, so that the windows stay
+    // full if a minute ends while the test runs.
+    let now = Utc::now();
+    let minutes: Vec<_> = fleet::last_complete_minutes(now, 6)
+        .into_iter()
+        .chain((0..3).map(|ahead| fleet::minute_start(now) + TimeDelta::minutes(ahead)))
+        .collect();
     let trace = |value: f64| minutes.iter().map(|at| (*at, value)).collect::<Vec<_>>();
     fleet::put_metric(&cloudwatch, &hot_cpu, &trace(90.0)).await;
     fleet::put_metric(&cloudwatch, &group_cpu, &trace(40.0)).await;
