@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// How long an invocation may wait for the function (seconds): the first one builds and starts
-/// it, so a function that cannot start fails the invocation instead of hanging it.
-const INVOKE_TIMEOUT_SECS: &str = "300";
+/// it, so a function that cannot start fails the invocation instead of hanging it. Below
+/// nextest's 10-minute limit, with room for a build on 2 busy cores.
+const INVOKE_TIMEOUT_SECS: &str = "540";
 
 /// How long the runtime emulator may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
