@@ -101,6 +101,7 @@ async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
         metrics: aws.cloudwatch(),
         capacity: aws,
         state: aws.state(),
+        holder: "aws-rds-test",
     };
     let all: Vec<&Policy> = set.policies().iter().collect();
     let mut pass = evaluate(&[policy], &all, &ports, at, Mode::Act).await;

@@ -1,26 +1,43 @@
 //! `DynamoStateStore` against moto. Run with
 //! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_state`.
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
+use capstan_aws::state::{CLAIM_RETENTION, Claim, DECISION_RETENTION};
 use capstan_aws::{DynamoStateStore, ErrorKind, create_table};
 use capstan_engine::model::Target;
-use capstan_engine::ports::StateStore;
+use capstan_engine::ports::{Lease, StateStore};
 use capstan_engine::{Direction, LastAction, Recommendation, ResourceState};
 use capstan_tests::{sdk_config, unique};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn state_is_saved_and_loaded_per_resource() {
+/// A store on a new table of its own, and a client to look at the table directly.
+async fn new_store() -> (DynamoStateStore, aws_sdk_dynamodb::Client) {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     let table = unique("capstan-state");
     create_table(&dynamodb, &table)
         .await
         .expect("creating the table");
-    let store = DynamoStateStore::new(dynamodb, &table);
-    let service = Target::EcsService {
+    (DynamoStateStore::new(dynamodb.clone(), &table), dynamodb)
+}
+
+fn orders() -> Target {
+    Target::EcsService {
         cluster: "shop".into(),
         service: "orders".into(),
-    };
+    }
+}
+
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0)
+        .single()
+        .expect("a valid time")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_is_saved_and_loaded_per_resource() {
+    let (store, _) = new_store().await;
+    let service = orders();
     // The same identity under another kind is another resource.
     let group = Target::AutoscalingGroup {
         name: "shop/orders".into(),
@@ -52,6 +69,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         actions: vec![out],
         recommendations: vec![Recommendation { at, capacity: 4 }],
         evaluations_without_data: 0,
+        intent: None,
     };
     store.save(&service, &first).await.expect("saving");
     assert_eq!(store.load(&service).await.expect("loading"), first);
@@ -64,6 +82,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         actions: vec![out, back_in],
         recommendations: Vec::new(),
         evaluations_without_data: 3,
+        intent: None,
     };
     store.save(&service, &second).await.expect("saving again");
     assert_eq!(store.load(&service).await.expect("loading"), second);
@@ -86,5 +105,274 @@ async fn a_missing_table_is_not_found() {
     assert_eq!(
         error.resource(),
         format!("{table}/resource#autoscaling_group#web")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_has_one_holder_until_released_or_expired() {
+    let store = new_store()
+        .await
+        .0
+        .with_lease_duration(TimeDelta::minutes(2));
+    let target = orders();
+    let until = noon() + TimeDelta::minutes(2);
+    let held_by_a = Lease::HeldBy {
+        holder: "a".into(),
+        until,
+    };
+
+    let acquire = |holder: &'static str, at: DateTime<Utc>| {
+        let (store, target) = (&store, &target);
+        async move {
+            store
+                .acquire_lease_at(target, holder, at)
+                .await
+                .expect("acquiring")
+        }
+    };
+    assert_eq!(acquire("a", noon()).await, Lease::Acquired);
+    assert_eq!(acquire("b", noon()).await, held_by_a);
+    assert_eq!(
+        acquire("b", until - TimeDelta::seconds(1)).await,
+        held_by_a,
+        "still held a second before expiry"
+    );
+    // Another resource has its own lease.
+    assert_eq!(
+        store
+            .acquire_lease_at(
+                &Target::AutoscalingGroup { name: "web".into() },
+                "b",
+                noon()
+            )
+            .await
+            .expect("acquiring"),
+        Lease::Acquired
+    );
+
+    // The holder renews: the lease now runs two minutes from the renewal.
+    assert_eq!(
+        acquire("a", noon() + TimeDelta::minutes(1)).await,
+        Lease::Acquired
+    );
+    assert_eq!(
+        acquire("b", until).await,
+        Lease::HeldBy {
+            holder: "a".into(),
+            until: until + TimeDelta::minutes(1),
+        },
+        "renewed"
+    );
+
+    // Expired: another holder takes it, and the former holder can no longer release it.
+    assert_eq!(
+        acquire("b", until + TimeDelta::minutes(1)).await,
+        Lease::Acquired
+    );
+    assert!(!store.release_lease(&target, "a").await.expect("releasing"));
+    assert_eq!(
+        acquire("a", until + TimeDelta::minutes(1)).await,
+        Lease::HeldBy {
+            holder: "b".into(),
+            until: until + TimeDelta::minutes(3),
+        }
+    );
+
+    // Released by its holder: free again at once.
+    assert!(store.release_lease(&target, "b").await.expect("releasing"));
+    assert_eq!(
+        acquire("a", until + TimeDelta::minutes(1)).await,
+        Lease::Acquired
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_racing_evaluators_exactly_one_takes_the_lease() {
+    let (store, _) = new_store().await;
+    let target = orders();
+    let holders: Vec<String> = (0..8).map(|n| format!("evaluator-{n}")).collect();
+
+    let racers: Vec<_> = holders
+        .iter()
+        .map(|holder| {
+            let (store, target, holder) = (store.clone(), target.clone(), holder.clone());
+            tokio::spawn(async move { store.acquire_lease_at(&target, &holder, noon()).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for racer in racers {
+        answers.push(racer.await.expect("the task ran").expect("acquiring"));
+    }
+
+    let winners: Vec<&String> = holders
+        .iter()
+        .zip(&answers)
+        .filter(|(_, answer)| **answer == Lease::Acquired)
+        .map(|(holder, _)| holder)
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    for answer in &answers {
+        if let Lease::HeldBy { holder, .. } = answer {
+            assert_eq!(holder, winners[0], "every loser is told the winner");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_claimed_once_and_duplicates_name_the_first_claimant() {
+    let (store, dynamodb) = new_store().await;
+    let key = "alarm#capstan-orders-cpu#2026-03-02T12:00:00Z";
+
+    assert_eq!(
+        store
+            .claim_event(key, "request-1", noon())
+            .await
+            .expect("claiming"),
+        Claim::First
+    );
+    for (claimant, late) in [("request-2", 1), ("request-3", 60)] {
+        assert_eq!(
+            store
+                .claim_event(key, claimant, noon() + TimeDelta::seconds(late))
+                .await
+                .expect("claiming"),
+            Claim::Duplicate {
+                by: "request-1".into(),
+                at: noon()
+            }
+        );
+    }
+    assert_eq!(
+        store
+            .claim_event("tick#another-event", "request-2", noon())
+            .await
+            .expect("claiming"),
+        Claim::First
+    );
+
+    let item = dynamodb
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("event#{key}")))
+        .key("sk", AttributeValue::S("claim".into()))
+        .send()
+        .await
+        .expect("reading the claim")
+        .item
+        .expect("the claim exists");
+    assert_eq!(
+        item["expires_at"],
+        AttributeValue::N((noon() + CLAIM_RETENTION).timestamp().to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
+    let (store, _) = new_store().await;
+    let target = orders();
+    let earlier = ResourceState {
+        actions: vec![LastAction {
+            at: noon(),
+            direction: Direction::Out,
+            from: 2,
+            to: 4,
+        }],
+        ..ResourceState::default()
+    };
+    let intent = LastAction {
+        at: noon() + TimeDelta::minutes(15),
+        direction: Direction::Out,
+        from: 4,
+        to: 6,
+    };
+    store.save(&target, &earlier).await.expect("saving");
+
+    let intending = earlier.intending(intent);
+    store
+        .save(&target, &intending)
+        .await
+        .expect("saving the intent");
+    assert_eq!(
+        store.load(&target).await.expect("loading"),
+        intending,
+        "an evaluation that stopped here leaves its intent behind"
+    );
+
+    let after = ResourceState {
+        actions: vec![earlier.actions[0], intent],
+        ..ResourceState::default()
+    };
+    store.save(&target, &after).await.expect("saving");
+    assert_eq!(store.load(&target).await.expect("loading"), after);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
+    let (store, dynamodb) = new_store().await;
+    let target = orders();
+    let later = noon() + TimeDelta::minutes(1);
+    store
+        .log_decision(
+            &target,
+            "orders",
+            later,
+            "request-1",
+            r#"{"result":"applied"}"#.into(),
+        )
+        .await
+        .expect("logging");
+    store
+        .log_decision(
+            &target,
+            "orders",
+            noon(),
+            "request-2",
+            r#"{"result":"unchanged"}"#.into(),
+        )
+        .await
+        .expect("logging");
+
+    let answer = dynamodb
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S("resource#ecs_service#shop/orders".into()),
+        )
+        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
+        .send()
+        .await
+        .expect("querying the log");
+    let entries: Vec<(String, String, String)> = answer
+        .items()
+        .iter()
+        .map(|item| {
+            (
+                item["sk"].as_s().expect("sk").clone(),
+                item["outcome"].as_s().expect("outcome").clone(),
+                item["expires_at"].as_n().expect("expires_at").clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (
+                "decision#2026-03-02T12:00:00.000Z#request-2".to_owned(),
+                r#"{"result":"unchanged"}"#.to_owned(),
+                (noon() + DECISION_RETENTION).timestamp().to_string()
+            ),
+            (
+                "decision#2026-03-02T12:01:00.000Z#request-1".to_owned(),
+                r#"{"result":"applied"}"#.to_owned(),
+                (later + DECISION_RETENTION).timestamp().to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        store.load(&target).await.expect("loading"),
+        ResourceState::default(),
+        "the log is not the state"
     );
 }

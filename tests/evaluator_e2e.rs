@@ -3,6 +3,7 @@
 
 use std::fs;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -72,10 +73,12 @@ fn eventbridge_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
     event
 }
 
-/// AWS's direct alarm-action sample, pointed at `metric` and stamped `at`.
+/// AWS's direct alarm-action sample, pointed at `metric` and stamped `at`: the same alarm as
+/// [`eventbridge_alarm`]'s.
 fn alarm_action(metric: &MetricId, at: DateTime<Utc>) -> Value {
     let mut event = sample("alarm-action.json");
     event["time"] = json!(at.to_rfc3339());
+    event["alarmData"]["alarmName"] = json!(format!("capstan-{}", metric.dimensions[1].1));
     event["alarmData"]["state"]["timestamp"] = json!(at.to_rfc3339());
     event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"] =
         alarm_metric(metric);
@@ -183,13 +186,50 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
     );
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
 
-    // The same alarm delivered again, as an alarm action: the scale-out cooldown holds HOT at 4.
+    // The same state change delivered twice more, as the alarm's direct action and by
+    // EventBridge again: both are recognised and not evaluated, so nothing acts twice.
+    let deliveries = [
+        ("alarm action", alarm_action(&cpu(&cluster, HOT), now)),
+        (
+            "EventBridge again",
+            eventbridge_alarm(&cpu(&cluster, HOT), now),
+        ),
+    ];
+    for (delivery, event) in deliveries {
+        let again = evaluator.invoke(&event).expect(delivery);
+        assert_eq!(again["outcomes"], json!([]), "{delivery}: {again:#}");
+        let duplicate = &again["duplicates"][0];
+        assert_eq!(
+            duplicate["key"],
+            json!(format!("alarm#capstan-{HOT}#{}", now.to_rfc3339())),
+            "{delivery}: {again:#}"
+        );
+        assert!(
+            duplicate["first_request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "the first delivery is named: {again:#}"
+        );
+    }
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
+    let log = decision_log(&dynamodb, &table, &cluster, HOT).await;
+    assert_eq!(log.len(), 1, "one decision for three deliveries: {log:#?}");
+    assert_eq!(log[0]["result"]["status"], "applied", "{log:#?}");
+
+    // Another state change of the same alarm is another event: evaluated, and the scale-out
+    // cooldown holds HOT at 4.
     let answer = evaluator
-        .invoke(&alarm_action(&cpu(&cluster, HOT), now))
+        .invoke(&alarm_action(
+            &cpu(&cluster, HOT),
+            now - chrono::TimeDelta::seconds(1),
+        ))
         .expect("alarm action");
-    assert_eq!(
-        outcome(&answer, HOT)["result"]["status"],
-        "unchanged",
+    let hot = outcome(&answer, HOT);
+    assert_eq!(hot["result"]["status"], "unchanged", "{answer:#}");
+    assert!(
+        hot["decision"]["explanation"]["clamps"]
+            .as_array()
+            .is_some_and(|clamps| clamps.iter().any(|c| c["kind"] == "cooldown")),
         "{answer:#}"
     );
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
@@ -242,6 +282,35 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
         .expect_err("an unknown event must be an error");
     assert!(refused.contains("unrecognised event"), "{refused}");
     assert_unchanged_since_first_alarm(&ecs, &cluster).await;
+}
+
+/// The outcomes in the decision log of `service`, oldest first.
+async fn decision_log(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    cluster: &str,
+    service: &str,
+) -> Vec<Value> {
+    let answer = dynamodb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(format!("resource#ecs_service#{cluster}/{service}")),
+        )
+        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
+        .send()
+        .await
+        .expect("reading the decision log");
+    answer
+        .items()
+        .iter()
+        .map(|item| {
+            let outcome = item["outcome"].as_s().expect("the outcome is a string");
+            serde_json::from_str(outcome).expect("the outcome is JSON")
+        })
+        .collect()
 }
 
 /// HOT at the 4 tasks the first alarm gave it, every other service at its starting 2.

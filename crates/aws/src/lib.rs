@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
 //! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
-//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] | `GetItem`, `UpdateItem` |
+//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `UpdateItem`, `PutItem`, `DeleteItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
 //! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).
@@ -139,18 +139,6 @@ impl Aws {
     }
 }
 
-/// Whether this release reads and sets the capacity of `target`'s kind: every kind has an
-/// adapter now.
-pub fn actuates(target: &Target) -> bool {
-    match target {
-        Target::AutoscalingGroup { .. }
-        | Target::EcsService { .. }
-        | Target::RdsReplicas { .. }
-        | Target::MskTopic { .. }
-        | Target::MskCluster { .. } => true,
-    }
-}
-
 /// Reads and sets capacity through the adapter for the target's kind.
 impl CapacityControl for Aws {
     type Error = AwsError;
@@ -232,6 +220,5 @@ mod tests {
             .unwrap_or_else(|| panic!("replicas of an unknown policy are refused"));
 
         assert_eq!(error.kind(), ErrorKind::Invalid);
-        assert!(actuates(&rds));
     }
 }

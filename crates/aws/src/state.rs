@@ -4,54 +4,96 @@
 //!
 //! Every item has a string partition key `pk` and a string sort key `sk`. The partition key says
 //! what the item is about, as `<subject>#...`; the sort key says which record about it this is.
-//! Today there is one kind of item:
 //!
 //! | Item | `pk` | `sk` | Other attributes |
 //! |---|---|---|---|
-//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data); `updated_at` (RFC 3339) |
+//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, and an unconfirmed intent); `updated_at` (RFC 3339) |
+//! | a resource's lease | `resource#<kind>#<identity>` | `lease` | `holder`, `acquired_at` (RFC 3339), `expires_at` (epoch seconds) |
+//! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's request id), `outcome` (the evaluation's JSON), `expires_at` |
+//! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `expires_at` |
 //!
 //! `<kind>` is the target kind as written in policies (`ecs_service`) and `<identity>` its name
 //! (`shop/order-processing` for an ECS service, the group's name for an Auto Scaling group).
-//! Later records fit the same scheme without a new table: records about a resource (a lease, a
-//! decision log entry per time) take other sort keys under the resource's partition key, and
-//! records about something else (an idempotency key) take another subject.
+//! An event's key is chosen by the caller, e.g. `alarm#<name>#<state change time>`.
 //!
-//! The state is written with `UpdateItem`, so attributes that later records add to the same item
-//! survive, and read with strongly consistent reads, so an evaluation sees what the previous one
-//! just wrote.
+//! `expires_at` is the table's time-to-live attribute: DynamoDB deletes decision log entries
+//! after [`DECISION_RETENTION`], claims after [`CLAIM_RETENTION`] and expired leases, some time
+//! after they expire. The state item has no `expires_at` and is never deleted.
+//!
+//! # Writes
+//!
+//! - The state is written with `UpdateItem` and read with strongly consistent reads, so an
+//!   evaluation sees what the previous one just wrote. Before acting, the runner saves the state
+//!   with the change it is about to make as its intent; the state saved after the change has
+//!   none. An intent found on the next read means the evaluation stopped in between (see
+//!   [`ResourceState::reconcile`]).
+//! - A lease is taken with a `PutItem` conditional on the item being absent, expired, or already
+//!   the caller's, and lasts [`DynamoStateStore::lease_duration`]. When the condition fails the
+//!   answer carries the current item, so the caller learns the holder in the same call. Only the
+//!   holder's conditional `DeleteItem` releases it. Expiry is compared in whole seconds of the
+//!   store's wall clock.
+//! - A claim is a `PutItem` conditional on the item being absent: the first delivery of an event
+//!   claims it, and later deliveries are told who claimed it and when.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use capstan_engine::ResourceState;
 use capstan_engine::model::Target;
-use capstan_engine::ports::StateStore;
+use capstan_engine::ports::{Lease, StateStore};
 
 use crate::error::{AwsError, ErrorKind};
 
 const PARTITION_KEY: &str = "pk";
 const SORT_KEY: &str = "sk";
 const STATE_RECORD: &str = "state";
+const LEASE_RECORD: &str = "lease";
+const CLAIM_RECORD: &str = "claim";
 /// The attribute holding the serialized [`ResourceState`].
 const MEMORY: &str = "memory";
+const EXPIRES_AT: &str = "expires_at";
 
 /// How long [`create_table`] waits for the new table to become active.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
 
-/// Resource state in a DynamoDB table laid out as described in the [module docs](self).
+/// How long a decision log entry is kept: 30 days.
+pub const DECISION_RETENTION: TimeDelta = TimeDelta::days(30);
+
+/// How long an event's claim is kept, and so how late a duplicate is still recognised: 7 days,
+/// beyond any retry of Lambda or EventBridge.
+pub const CLAIM_RETENTION: TimeDelta = TimeDelta::days(7);
+
+/// Whether this delivery of an event is its first, from [`DynamoStateStore::claim_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The event was not seen before; it is now claimed.
+    First,
+    /// The event was claimed before.
+    Duplicate {
+        /// Who claimed it, as they named themselves (the evaluator uses its request id).
+        by: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Resource state, leases, the decision log and event claims in a DynamoDB table laid out as
+/// described in the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct DynamoStateStore {
     client: Client,
     table: String,
+    lease_duration: TimeDelta,
 }
 
 impl DynamoStateStore {
@@ -60,7 +102,16 @@ impl DynamoStateStore {
         Self {
             client,
             table: table.into(),
+            lease_duration: TimeDelta::minutes(2),
         }
+    }
+
+    /// Sets how long a lease lasts unless released first. It must be longer than an evaluation
+    /// can run, or a slow holder may lose its lease while acting; a holder that dies keeps the
+    /// resource locked this long. By default, 2 minutes (twice the evaluator's timeout).
+    pub fn with_lease_duration(mut self, duration: TimeDelta) -> Self {
+        self.lease_duration = duration;
+        self
     }
 
     /// The table's name.
@@ -68,18 +119,185 @@ impl DynamoStateStore {
         &self.table
     }
 
-    /// The key of a target's state item, and how errors name the item: `<table>/<pk>`.
-    fn state_key(&self, target: &Target) -> (HashMap<String, AttributeValue>, String) {
+    /// How long a lease lasts; see [`with_lease_duration`](Self::with_lease_duration).
+    pub fn lease_duration(&self) -> TimeDelta {
+        self.lease_duration
+    }
+
+    /// The key of the record `sort_key` about `target`, and how errors name the item:
+    /// `<table>/<pk>`.
+    fn resource_key(
+        &self,
+        target: &Target,
+        sort_key: &str,
+    ) -> (HashMap<String, AttributeValue>, String) {
         let partition = format!("resource#{}#{}", target.kind(), crate::resource_id(target));
+        self.key(partition, sort_key)
+    }
+
+    fn key(&self, partition: String, sort_key: &str) -> (HashMap<String, AttributeValue>, String) {
         let item = format!("{}/{partition}", self.table);
         let key = HashMap::from([
             (PARTITION_KEY.to_owned(), AttributeValue::S(partition)),
-            (
-                SORT_KEY.to_owned(),
-                AttributeValue::S(STATE_RECORD.to_owned()),
-            ),
+            (SORT_KEY.to_owned(), AttributeValue::S(sort_key.to_owned())),
         ]);
         (key, item)
+    }
+
+    /// Puts `item` (which carries its key) when `condition` holds. Answers `None` when it was
+    /// written, or the item whose presence failed the condition.
+    async fn put_unless_present(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        item_name: String,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
+        const OPERATION: &str = "dynamodb:PutItem";
+        let answer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(None),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().cloned().map(Some).ok_or_else(|| {
+                        AwsError::new(
+                            OPERATION,
+                            item_name,
+                            ErrorKind::Other,
+                            "the condition failed but the answer carries no item",
+                        )
+                    })
+                }
+                _ => Err(AwsError::from_sdk(OPERATION, item_name, error)),
+            },
+        }
+    }
+
+    /// Takes the lease of `target` for `holder` as of `now` (see the [module docs](self)); the
+    /// [`StateStore`] port does the same as of the wall clock.
+    pub async fn acquire_lease_at(
+        &self,
+        target: &Target,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Lease, AwsError> {
+        let (mut item, item_name) = self.resource_key(target, LEASE_RECORD);
+        item.extend([
+            ("holder".to_owned(), AttributeValue::S(holder.to_owned())),
+            (
+                "acquired_at".to_owned(),
+                AttributeValue::S(now.to_rfc3339()),
+            ),
+            (
+                EXPIRES_AT.to_owned(),
+                epoch_seconds(now + self.lease_duration),
+            ),
+        ]);
+        let held = self
+            .put_unless_present(
+                item,
+                item_name.clone(),
+                "attribute_not_exists(pk) OR expires_at <= :now OR holder = :holder",
+                HashMap::from([
+                    (":now".to_owned(), epoch_seconds(now)),
+                    (":holder".to_owned(), AttributeValue::S(holder.to_owned())),
+                ]),
+            )
+            .await?;
+        let Some(held) = held else {
+            return Ok(Lease::Acquired);
+        };
+        let fields = Fields(&held);
+        let decoded = fields
+            .string("holder")
+            .and_then(|holder| Ok((holder.clone(), fields.epoch(EXPIRES_AT)?)));
+        match decoded {
+            Ok((holder, until)) => Ok(Lease::HeldBy { holder, until }),
+            Err(problem) => Err(malformed("dynamodb:PutItem", item_name, &problem)),
+        }
+    }
+
+    /// Claims the event `key` for `claimant` at `now`: [`Claim::First`] for the first delivery,
+    /// [`Claim::Duplicate`] naming the first claimant for every later one, for
+    /// [`CLAIM_RETENTION`].
+    pub async fn claim_event(
+        &self,
+        key: &str,
+        claimant: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, AwsError> {
+        let (mut item, item_name) = self.key(format!("event#{key}"), CLAIM_RECORD);
+        item.extend([
+            (
+                "claimed_by".to_owned(),
+                AttributeValue::S(claimant.to_owned()),
+            ),
+            ("claimed_at".to_owned(), AttributeValue::S(now.to_rfc3339())),
+            (EXPIRES_AT.to_owned(), epoch_seconds(now + CLAIM_RETENTION)),
+        ]);
+        let claimed = self
+            .put_unless_present(
+                item,
+                item_name.clone(),
+                "attribute_not_exists(pk)",
+                HashMap::new(),
+            )
+            .await?;
+        let Some(claimed) = claimed else {
+            return Ok(Claim::First);
+        };
+        let fields = Fields(&claimed);
+        let decoded = fields
+            .string("claimed_by")
+            .and_then(|by| Ok((by.clone(), fields.time("claimed_at")?)));
+        match decoded {
+            Ok((by, at)) => Ok(Claim::Duplicate { by, at }),
+            Err(problem) => Err(malformed("dynamodb:PutItem", item_name, &problem)),
+        }
+    }
+
+    /// Appends an entry to the decision log of `target`: `outcome` (the evaluation's JSON) of
+    /// `policy` evaluated at `at` by `evaluator` (e.g. its request id), kept for
+    /// [`DECISION_RETENTION`]. Entries sort by evaluation time; an evaluator's second entry for
+    /// the same resource and instant replaces its first.
+    pub async fn log_decision(
+        &self,
+        target: &Target,
+        policy: &str,
+        at: DateTime<Utc>,
+        evaluator: &str,
+        outcome: String,
+    ) -> Result<(), AwsError> {
+        let (mut item, item_name) = self.resource_key(target, &decision_sort_key(at, evaluator));
+        item.extend([
+            ("policy".to_owned(), AttributeValue::S(policy.to_owned())),
+            (
+                "evaluator".to_owned(),
+                AttributeValue::S(evaluator.to_owned()),
+            ),
+            ("outcome".to_owned(), AttributeValue::S(outcome)),
+            (
+                EXPIRES_AT.to_owned(),
+                epoch_seconds(at + DECISION_RETENTION),
+            ),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("dynamodb:PutItem", item_name, error))?;
+        Ok(())
     }
 }
 
@@ -88,7 +306,7 @@ impl StateStore for DynamoStateStore {
 
     async fn load(&self, target: &Target) -> Result<ResourceState, AwsError> {
         const OPERATION: &str = "dynamodb:GetItem";
-        let (key, item_name) = self.state_key(target);
+        let (key, item_name) = self.resource_key(target, STATE_RECORD);
         let answer = self
             .client
             .get_item()
@@ -100,20 +318,13 @@ impl StateStore for DynamoStateStore {
             .map_err(|error| AwsError::from_sdk(OPERATION, &item_name, error))?;
         match answer.item() {
             None => Ok(ResourceState::default()),
-            Some(item) => decode(item).map_err(|problem| {
-                AwsError::new(
-                    OPERATION,
-                    item_name,
-                    ErrorKind::Invalid,
-                    format!("the stored state is malformed: {problem}"),
-                )
-            }),
+            Some(item) => decode(item).map_err(|problem| malformed(OPERATION, item_name, &problem)),
         }
     }
 
     async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), AwsError> {
         const OPERATION: &str = "dynamodb:UpdateItem";
-        let (key, item_name) = self.state_key(target);
+        let (key, item_name) = self.resource_key(target, STATE_RECORD);
         let memory = serde_json::to_string(state).map_err(|error| {
             AwsError::new(OPERATION, &item_name, ErrorKind::Invalid, error.to_string())
         })?;
@@ -128,6 +339,35 @@ impl StateStore for DynamoStateStore {
             .await
             .map_err(|error| AwsError::from_sdk(OPERATION, item_name, error))?;
         Ok(())
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, AwsError> {
+        self.acquire_lease_at(target, holder, Utc::now()).await
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, AwsError> {
+        const OPERATION: &str = "dynamodb:DeleteItem";
+        let (key, item_name) = self.resource_key(target, LEASE_RECORD);
+        let answer = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(AwsError::from_sdk(OPERATION, item_name, error)),
+        }
     }
 }
 
@@ -195,6 +435,64 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<ResourceState, Strin
     serde_json::from_str(json).map_err(|error| format!("attribute `{MEMORY}`: {error}"))
 }
 
+/// Typed reads of an item's attributes, each failure naming the attribute.
+struct Fields<'a>(&'a HashMap<String, AttributeValue>);
+
+impl Fields<'_> {
+    fn attribute(&self, name: &str) -> Result<&AttributeValue, String> {
+        self.0
+            .get(name)
+            .ok_or_else(|| format!("attribute `{name}` is missing"))
+    }
+
+    fn string(&self, name: &str) -> Result<&String, String> {
+        self.attribute(name)?
+            .as_s()
+            .map_err(|_| format!("attribute `{name}` is not a string"))
+    }
+
+    fn time(&self, name: &str) -> Result<DateTime<Utc>, String> {
+        DateTime::parse_from_rfc3339(self.string(name)?)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|error| format!("attribute `{name}`: {error}"))
+    }
+
+    fn epoch(&self, name: &str) -> Result<DateTime<Utc>, String> {
+        let seconds: i64 = self
+            .attribute(name)?
+            .as_n()
+            .map_err(|_| format!("attribute `{name}` is not a number"))?
+            .parse()
+            .map_err(|error| format!("attribute `{name}`: {error}"))?;
+        DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| format!("attribute `{name}`: {seconds} is out of range"))
+    }
+}
+
+/// A time as the number of whole seconds since the Unix epoch, as DynamoDB's time to live reads
+/// it.
+fn epoch_seconds(at: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::N(at.timestamp().to_string())
+}
+
+/// The sort key of `evaluator`'s decision log entry at `at`; entries sort by time.
+fn decision_sort_key(at: DateTime<Utc>, evaluator: &str) -> String {
+    format!(
+        "decision#{}#{evaluator}",
+        at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    )
+}
+
+/// The error for a stored item capstan cannot read.
+fn malformed(operation: &'static str, item_name: String, problem: &str) -> AwsError {
+    AwsError::new(
+        operation,
+        item_name,
+        ErrorKind::Invalid,
+        format!("the stored item is malformed: {problem}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -217,6 +515,12 @@ mod tests {
             }],
             recommendations: vec![Recommendation { at, capacity: 4 }],
             evaluations_without_data: 2,
+            intent: Some(LastAction {
+                at,
+                direction: Direction::Out,
+                from: 4,
+                to: 7,
+            }),
         }
     }
 
@@ -251,6 +555,15 @@ mod tests {
     }
 
     #[test]
+    fn decision_log_entries_sort_by_time() {
+        let at = state().actions[0].at;
+        let first = decision_sort_key(at, "b");
+        let later = decision_sort_key(at + TimeDelta::milliseconds(1500), "a");
+        assert_eq!(first, "decision#2025-03-01T12:30:05.000Z#b");
+        assert!(first < later, "{first} < {later}");
+    }
+
+    #[test]
     fn the_key_names_the_kind_and_the_resource() {
         let target = Target::EcsService {
             cluster: "shop".into(),
@@ -264,7 +577,7 @@ mod tests {
             ),
             "capstan",
         );
-        let (key, item_name) = store.state_key(&target);
+        let (key, item_name) = store.resource_key(&target, STATE_RECORD);
         assert_eq!(
             key[PARTITION_KEY],
             AttributeValue::S("resource#ecs_service#shop/order-processing".into())

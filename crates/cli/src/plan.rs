@@ -2,7 +2,8 @@
 //! nothing. Loads the policies as `capstan validate` does, reads metrics, capacity and
 //! (optionally) cooldown state through `capstan-aws`, runs one pass of `capstan-runner` in
 //! [`Mode::DryRun`] and prints each policy's resource, current -> desired, the rule and clamps
-//! behind it. The exit status tells "no changes" (0) from "changes" (2); 1 is an error.
+//! behind it, and what the cross-resource guards ask of other policies. The exit status tells
+//! "no changes" (0) from "changes" (2); 1 is an error.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -15,10 +16,10 @@ use serde::Serialize;
 
 use capstan_aws::Aws;
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::ports::StateStore;
-use capstan_engine::{Clamp, ResourceState};
+use capstan_engine::ports::{Lease, StateStore};
+use capstan_engine::{Clamp, Request, ResourceState};
 use capstan_policy::PolicySet;
-use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
+use capstan_runner::{Mode, Outcome, Pass, Ports, Result as RunResult, evaluate};
 
 /// The exit status of a plan with at least one change.
 pub const CHANGES: u8 = 2;
@@ -71,8 +72,8 @@ struct Row<'a> {
     clamps: &'a [Clamp],
     /// The explanation in one sentence, or why there is no decision.
     why: String,
-    /// The runner's outcome in full, when the policy was evaluated.
-    outcome: Option<&'a Outcome>,
+    /// The runner's outcome in full.
+    outcome: &'a Outcome,
 }
 
 /// What the evaluator would do for a policy.
@@ -85,8 +86,6 @@ enum Status {
     NoChange,
     /// Capacity or state could not be read: it would not act.
     Failed,
-    /// The evaluator of this release does not act on this target kind.
-    NotActuated,
 }
 
 /// The whole plan, as `--output json` prints it.
@@ -98,27 +97,25 @@ struct Plan<'a> {
     changes: usize,
     failed: usize,
     policies: Vec<Row<'a>>,
+    /// What the cross-resource guards ask of other policies.
+    requests: &'a [Request],
 }
 
 /// Plans every policy; prints the plan and returns its exit status, or fails when any
 /// policy could not be evaluated (after printing the plan).
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let set = PolicySet::load(&args.paths)?;
-    let (actuated, later): (Vec<&Policy>, Vec<&Policy>) = set
-        .policies()
-        .iter()
-        .partition(|policy| capstan_aws::actuates(&policy.target));
+    let policies: Vec<&Policy> = set.policies().iter().collect();
     let at = Utc::now();
-    let outcomes = tokio::runtime::Runtime::new()
+    let pass = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")?
-        .block_on(evaluate_all(args, &actuated, at));
+        .block_on(evaluate_all(args, &policies, at));
 
-    let mut rows: Vec<Row<'_>> = actuated
+    let rows: Vec<Row<'_>> = policies
         .iter()
-        .zip(&outcomes)
-        .map(|(policy, outcome)| row(policy, Some(outcome)))
+        .zip(&pass.outcomes)
+        .map(|(policy, outcome)| row(policy, outcome))
         .collect();
-    rows.extend(later.iter().map(|policy| row(policy, None)));
     let count = |status| rows.iter().filter(|row| row.status == status).count();
     let plan = Plan {
         at,
@@ -127,6 +124,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         changes: count(Status::Change),
         failed: count(Status::Failed),
         policies: rows,
+        requests: &pass.requests,
     };
     let text = match args.output {
         Output::Json => serde_json::to_string_pretty(&plan)? + "\n",
@@ -144,7 +142,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 /// One dry-run pass over `policies` at `at`, through AWS at `args.endpoint`.
-async fn evaluate_all(args: &Args, policies: &[&Policy], at: DateTime<Utc>) -> Vec<Outcome> {
+async fn evaluate_all(args: &Args, policies: &[&Policy], at: DateTime<Utc>) -> Pass {
     let config = capstan_aws::load_config(args.endpoint.as_deref()).await;
     // Without a state table the adapter's own state store is never used.
     let aws = Aws::new(&config, args.state_table.clone().unwrap_or_default());
@@ -159,21 +157,21 @@ async fn dry_run<S: StateStore + Sync>(
     aws: &Aws,
     state: &S,
     at: DateTime<Utc>,
-) -> Vec<Outcome> {
+) -> Pass {
     let ports = Ports {
         metrics: aws.cloudwatch(),
         capacity: aws,
         state,
+        holder: "capstan-plan",
     };
-    evaluate(policies, policies, &ports, at, Mode::DryRun)
-        .await
-        .outcomes
+    evaluate(policies, policies, &ports, at, Mode::DryRun).await
 }
 
 /// The state store of a plan without `--state-table`: no resource was ever acted on.
 struct NoEarlierActions;
 
-/// Saving is refused: a plan records nothing.
+/// Saving and leasing are refused: a plan records nothing (and, in a dry run, the runner asks
+/// for neither).
 #[derive(Debug, thiserror::Error)]
 #[error("capstan plan records nothing")]
 struct PlanRecordsNothing;
@@ -188,22 +186,28 @@ impl StateStore for NoEarlierActions {
     async fn save(&self, _: &Target, _: &ResourceState) -> Result<(), PlanRecordsNothing> {
         Err(PlanRecordsNothing)
     }
+
+    async fn acquire_lease(&self, _: &Target, _: &str) -> Result<Lease, PlanRecordsNothing> {
+        Err(PlanRecordsNothing)
+    }
+
+    async fn release_lease(&self, _: &Target, _: &str) -> Result<bool, PlanRecordsNothing> {
+        Err(PlanRecordsNothing)
+    }
 }
 
-/// The row of `policy`, given its outcome (none when this release does not act on its kind).
-fn row<'a>(policy: &'a Policy, outcome: Option<&'a Outcome>) -> Row<'a> {
-    let decision = outcome.and_then(|outcome| outcome.decision.as_ref());
-    let status = match outcome.map(|outcome| &outcome.result) {
-        None => Status::NotActuated,
-        Some(RunResult::Failed(_)) => Status::Failed,
-        Some(_) if decision.is_some_and(|d| d.change().is_some()) => Status::Change,
-        Some(_) => Status::NoChange,
+/// The row of `policy`, given its outcome.
+fn row<'a>(policy: &'a Policy, outcome: &'a Outcome) -> Row<'a> {
+    let decision = outcome.decision.as_ref();
+    let status = match &outcome.result {
+        RunResult::Failed(_) => Status::Failed,
+        _ if decision.is_some_and(|d| d.change().is_some()) => Status::Change,
+        _ => Status::NoChange,
     };
-    let why = match (outcome.map(|outcome| &outcome.result), decision) {
+    let why = match (&outcome.result, decision) {
         (_, Some(decision)) => decision.explanation.summary.clone(),
-        (Some(RunResult::Failed(error)), None) => format!("no decision: {error}"),
-        (Some(_), None) => "no decision".to_owned(),
-        (None, None) => format!("this release does not act on {}", policy.target.kind()),
+        (RunResult::Failed(error), None) => format!("no decision: {error}"),
+        (_, None) => "no decision".to_owned(),
     };
     Row {
         policy: &policy.name,
@@ -299,19 +303,21 @@ fn table(plan: &Plan<'_>) -> String {
     for row in &plan.policies {
         let _ = writeln!(text, "{}: {}", row.policy, row.why);
     }
+    if !plan.requests.is_empty() {
+        let _ = writeln!(text, "\nThe guards ask:");
+        for request in plan.requests {
+            let _ = writeln!(text, "  {request}");
+        }
+    }
     let _ = writeln!(
         text,
-        "\n{} to change, {} unchanged, {} failed, {} not acted on by this release.",
+        "\n{} to change, {} unchanged, {} failed.",
         plan.changes,
         plan.policies
             .iter()
             .filter(|row| row.status == Status::NoChange)
             .count(),
         plan.failed,
-        plan.policies
-            .iter()
-            .filter(|row| row.status == Status::NotActuated)
-            .count(),
     );
     text
 }

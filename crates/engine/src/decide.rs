@@ -34,6 +34,7 @@ use crate::decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, TrackEvaluation,
     TrackOutcome,
 };
+use crate::guards::Request;
 use crate::observe::{CurrentCapacity, Direction, MetricData, Observations, ResourceState};
 use crate::replicas;
 use crate::schedule;
@@ -81,6 +82,23 @@ pub fn decide(
     current: &CurrentCapacity,
     state: &ResourceState,
     now: DateTime<Utc>,
+) -> Decision {
+    decide_answering(policy, observations, current, state, now, &[])
+}
+
+/// [`decide()`], also answering the cross-resource guards' `requests` addressed to the policy
+/// (see [`Request::addressee`]): a connection-budget request to an `rds_replicas` policy asks
+/// for one replica more than there are, a partition-growth request to an `msk_topic` policy for
+/// the partitions it names. The largest ask is a proposal like a rule's, `fired` as `request`
+/// when it beats the rules' own, so every bound and guard (cooldowns, `max_step`, the
+/// resource's own maximum, paused, busy) applies to it.
+pub fn decide_answering(
+    policy: &Policy,
+    observations: &Observations,
+    current: &CurrentCapacity,
+    state: &ResourceState,
+    now: DateTime<Utc>,
+    requests: &[Request],
 ) -> Decision {
     let sides = [
         (Direction::Out, "scale_out", &policy.scale_out),
@@ -143,6 +161,11 @@ pub fn decide(
     let mut proposed = choice
         .winner
         .map_or(current.desired, |(_, proposed)| proposed);
+    let answered =
+        replicas::asked(policy, current.desired, requests).filter(|(wanted, _)| *wanted > proposed);
+    if let Some((wanted, _)) = &answered {
+        proposed = *wanted;
+    }
     let retire = planned.as_ref().is_some_and(|plan| plan.retire) && proposed <= current.desired;
     if retire {
         proposed = proposed.min(policy.capacity.min);
@@ -166,6 +189,10 @@ pub fn decide(
         if retire && adjusted.value < current.desired {
             fired = Some("replicas.retire".to_owned());
         }
+    }
+    if let Some((wanted, why)) = answered {
+        summary = format!("{summary}; {wanted} asked for on request: {why}");
+        fired = Some("request".to_owned());
     }
     Decision {
         policy: policy.name.clone(),

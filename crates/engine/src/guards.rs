@@ -37,6 +37,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
@@ -73,6 +74,50 @@ pub enum Request {
         /// Partitions asked for, above `from`.
         to: u32,
     },
+}
+
+impl Request {
+    /// The policy asked: the database's `rds_replicas` policy or the topic's `msk_topic` policy;
+    /// none for a database without a replica policy.
+    pub fn addressee(&self) -> Option<&str> {
+        match self {
+            Self::DatabaseConnections { policy, .. } => policy.as_deref(),
+            Self::PartitionGrowth { policy, .. } => Some(policy),
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DatabaseConnections {
+                database,
+                policy,
+                wanted,
+                budget,
+                held_back,
+            } => {
+                write!(
+                    f,
+                    "{database}: its users want {wanted} connections of {budget} (held back: {}); ",
+                    held_back.join(", ")
+                )?;
+                match policy {
+                    Some(policy) => write!(f, "{policy} is asked for one more read replica"),
+                    None => write!(f, "no rds_replicas policy on it to ask"),
+                }
+            }
+            Self::PartitionGrowth {
+                policy,
+                consumer,
+                from,
+                to,
+            } => write!(
+                f,
+                "{consumer} is held back by its topic's {from} partitions while its lag grows; {policy} is asked for {to}"
+            ),
+        }
+    }
 }
 
 /// The decisions after the guards, and what the guards ask for.

@@ -59,7 +59,7 @@ mod track;
 mod window;
 
 pub use capstan_policy::model;
-pub use decide::decide;
+pub use decide::{decide, decide_answering};
 pub use decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
     TrackEvaluation, TrackOutcome,
@@ -70,4 +70,3 @@ pub use observe::{
     ResourceState,
 };
 pub use read::{MetricRead, reads};
-pub use replicas::answer;

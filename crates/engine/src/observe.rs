@@ -100,12 +100,37 @@ pub struct ResourceState {
     /// Consecutive evaluations, up to now, on which some rule was missing data.
     #[serde(default)]
     pub evaluations_without_data: u32,
+    /// A change written down just before it was made and never confirmed: the evaluation
+    /// stopped between acting and saving the state after it. [`ResourceState::reconcile`]
+    /// settles it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<LastAction>,
 }
 
 impl ResourceState {
     /// The last change capstan made, if any.
     pub fn last_action(&self) -> Option<&LastAction> {
         self.actions.last()
+    }
+
+    /// This state with `intent` written down as the change about to be made.
+    pub fn intending(&self, intent: LastAction) -> Self {
+        Self {
+            intent: Some(intent),
+            ..self.clone()
+        }
+    }
+
+    /// Settles an unconfirmed [`intent`](Self::intent) against the capacity the resource shows
+    /// now. When it shows the intended capacity, the change was made: it joins the actions, so
+    /// that its cooldown applies and it is not made again, and is returned. Otherwise the change
+    /// never took effect and the intent is dropped.
+    pub fn reconcile(&mut self, current: &CurrentCapacity) -> Option<LastAction> {
+        let intent = self.intent.take()?;
+        (intent.to == current.desired).then(|| {
+            self.actions.push(intent);
+            intent
+        })
     }
 
     /// The state to remember after `decision`, made for `policy` from this state, and the change
@@ -148,6 +173,54 @@ impl ResourceState {
             } else {
                 0
             },
+            intent: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{capacity, now, secs};
+
+    fn action(seconds_ago: i64, from: u32, to: u32) -> LastAction {
+        LastAction {
+            at: now() - secs(seconds_ago),
+            direction: if to > from {
+                Direction::Out
+            } else {
+                Direction::In
+            },
+            from,
+            to,
+        }
+    }
+
+    #[test]
+    fn an_intent_the_resource_shows_joins_the_actions() {
+        let mut state = ResourceState {
+            actions: vec![action(600, 2, 3)],
+            ..ResourceState::default()
+        }
+        .intending(action(60, 3, 5));
+        assert_eq!(state.reconcile(&capacity(5)), Some(action(60, 3, 5)));
+        assert_eq!(state.actions, [action(600, 2, 3), action(60, 3, 5)]);
+        assert_eq!(state.intent, None);
+    }
+
+    #[test]
+    fn an_intent_the_resource_does_not_show_is_dropped() {
+        let before = ResourceState {
+            actions: vec![action(600, 2, 3)],
+            ..ResourceState::default()
+        };
+        let mut state = before.intending(action(60, 3, 5));
+        assert_eq!(state.reconcile(&capacity(3)), None);
+        assert_eq!(state, before);
+        assert_eq!(
+            state.reconcile(&capacity(5)),
+            None,
+            "nothing left to settle"
+        );
     }
 }

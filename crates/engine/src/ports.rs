@@ -2,9 +2,11 @@
 //! them: the caller reads through them, hands the results to [`crate::decide()`] and acts on the
 //! decision through them. Each adapter lives in its own module of the `capstan-aws` crate.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use capstan_policy::model::{MetricQuery, Target};
 
@@ -44,7 +46,13 @@ pub trait CapacityControl {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// Remembers, per resource, what the guards need from earlier evaluations.
+/// Remembers, per resource, what the guards need from earlier evaluations, and keeps
+/// evaluations of one resource from acting at once.
+///
+/// An acting evaluation of a resource goes: [`acquire_lease`](Self::acquire_lease),
+/// [`load`](Self::load), decide, [`save`](Self::save) the state with the change as its
+/// [intent](ResourceState::intent), make the change, [`save`](Self::save) the state after it,
+/// [`release_lease`](Self::release_lease).
 pub trait StateStore {
     /// Why a read or a write failed.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -62,4 +70,89 @@ pub trait StateStore {
         target: &Target,
         state: &ResourceState,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Takes the resource's lease for `holder`, unless another holder has it: only the holder of
+    /// the lease may act on the resource. Taking a lease one already holds renews it.
+    fn acquire_lease(
+        &self,
+        target: &Target,
+        holder: &str,
+    ) -> impl Future<Output = Result<Lease, Self::Error>> + Send;
+
+    /// Gives the lease back, if `holder` still has it. Answers whether it did: false when the
+    /// lease had expired and was taken by another holder (or never was `holder`'s).
+    fn release_lease(
+        &self,
+        target: &Target,
+        holder: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// The answer to [`StateStore::acquire_lease`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lease {
+    /// The caller holds the lease now.
+    Acquired,
+    /// Another evaluation holds it.
+    HeldBy {
+        /// Who holds it, as they named themselves.
+        holder: String,
+        /// When it expires unless released or renewed first.
+        until: DateTime<Utc>,
+    },
+}
+
+/// Leases kept in memory, for in-process [`StateStore`]s (the simulation, tests). They never
+/// expire: in one process every holder releases what it takes.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseTable {
+    holders: BTreeMap<Target, String>,
+}
+
+impl LeaseTable {
+    /// Takes the lease of `target` for `holder`, as [`StateStore::acquire_lease`] does.
+    pub fn acquire(&mut self, target: &Target, holder: &str) -> Lease {
+        let current = self
+            .holders
+            .entry(target.clone())
+            .or_insert_with(|| holder.to_owned());
+        if current == holder {
+            Lease::Acquired
+        } else {
+            Lease::HeldBy {
+                holder: current.clone(),
+                until: DateTime::<Utc>::MAX_UTC,
+            }
+        }
+    }
+
+    /// Gives the lease of `target` back, as [`StateStore::release_lease`] does.
+    pub fn release(&mut self, target: &Target, holder: &str) -> bool {
+        let ours = self
+            .holders
+            .get(target)
+            .is_some_and(|current| current == holder);
+        if ours {
+            self.holders.remove(target);
+        }
+        ours
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_in_memory_has_one_holder_until_released() {
+        let web = Target::AutoscalingGroup { name: "web".into() };
+        let mut leases = LeaseTable::default();
+        assert_eq!(leases.acquire(&web, "a"), Lease::Acquired);
+        assert_eq!(leases.acquire(&web, "a"), Lease::Acquired, "renewed");
+        assert!(matches!(leases.acquire(&web, "b"), Lease::HeldBy { holder, .. } if holder == "a"));
+        assert!(!leases.release(&web, "b"), "not b's");
+        assert!(leases.release(&web, "a"));
+        assert_eq!(leases.acquire(&web, "b"), Lease::Acquired);
+    }
 }

@@ -10,13 +10,14 @@ use capstan_policy::model::{
     Threshold, Track, TrackGoal,
 };
 
-use crate::decide;
 use crate::decision::{ClampKind, TrackOutcome};
+use crate::guards::Request;
 use crate::observe::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
     ResourceState,
 };
 use crate::testing::{now, period_start, point, policy, rule, secs};
+use crate::{decide, decide_answering};
 
 const METRICS: [&str; 2] = ["cpu", "memory"];
 
@@ -254,6 +255,7 @@ fn state() -> impl Strategy<Value = ResourceState> {
                     actions,
                     recommendations,
                     evaluations_without_data,
+                    intent: None,
                 }
             },
         )
@@ -318,6 +320,42 @@ proptest! {
                 (policy.capacity.min..=policy.capacity.max).contains(&decision.desired),
                 "{} outside {:?}: {}", decision.desired, policy.capacity, decision.explanation.summary
             );
+        }
+    }
+
+    #[test]
+    fn answered_requests_keep_the_bounds_max_step_and_cooldowns(
+        (policy, observations, current, state) in inputs(true),
+        partitions in 0u32..40,
+        replicas in any::<bool>(),
+    ) {
+        let request = if replicas {
+            Request::DatabaseConnections {
+                database: "orders-db".into(),
+                policy: Some(policy.name.clone()),
+                wanted: 300,
+                budget: 200,
+                held_back: vec!["checkout".into()],
+            }
+        } else {
+            Request::PartitionGrowth {
+                policy: policy.name.clone(),
+                consumer: "fulfilment".into(),
+                from: current.desired,
+                to: partitions,
+            }
+        };
+        let decision = decide_answering(&policy, &observations, &current, &state, now(), &[request]);
+        if policy.paused || current.busy.is_some() {
+            prop_assert_eq!(decision.change(), None);
+        } else {
+            prop_assert!((policy.capacity.min..=policy.capacity.max).contains(&decision.desired));
+        }
+        let guards = policy.guards;
+        let since_last = state.last_action().map(|last| now() - last.at);
+        if let Some((Direction::Out, desired)) = decision.change() {
+            prop_assert!(guards.max_step_out.is_none_or(|step| desired - current.desired <= step));
+            prop_assert!(since_last.is_none_or(|since| since >= guards.cooldown_out.as_delta()));
         }
     }
 

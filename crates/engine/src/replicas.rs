@@ -18,15 +18,15 @@
 //!   window go once it has closed and `retire_after` has passed, at the pace `cooldown.in` and
 //!   `max_step.in` allow.
 //!
-//! Requests from the connection-budget guard are answered by [`answer`].
+//! Requests from the cross-resource guards are answered by [`crate::decide_answering`].
 
 use chrono::{DateTime, Utc};
 
 use capstan_policy::model::{Condition, MissingData, Policy, ReplicaPlan};
 
-use crate::decision::{Action, Clamp, ClampKind, Decision, ScheduleWindow};
+use crate::decision::{Clamp, ClampKind, ScheduleWindow};
 use crate::guards::Request;
-use crate::observe::{CurrentCapacity, Direction, MetricData, Observations};
+use crate::observe::{Direction, MetricData, Observations};
 use crate::window::{Periods, Reading, Verdict};
 
 /// What a plan contributes to one decision.
@@ -173,55 +173,29 @@ impl Planned {
     }
 }
 
-/// Answers the guards' requests addressed to `decision`'s policy, whose resource reads
-/// `current`: a connection-budget request to an `rds_replicas` policy asks for one more
-/// replica, and a partition-growth request to an `msk_topic` policy for the partitions it
-/// names. The decision's desired capacity rises to the largest answer, within `capacity.max`
-/// and the resource's own maximum, never below what it already asked for; a paused policy or a
-/// busy resource is left alone. The answer is recorded in the summary.
-pub fn answer(
-    policy: &Policy,
-    decision: &mut Decision,
-    current: &CurrentCapacity,
-    requests: &[Request],
-) {
-    let asked = requests.iter().filter_map(|request| match request {
-        Request::DatabaseConnections {
-            policy: Some(to),
-            database,
-            wanted,
-            budget,
-            ..
-        } if *to == policy.name => Some((
-            decision.current.saturating_add(1),
-            format!("{database}'s users want {wanted} connections of {budget}"),
-        )),
-        Request::PartitionGrowth {
-            policy: to,
-            consumer,
-            to: partitions,
-            ..
-        } if *to == policy.name => Some((
-            *partitions,
-            format!("{consumer} is held back by partitions while its lag grows"),
-        )),
-        _ => None,
-    });
-    let Some((wanted, why)) = asked.max_by_key(|(wanted, _)| *wanted) else {
-        return;
-    };
-    let to = wanted
-        .min(policy.capacity.max)
-        .min(current.resource_max.unwrap_or(u32::MAX));
-    if policy.paused || current.busy.is_some() || to <= decision.desired {
-        return;
-    }
-    decision.desired = to;
-    decision.action = Action::Scale(Direction::Out);
-    decision.explanation.summary = format!(
-        "{}; raised to {to} on request: {why}",
-        decision.explanation.summary
-    );
+/// The largest capacity the guards' `requests` ask of `policy`, whose resource is at
+/// `current`, and why: one replica more for a connection-budget request to an `rds_replicas`
+/// policy, the partitions named by a partition-growth request to an `msk_topic` policy.
+pub(crate) fn asked(policy: &Policy, current: u32, requests: &[Request]) -> Option<(u32, String)> {
+    requests
+        .iter()
+        .filter(|request| request.addressee() == Some(policy.name.as_str()))
+        .map(|request| match request {
+            Request::DatabaseConnections {
+                database,
+                wanted,
+                budget,
+                ..
+            } => (
+                current.saturating_add(1),
+                format!("{database}'s users want {wanted} connections of {budget}"),
+            ),
+            Request::PartitionGrowth { consumer, to, .. } => (
+                *to,
+                format!("{consumer} is held back by partitions while its lag grows"),
+            ),
+        })
+        .max_by_key(|(wanted, _)| *wanted)
 }
 
 #[cfg(test)]
@@ -231,9 +205,10 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::decide;
+    use crate::decision::{Action, Decision};
     use crate::observe::{CurrentCapacity, ResourceState};
     use crate::testing::{capacity, now, observations, policy, series};
+    use crate::{decide, decide_answering};
 
     /// Replicas of `orders-db`, 0 to 3, with one planned 45 minutes ahead of a daily 13:00 UTC
     /// one-hour window, retired 30 minutes after it, while cpu is below 40 for 10 minutes.
@@ -351,8 +326,9 @@ mod tests {
     }
 
     #[test]
-    fn requests_raise_the_decision_within_bounds_unless_busy() {
-        let policy = planned();
+    fn requests_raise_the_decision_within_bounds_and_guards() {
+        let mut policy = planned();
+        policy.guards.cooldown_out = Duration::from_secs(20 * 60);
         let request = |name: &str| Request::DatabaseConnections {
             database: "orders-db".into(),
             policy: Some(name.into()),
@@ -360,63 +336,71 @@ mod tests {
             budget: 200,
             held_back: vec!["checkout".into()],
         };
-        let mut decision = at(&policy, 0, 3, 10.0);
-        answer(
-            &policy,
-            &mut decision,
-            &capacity(3),
-            &[request("orders-db-replicas")],
-        );
-        assert_eq!(decision.desired, 3, "capacity.max is 3");
-        let mut decision = at(&policy, 0, 0, 10.0);
-        answer(
-            &policy,
-            &mut decision,
-            &capacity(0),
-            &[request("someone-else")],
-        );
-        assert_eq!(decision.change(), None);
-        answer(
-            &policy,
-            &mut decision,
-            &capacity(0),
-            &[request("orders-db-replicas")],
-        );
-        assert_eq!(decision.change(), Some((Direction::Out, 1)));
+        let answering = |current: &CurrentCapacity, state: &ResourceState, requests: &[Request]| {
+            let observed = observations(&policy, &[("cpu", series(now(), 60, &[Some(10.0); 10]))]);
+            decide_answering(&policy, &observed, current, state, now(), requests)
+        };
+        let none = ResourceState::default();
+        let full = answering(&capacity(3), &none, &[request("orders-db-replicas")]);
+        assert_eq!(full.change(), None, "capacity.max is 3");
+        let elsewhere = answering(&capacity(0), &none, &[request("someone-else")]);
+        assert_eq!(elsewhere.change(), None);
+        let answered = answering(&capacity(0), &none, &[request("orders-db-replicas")]);
+        assert_eq!(answered.change(), Some((Direction::Out, 1)));
+        assert_eq!(answered.explanation.fired.as_deref(), Some("request"));
         assert!(
-            decision
+            answered
                 .explanation
                 .summary
-                .ends_with("raised to 1 on request: orders-db's users want 300 connections of 200"),
+                .ends_with("1 asked for on request: orders-db's users want 300 connections of 200"),
             "{}",
-            decision.explanation.summary
+            answered.explanation.summary
+        );
+        // A request is a proposal like a rule's: the cooldown holds it back.
+        let just_scaled = ResourceState {
+            actions: vec![crate::LastAction {
+                at: now() - TimeDelta::minutes(5),
+                direction: Direction::Out,
+                from: 0,
+                to: 1,
+            }],
+            ..ResourceState::default()
+        };
+        let cooling = answering(&capacity(1), &just_scaled, &[request("orders-db-replicas")]);
+        assert_eq!(cooling.change(), None);
+        assert!(
+            cooling
+                .explanation
+                .clamps
+                .iter()
+                .any(|clamp| clamp.kind == ClampKind::Cooldown),
+            "{:?}",
+            cooling.explanation.clamps
         );
 
         let mut topic = policy.clone();
         topic.name = "order-events-topic".into();
         topic.capacity.max = 16;
+        topic.replicas = None;
         let updating = CurrentCapacity {
             busy: Some("the cluster is UPDATING, not ACTIVE".into()),
             ..capacity(0)
         };
-        let mut busy = decide(
-            &topic,
-            &Observations::new(),
-            &updating,
-            &ResourceState::default(),
-            now(),
-        );
-        let growth = Request::PartitionGrowth {
+        let growth = [Request::PartitionGrowth {
             policy: "order-events-topic".into(),
             consumer: "fulfilment".into(),
             from: 0,
             to: 12,
+        }];
+        let topic_at = |current: &CurrentCapacity| {
+            decide_answering(&topic, &Observations::new(), current, &none, now(), &growth)
         };
-        answer(&topic, &mut busy, &updating, std::slice::from_ref(&growth));
-        let mut ready = busy.clone();
-        answer(&topic, &mut ready, &capacity(0), &[growth]);
-        assert_eq!(ready.change(), Some((Direction::Out, 12)));
-        assert_eq!(busy.change(), None, "a busy resource is left alone");
+        assert_eq!(topic_at(&capacity(0)).change(), Some((Direction::Out, 12)));
+        assert_eq!(
+            topic_at(&updating).change(),
+            None,
+            "a busy resource is left alone"
+        );
     }
 
     proptest! {

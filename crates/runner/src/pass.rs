@@ -1,13 +1,14 @@
-//! The evaluation pass: read, decide, act, record.
+//! The evaluation pass: lease, read, decide, guard, act, record, release.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
+use capstan_engine::ports::{CapacityControl, Lease, MetricSource, StateStore};
 use capstan_engine::{
-    Decision, LastAction, MetricData, Observations, Request, ResourceState, apply_guards, decide,
+    CurrentCapacity, Decision, LastAction, MetricData, Observations, Request, ResourceState,
+    apply_guards, decide_answering,
 };
 use capstan_policy::model::Policy;
 
@@ -17,8 +18,11 @@ pub struct Ports<'a, M, C, S> {
     pub metrics: &'a M,
     /// Reads and sets capacity.
     pub capacity: &'a C,
-    /// Remembers earlier actions.
+    /// Remembers earlier actions and holds the leases.
     pub state: &'a S,
+    /// Who this pass is, as leases name it: distinct for every evaluation that may run at the
+    /// same time (the evaluator uses its request id).
+    pub holder: &'a str,
 }
 
 /// Whether a pass may change anything.
@@ -40,6 +44,10 @@ pub struct Outcome {
     pub decision: Option<Decision>,
     /// What came of it.
     pub result: Result,
+    /// What went wrong around the result without changing it (a lease that could not be
+    /// released), or what an earlier evaluation left behind (a change made but not recorded).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What came of one policy's evaluation.
@@ -50,14 +58,21 @@ pub enum Result {
     Unchanged,
     /// The change was applied.
     Applied,
-    /// The change was applied but could not be recorded; cooldowns may not start. The detail
-    /// says why.
+    /// The change was applied but could not be recorded. The intent saved before it lets the
+    /// next evaluation find the change made, so its cooldown still starts. The detail says why.
     AppliedNotRecorded(String),
     /// A change was decided but not applied: dry run.
     WouldApply,
     /// No decision or no action, because reading or acting failed. Nothing was changed by
     /// capstan; the detail names the operation and resource.
     Failed(String),
+    /// Not evaluated: another evaluation holds the resource's lease.
+    HeldBy {
+        /// Who holds it.
+        holder: String,
+        /// When the lease expires unless released first.
+        until: DateTime<Utc>,
+    },
 }
 
 impl fmt::Display for Outcome {
@@ -66,8 +81,17 @@ impl fmt::Display for Outcome {
             (Some(decision), Result::Failed(why)) => write!(f, "{decision}; not applied: {why}"),
             (Some(decision), result) => write!(f, "{decision}; {}", result.label()),
             (None, Result::Failed(why)) => write!(f, "{}: no decision: {why}", self.policy),
+            (None, Result::HeldBy { holder, until }) => write!(
+                f,
+                "{}: not evaluated: {holder} holds the resource's lease until {until}",
+                self.policy
+            ),
             (None, result) => write!(f, "{}: {}", self.policy, result.label()),
+        }?;
+        if !self.warnings.is_empty() {
+            write!(f, " (warning: {})", self.warnings.join("; "))?;
         }
+        Ok(())
     }
 }
 
@@ -79,6 +103,7 @@ impl Result {
             Self::AppliedNotRecorded(_) => "applied, not recorded",
             Self::WouldApply => "dry run: not applied",
             Self::Failed(_) => "failed",
+            Self::HeldBy { .. } => "held by another evaluation",
         }
     }
 }
@@ -95,19 +120,30 @@ pub struct Pass {
 /// Evaluates `policies` at `now`, in three phases:
 ///
 /// 1. **Read and decide.** One batched metric read for all of them (one per distinct period,
-///    since each read covers whole periods of one length), then per policy its capacity and
-///    remembered state, and the engine's decision.
+///    since each read covers whole periods of one length), then per policy: in [`Mode::Act`],
+///    its resource's lease for [`Ports::holder`] (a resource another evaluation holds is not
+///    evaluated: [`Result::HeldBy`]); its capacity and remembered state; and the engine's
+///    decision.
 /// 2. **Guard.** The cross-resource guards ([`apply_guards`]) over all the decisions at once:
 ///    connection budgets and partition coupling. `all` is the whole policy set, so that users of
-///    a budget that are not evaluated in this pass are still charged for.
-/// 3. **Act** (in [`Mode::Act`]), per policy in the order given: the change, then the state to
-///    remember ([`ResourceState::after`]), saved after every evaluation, not only after
-///    changes, since stabilization windows remember what the rules asked for.
+///    a budget that are not evaluated in this pass are still charged for. The policies the
+///    guards' requests address (a database's replicas, a topic's partitions) that are in this
+///    pass decide again, answering them ([`decide_answering`]).
+/// 3. **Act** (in [`Mode::Act`]), per policy in the order given: the state saved with the change
+///    as its intent, the change, then the state to remember ([`ResourceState::after`]), saved
+///    after every evaluation, not only after changes, since stabilization windows remember what
+///    the rules asked for. Then the lease is released.
 ///
-/// A failure for one policy never stops the others, and a policy whose capacity or state could
-/// not be read is never acted on. When a batched metric read fails as a whole, every metric
-/// counts as unavailable: rules hold and scale-in is blocked, while bounds and schedule floors
-/// still apply. [`Mode::DryRun`] reads and decides but writes nothing, not even the state.
+/// An intent found when the state is read means an evaluation stopped between acting and
+/// recording: it is settled against the capacity the resource shows
+/// ([`ResourceState::reconcile`]), so that a change made but not recorded still starts its
+/// cooldown and is not made twice.
+///
+/// A failure for one policy never stops the others, and a policy whose lease, capacity or state
+/// could not be read is never acted on. When a batched metric read fails as a whole, every
+/// metric counts as unavailable: rules hold and scale-in is blocked, while bounds and schedule
+/// floors still apply. [`Mode::DryRun`] reads and decides but writes nothing, not even the
+/// state, and takes no lease.
 pub async fn evaluate<M, C, S>(
     policies: &[&Policy],
     all: &[&Policy],
@@ -123,31 +159,56 @@ where
     let observations = read_metrics(policies, ports.metrics, now).await;
     let mut assessed = Vec::with_capacity(policies.len());
     for policy in policies {
-        assessed.push(assess(policy, &observations, ports, now).await);
+        assessed.push(assess(policy, &observations, ports, now, mode).await);
     }
     let decisions = assessed
         .iter()
-        .filter_map(|assessment| assessment.as_ref().ok())
-        .map(|(decision, _)| decision.clone())
+        .filter_map(|assessment| assessment.decided.as_ref().ok())
+        .map(|decided| decided.decision.clone())
         .collect();
     let guarded = apply_guards(all, decisions);
-    // `apply_guards` keeps the order: one decision back for each assessed policy.
-    let decided = assessed
-        .iter_mut()
-        .filter_map(|assessment| assessment.as_mut().ok());
-    for ((decision, _), guarded) in decided.zip(guarded.decisions) {
-        *decision = guarded;
+    // `apply_guards` keeps the order: one decision back for each decided policy.
+    let decided = policies
+        .iter()
+        .zip(&mut assessed)
+        .filter_map(|(policy, assessment)| Some(policy).zip(assessment.decided.as_mut().ok()));
+    for ((policy, decided), guarded_decision) in decided.zip(guarded.decisions) {
+        decided.decision = if guarded
+            .requests
+            .iter()
+            .any(|request| request.addressee() == Some(policy.name.as_str()))
+        {
+            decide_answering(
+                policy,
+                &observations,
+                &decided.current,
+                &decided.state,
+                now,
+                &guarded.requests,
+            )
+        } else {
+            guarded_decision
+        };
     }
     let mut outcomes = Vec::with_capacity(policies.len());
     for (policy, assessment) in policies.iter().zip(assessed) {
-        outcomes.push(match assessment {
-            Err(why) => Outcome {
+        let mut outcome = match assessment.decided {
+            Err(result) => Outcome {
                 policy: policy.name.clone(),
                 decision: None,
-                result: Result::Failed(why),
+                result,
+                warnings: assessment.warnings,
             },
-            Ok((decision, state)) => act(policy, decision, &state, ports, now, mode).await,
-        });
+            Ok(decided) => {
+                let mut outcome = act(policy, decided, ports, now, mode).await;
+                outcome.warnings.splice(0..0, assessment.warnings);
+                outcome
+            }
+        };
+        if assessment.leased {
+            outcome.warnings.extend(release(policy, ports).await);
+        }
+        outcomes.push(outcome);
     }
     Pass {
         outcomes,
@@ -177,13 +238,82 @@ async fn read_metrics<M: MetricSource>(
     observations
 }
 
-/// Reads a policy's capacity and state and decides; the reason when a read failed.
+/// One policy after the first phase.
+struct Assessment {
+    /// Whether this pass holds the resource's lease, to be released after acting.
+    leased: bool,
+    /// The decision and what it was made from, or why there is none.
+    decided: std::result::Result<Decided, Result>,
+    /// What the reads found left behind.
+    warnings: Vec<String>,
+}
+
+/// A decision and the inputs it was made from that acting needs again.
+struct Decided {
+    decision: Decision,
+    current: CurrentCapacity,
+    state: ResourceState,
+}
+
+/// Takes the policy's lease (in [`Mode::Act`]), reads its capacity and state, and decides.
 async fn assess<M, C, S>(
     policy: &Policy,
     observations: &Observations,
     ports: &Ports<'_, M, C, S>,
     now: DateTime<Utc>,
-) -> std::result::Result<(Decision, ResourceState), String>
+    mode: Mode,
+) -> Assessment
+where
+    C: CapacityControl + Sync,
+    S: StateStore + Sync,
+{
+    let unleased = |result| Assessment {
+        leased: false,
+        decided: Err(result),
+        warnings: Vec::new(),
+    };
+    if mode == Mode::Act {
+        match ports
+            .state
+            .acquire_lease(&policy.target, ports.holder)
+            .await
+        {
+            Ok(Lease::Acquired) => {}
+            Ok(Lease::HeldBy { holder, until }) => {
+                return unleased(Result::HeldBy { holder, until });
+            }
+            Err(error) => {
+                return unleased(Result::Failed(format!(
+                    "cannot take the resource's lease, not acting: {error}"
+                )));
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    let decided = read(policy, ports, &mut warnings)
+        .await
+        .map(|(current, state)| {
+            let decision = decide_answering(policy, observations, &current, &state, now, &[]);
+            Decided {
+                decision,
+                current,
+                state,
+            }
+        });
+    Assessment {
+        leased: mode == Mode::Act,
+        decided: decided.map_err(Result::Failed),
+        warnings,
+    }
+}
+
+/// Reads a policy's capacity and state, settling an intent left behind; the reason when a read
+/// failed.
+async fn read<M, C, S>(
+    policy: &Policy,
+    ports: &Ports<'_, M, C, S>,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<(CurrentCapacity, ResourceState), String>
 where
     C: CapacityControl + Sync,
     S: StateStore + Sync,
@@ -193,20 +323,25 @@ where
         .current(&policy.target)
         .await
         .map_err(|error| error.to_string())?;
-    let state = ports
+    let mut state = ports
         .state
         .load(&policy.target)
         .await
         .map_err(|error| format!("cannot read cooldown state, not acting: {error}"))?;
-    let decision = decide(policy, observations, &current, &state, now);
-    Ok((decision, state))
+    if let Some(made) = state.reconcile(&current) {
+        warnings.push(format!(
+            "an earlier evaluation changed the capacity from {} to {} at {} but stopped before recording it; counted as made",
+            made.from, made.to, made.at
+        ));
+    }
+    Ok((current, state))
 }
 
-/// Applies a decision (in [`Mode::Act`]) and saves the state to remember.
+/// Applies a decision (in [`Mode::Act`]): the state with the change as its intent, the change,
+/// then the state to remember.
 async fn act<M, C, S>(
     policy: &Policy,
-    decision: Decision,
-    state: &ResourceState,
+    decided: Decided,
     ports: &Ports<'_, M, C, S>,
     now: DateTime<Utc>,
     mode: Mode,
@@ -215,36 +350,67 @@ where
     C: CapacityControl + Sync,
     S: StateStore + Sync,
 {
-    let outcome = |result| Outcome {
+    let Decided {
+        decision, state, ..
+    } = decided;
+    let outcome = |decision: Decision, result| Outcome {
         policy: policy.name.clone(),
-        decision: Some(decision.clone()),
+        decision: Some(decision),
         result,
+        warnings: Vec::new(),
     };
     if mode == Mode::DryRun {
-        return outcome(match decision.change() {
+        let result = match decision.change() {
             None => Result::Unchanged,
             Some(_) => Result::WouldApply,
-        });
+        };
+        return outcome(decision, result);
     }
     let applied = match decision.change() {
         None => None,
         Some((direction, desired)) => {
-            if let Err(error) = ports.capacity.set_desired(&policy.target, desired).await {
-                return outcome(Result::Failed(error.to_string()));
-            }
-            Some(LastAction {
+            let change = LastAction {
                 at: now,
                 direction,
                 from: decision.current,
                 to: desired,
-            })
+            };
+            let target = &policy.target;
+            if let Err(error) = ports.state.save(target, &state.intending(change)).await {
+                let why =
+                    format!("cannot write down the change before making it, not acting: {error}");
+                return outcome(decision, Result::Failed(why));
+            }
+            if let Err(error) = ports.capacity.set_desired(target, desired).await {
+                return outcome(decision, Result::Failed(error.to_string()));
+            }
+            Some(change)
         }
     };
     let next = state.after(policy, &decision, applied);
     let saved = ports.state.save(&policy.target, &next).await;
-    outcome(match (applied, saved) {
+    let result = match (applied, saved) {
         (None, _) => Result::Unchanged,
         (Some(_), Ok(())) => Result::Applied,
         (Some(_), Err(error)) => Result::AppliedNotRecorded(error.to_string()),
-    })
+    };
+    outcome(decision, result)
+}
+
+/// Gives the policy's lease back; a warning when that failed.
+async fn release<M, C, S>(policy: &Policy, ports: &Ports<'_, M, C, S>) -> Option<String>
+where
+    S: StateStore + Sync,
+{
+    match ports
+        .state
+        .release_lease(&policy.target, ports.holder)
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => Some("the lease had expired and was taken by another evaluation".to_owned()),
+        Err(error) => Some(format!(
+            "the lease could not be released and stays until it expires: {error}"
+        )),
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
+use capstan_engine::ports::{CapacityControl, Lease, LeaseTable, MetricSource, StateStore};
 use capstan_engine::{
     ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations,
     Recommendation, Request, ResourceState,
@@ -98,10 +98,15 @@ impl CapacityControl for FakeCapacity {
     }
 }
 
+/// State and leases in memory; `die_after_next_change` fails the next save of the state after a
+/// change (the first without an intent once one was saved), as if the evaluation died between
+/// acting and recording.
 #[derive(Default)]
 struct FakeState {
     states: Mutex<BTreeMap<Target, ResourceState>>,
+    leases: Mutex<LeaseTable>,
     fail_load: bool,
+    die_after_next_change: Mutex<bool>,
 }
 
 impl StateStore for FakeState {
@@ -121,11 +126,31 @@ impl StateStore for FakeState {
     }
 
     async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), FakeError> {
-        self.states
+        let mut states = self.states.lock().expect("fake port lock");
+        let after_change = states.get(target).is_some_and(|s| s.intent.is_some());
+        let mut dying = self.die_after_next_change.lock().expect("fake port lock");
+        if *dying && after_change && state.intent.is_none() {
+            *dying = false;
+            return Err(FakeError("the evaluation died before recording".into()));
+        }
+        states.insert(target.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, FakeError> {
+        Ok(self
+            .leases
             .lock()
             .expect("fake port lock")
-            .insert(target.clone(), state.clone());
-        Ok(())
+            .acquire(target, holder))
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, FakeError> {
+        Ok(self
+            .leases
+            .lock()
+            .expect("fake port lock")
+            .release(target, holder))
     }
 }
 
@@ -244,6 +269,7 @@ impl World {
             metrics: &self.metrics,
             capacity: &self.capacity,
             state: &self.state,
+            holder: "this-pass",
         };
         evaluate(policies, policies, &ports, now(), mode).await
     }
@@ -259,6 +285,10 @@ impl World {
             .expect("fake port lock")
             .get(&target(service))
             .cloned()
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
+        self.state.leases.lock().expect("fake port lock")
     }
 
     fn recorded(&self, service: &str) -> Option<LastAction> {
@@ -426,6 +456,113 @@ async fn failed_change_is_reported_and_not_recorded() {
 
     assert!(matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("denied")));
     assert_eq!(world.recorded("hot"), None);
+    // The intent stays behind; the next pass finds the capacity unchanged, drops it and acts.
+    assert!(
+        world
+            .saved("hot")
+            .is_some_and(|state| state.intent.is_some())
+    );
+    world.capacity.fail_set = false;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+    assert_eq!(outcomes[0].result, RunResult::Applied, "{}", outcomes[0]);
+    assert!(outcomes[0].warnings.is_empty(), "{}", outcomes[0]);
+    assert_eq!(world.desired("hot"), 4);
+    assert_eq!(world.saved("hot").and_then(|state| state.intent), None);
+}
+
+#[tokio::test]
+async fn a_resource_leased_to_another_evaluation_is_not_evaluated() {
+    let world = World::hot();
+    world.leases().acquire(&target("hot"), "other-pass");
+
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+
+    assert!(
+        matches!(&outcomes[0].result, RunResult::HeldBy { holder, .. } if holder == "other-pass"),
+        "{}",
+        outcomes[0]
+    );
+    assert!(outcomes[0].decision.is_none());
+    assert_eq!(world.desired("hot"), 2);
+    assert_eq!(world.saved("hot"), None, "nothing written");
+    assert!(
+        !world.leases().release(&target("hot"), "this-pass"),
+        "the other pass's lease was left alone"
+    );
+}
+
+#[tokio::test]
+async fn the_lease_is_given_back_after_acting_and_after_a_failed_read() {
+    let world = World::hot();
+
+    let outcomes = world
+        .evaluate(&[&policy("hot"), &policy("missing")], Mode::Act)
+        .await;
+
+    assert_eq!(outcomes[0].result, RunResult::Applied);
+    assert!(matches!(outcomes[1].result, RunResult::Failed(_)));
+    let mut leases = world.leases();
+    for service in ["hot", "missing"] {
+        assert_eq!(
+            leases.acquire(&target(service), "next-pass"),
+            Lease::Acquired,
+            "{service}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_but_not_recorded_is_not_made_again() {
+    let world = World {
+        state: FakeState {
+            die_after_next_change: Mutex::new(true),
+            ..Default::default()
+        },
+        ..World::hot()
+    };
+    let mut cooling = policy("hot");
+    cooling.guards.cooldown_out = Duration::from_secs(600);
+
+    let dying = world.evaluate(&[&cooling], Mode::Act).await;
+    assert!(
+        matches!(&dying[0].result, RunResult::AppliedNotRecorded(why) if why.contains("died")),
+        "{}",
+        dying[0]
+    );
+    assert_eq!(world.desired("hot"), 4);
+
+    // CPU is still at 90. The next pass finds the intent and the capacity it names: the change
+    // was made, its cooldown runs, and no second change follows.
+    let next = world.evaluate(&[&cooling], Mode::Act).await;
+    assert_eq!(next[0].result, RunResult::Unchanged, "{}", next[0]);
+    assert_eq!(world.desired("hot"), 4);
+    assert!(
+        next[0].warnings[0].contains("from 2 to 4")
+            && next[0].warnings[0].contains("counted as made"),
+        "{:?}",
+        next[0].warnings
+    );
+    let made = LastAction {
+        at: now(),
+        direction: Direction::Out,
+        from: 2,
+        to: 4,
+    };
+    let saved = world.saved("hot").expect("a saved state");
+    assert_eq!(
+        (saved.actions.as_slice(), saved.intent),
+        (&[made][..], None)
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_takes_no_lease() {
+    let world = World::hot();
+    world.leases().acquire(&target("hot"), "other-pass");
+
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::DryRun).await;
+
+    assert_eq!(outcomes[0].result, RunResult::WouldApply);
 }
 
 #[test]

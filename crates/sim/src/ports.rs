@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 
-use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
+use capstan_engine::ports::{CapacityControl, Lease, LeaseTable, MetricSource, StateStore};
 use capstan_engine::{CurrentCapacity, Datapoint, MetricData, Observations, ResourceState};
 use capstan_policy::model::{MetricQuery, Target};
 
@@ -119,6 +119,7 @@ impl CapacityControl for SimCapacity {
 #[derive(Debug, Default)]
 pub struct MemoryState {
     states: Mutex<BTreeMap<Target, ResourceState>>,
+    leases: Mutex<LeaseTable>,
 }
 
 impl StateStore for MemoryState {
@@ -131,5 +132,13 @@ impl StateStore for MemoryState {
     async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), Infallible> {
         lock(&self.states).insert(target.clone(), state.clone());
         Ok(())
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, Infallible> {
+        Ok(lock(&self.leases).acquire(target, holder))
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, Infallible> {
+        Ok(lock(&self.leases).release(target, holder))
     }
 }

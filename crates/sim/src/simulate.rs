@@ -139,6 +139,7 @@ pub fn simulate(
         metrics: &metrics,
         capacity: &capacity,
         state: &state,
+        holder: "capstan-simulate",
     };
     let mut lags = vec![0.0; policies.len()];
     let mut runs: Vec<Run> = policies

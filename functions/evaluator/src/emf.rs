@@ -101,6 +101,7 @@ mod tests {
             policy: "web".into(),
             decision,
             result,
+            warnings: Vec::new(),
         }
     }
 

@@ -6,6 +6,9 @@
 //! - an EventBridge scheduled event (`detail-type: Scheduled Event`): the tick.
 //!
 //! Anything else is a [`EventError`] naming what was received; it never leads to an action.
+//!
+//! Each trigger comes with the key that recognises a later delivery of the same event (see
+//! [`Delivery::key`]).
 
 use std::collections::BTreeMap;
 
@@ -41,21 +44,50 @@ pub enum EventError {
     },
 }
 
+/// One trigger as delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// What woke the evaluator.
+    pub trigger: Trigger,
+    /// What every delivery of the same event shares: `alarm#<name>#<state change time>` for an
+    /// alarm (however it was delivered), `tick#<scheduled time>` for a scheduled event (the
+    /// same for every attempt of one scheduled invocation, whereas EventBridge Scheduler gives
+    /// each attempt its own id). `None` for an alarm event without its state change time, which
+    /// is then evaluated on every delivery.
+    pub key: Option<String>,
+}
+
+impl Delivery {
+    fn alarm(alarm: AlarmTrigger) -> Self {
+        let key = alarm
+            .changed_at
+            .map(|at| format!("alarm#{}#{}", alarm.name, at.to_rfc3339()));
+        Self {
+            trigger: Trigger::Alarm(alarm),
+            key,
+        }
+    }
+}
+
 /// Reads `event` as one of the accepted kinds.
-pub fn parse(event: Value) -> Result<Vec<Trigger>, EventError> {
+pub fn parse(event: Value) -> Result<Vec<Delivery>, EventError> {
     if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
         return match detail_type {
             "CloudWatch Alarm State Change" => {
                 let event: EventBridgeEvent<CloudWatchAlarmData<Value>> =
                     typed("EventBridge alarm state change", event)?;
-                Ok(vec![Trigger::Alarm(from_alarm_data(event.detail))])
+                Ok(vec![Delivery::alarm(from_alarm_data(event.detail))])
             }
             "Scheduled Event" => {
-                let event: EventBridgeEvent<Value> = typed("EventBridge scheduled", event)?;
+                const KIND: &str = "EventBridge scheduled";
+                let event: EventBridgeEvent<Value> = typed(KIND, event)?;
                 let at = event
                     .time
-                    .ok_or_else(|| malformed("EventBridge scheduled", "missing `time`"))?;
-                Ok(vec![Trigger::Tick { at }])
+                    .ok_or_else(|| malformed(KIND, "missing `time`"))?;
+                Ok(vec![Delivery {
+                    trigger: Trigger::Tick { at },
+                    key: Some(format!("tick#{}", at.to_rfc3339())),
+                }])
             }
             other => Err(malformed(
                 "EventBridge",
@@ -65,7 +97,7 @@ pub fn parse(event: Value) -> Result<Vec<Trigger>, EventError> {
     }
     if event.get("alarmData").is_some() {
         let alarm: CloudWatchAlarm<Value> = typed("CloudWatch alarm action", event)?;
-        return Ok(vec![Trigger::Alarm(from_alarm_data(alarm.alarm_data))]);
+        return Ok(vec![Delivery::alarm(from_alarm_data(alarm.alarm_data))]);
     }
     if event.get("Records").is_some() {
         let sns: SnsEvent = typed("SNS", event)?;
@@ -75,7 +107,7 @@ pub fn parse(event: Value) -> Result<Vec<Trigger>, EventError> {
             .map(|record| {
                 let payload: CloudWatchAlarmPayload = serde_json::from_str(&record.sns.message)
                     .map_err(|e| malformed("SNS alarm notification", e.to_string()))?;
-                Ok(Trigger::Alarm(from_sns_payload(payload)))
+                Ok(Delivery::alarm(from_sns_payload(payload)))
             })
             .collect();
     }
@@ -172,9 +204,24 @@ mod tests {
         serde_json::from_str(text).expect("sample is JSON")
     }
 
-    fn only_alarm(triggers: Vec<Trigger>) -> AlarmTrigger {
-        match <[Trigger; 1]>::try_from(triggers) {
-            Ok([Trigger::Alarm(alarm)]) => alarm,
+    fn only_alarm(deliveries: Vec<Delivery>) -> AlarmTrigger {
+        match <[Delivery; 1]>::try_from(deliveries) {
+            Ok(
+                [
+                    Delivery {
+                        trigger: Trigger::Alarm(alarm),
+                        key,
+                    },
+                ],
+            ) => {
+                assert_eq!(
+                    key,
+                    alarm
+                        .changed_at
+                        .map(|at| format!("alarm#{}#{}", alarm.name, at.to_rfc3339()))
+                );
+                alarm
+            }
             other => panic!("expected one alarm trigger, got {other:?}"),
         }
     }
@@ -243,8 +290,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             triggers,
-            [Trigger::Tick {
-                at: "2015-10-08T16:53:06Z".parse().unwrap()
+            [Delivery {
+                trigger: Trigger::Tick {
+                    at: "2015-10-08T16:53:06Z".parse().unwrap()
+                },
+                key: Some("tick#2015-10-08T16:53:06+00:00".into()),
             }]
         );
     }
@@ -257,9 +307,35 @@ mod tests {
         .unwrap();
         assert_eq!(
             triggers,
-            [Trigger::Tick {
-                at: "2026-03-06T17:00:00Z".parse().unwrap()
+            [Delivery {
+                trigger: Trigger::Tick {
+                    at: "2026-03-06T17:00:00Z".parse().unwrap()
+                },
+                key: Some("tick#2026-03-06T17:00:00+00:00".into()),
             }]
+        );
+    }
+
+    #[test]
+    fn one_alarm_state_change_has_one_key_however_it_is_delivered() {
+        let eventbridge = only_alarm(
+            parse(sample(include_str!(
+                "../../../tests/fixtures/events/eventbridge-alarm.json"
+            )))
+            .unwrap(),
+        );
+        let mut action = sample(include_str!(
+            "../../../tests/fixtures/events/alarm-action.json"
+        ));
+        action["alarmData"]["alarmName"] = serde_json::json!(eventbridge.name);
+        action["alarmData"]["state"]["timestamp"] = serde_json::json!("2019-10-02T17:04:40.989Z");
+        let key =
+            |deliveries: Vec<Delivery>| deliveries.into_iter().map(|d| d.key).collect::<Vec<_>>();
+        assert_eq!(
+            key(parse(action).unwrap()),
+            [Some(
+                "alarm#ServerCpuTooHigh#2019-10-02T17:04:40.989+00:00".into()
+            )]
         );
     }
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use capstan_aws::{Aws, Topic};
-use capstan_policy::model::{Policy, Target};
+use capstan_aws::state::Claim;
+use capstan_aws::{Aws, AwsError, Topic};
+use capstan_policy::model::Policy;
 use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
 
 use crate::notice::notice;
@@ -13,8 +14,7 @@ use crate::{emf, event};
 
 /// What the evaluator holds between invocations.
 pub struct App {
-    /// The whole policy set, or why it was refused at cold start. Only the kinds
-    /// [`capstan_aws::actuates`] are evaluated; the others still count in the guards.
+    /// The whole policy set, or why it was refused at cold start.
     policies: Result<Vec<Policy>, String>,
     aws: Aws,
     mode: Mode,
@@ -30,12 +30,11 @@ impl App {
     pub async fn start(settings: Settings) -> Self {
         let policies = capstan_lambda::load_policies(settings.policy_dir.as_deref()).map(|set| {
             let mut policies = set.policies().to_vec();
-            for policy in policies.iter().filter(|policy| !capstan_aws::actuates(&policy.target)) {
-                tracing::warn!(policy = %policy.name, target = %policy.target, "validated; this release does not actuate this target kind");
-            }
             tracing::info!(policies = policies.len(), "policy set valid");
             if settings.paused {
-                tracing::warn!("CAPSTAN_PAUSED: every policy is evaluated and explained, nothing acts");
+                tracing::warn!(
+                    "CAPSTAN_PAUSED: every policy is evaluated and explained, nothing acts"
+                );
                 for policy in &mut policies {
                     policy.paused = true;
                 }
@@ -61,56 +60,107 @@ impl App {
         }
     }
 
-    /// Handles one event: a malformed or unknown event is an error and changes nothing.
-    pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
+    /// Handles one event, delivered as invocation `request_id`: a malformed or unknown event is
+    /// an error and changes nothing. When acting, an event delivered before (see
+    /// [`event::Delivery::key`]) is acknowledged with a log line naming the first delivery and
+    /// not evaluated again, and each outcome is kept in the state table's decision log.
+    pub async fn handle(
+        &self,
+        event: Value,
+        request_id: String,
+    ) -> Result<Value, lambda_runtime::Error> {
         let policies = self.policies.as_ref().map_err(
             |_| "policy set invalid: refusing to act (see the cold-start error in the log)",
         )?;
-        let triggers = event::parse(event).inspect_err(|error| {
+        let deliveries = event::parse(event).inspect_err(|error| {
             tracing::error!(error = %error, "event rejected: no action taken");
         })?;
         let ports = Ports {
             metrics: self.aws.cloudwatch(),
             capacity: &self.aws,
             state: self.aws.state(),
+            holder: &request_id,
         };
+        let all: Vec<&Policy> = policies.iter().collect();
+        let mut triggers = Vec::new();
+        let mut duplicates = Vec::new();
+        let mut requests = Vec::new();
         let mut results = Vec::new();
-        for trigger in &triggers {
+        for delivery in deliveries {
+            if let (Mode::Act, Some(key)) = (self.mode, &delivery.key)
+                && let Claim::Duplicate { by, at } = self.claim(key, &request_id).await?
+            {
+                tracing::info!(key = %key, first_request_id = %by, first_delivered_at = %at, "duplicate delivery: handled by the first delivery, not evaluated again");
+                duplicates
+                    .push(json!({ "key": key, "first_request_id": by, "first_delivered_at": at }));
+                continue;
+            }
+            let trigger = delivery.trigger;
             let now = evaluation_time(trigger.at(), Utc::now(), self.max_event_age);
-            let mut woken = trigger.select(policies);
-            woken.retain(|policy| capstan_aws::actuates(&policy.target));
+            let woken = trigger.select(policies);
             if woken.is_empty() {
                 tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
             }
-            let all: Vec<&Policy> = policies.iter().collect();
             let pass = evaluate(&woken, &all, &ports, now, self.mode).await;
             for request in &pass.requests {
-                tracing::info!(request = %json!(request), "a guard asks for more capacity elsewhere");
+                tracing::info!(request = %request, "a guard asks for more capacity elsewhere");
             }
-            for outcome in pass.outcomes {
-                let target = woken
-                    .iter()
-                    .find(|policy| policy.name == outcome.policy)
-                    .map(|policy| &policy.target);
-                if let Some(target) = target {
-                    self.report(&outcome, target).await;
-                }
+            for (policy, outcome) in woken.iter().zip(pass.outcomes) {
+                self.report(&outcome, policy, now, &request_id).await;
                 results.push(outcome);
             }
+            requests.extend(pass.requests);
+            triggers.push(trigger);
         }
         Ok(json!({
             "triggers": triggers,
+            "duplicates": duplicates,
             "mode": self.mode,
             "paused": self.paused,
             "outcomes": results,
+            "requests": requests,
         }))
     }
 
-    /// Logs the decision and its metrics, and tells the decisions topic of a blocked or failed
-    /// actuation. A failure to publish is logged and changes nothing else.
-    async fn report(&self, outcome: &Outcome, target: &Target) {
+    /// Claims the event `key` for this delivery. Failing to learn whether it is a duplicate
+    /// fails the invocation, so that nothing acts twice and Lambda's retry decides again.
+    async fn claim(&self, key: &str, request_id: &str) -> Result<Claim, AwsError> {
+        self.aws
+            .state()
+            .claim_event(key, request_id, Utc::now())
+            .await
+            .inspect_err(|error| {
+                tracing::error!(error = %error, key = %key, "cannot tell whether this event was delivered before: not evaluated");
+            })
+    }
+
+    /// Logs the decision and its metrics, keeps it in the decision log (when acting) and tells
+    /// the decisions topic of a blocked or failed actuation. A failure to keep or publish it is
+    /// logged and changes nothing else: the decision is already made and logged.
+    async fn report(
+        &self,
+        outcome: &Outcome,
+        policy: &Policy,
+        at: DateTime<Utc>,
+        request_id: &str,
+    ) {
+        let target = &policy.target;
         log_decision(outcome);
         println!("{}", emf::record(outcome, target.kind(), Utc::now()));
+        if self.mode == Mode::Act {
+            let kept = match serde_json::to_string(outcome) {
+                Ok(json) => self
+                    .aws
+                    .state()
+                    .log_decision(target, &policy.name, at, request_id, json)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = kept {
+                tracing::warn!(policy = %policy.name, error = %error, "decision not kept in the decision log");
+            }
+        }
         let (Some(topic), Some(notice)) =
             (&self.decisions_topic, notice(outcome, target, self.mode))
         else {

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let app = App::start(settings).await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        app.handle(event.payload)
+        app.handle(event.payload, event.context.request_id)
     }))
     .await
 }

@@ -84,6 +84,7 @@ mod tests {
             policy: "web".into(),
             decision,
             result,
+            warnings: Vec::new(),
         }
     }
 

@@ -1,0 +1,272 @@
+//! Leases and intents end to end: runner passes against moto's DynamoDB, ECS and CloudWatch.
+//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test state_coordination`.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Barrier;
+
+use capstan_aws::{Aws, AwsError, DynamoStateStore};
+use capstan_engine::model::{Policy, Target};
+use capstan_engine::ports::{CapacityControl, Lease, StateStore};
+use capstan_engine::{CurrentCapacity, Direction, LastAction, ResourceState};
+use capstan_policy::{PolicySet, Source};
+use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
+use capstan_tests::fleet::{self, MetricId};
+
+/// An ECS service at 2 tasks whose CPU has been 90 for six minutes, a policy adding 2 tasks above
+/// 70, and a state table: everything in the emulator.
+struct Scene {
+    aws: Aws,
+    ecs: aws_sdk_ecs::Client,
+    cluster: String,
+    policy: Policy,
+    now: DateTime<Utc>,
+}
+
+const SERVICE: &str = "orders";
+
+impl Scene {
+    async fn new(cooldown: &str) -> Self {
+        let config = capstan_tests::sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let cluster = capstan_tests::unique("state");
+        let table = capstan_tests::unique("state");
+        capstan_aws::create_table(&dynamodb, &table)
+            .await
+            .expect("creating the state table");
+        fleet::steady_ecs_service(&ecs, &cluster, SERVICE, 2).await;
+        let now = Utc::now();
+        let cpu = MetricId {
+            namespace: "AWS/ECS".into(),
+            name: "CPUUtilization".into(),
+            dimensions: vec![
+                ("ClusterName".into(), cluster.clone()),
+                ("ServiceName".into(), SERVICE.into()),
+            ],
+        };
+        let trace: Vec<_> = fleet::last_complete_minutes(now, 6)
+            .into_iter()
+            .map(|at| (at, 90.0))
+            .collect();
+        fleet::put_metric(&cloudwatch, &cpu, &trace).await;
+        let yaml = format!(
+            "version: 1
+name: {SERVICE}
+target:
+  ecs_service: {{ cluster: {cluster}, service: {SERVICE} }}
+capacity: {{ min: 1, max: 10 }}
+metrics:
+  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, dimensions: {{ ClusterName: {cluster}, ServiceName: {SERVICE} }}, stat: Average, period: 1m }}
+scale_out:
+  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: 2 }}
+guards:
+  cooldown: {{ out: {cooldown} }}
+"
+        );
+        let set = PolicySet::from_sources(vec![Source {
+            path: "policies/orders.yaml".into(),
+            text: yaml,
+        }])
+        .expect("a valid policy");
+        Self {
+            aws: Aws::new(&config, table),
+            ecs,
+            cluster,
+            policy: set.policies()[0].clone(),
+            now,
+        }
+    }
+
+    /// One acting pass over the policy, by `holder`, through `state` and `capacity`.
+    async fn pass(
+        &self,
+        holder: &str,
+        state: &(impl StateStore + Sync),
+        capacity: &(impl CapacityControl + Sync),
+    ) -> Outcome {
+        let ports = Ports {
+            metrics: self.aws.cloudwatch(),
+            capacity,
+            state,
+            holder,
+        };
+        let policies = [&self.policy];
+        let mut pass = evaluate(&policies, &policies, &ports, self.now, Mode::Act).await;
+        assert_eq!(pass.outcomes.len(), 1);
+        pass.outcomes.remove(0)
+    }
+
+    async fn desired(&self) -> i32 {
+        fleet::ecs_desired(&self.ecs, &self.cluster, SERVICE).await
+    }
+}
+
+/// The capacity control of [`Aws`], counting the changes it is asked to make.
+struct CountingChanges<'a> {
+    aws: &'a Aws,
+    changes: AtomicUsize,
+}
+
+impl CapacityControl for CountingChanges<'_> {
+    type Error = AwsError;
+
+    async fn current(&self, target: &Target) -> Result<CurrentCapacity, AwsError> {
+        self.aws.current(target).await
+    }
+
+    async fn set_desired(&self, target: &Target, desired: u32) -> Result<(), AwsError> {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.aws.set_desired(target, desired).await
+    }
+}
+
+/// A state store that, after each lease attempt, waits until every racer has made its own: no
+/// racer gets to act, and release, before the others have tried to take the lease.
+struct LeaseRace<'a> {
+    store: &'a DynamoStateStore,
+    barrier: &'a Barrier,
+}
+
+impl StateStore for LeaseRace<'_> {
+    type Error = AwsError;
+
+    async fn load(&self, target: &Target) -> Result<ResourceState, AwsError> {
+        self.store.load(target).await
+    }
+
+    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), AwsError> {
+        self.store.save(target, state).await
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, AwsError> {
+        let lease = self.store.acquire_lease(target, holder).await;
+        self.barrier.wait().await;
+        lease
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, AwsError> {
+        self.store.release_lease(target, holder).await
+    }
+}
+
+/// A state store that saves a state only while it carries an intent: the state to remember
+/// after a change is lost, as if the evaluation died right after acting.
+struct DiesAfterActing<'a>(&'a DynamoStateStore);
+
+impl StateStore for DiesAfterActing<'_> {
+    type Error = io::Error;
+
+    async fn load(&self, target: &Target) -> io::Result<ResourceState> {
+        self.0.load(target).await.map_err(io::Error::other)
+    }
+
+    async fn save(&self, target: &Target, state: &ResourceState) -> io::Result<()> {
+        if state.intent.is_none() {
+            return Err(io::Error::other("the evaluation died before recording"));
+        }
+        self.0.save(target, state).await.map_err(io::Error::other)
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> io::Result<Lease> {
+        self.0
+            .acquire_lease(target, holder)
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> io::Result<bool> {
+        self.0
+            .release_lease(target, holder)
+            .await
+            .map_err(io::Error::other)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_racing_evaluations_exactly_one_acts_and_the_other_names_it() {
+    // No cooldown: only the lease keeps the second evaluation from adding two more tasks.
+    let scene = Scene::new("0s").await;
+    let capacity = CountingChanges {
+        aws: &scene.aws,
+        changes: AtomicUsize::new(0),
+    };
+    let barrier = Barrier::new(2);
+    let racing = LeaseRace {
+        store: scene.aws.state(),
+        barrier: &barrier,
+    };
+
+    let (first, second) = tokio::join!(
+        scene.pass("evaluation-1", &racing, &capacity),
+        scene.pass("evaluation-2", &racing, &capacity),
+    );
+
+    let (winner, loser) = match (&first.result, &second.result) {
+        (RunResult::Applied, _) => (("evaluation-1", &first), &second),
+        (_, RunResult::Applied) => (("evaluation-2", &second), &first),
+        _ => panic!("one evaluation should act: {first}; {second}"),
+    };
+    assert_eq!(winner.1.decision.as_ref().map(|d| d.desired), Some(4));
+    match &loser.result {
+        RunResult::HeldBy { holder, .. } => assert_eq!(holder, winner.0, "{loser}"),
+        other => panic!("the other should be told the lease holder, got {other:?}"),
+    }
+    assert!(loser.decision.is_none(), "{loser}");
+    assert_eq!(
+        capacity.changes.load(Ordering::SeqCst),
+        1,
+        "exactly one change"
+    );
+    assert_eq!(scene.desired().await, 4);
+
+    // The winner released the lease: the next evaluation is not kept out.
+    let next = scene
+        .pass("evaluation-3", scene.aws.state(), &scene.aws)
+        .await;
+    assert!(
+        !matches!(next.result, RunResult::HeldBy { .. }),
+        "the lease was released: {next}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_that_dies_between_acting_and_recording_is_not_repeated() {
+    let scene = Scene::new("10m").await;
+    let store = scene.aws.state();
+
+    let dying = scene
+        .pass("evaluation-1", &DiesAfterActing(store), &scene.aws)
+        .await;
+    assert!(
+        matches!(dying.result, RunResult::AppliedNotRecorded(_)),
+        "{dying}"
+    );
+    assert_eq!(scene.desired().await, 4);
+    let made = LastAction {
+        at: scene.now,
+        direction: Direction::Out,
+        from: 2,
+        to: 4,
+    };
+    assert_eq!(
+        store.load(&scene.policy.target).await.expect("loading"),
+        ResourceState::default().intending(made),
+        "the change is known only as an intent"
+    );
+
+    // The next evaluation sees 4 tasks, the intent's target: the change was made, its cooldown
+    // runs, and CPU still at 90 does not add two more.
+    let next = scene.pass("evaluation-2", store, &scene.aws).await;
+    assert_eq!(next.result, RunResult::Unchanged, "{next}");
+    assert!(
+        next.warnings.iter().any(|w| w.contains("counted as made")),
+        "{next}"
+    );
+    assert_eq!(scene.desired().await, 4);
+    let remembered = store.load(&scene.policy.target).await.expect("loading");
+    assert_eq!((remembered.actions, remembered.intent), (vec![made], None));
+}
