@@ -192,7 +192,7 @@ export class CapstanStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'StateTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [stateTable.attrArn],
       }),
       new iam.PolicyStatement({
