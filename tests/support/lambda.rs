@@ -31,7 +31,7 @@ impl LambdaEvaluator {
     pub fn start(env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().expect("a log file");
-        let mut watch = Command::new("cargo");
+        let mut watch = cargo();
         watch
             .current_dir(workspace_root())
             .args([
@@ -84,7 +84,7 @@ impl LambdaEvaluator {
 
     /// Sends `event` to the evaluator and returns its answer, or the error it reported.
     pub fn invoke(&self, event: &Value) -> Result<Value, String> {
-        let output = Command::new("cargo")
+        let output = cargo()
             .current_dir(workspace_root())
             .args(["lambda", "invoke", "evaluator", "--output-format", "json"])
             .args([
@@ -117,6 +117,34 @@ impl Drop for LambdaEvaluator {
             .status();
         let _ = self.watch.wait();
     }
+}
+
+/// `cargo`, without the variables cargo set for this process (it runs under `cargo test`,
+/// nextest or `cargo run`). A nested cargo would read them as its own environment: build
+/// scripts that watch them (ring's, for `CARGO_PKG_NAME` and the like) would rerun, and every
+/// crate above them would be rebuilt, once for the function and again for the next outer build.
+fn cargo() -> Command {
+    let mut cargo = Command::new("cargo");
+    for (name, _) in std::env::vars_os() {
+        let set_by_cargo = name.to_str().is_some_and(|name| {
+            name == "OUT_DIR"
+                || name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_BIN_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_MANIFEST_LINKS",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                ]
+                .contains(&name)
+        });
+        if set_by_cargo {
+            cargo.env_remove(name);
+        }
+    }
+    cargo
 }
 
 /// The workspace root, where `cargo lambda` must run.
