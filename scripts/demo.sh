@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs the tools, starts the AWS emulator, and runs the real evaluator Lambda
-# (under `cargo lambda watch`) against it, one simulated minute per tick of a CPU spike.
+# (under `cargo lambda watch`) against it, one simulated minute per tick: a CPU spike, a flash sale,
+# and a read replica created ahead of the sale and retired after it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh

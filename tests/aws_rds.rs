@@ -13,7 +13,9 @@ use capstan_engine::ClampKind;
 use capstan_policy::model::Policy;
 use capstan_policy::{PolicySet, Source};
 use capstan_runner::{Mode, Outcome, Ports, Result as PassResult, evaluate};
-use capstan_tests::fleet::{MetricId, minute_start, put_metric};
+use capstan_tests::fleet::{
+    MetricId, minute_start, put_metric, rds_replica, rds_replicas, rds_source, rds_status,
+};
 use capstan_tests::{sdk_config, unique};
 
 /// The emulator's configuration and a new state table in it.
@@ -24,43 +26,6 @@ async fn emulator() -> (aws_config::SdkConfig, String) {
         .await
         .expect("state table");
     (config, table)
-}
-
-/// Creates a PostgreSQL source with `retention` days of automated backups.
-async fn source(rds: &aws_sdk_rds::Client, name: &str, retention: i32) {
-    rds.create_db_instance()
-        .db_instance_identifier(name)
-        .engine("postgres")
-        .db_instance_class("db.r6g.large")
-        .allocated_storage(20)
-        .master_username("admin")
-        .master_user_password("not-a-real-password")
-        .backup_retention_period(retention)
-        .send()
-        .await
-        .expect("CreateDBInstance");
-}
-
-/// Identifiers of the replicas of `source`, sorted, with whether capstan's tag is on them.
-async fn replicas(rds: &aws_sdk_rds::Client, source: &str) -> Vec<(String, Vec<Tag>)> {
-    let answer = rds
-        .describe_db_instances()
-        .send()
-        .await
-        .expect("DescribeDBInstances");
-    let mut found: Vec<(String, Vec<Tag>)> = answer
-        .db_instances()
-        .iter()
-        .filter(|db| db.read_replica_source_db_instance_identifier() == Some(source))
-        .map(|db| {
-            (
-                db.db_instance_identifier().unwrap_or_default().to_owned(),
-                db.tag_list().to_vec(),
-            )
-        })
-        .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
 }
 
 /// The storefront's daily `sale` window opening at `hour` UTC for an hour, and the replica
@@ -114,14 +79,9 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
     let rds = aws_sdk_rds::Client::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let db = unique("orders-db");
-    source(&rds, &db, 1).await;
+    rds_source(&rds, &db, 1).await;
     let theirs = format!("{db}-analytics");
-    rds.create_db_instance_read_replica()
-        .db_instance_identifier(&theirs)
-        .source_db_instance_identifier(&db)
-        .send()
-        .await
-        .expect("someone else's replica");
+    rds_replica(&rds, &db, &theirs).await;
     // A sale that opened on the hour, five to six hours ago: every tick is in the past.
     let hour = (Utc::now() - TimeDelta::hours(5))
         .with_minute(0)
@@ -142,13 +102,17 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
         Some(ClampKind::ResourceBusy),
         "{busy}"
     );
-    assert_eq!(replicas(&rds, &db).await.len(), 1, "only someone else's");
+    assert_eq!(
+        rds_replicas(&rds, &db).await.len(),
+        1,
+        "only someone else's"
+    );
 
     // 30 minutes before: quiet for ten minutes, so one replica is created, tagged as capstan's.
     cpu(&cloudwatch, &db, at(-30), 12.0).await;
     let created = tick(&aws, &set, at(-30)).await;
     assert_eq!(created.result, PassResult::Applied, "{created}");
-    let now = replicas(&rds, &db).await;
+    let now = rds_replicas(&rds, &db).await;
     let mine: Vec<&(String, Vec<Tag>)> = now.iter().filter(|(name, _)| *name != theirs).collect();
     let [(name, tags)] = mine.as_slice() else {
         panic!("one replica of capstan's: {now:?}");
@@ -178,7 +142,7 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
             .and_then(|d| d.explanation.fired.clone()),
         Some("replicas.retire".into())
     );
-    let left: Vec<String> = replicas(&rds, &db)
+    let left: Vec<String> = rds_replicas(&rds, &db)
         .await
         .into_iter()
         .map(|(n, _)| n)
@@ -188,13 +152,11 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
         std::slice::from_ref(&theirs),
         "{name} deleted, {theirs} kept"
     );
-    let sources = rds
-        .describe_db_instances()
-        .db_instance_identifier(&db)
-        .send()
-        .await
-        .expect("the source is still there");
-    assert_eq!(sources.db_instances().len(), 1);
+    assert_eq!(
+        rds_status(&rds, &db).await,
+        "available",
+        "the source is kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -203,7 +165,7 @@ async fn a_stopped_source_is_busy_and_nothing_is_created() {
     let rds = aws_sdk_rds::Client::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let db = unique("orders-db");
-    source(&rds, &db, 1).await;
+    rds_source(&rds, &db, 1).await;
     rds.stop_db_instance()
         .db_instance_identifier(&db)
         .send()
@@ -226,7 +188,7 @@ async fn a_stopped_source_is_busy_and_nothing_is_created() {
             .starts_with(&format!("resource busy (the source {db} is stopped)")),
         "{outcome}"
     );
-    assert!(replicas(&rds, &db).await.is_empty());
+    assert!(rds_replicas(&rds, &db).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -234,7 +196,7 @@ async fn a_source_without_backups_is_refused_with_a_clear_error() {
     let (config, table) = emulator().await;
     let rds = aws_sdk_rds::Client::new(&config);
     let db = unique("orders-db");
-    source(&rds, &db, 0).await;
+    rds_source(&rds, &db, 0).await;
     let hour = Utc::now() - TimeDelta::hours(5);
     let set = policy_set(&db, hour.hour());
     let aws = Aws::new(&config, &table).with_policies(set.policies());
@@ -250,5 +212,5 @@ async fn a_source_without_backups_is_refused_with_a_clear_error() {
             && why.contains("automated backups disabled (BackupRetentionPeriod 0)"),
         "{why}"
     );
-    assert!(replicas(&rds, &db).await.is_empty());
+    assert!(rds_replicas(&rds, &db).await.is_empty());
 }

@@ -1,27 +1,48 @@
 //! The demo: the real evaluator against the emulated AWS, minute by simulated minute.
 //!
-//! It creates the resources of two shipped example policies (an ECS service and an Auto Scaling
-//! group) in the emulator, then for each minute of a CPU trace writes that minute's datapoint
-//! into CloudWatch and sends the evaluator a scheduled tick stamped with the simulated time,
-//! printing each decision. Run it with `scripts/demo.sh`.
+//! It creates the resources of four shipped example policies in the emulator: an ECS service
+//! and an Auto Scaling group that scale on CPU, the storefront ECS service with its flash sale,
+//! and the `orders-db` RDS instance whose read replica is planned ahead of that sale (with a
+//! replica of the same source that capstan did not create). The sale's real schedule is
+//! Friday 17:00 London time, so the demo runs copies of those two policies with the sale moved
+//! into its own minutes and the replica plan's times shortened to match. For each minute it
+//! writes that minute's CPU datapoints into CloudWatch and sends the evaluator a scheduled tick
+//! stamped with the simulated time, printing each decision, and the source's replicas whenever
+//! they change. Run it with `scripts/demo.sh`.
 
 use std::fs;
+use std::path::Path;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
+use capstan_aws::rds::MANAGED_TAG;
 use capstan_policy::PolicySet;
-use capstan_policy::model::{Policy, Target};
+use capstan_policy::model::{Duration, Policy, ReplicaPlan, Target};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
 
 /// The example policies the demo runs.
-const POLICIES: [&str; 2] = [
+const POLICIES: [&str; 4] = [
     "policies/order-processing.yaml",
     "policies/web-asg-cpu.yaml",
+    "policies/storefront-flash-sale.yaml",
+    "policies/orders-db-replicas.yaml",
 ];
 
-/// Average CPU per simulated minute: quiet, a spike, then a long quiet tail for scale-in.
+/// The flash-sale storefront policy, and the replica policy planned ahead of its sale.
+const STOREFRONT: &str = "storefront-flash-sale";
+const REPLICAS: &str = "orders-db-replicas";
+
+/// The minute at which the flash sale opens in the demo, and how long it stays open there.
+const SALE_OPENS: i64 = 25;
+const SALE_LASTS: &str = "10m";
+
+/// The storefront's CPU throughout: steady, so that only the sale's floor moves it.
+const STOREFRONT_CPU: f64 = 40.0;
+
+/// Average CPU per simulated minute of the services that scale on CPU (order-processing,
+/// web-asg-cpu): quiet, a spike, then a long quiet tail for scale-in.
 fn cpu_trace() -> Vec<f64> {
     let quiet = |n| std::iter::repeat_n(32.0, n);
     let spike = [
@@ -31,25 +52,68 @@ fn cpu_trace() -> Vec<f64> {
     quiet(6).chain(spike).chain(tail).collect()
 }
 
+/// The replica source's CPU per minute: still busy for five minutes, then quiet.
+fn source_cpu(minute: usize) -> f64 {
+    if minute < 5 { 55.0 } else { 25.0 }
+}
+
+/// What the demo changes in its copies of the policies, so that the flash sale opens at
+/// `opens` and the replica planned ahead of it is created and retired within the demo:
+/// (file, JSON pointer, new value).
+fn moves(opens: DateTime<Utc>) -> Vec<(&'static str, &'static str, String)> {
+    let (minute, hour, day, month) = (opens.minute(), opens.hour(), opens.day(), opens.month());
+    let sale = [
+        (
+            "/schedule/0/cron",
+            format!("{minute} {hour} {day} {month} *"),
+        ),
+        ("/schedule/0/timezone", "UTC".into()),
+        ("/schedule/0/duration", SALE_LASTS.into()),
+    ];
+    let replicas = [
+        ("/replicas/lead", "15m".into()),
+        ("/replicas/retire_after", "5m".into()),
+        ("/guards/cooldown/in", "20m".into()),
+    ];
+    let file = |name: &'static str| move |(pointer, value)| (name, pointer, value);
+    sale.into_iter()
+        .map(file("storefront-flash-sale.yaml"))
+        .chain(replicas.into_iter().map(file("orders-db-replicas.yaml")))
+        .collect()
+}
+
 #[tokio::main]
 async fn main() {
     let config = capstan_tests::sdk_config().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
 
+    let trace = cpu_trace();
+    let start = fleet::minute_start(Utc::now()) - TimeDelta::minutes(trace.len() as i64 + 1);
+    // Minute m's tick comes 65 s after it starts, once its datapoints are complete; the sale
+    // opens just before SALE_OPENS's tick.
+    let tick_at = |minute: i64| start + TimeDelta::minutes(minute) + TimeDelta::seconds(65);
+    let opens = fleet::minute_start(tick_at(SALE_OPENS));
+
     let root = workspace_root();
-    let set = PolicySet::load(&POLICIES.map(|p| root.join(p)))
-        .unwrap_or_else(|report| panic!("{report}"));
     let policy_dir = tempfile::tempdir().expect("tempdir");
-    for path in POLICIES {
-        fs::copy(
-            root.join(path),
-            policy_dir.path().join(path.trim_start_matches("policies/")),
-        )
-        .expect("copying a policy");
-    }
+    let moves = moves(opens);
+    let replaced = copy_policies(&root, policy_dir.path(), &moves);
+    let paths = POLICIES.map(|p| policy_dir.path().join(file_name(p)));
+    let set = PolicySet::load(&paths).unwrap_or_else(|report| panic!("{report}"));
+    let plan = set
+        .policies()
+        .iter()
+        .find_map(|policy| policy.replicas.as_ref())
+        .expect("the replica policy's plan");
+    assert_eq!(
+        (plan.ahead_of.as_str(), plan.schedule.duration.to_string()),
+        ("storefront-flash-sale/flash-sale", SALE_LASTS.to_owned()),
+        "the plan is ahead of the moved sale"
+    );
     let table = "capstan-demo-state";
     capstan_aws::state::create_table(&dynamodb, table)
         .await
@@ -57,12 +121,18 @@ async fn main() {
 
     println!("capstan demo: the evaluator Lambda against moto, one simulated minute per tick\n");
     for policy in set.policies() {
-        create_resource(policy, &ecs, &autoscaling).await;
+        create_resource(policy, &ecs, &autoscaling, &rds).await;
         println!(
-            "  {:<18} {}  (capacity {}..={})",
+            "  {:<22} {}  (capacity {}..={})",
             policy.name, policy.target, policy.capacity.min, policy.capacity.max
         );
     }
+    let source = replica_source(&set);
+    let theirs = format!("{source}-analytics");
+    fleet::rds_replica(&rds, source, &theirs).await;
+    println!("  and {theirs}, a read replica of {source} that capstan did not create");
+
+    print_moves(opens, &moves, &replaced, plan, source);
 
     let endpoint = capstan_tests::endpoint();
     let evaluator = LambdaEvaluator::start(&[
@@ -78,23 +148,48 @@ async fn main() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ]);
 
-    let trace = cpu_trace();
-    let start = fleet::minute_start(Utc::now()) - TimeDelta::minutes(trace.len() as i64 + 1);
-    println!("\nminute  cpu%  decisions");
+    let widths: Vec<usize> = set
+        .policies()
+        .iter()
+        .map(|p| p.name.len().max(17))
+        .collect();
+    let row = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let names: Vec<String> = set.policies().iter().map(|p| p.name.clone()).collect();
+    println!("\nminute  cpu%  db%  {}", row(&names));
     for (minute, cpu) in trace.iter().enumerate() {
         let at = start + TimeDelta::minutes(minute as i64);
+        let db = source_cpu(minute);
         for policy in set.policies() {
-            fleet::put_metric(&cloudwatch, &cpu_metric(policy), &[(at, *cpu)]).await;
+            let (metric, value) = match (&policy.target, policy.name.as_str()) {
+                (Target::RdsReplicas { .. }, _) => ("source_cpu", db),
+                (_, STOREFRONT) => ("cpu", STOREFRONT_CPU),
+                _ => ("cpu", *cpu),
+            };
+            fleet::put_metric(&cloudwatch, &metric_id(policy, metric), &[(at, value)]).await;
         }
         let tick = json!({
             "version": "0", "id": format!("demo-{minute}"), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "region": "us-east-1", "resources": [], "detail": {},
-            "time": (at + TimeDelta::seconds(65)).to_rfc3339(),
+            "time": tick_at(minute as i64).to_rfc3339(),
         });
         let answer = evaluator
             .invoke(&tick)
             .unwrap_or_else(|error| panic!("invoking the evaluator: {error}"));
-        println!("{minute:>6}  {cpu:>4.0}  {}", describe(&answer));
+        let (cells, notes) = describe(&answer, set.policies());
+        println!("{minute:>6}  {cpu:>4.0}  {db:>3.0}  {}", row(&cells));
+        for note in notes {
+            println!("        {note}");
+        }
+        if applied(&answer, REPLICAS) {
+            println!("        {}", replicas_line(&rds, source).await);
+        }
     }
 
     println!("\nfinal desired capacity:");
@@ -104,16 +199,99 @@ async fn main() {
                 fleet::ecs_desired(&ecs, cluster, service).await
             }
             Target::AutoscalingGroup { name } => fleet::asg_desired(&autoscaling, name).await,
-            other => unreachable!("the demo policies target ECS and Auto Scaling, not {other}"),
+            Target::RdsReplicas { source } => {
+                let replicas = fleet::rds_replicas(&rds, source).await;
+                replicas.iter().filter(|(_, tags)| managed(tags)).count() as i32
+            }
+            other => unreachable!("the demo's policies do not target {other}"),
         };
-        println!("  {:<18} {desired}", policy.name);
+        println!("  {:<22} {desired}", policy.name);
     }
+    println!("\n{source} and its replicas at the end (DescribeDBInstances):");
+    let status = fleet::rds_status(&rds, source).await;
+    println!("  {source:<22} the source, {status}");
+    for (name, tags) in fleet::rds_replicas(&rds, source).await {
+        println!("  {name:<22} read replica, {}", tags_text(&tags));
+    }
+}
+
+/// What the demo changed in its copies of the policies, and the replica plan's timeline.
+fn print_moves(
+    opens: DateTime<Utc>,
+    moves: &[(&str, &str, String)],
+    replaced: &[String],
+    plan: &ReplicaPlan,
+    source: &str,
+) {
+    println!(
+        "\nThe demo cannot wait for the flash sale's real schedule: in its copies of the policies\n\
+         the sale is moved to start at minute {SALE_OPENS} ({} UTC) and last {SALE_LASTS}, and the \
+         replica plan's\ntimes are shortened to match:",
+        opens.format("%H:%M")
+    );
+    for ((file, pointer, new), old) in moves.iter().zip(replaced) {
+        println!("  {file:<28} {pointer:<22} {old} -> {new}");
+    }
+    let minutes = |duration: &Duration| duration.as_delta().num_minutes();
+    let until = SALE_OPENS + minutes(&plan.schedule.duration) + minutes(&plan.retire_after);
+    let quiet = plan.quiet.as_ref().expect("a quiet condition");
+    println!(
+        "\n{REPLICAS} wants {} replica from minute {} ({} before the sale) to minute {until} ({} \
+         after it).\nIt is created once {source}'s CPU (db%) has been {} for {} datapoints, and \
+         retired after\nminute {until} as soon as cooldown.in and stabilization.in allow.",
+        plan.count,
+        SALE_OPENS - minutes(&plan.lead),
+        plan.lead,
+        plan.retire_after,
+        quiet.threshold,
+        quiet.window.window,
+    );
+    println!(
+        "cpu% is order-processing's and web-asg-cpu's CPU; the storefront's holds at {STOREFRONT_CPU}%."
+    );
+}
+
+/// The file name of a policy path.
+fn file_name(path: &str) -> &str {
+    path.trim_start_matches("policies/")
+}
+
+/// Copies the policies into `dir`. A policy that `moves` changes is read as YAML, changed, and
+/// written as JSON, which is YAML too. Returns the value each move replaced.
+fn copy_policies(root: &Path, dir: &Path, moves: &[(&str, &str, String)]) -> Vec<String> {
+    let mut replaced = Vec::new();
+    for path in POLICIES {
+        let name = file_name(path);
+        let text = fs::read_to_string(root.join(path)).expect("reading a policy");
+        let mine: Vec<&(&str, &str, String)> =
+            moves.iter().filter(|(file, ..)| *file == name).collect();
+        if mine.is_empty() {
+            fs::write(dir.join(name), text).expect("copying a policy");
+            continue;
+        }
+        let mut policy: Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|error| panic!("reading {path}: {error}"));
+        for (_, pointer, new) in mine {
+            let slot = policy
+                .pointer_mut(pointer)
+                .unwrap_or_else(|| panic!("{path} has no {pointer} to move"));
+            replaced.push(
+                slot.as_str()
+                    .map_or_else(|| slot.to_string(), str::to_owned),
+            );
+            *slot = Value::from(new.as_str());
+        }
+        let json = serde_json::to_string_pretty(&policy).expect("a policy as JSON");
+        fs::write(dir.join(name), json).expect("writing a moved policy");
+    }
+    replaced
 }
 
 async fn create_resource(
     policy: &Policy,
     ecs: &aws_sdk_ecs::Client,
     autoscaling: &aws_sdk_autoscaling::Client,
+    rds: &aws_sdk_rds::Client,
 ) {
     let start = policy.capacity.min as i32;
     match &policy.target {
@@ -124,13 +302,26 @@ async fn create_resource(
             fleet::autoscaling_group(autoscaling, name, start, policy.capacity.max as i32, start)
                 .await;
         }
-        other => unreachable!("the demo policies target ECS and Auto Scaling, not {other}"),
+        // With a day of automated backups: a source without them cannot have replicas.
+        Target::RdsReplicas { source } => fleet::rds_source(rds, source, 1).await,
+        other => unreachable!("the demo's policies do not target {other}"),
     }
 }
 
-/// The policy's `cpu` metric, where the demo writes its trace.
-fn cpu_metric(policy: &Policy) -> MetricId {
-    let query = &policy.metrics["cpu"];
+/// The source DB instance of the set's replica policy.
+fn replica_source(set: &PolicySet) -> &str {
+    set.policies()
+        .iter()
+        .find_map(|policy| match &policy.target {
+            Target::RdsReplicas { source } => Some(source.as_str()),
+            _ => None,
+        })
+        .expect("a replica policy")
+}
+
+/// The policy's metric `key`, where the demo writes its CPU.
+fn metric_id(policy: &Policy, key: &str) -> MetricId {
+    let query = &policy.metrics[key];
     MetricId {
         namespace: query.namespace.clone(),
         name: query.name.clone(),
@@ -142,27 +333,80 @@ fn cpu_metric(policy: &Policy) -> MetricId {
     }
 }
 
-/// One line per tick: each policy's current -> desired, and why when something changed.
-fn describe(answer: &Value) -> String {
+/// One tick's row: per policy (in the order of `policies`) its capacity, `current -> desired`
+/// when it changed, or the clamp that held it where it is; then a line of explanation for each
+/// policy whose change was applied or failed, or that a busy resource blocked.
+fn describe(answer: &Value, policies: &[Policy]) -> (Vec<String>, Vec<String>) {
     let outcomes = answer["outcomes"].as_array().cloned().unwrap_or_default();
-    outcomes
+    let mut cells = Vec::new();
+    let mut notes = Vec::new();
+    for policy in policies {
+        let Some(outcome) = outcomes
+            .iter()
+            .find(|o| o["policy"] == policy.name.as_str())
+        else {
+            cells.push("-".to_owned());
+            continue;
+        };
+        let decision = &outcome["decision"];
+        let (current, desired) = (&decision["current"], &decision["desired"]);
+        let held = decision["explanation"]["clamps"]
+            .as_array()
+            .and_then(|clamps| clamps.last())
+            .and_then(|clamp| clamp["kind"].as_str());
+        let (cell, why) = match (outcome["result"]["status"].as_str(), held) {
+            (Some("unchanged"), Some("resource_busy")) => (
+                format!("{current} blocked"),
+                Some(&decision["explanation"]["summary"]),
+            ),
+            (Some("unchanged"), Some(kind)) => (format!("{current} ({kind})"), None),
+            (Some("unchanged"), None) => (current.to_string(), None),
+            (Some("failed"), _) => ("failed".to_owned(), Some(&outcome["result"]["detail"])),
+            (status, _) => (
+                format!("{current} -> {desired} {}", status.unwrap_or("?")),
+                Some(&decision["explanation"]["summary"]),
+            ),
+        };
+        cells.push(cell);
+        if let Some(why) = why {
+            notes.push(format!("{}: {}", policy.name, why.as_str().unwrap_or("?")));
+        }
+    }
+    (cells, notes)
+}
+
+/// Whether the evaluator applied a change for `policy`.
+fn applied(answer: &Value, policy: &str) -> bool {
+    answer["outcomes"].as_array().is_some_and(|outcomes| {
+        outcomes
+            .iter()
+            .any(|o| o["policy"] == policy && o["result"]["status"] == "applied")
+    })
+}
+
+/// The replicas of `source` as RDS lists them, with their tags.
+async fn replicas_line(rds: &aws_sdk_rds::Client, source: &str) -> String {
+    let replicas = fleet::rds_replicas(rds, source).await;
+    let listed: Vec<String> = replicas
         .iter()
-        .map(|outcome| {
-            let decision = &outcome["decision"];
-            let (current, desired) = (&decision["current"], &decision["desired"]);
-            let status = outcome["result"]["status"].as_str().unwrap_or("?");
-            if status == "unchanged" {
-                format!("{} {current}", outcome["policy"].as_str().unwrap_or("?"))
-            } else {
-                format!(
-                    "{} {current} -> {desired} [{status}: {}]",
-                    outcome["policy"].as_str().unwrap_or("?"),
-                    decision["explanation"]["summary"]
-                        .as_str()
-                        .unwrap_or_default()
-                )
-            }
-        })
+        .map(|(name, tags)| format!("{name} ({})", tags_text(tags)))
+        .collect();
+    format!("replicas of {source} now: {}", listed.join(", "))
+}
+
+/// Whether capstan created the instance with these tags.
+fn managed(tags: &[aws_sdk_rds::types::Tag]) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(MANAGED_TAG) && t.value() == Some("true"))
+}
+
+/// Tags as `key=value`, or that there are none.
+fn tags_text(tags: &[aws_sdk_rds::types::Tag]) -> String {
+    if tags.is_empty() {
+        return "no tags: not capstan's".into();
+    }
+    tags.iter()
+        .map(|t| format!("{}={}", t.key().unwrap_or("?"), t.value().unwrap_or("")))
         .collect::<Vec<_>>()
-        .join(" | ")
+        .join(" ")
 }

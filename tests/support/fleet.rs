@@ -4,6 +4,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_rds::types::Tag;
 
 /// Creates an ECS cluster (if needed), a task definition and a service with `desired` tasks.
 pub async fn ecs_service(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, desired: i32) {
@@ -106,6 +107,69 @@ pub async fn asg_desired(asg: &aws_sdk_autoscaling::Client, name: &str) -> i32 {
     answer.auto_scaling_groups()[0]
         .desired_capacity()
         .expect("desired capacity")
+}
+
+/// Creates a PostgreSQL DB instance, a replica source once `retention` (days of automated
+/// backups) is above 0.
+pub async fn rds_source(rds: &aws_sdk_rds::Client, name: &str, retention: i32) {
+    rds.create_db_instance()
+        .db_instance_identifier(name)
+        .engine("postgres")
+        .db_instance_class("db.r6g.large")
+        .allocated_storage(20)
+        .master_username("admin")
+        .master_user_password("not-a-real-password")
+        .backup_retention_period(retention)
+        .send()
+        .await
+        .expect("CreateDBInstance");
+}
+
+/// Creates the read replica `name` of `source` without tags, as someone other than capstan
+/// would.
+pub async fn rds_replica(rds: &aws_sdk_rds::Client, source: &str, name: &str) {
+    rds.create_db_instance_read_replica()
+        .db_instance_identifier(name)
+        .source_db_instance_identifier(source)
+        .send()
+        .await
+        .expect("CreateDBInstanceReadReplica");
+}
+
+/// The DB instance's status as RDS reports it, such as `available`.
+pub async fn rds_status(rds: &aws_sdk_rds::Client, name: &str) -> String {
+    let answer = rds
+        .describe_db_instances()
+        .db_instance_identifier(name)
+        .send()
+        .await
+        .expect("DescribeDBInstances");
+    answer.db_instances()[0]
+        .db_instance_status()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The read replicas of `source` with their tags, sorted by identifier.
+pub async fn rds_replicas(rds: &aws_sdk_rds::Client, source: &str) -> Vec<(String, Vec<Tag>)> {
+    let answer = rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("DescribeDBInstances");
+    let mut found: Vec<(String, Vec<Tag>)> = answer
+        .db_instances()
+        .iter()
+        .filter(|db| db.read_replica_source_db_instance_identifier() == Some(source))
+        .map(|db| {
+            (
+                db.db_instance_identifier().unwrap_or_default().to_owned(),
+                db.tag_list().to_vec(),
+            )
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
 }
 
 /// A CloudWatch metric identity: namespace, name and dimensions.
