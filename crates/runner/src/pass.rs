@@ -8,7 +8,7 @@ use serde::Serialize;
 use capstan_engine::ports::{CapacityControl, Lease, MetricSource, StateStore};
 use capstan_engine::{
     CurrentCapacity, Decision, LastAction, MetricData, Observations, Request, ResourceState,
-    apply_guards, decide_answering,
+    apply_guards, decide, decide_answering,
 };
 use capstan_policy::model::Policy;
 
@@ -293,7 +293,7 @@ where
     let decided = read(policy, ports, &mut warnings)
         .await
         .map(|(current, state)| {
-            let decision = decide_answering(policy, observations, &current, &state, now, &[]);
+            let decision = decide(policy, observations, &current, &state, now);
             Decided {
                 decision,
                 current,
