@@ -10,11 +10,13 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 use capstan_aws::{Aws, create_table};
 use capstan_engine::ClampKind;
+use capstan_engine::Request;
 use capstan_policy::model::Policy;
 use capstan_policy::{PolicySet, Source};
-use capstan_runner::{Mode, Outcome, Ports, Result as PassResult, evaluate};
+use capstan_runner::{Mode, Outcome, Pass, Ports, Result as PassResult, evaluate};
 use capstan_tests::fleet::{
-    MetricId, minute_start, put_metric, rds_replica, rds_replicas, rds_source, rds_status,
+    MetricId, ecs_desired, minute_start, put_metric, rds_replica, rds_replicas, rds_source,
+    rds_status, steady_ecs_service,
 };
 use capstan_tests::{sdk_config, unique};
 
@@ -28,22 +30,35 @@ async fn emulator() -> (aws_config::SdkConfig, String) {
     (config, table)
 }
 
-/// The storefront's daily `sale` window opening at `hour` UTC for an hour, and the replica
-/// policy of `db` planned 45 minutes ahead of it.
-fn policy_set(db: &str, hour: u32) -> PolicySet {
+/// The storefront's daily `sale` window opening at `hour` UTC for an hour, the replica policy
+/// of `db` planned 45 minutes ahead of it, and any `more` policies.
+fn policy_set(db: &str, hour: u32, more: &[(&str, String)]) -> PolicySet {
     let storefront = format!(
         "version: 1\nname: storefront\ntarget: {{ ecs_service: {{ cluster: shop, service: storefront }} }}\ncapacity: {{ min: 2, max: 10 }}\nschedule:\n  - {{ name: sale, cron: \"0 {hour} * * *\", duration: 1h, min: 8 }}\n"
     );
     let replicas = format!(
         "version: 1\nname: {db}-replicas\ntarget: {{ rds_replicas: {{ source: {db} }} }}\ncapacity: {{ min: 0, max: 3 }}\nmetrics:\n  source_cpu: {{ namespace: AWS/RDS, name: CPUUtilization, dimensions: {{ DBInstanceIdentifier: {db} }}, stat: Average, period: 1m }}\nreplicas:\n  ahead_of: storefront/sale\n  lead: 45m\n  count: 1\n  retire_after: 30m\n  quiet: {{ metric: source_cpu, below: 40, for: 10m }}\n"
     );
-    let sources =
-        [("storefront.yaml", storefront), ("replicas.yaml", replicas)].map(|(path, text)| Source {
+    let sources = [("storefront.yaml", storefront), ("replicas.yaml", replicas)]
+        .into_iter()
+        .chain(more.iter().map(|(path, text)| (*path, text.clone())))
+        .map(|(path, text)| Source {
             path: path.into(),
             text,
         });
-    PolicySet::from_sources(sources.to_vec())
+    PolicySet::from_sources(sources.collect())
         .unwrap_or_else(|report| panic!("valid policies: {report}"))
+}
+
+/// `history`, a read-only ECS service in the cluster `db` reading `db` (200 connections, 50
+/// per task), which scales by 4 tasks on its CPU, with no cooldown before scaling in.
+fn history(db: &str) -> (&'static str, String) {
+    (
+        "history.yaml",
+        format!(
+            "version: 1\nname: history\ntarget: {{ ecs_service: {{ cluster: {db}, service: history }} }}\ncapacity: {{ min: 1, max: 12 }}\ndatabases:\n  {db}: {{ max_connections: 200 }}\nconnections: {{ database: {db}, per_task: 50, read_only: true }}\nmetrics:\n  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, dimensions: {{ ClusterName: {db}, ServiceName: history }}, stat: Average, period: 1m }}\nscale_out:\n  - when: {{ metric: cpu, above: 70, for: 3m }}\n    add: 4\nscale_in:\n  - when: {{ metric: cpu, below: 30, for: 3m }}\n    remove: 4\n"
+        ),
+    )
 }
 
 /// Ten minutes of the source's CPU at `value`, ending at the minute `at` falls in.
@@ -53,15 +68,25 @@ async fn cpu(cloudwatch: &aws_sdk_cloudwatch::Client, db: &str, at: DateTime<Utc
         name: "CPUUtilization".into(),
         dimensions: vec![("DBInstanceIdentifier".into(), db.into())],
     };
-    let points: Vec<(DateTime<Utc>, f64)> = (1..=10)
-        .map(|back| (minute_start(at) - TimeDelta::minutes(back), value))
-        .collect();
-    put_metric(cloudwatch, &metric, &points).await;
+    minutes(cloudwatch, &metric, at, 10, value).await;
 }
 
-/// One pass over the replica policy at `at`.
-async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
-    let policy = &set.policies()[1];
+/// `count` minutes of `metric` at `value`, ending at the minute `at` falls in.
+async fn minutes(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    metric: &MetricId,
+    at: DateTime<Utc>,
+    count: i64,
+    value: f64,
+) {
+    let points: Vec<(DateTime<Utc>, f64)> = (1..=count)
+        .map(|back| (minute_start(at) - TimeDelta::minutes(back), value))
+        .collect();
+    put_metric(cloudwatch, metric, &points).await;
+}
+
+/// One pass over the policies of `set` named `names`, at `at`.
+async fn pass(aws: &Aws, set: &PolicySet, names: &[&str], at: DateTime<Utc>) -> Pass {
     let ports = Ports {
         metrics: aws.cloudwatch(),
         capacity: aws,
@@ -69,7 +94,17 @@ async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
         holder: "aws-rds-test",
     };
     let all: Vec<&Policy> = set.policies().iter().collect();
-    let mut pass = evaluate(&[policy], &all, &ports, at, Mode::Act).await;
+    let policies: Vec<&Policy> = names
+        .iter()
+        .map(|name| set.get(name).unwrap_or_else(|| panic!("no policy {name}")))
+        .collect();
+    evaluate(&policies, &all, &ports, at, Mode::Act).await
+}
+
+/// One pass over the replica policy at `at`.
+async fn tick(aws: &Aws, set: &PolicySet, at: DateTime<Utc>) -> Outcome {
+    let name = &set.policies()[1].name;
+    let mut pass = pass(aws, set, &[name], at).await;
     pass.outcomes.pop().expect("one outcome")
 }
 
@@ -88,7 +123,7 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
         .and_then(|t| t.with_second(0))
         .and_then(|t| t.with_nanosecond(0))
         .expect("an hour");
-    let set = policy_set(&db, hour.hour());
+    let set = policy_set(&db, hour.hour(), &[]);
     let aws = Aws::new(&config, &table).with_policies(set.policies());
     let at = |minutes: i64| hour + TimeDelta::minutes(minutes) + TimeDelta::seconds(30);
 
@@ -172,7 +207,7 @@ async fn a_stopped_source_is_busy_and_nothing_is_created() {
         .await
         .expect("StopDBInstance");
     let hour = Utc::now() - TimeDelta::hours(5);
-    let set = policy_set(&db, hour.hour());
+    let set = policy_set(&db, hour.hour(), &[]);
     let aws = Aws::new(&config, &table).with_policies(set.policies());
     let at = minute_start(hour).with_minute(15).expect("15 past") + TimeDelta::seconds(30);
     cpu(&cloudwatch, &db, at, 5.0).await;
@@ -198,7 +233,7 @@ async fn a_source_without_backups_is_refused_with_a_clear_error() {
     let db = unique("orders-db");
     rds_source(&rds, &db, 0).await;
     let hour = Utc::now() - TimeDelta::hours(5);
-    let set = policy_set(&db, hour.hour());
+    let set = policy_set(&db, hour.hour(), &[]);
     let aws = Aws::new(&config, &table).with_policies(set.policies());
 
     let outcome = tick(&aws, &set, hour).await;
@@ -213,4 +248,112 @@ async fn a_source_without_backups_is_refused_with_a_clear_error() {
         "{why}"
     );
     assert!(rds_replicas(&rds, &db).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_shrink() {
+    let (config, table) = emulator().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let db = unique("orders-db");
+    rds_source(&rds, &db, 1).await;
+    steady_ecs_service(&ecs, &db, "history", 4).await;
+    let start = minute_start(Utc::now() - TimeDelta::minutes(30)) + TimeDelta::seconds(30);
+    // The storefront's sale is hours away: outside it, the plan retires replicas.
+    let set = policy_set(&db, (start + TimeDelta::hours(6)).hour(), &[history(&db)]);
+    let aws = Aws::new(&config, &table).with_policies(set.policies());
+    let replicas = format!("{db}-replicas");
+    let names = ["history", replicas.as_str()];
+    let at = |minutes: i64| start + TimeDelta::minutes(minutes);
+    let history_cpu = MetricId {
+        namespace: "AWS/ECS".into(),
+        name: "CPUUtilization".into(),
+        dimensions: vec![
+            ("ClusterName".into(), db.clone()),
+            ("ServiceName".into(), "history".into()),
+        ],
+    };
+    cpu(&cloudwatch, &db, at(9), 12.0).await;
+    minutes(&cloudwatch, &history_cpu, at(1), 11, 90.0).await;
+    let owned = || async {
+        rds_replicas(&rds, &db)
+            .await
+            .iter()
+            .filter(|(_, tags)| tags.iter().any(|t| t.key() == Some("capstan:managed")))
+            .count()
+    };
+
+    // 4 tasks hold the source's 200 connections: history is held there, and a replica is asked
+    // for and created in the same pass.
+    let first = pass(&aws, &set, &names, at(0)).await;
+    let held = first.outcomes[0].decision.as_ref().expect("a decision");
+    assert_eq!(held.desired, 4, "{}", first.outcomes[0]);
+    assert_eq!(
+        held.explanation.clamps.last().map(|c| c.kind),
+        Some(ClampKind::ConnectionBudget)
+    );
+    assert!(
+        matches!(&first.requests[..], [Request::DatabaseConnections { policy: Some(p), readers, .. }] if *p == replicas && readers == &["history"]),
+        "{:?}",
+        first.requests
+    );
+    assert_eq!(
+        first.outcomes[1].result,
+        PassResult::Applied,
+        "{}",
+        first.outcomes[1]
+    );
+    assert_eq!(owned().await, 1);
+    assert_eq!(ecs_desired(&ecs, &db, "history").await, 4);
+
+    // The replica is available: history's budget is 400, and it grows to 8.
+    let second = pass(&aws, &set, &names, at(1)).await;
+    assert_eq!(
+        second.outcomes[0].result,
+        PassResult::Applied,
+        "{}",
+        second.outcomes[0]
+    );
+    assert_eq!(ecs_desired(&ecs, &db, "history").await, 8);
+    assert!(second.requests.is_empty(), "{:?}", second.requests);
+
+    // CPU falls; history scales in to 4, while its 8 tasks still hold the replica's
+    // connections: the plan's retirement is held back.
+    minutes(&cloudwatch, &history_cpu, at(7), 6, 10.0).await;
+    let third = pass(&aws, &set, &names, at(7)).await;
+    assert_eq!(ecs_desired(&ecs, &db, "history").await, 4);
+    let kept = third.outcomes[1].decision.as_ref().expect("a decision");
+    assert_eq!(
+        kept.explanation.fired.as_deref(),
+        Some("replicas.retire"),
+        "{}",
+        third.outcomes[1]
+    );
+    assert_eq!(
+        kept.explanation
+            .clamps
+            .last()
+            .map(|c| (c.kind, c.from, c.to)),
+        Some((ClampKind::ConnectionBudget, 0, 1)),
+        "{}",
+        third.outcomes[1]
+    );
+    assert_eq!(owned().await, 1);
+
+    // 4 tasks fit the source alone: the replica is retired.
+    minutes(&cloudwatch, &history_cpu, at(8), 1, 10.0).await;
+    let fourth = pass(&aws, &set, &names, at(8)).await;
+    assert_eq!(
+        fourth.outcomes[1].result,
+        PassResult::Applied,
+        "{}",
+        fourth.outcomes[1]
+    );
+    assert_eq!(owned().await, 0);
+    assert_eq!(
+        ecs_desired(&ecs, &db, "history").await,
+        4,
+        "held by its cooldown"
+    );
 }

@@ -62,9 +62,10 @@ impl RdsReplicas {
         Self { client }
     }
 
-    /// The number of replicas of `source` capstan owns (not counting ones being deleted). The
-    /// resource's maximum is RDS's limit of [`MAX_REPLICAS`] less the replicas capstan does not
-    /// own; the target is busy while the source or an owned replica is not `available`.
+    /// The number of replicas of `source` capstan owns (not counting ones being deleted), and
+    /// how many of them are `available` (in service). The resource's maximum is RDS's limit of
+    /// [`MAX_REPLICAS`] less the replicas capstan does not own; the target is busy while the
+    /// source or an owned replica is not `available`.
     ///
     /// A missing source is [`ErrorKind::NotFound`]; an Aurora or other unsupported engine, or
     /// a source with automated backups disabled (RDS cannot create replicas of it), is
@@ -78,13 +79,17 @@ impl RdsReplicas {
             .collect();
         let busy = busy(source, &replicas);
         Ok(CurrentCapacity {
-            desired: u32::try_from(live.len()).unwrap_or(u32::MAX),
+            desired: count(live.iter()),
             resource_max: Some(MAX_REPLICAS.saturating_sub(replicas.unowned)),
             resource_max_reason: Some(format!(
                 "RDS allows {MAX_REPLICAS} read replicas of a {} source; {} of them are not capstan's",
                 replicas.engine, replicas.unowned
             )),
             busy,
+            in_service: Some(count(
+                live.iter()
+                    .filter(|replica| replica.db_instance_status() == Some("available")),
+            )),
             ..Default::default()
         })
     }
@@ -104,7 +109,7 @@ impl RdsReplicas {
             .iter()
             .filter(|replica| replica.db_instance_status() != Some("deleting"))
             .collect();
-        let have = u32::try_from(live.len()).unwrap_or(u32::MAX);
+        let have = count(live.iter());
         if desired
             .saturating_sub(have)
             .saturating_add(replicas.unowned)
@@ -253,6 +258,11 @@ fn busy(source: &str, replicas: &Replicas) -> Option<String> {
 }
 
 /// Whether capstan created `instance`: it carries `capstan:managed=true`.
+/// How many `items` there are, as a capacity.
+fn count<T>(items: impl Iterator<Item = T>) -> u32 {
+    u32::try_from(items.count()).unwrap_or(u32::MAX)
+}
+
 fn is_managed(instance: &DbInstance) -> bool {
     instance
         .tag_list()

@@ -199,6 +199,7 @@ pub fn decide_answering(
         target: policy.target.clone(),
         at: now,
         current: current.desired,
+        in_service: current.in_service.unwrap_or(current.desired),
         desired: adjusted.value,
         action,
         explanation: Explanation {

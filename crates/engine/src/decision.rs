@@ -21,6 +21,8 @@ pub struct Decision {
     pub at: DateTime<Utc>,
     /// Capacity before the decision.
     pub current: u32,
+    /// How many of the `current` units serve now (fewer while read replicas are being created).
+    pub in_service: u32,
     /// Capacity the decision asks for; equal to `current` when nothing changes.
     pub desired: u32,
     /// Whether anything should be done.

@@ -2,9 +2,14 @@
 //!
 //! # Connection budget
 //!
-//! A database declared under `databases` has a budget of `max_connections - reserve`. Every
-//! policy with `connections: { database, per_task }` is a user of it, and together the users'
-//! desired capacity × `per_task` never exceeds the budget:
+//! A database declared under `databases` has a budget of `max_connections - reserve` on its
+//! source. Every policy with `connections: { database, per_task }` is a user of it. Users with
+//! `read_only: true` may also connect to the database's read replicas: each replica in service
+//! (`available`, per the decision in the pass of the `rds_replicas` policy whose source is the
+//! database) adds as much again for them, since a replica has its source's instance class and
+//! parameter group, so its `max_connections`. Together, the users' desired capacity ×
+//! `per_task` never exceeds the source's budget plus the replicas', and the writers' alone
+//! never exceeds the source's:
 //!
 //! 1. Paused policies and busy resources keep their capacity; it is charged first.
 //! 2. Every other user is granted its `capacity.min` (validation checks that the minimums fit
@@ -15,13 +20,18 @@
 //! A user held below its desired capacity gets a [`ClampKind::ConnectionBudget`] clamp (the
 //! budget wins over schedule floors and over the other guards, since running out of
 //! connections takes the database's users down), and a [`Request`] asks for more connections:
-//! for the `rds_replicas` policy whose source is the database, when there is one. Requests are
-//! not acted on yet.
+//! of the database's `rds_replicas` policy, when there is one and a read-only user is among
+//! those held back (a replica does not help writers).
+//!
+//! A decision retiring replicas in service is held back, with a [`ClampKind::ConnectionBudget`]
+//! clamp, while the connections the users hold now or want in the pass (each at the larger of
+//! its current and desired capacity) need them.
 //!
 //! A user among `policies` without a decision (not evaluated in the pass, or its capacity could
 //! not be read) is charged at its `capacity.max`, the most it could be using, so the budget
-//! holds whatever it runs. Pass the whole policy set as `policies` for that to work; a policy
-//! absent from `policies` is not known to the guard at all.
+//! holds whatever it runs. Without a decision for the replica policy, no replica counts. Pass
+//! the whole policy set as `policies` for that to work; a policy absent from `policies` is not
+//! known to the guard at all.
 //!
 //! # Partition coupling
 //!
@@ -58,10 +68,14 @@ pub enum Request {
         policy: Option<String>,
         /// Connections the users' decisions asked for.
         wanted: u32,
-        /// The budget they share.
+        /// The budget they share: the source's, and each read replica's in service for the
+        /// read-only users.
         budget: u32,
         /// The users held back, in priority order.
         held_back: Vec<String>,
+        /// The read-only users among them, whom one more read replica would relieve; the
+        /// replica policy is asked only for them.
+        readers: Vec<String>,
     },
     /// Consumers held back by a topic's partitions while lag grew.
     PartitionGrowth {
@@ -96,6 +110,7 @@ impl fmt::Display for Request {
                 wanted,
                 budget,
                 held_back,
+                readers,
             } => {
                 write!(
                     f,
@@ -103,7 +118,14 @@ impl fmt::Display for Request {
                     held_back.join(", ")
                 )?;
                 match policy {
-                    Some(policy) => write!(f, "{policy} is asked for one more read replica"),
+                    Some(policy) => write!(
+                        f,
+                        "{policy} is asked for one more read replica, for {}",
+                        readers.join(", ")
+                    ),
+                    None if readers.is_empty() => {
+                        write!(f, "they write, so a read replica would not help them")
+                    }
                     None => write!(f, "no rds_replicas policy on it to ask"),
                 }
             }
@@ -140,92 +162,237 @@ pub fn apply_guards(policies: &[&Policy], mut decisions: Vec<Decision>) -> Guard
     let mut requests = Vec::new();
     partitions(&by_name, &mut decisions, &mut requests);
     for (name, database) in databases {
-        let mut users: Vec<(usize, &Policy, u32)> = decisions
-            .iter()
-            .enumerate()
-            .filter_map(|(index, decision)| {
-                let policy = by_name.get(decision.policy.as_str())?;
-                let connections = policy.connections.as_ref()?;
-                (connections.database == name).then_some((index, *policy, connections.per_task))
-            })
-            .collect();
-        users.sort_by_key(|(_, policy, _)| (Reverse(policy.priority), policy.name.clone()));
-        let budget = u64::from(database.budget());
-        let mut grants: Vec<u32> = users
-            .iter()
-            .map(|&(index, policy, _)| {
-                let decision = &decisions[index];
-                if fixed(decision) {
-                    decision.desired
-                } else {
-                    decision.desired.min(policy.capacity.min)
-                }
-            })
-            .collect();
-        let charged = |grants: &[u32]| -> u64 {
-            users
-                .iter()
-                .zip(grants)
-                .map(|(&(_, _, per), &grant)| u64::from(grant) * u64::from(per))
-                .sum()
-        };
-        // Users with no decision: charged at the most they could be running.
-        let unknown: u64 = policies
-            .iter()
-            .filter(|p| {
-                p.connections.as_ref().is_some_and(|c| c.database == name)
-                    && !decisions.iter().any(|d| d.policy == p.name)
-            })
-            .map(|p| {
-                let per = p.connections.as_ref().map_or(0, |c| c.per_task);
-                u64::from(p.capacity.max) * u64::from(per)
-            })
-            .sum();
-        let mut used = charged(&grants) + unknown;
-        for (slot, &(index, _, per)) in users.iter().enumerate() {
-            let decision = &decisions[index];
-            if fixed(decision) {
-                continue;
-            }
-            let room = budget.saturating_sub(used) / u64::from(per);
-            let extra = u64::from(decision.desired - grants[slot]).min(room);
-            grants[slot] += u32::try_from(extra).unwrap_or(u32::MAX);
-            used += extra * u64::from(per);
-        }
-        let wanted: u64 = users
-            .iter()
-            .map(|&(index, _, per)| u64::from(decisions[index].desired) * u64::from(per))
-            .sum();
-        let mut held_back = Vec::new();
-        for (slot, &(index, _, per)) in users.iter().enumerate() {
-            let decision = &mut decisions[index];
-            if grants[slot] >= decision.desired {
-                continue;
-            }
-            held_back.push(decision.policy.clone());
-            let detail = format!(
-                "{name} has a budget of {budget} connections ({} max_connections, {}; {} reserved) \
-                 at {per} per unit; {used} of them are granted, in priority order",
-                database.max_connections, database.source, database.reserve
-            );
-            hold_back(decision, ClampKind::ConnectionBudget, grants[slot], detail);
-        }
-        if !held_back.is_empty() {
-            let policy = policies
-                .iter()
-                .find(|p| matches!(&p.target, Target::RdsReplicas { source } if source == name));
-            requests.push(Request::DatabaseConnections {
-                database: name.to_owned(),
-                policy: policy.map(|p| p.name.clone()),
-                wanted: u32::try_from(wanted).unwrap_or(u32::MAX),
-                budget: database.budget(),
-                held_back,
-            });
-        }
+        requests.extend(connection_budget(
+            name,
+            database,
+            policies,
+            &by_name,
+            &mut decisions,
+        ));
     }
     Guarded {
         decisions,
         requests,
+    }
+}
+
+/// One user of a database in the pass: its decision's index, its policy, the connections each
+/// of its units opens, and whether they only read.
+struct User<'a> {
+    index: usize,
+    policy: &'a Policy,
+    per_task: u64,
+    read_only: bool,
+}
+
+/// Connections charged against a database: by every user, and by the writers among them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Charged {
+    all: u64,
+    writes: u64,
+}
+
+impl Charged {
+    /// Charges `units` units of `per_task` connections each.
+    fn add(&mut self, units: u32, per_task: u64, read_only: bool) {
+        let connections = u64::from(units) * per_task;
+        self.all += connections;
+        if !read_only {
+            self.writes += connections;
+        }
+    }
+}
+
+/// A database's budgets in a pass: `per_instance` on the source, for every user, and as much
+/// again on each of the `replicas` in service, for read-only users.
+struct Budget {
+    per_instance: u64,
+    replicas: u32,
+}
+
+impl Budget {
+    /// All the connections the database takes: the read-only users' budget.
+    fn total(&self) -> u64 {
+        self.per_instance * (1 + u64::from(self.replicas))
+    }
+
+    /// Units of `per_task` connections a user may still be granted beyond `charged`.
+    fn room(&self, charged: Charged, per_task: u64, read_only: bool) -> u64 {
+        let anywhere = self.total().saturating_sub(charged.all);
+        let room = if read_only {
+            anywhere
+        } else {
+            anywhere.min(self.per_instance.saturating_sub(charged.writes))
+        };
+        room / per_task
+    }
+}
+
+/// Shares `database`'s budget among its users' decisions, holding back retirement of the read
+/// replicas its users' connections need, and asks for more connections if users are held back.
+fn connection_budget(
+    name: &str,
+    database: &Database,
+    policies: &[&Policy],
+    by_name: &BTreeMap<&str, &Policy>,
+    decisions: &mut [Decision],
+) -> Option<Request> {
+    let mut users: Vec<User<'_>> = decisions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, decision)| {
+            let policy = by_name.get(decision.policy.as_str())?;
+            let connections = policy.connections.as_ref()?;
+            (connections.database == name).then_some(User {
+                index,
+                policy,
+                per_task: u64::from(connections.per_task),
+                read_only: connections.read_only,
+            })
+        })
+        .collect();
+    users.sort_by_key(|user| (Reverse(user.policy.priority), user.policy.name.clone()));
+    // Users with no decision: charged at the most they could be running.
+    let mut unknown = Charged::default();
+    for policy in policies {
+        if let Some(connections) = &policy.connections
+            && connections.database == name
+            && !decisions.iter().any(|d| d.policy == policy.name)
+        {
+            unknown.add(
+                policy.capacity.max,
+                u64::from(connections.per_task),
+                connections.read_only,
+            );
+        }
+    }
+    // What the users hold now or want in this pass, whichever is more.
+    let mut in_use = unknown;
+    for user in &users {
+        let decision = &decisions[user.index];
+        in_use.add(
+            decision.current.max(decision.desired),
+            user.per_task,
+            user.read_only,
+        );
+    }
+    let replica_policy = policies
+        .iter()
+        .find(|p| matches!(&p.target, Target::RdsReplicas { source } if source == name));
+    let budget = Budget {
+        per_instance: u64::from(database.budget()),
+        replicas: replica_policy
+            .and_then(|policy| decisions.iter_mut().find(|d| d.policy == policy.name))
+            .map_or(0, |replicas| {
+                keep_replicas_in_use(name, database, in_use, replicas)
+            }),
+    };
+    let mut grants: Vec<u32> = users
+        .iter()
+        .map(|user| {
+            let decision = &decisions[user.index];
+            if fixed(decision) {
+                decision.desired
+            } else {
+                decision.desired.min(user.policy.capacity.min)
+            }
+        })
+        .collect();
+    let mut charged = unknown;
+    for (user, &grant) in users.iter().zip(&grants) {
+        charged.add(grant, user.per_task, user.read_only);
+    }
+    for (user, grant) in users.iter().zip(&mut grants) {
+        let decision = &decisions[user.index];
+        if fixed(decision) {
+            continue;
+        }
+        let room = budget.room(charged, user.per_task, user.read_only);
+        let extra = u32::try_from(u64::from(decision.desired - *grant).min(room)).unwrap_or(0);
+        *grant += extra;
+        charged.add(extra, user.per_task, user.read_only);
+    }
+    let mut wanted = unknown;
+    for user in &users {
+        wanted.add(decisions[user.index].desired, user.per_task, user.read_only);
+    }
+    let mut held_back = Vec::new();
+    let mut readers = Vec::new();
+    for (user, &grant) in users.iter().zip(&grants) {
+        let decision = &mut decisions[user.index];
+        if grant >= decision.desired {
+            continue;
+        }
+        held_back.push(decision.policy.clone());
+        if user.read_only {
+            readers.push(decision.policy.clone());
+        }
+        let detail = format!(
+            "{}; at {} per unit, {} of them are granted, in priority order",
+            describe(name, database, &budget, user.read_only),
+            user.per_task,
+            charged.all
+        );
+        hold_back(decision, ClampKind::ConnectionBudget, grant, detail);
+    }
+    if held_back.is_empty() {
+        return None;
+    }
+    Some(Request::DatabaseConnections {
+        database: name.to_owned(),
+        policy: replica_policy
+            .filter(|_| !readers.is_empty())
+            .map(|p| p.name.clone()),
+        wanted: u32::try_from(wanted.all).unwrap_or(u32::MAX),
+        budget: u32::try_from(budget.total()).unwrap_or(u32::MAX),
+        held_back,
+        readers,
+    })
+}
+
+/// Holds back a decision retiring read replicas in service while the connections the
+/// database's users hold now or want in this pass (`in_use`) would not fit the budget of the
+/// fewer replicas left. Returns how many replicas stay in service.
+fn keep_replicas_in_use(
+    name: &str,
+    database: &Database,
+    in_use: Charged,
+    replicas: &mut Decision,
+) -> u32 {
+    let after = replicas.in_service.min(replicas.desired);
+    if after == replicas.in_service || fixed(replicas) {
+        return after;
+    }
+    let per_instance = u64::from(database.budget()).max(1);
+    let needed = u32::try_from(in_use.all.div_ceil(per_instance).saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(replicas.in_service);
+    if needed <= after {
+        return after;
+    }
+    let keep = (replicas.desired + needed - after).min(replicas.current);
+    let detail = format!(
+        "{name}'s users hold or want {} connections, above the {} that the source and {after} read replicas allow at {per_instance} each",
+        in_use.all,
+        per_instance * (1 + u64::from(after))
+    );
+    hold_back(replicas, ClampKind::ConnectionBudget, keep, detail);
+    needed
+}
+
+/// The budget `name` gives a user, for a clamp's detail.
+fn describe(name: &str, database: &Database, budget: &Budget, read_only: bool) -> String {
+    let source = format!(
+        "{name} has a budget of {} connections ({} max_connections, {}; {} reserved)",
+        budget.per_instance, database.max_connections, database.source, database.reserve
+    );
+    match (read_only, budget.replicas) {
+        (_, 0) => source,
+        (true, replicas) => format!(
+            "{source} on its source and on each of its {replicas} read replicas in service, {} in all for read-only users",
+            budget.total()
+        ),
+        (false, _) => format!("{source} on its source, where writers connect"),
     }
 }
 
@@ -315,10 +482,12 @@ fn hold_back(decision: &mut Decision, kind: ClampKind, to: u32, detail: String) 
         Ordering::Less => Action::Scale(Direction::In),
         Ordering::Equal => Action::None,
     };
-    decision.explanation.summary = format!(
-        "{}; clamped by connection budget to {to}",
-        decision.explanation.summary
-    );
+    let by = match kind {
+        ClampKind::Partitions => "the topic's partitions",
+        _ => "connection budget",
+    };
+    decision.explanation.summary =
+        format!("{}; clamped by {by} to {to}", decision.explanation.summary);
 }
 
 #[cfg(test)]
@@ -355,8 +524,42 @@ mod tests {
         policy.connections = Some(Connections {
             database: "orders-db".into(),
             per_task: 50,
+            read_only: false,
         });
         policy
+    }
+
+    /// A user that only reads.
+    fn reader(name: &str, min: u32) -> Policy {
+        let mut policy = user(name, 0, min);
+        if let Some(connections) = &mut policy.connections {
+            connections.read_only = true;
+        }
+        policy.capacity.max = 40;
+        policy
+    }
+
+    /// The `rds_replicas` policy of `orders-db`.
+    fn replica_policy() -> Policy {
+        let mut policy = policy();
+        policy.name = "orders-db-replicas".into();
+        policy.target = Target::RdsReplicas {
+            source: "orders-db".into(),
+        };
+        policy
+    }
+
+    /// A decision of the replica policy: `current` replicas, `in_service` of them available,
+    /// going to `desired`.
+    fn replicas_decision(current: u32, in_service: u32, desired: u32) -> Decision {
+        let mut decision = wants(&replica_policy(), current, desired);
+        decision.in_service = in_service;
+        decision.action = match desired.cmp(&current) {
+            Ordering::Greater => Action::Scale(Direction::Out),
+            Ordering::Less => Action::Scale(Direction::In),
+            Ordering::Equal => Action::None,
+        };
+        decision
     }
 
     /// A decision for `policy` from `current` to `desired`, as if a rule had asked for it.
@@ -400,6 +603,7 @@ mod tests {
                 wanted: 300,
                 budget: 200,
                 held_back: vec!["orders".into()],
+                readers: vec![],
             }]
         );
     }
@@ -409,15 +613,8 @@ mod tests {
         let mut checkout = user("checkout", 10, 1);
         checkout.databases = database(500);
         let orders = user("orders", 0, 2);
-        let audit = user("audit", 0, 1);
-        let replicas = {
-            let mut p = policy();
-            p.name = "orders-db-replicas".into();
-            p.target = Target::RdsReplicas {
-                source: "orders-db".into(),
-            };
-            p
-        };
+        let audit = reader("audit", 1);
+        let replicas = replica_policy();
         let decisions = vec![
             wants(&orders, 2, 5),
             wants(&audit, 1, 5),
@@ -428,13 +625,151 @@ mod tests {
         // 10 units: minimums 2 + 1 + 1, then checkout 6, then audit (before orders by name) 1.
         assert_eq!(desired, [2, 2, 6]);
         let Request::DatabaseConnections {
-            policy, held_back, ..
+            policy,
+            held_back,
+            readers,
+            ..
         } = &guarded.requests[0]
         else {
             panic!("a connections request, got {:?}", guarded.requests);
         };
         assert_eq!(policy.as_deref(), Some("orders-db-replicas"));
         assert_eq!(held_back, &["audit".to_owned(), "orders".to_owned()]);
+        assert_eq!(readers, &["audit".to_owned()]);
+    }
+
+    #[test]
+    fn replicas_in_service_raise_the_readers_budget_but_not_the_writers() {
+        // 200 per instance, 2 replicas available of 3: 600 connections for readers, 200 for writers.
+        let mut orders = user("orders", 10, 1);
+        orders.capacity.max = 40;
+        orders.databases = database(200);
+        let history = reader("history", 1);
+        let replicas = replica_policy();
+        let decisions = vec![
+            wants(&orders, 2, 6),
+            wants(&history, 2, 12),
+            replicas_decision(3, 2, 3),
+        ];
+        let guarded = apply_guards(&[&orders, &history, &replicas], decisions);
+        let desired: Vec<u32> = guarded.decisions.iter().map(|d| d.desired).collect();
+        // orders first (priority 10): 4 writers fill the source; history gets the other 8.
+        assert_eq!(desired, [4, 8, 3]);
+        let detail = &guarded.decisions[1]
+            .explanation
+            .clamps
+            .last()
+            .expect("a clamp")
+            .detail;
+        assert!(
+            detail
+                .contains("each of its 2 read replicas in service, 600 in all for read-only users"),
+            "{detail}"
+        );
+        assert_eq!(
+            guarded.requests,
+            [Request::DatabaseConnections {
+                database: "orders-db".into(),
+                policy: Some("orders-db-replicas".into()),
+                wanted: 900,
+                budget: 600,
+                held_back: vec!["orders".into(), "history".into()],
+                readers: vec!["history".into()],
+            }]
+        );
+        assert!(
+            guarded.requests[0]
+                .to_string()
+                .ends_with("orders-db-replicas is asked for one more read replica, for history")
+        );
+    }
+
+    #[test]
+    fn without_the_replica_policy_in_the_pass_readers_get_the_source_only() {
+        let mut history = reader("history", 1);
+        history.databases = database(200);
+        let replicas = replica_policy();
+        let guarded = apply_guards(&[&history, &replicas], vec![wants(&history, 2, 12)]);
+        assert_eq!(guarded.decisions[0].desired, 4);
+    }
+
+    #[test]
+    fn writers_held_back_do_not_ask_for_a_replica() {
+        let mut orders = user("orders", 0, 1);
+        orders.databases = database(200);
+        let replicas = replica_policy();
+        let guarded = apply_guards(
+            &[&orders, &replicas],
+            vec![wants(&orders, 2, 6), replicas_decision(1, 1, 1)],
+        );
+        assert_eq!(
+            guarded.decisions[0].desired, 4,
+            "a replica adds nothing for writers"
+        );
+        let [request] = &guarded.requests[..] else {
+            panic!("one request, got {:?}", guarded.requests);
+        };
+        assert_eq!(request.addressee(), None);
+        assert!(
+            request
+                .to_string()
+                .ends_with("they write, so a read replica would not help them"),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn replicas_readers_use_are_not_retired_under_them() {
+        let mut history = reader("history", 1);
+        history.databases = database(200);
+        let replicas = replica_policy();
+        // history's 10 tasks hold 500 connections: the source and 2 replicas are needed.
+        let guarded = apply_guards(
+            &[&history, &replicas],
+            vec![wants(&history, 10, 10), replicas_decision(3, 3, 0)],
+        );
+        let [users, retiring] = &guarded.decisions[..] else {
+            panic!("two decisions");
+        };
+        assert_eq!(retiring.desired, 2);
+        let clamp = retiring.explanation.clamps.last().expect("a clamp");
+        assert_eq!(
+            (clamp.kind, clamp.from, clamp.to),
+            (ClampKind::ConnectionBudget, 0, 2)
+        );
+        assert!(
+            clamp
+                .detail
+                .starts_with("orders-db's users hold or want 500 connections, above the 200"),
+            "{}",
+            clamp.detail
+        );
+        assert_eq!(users.desired, 10, "the two replicas kept hold them");
+        // Readers wanting more than the source holds keep a replica too, and get it.
+        let guarded = apply_guards(
+            &[&history, &replicas],
+            vec![wants(&history, 4, 8), replicas_decision(1, 1, 0)],
+        );
+        let desired: Vec<u32> = guarded.decisions.iter().map(|d| d.desired).collect();
+        assert_eq!(desired, [8, 1]);
+        // Once the readers are down to 4 tasks, the source alone holds them.
+        let guarded = apply_guards(
+            &[&history, &replicas],
+            vec![wants(&history, 4, 4), replicas_decision(3, 3, 0)],
+        );
+        assert_eq!(guarded.decisions[1].desired, 0);
+    }
+
+    #[test]
+    fn a_replica_being_created_adds_nothing_yet() {
+        let mut history = reader("history", 1);
+        history.databases = database(200);
+        let replicas = replica_policy();
+        let guarded = apply_guards(
+            &[&history, &replicas],
+            vec![wants(&history, 2, 12), replicas_decision(2, 1, 2)],
+        );
+        assert_eq!(guarded.decisions[0].desired, 8);
     }
 
     #[test]

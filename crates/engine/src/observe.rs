@@ -51,6 +51,10 @@ pub struct CurrentCapacity {
     pub multiple_of: Option<u32>,
     /// Why the resource must not be changed now, e.g. an ECS deployment in progress.
     pub busy: Option<String>,
+    /// How many of the `desired` units serve now, where the resource tells them apart: an RDS
+    /// read replica still being created does not. `None` counts all of them.
+    #[serde(default)]
+    pub in_service: Option<u32>,
 }
 
 /// Which way a change goes.

@@ -336,6 +336,7 @@ proptest! {
                 wanted: 300,
                 budget: 200,
                 held_back: vec!["checkout".into()],
+                readers: vec!["checkout".into()],
             }
         } else {
             Request::PartitionGrowth {
@@ -495,50 +496,74 @@ proptest! {
 
     #[test]
     fn guarded_users_never_exceed_the_connection_budget_nor_leave_their_bounds(
-        users in prop::collection::vec((0..4u32, 0..8u32, 1..60u32, -2..3i32, 0..15u32), 1..5),
+        users in prop::collection::vec((0..4u32, 0..8u32, 1..60u32, -2..3i32, 0..15u32, any::<bool>()), 1..5),
         spare in 0..200u32,
+        replicas in prop::option::of((0..4u32, 0..4u32, 0..4u32)),
     ) {
         use std::collections::BTreeMap;
         use capstan_policy::model::{Connections, Database, Target};
         use crate::guards::apply_guards;
 
-        let policies: Vec<Policy> = users
+        let mut policies: Vec<Policy> = users
             .iter()
             .enumerate()
-            .map(|(index, &(min, spread, per_task, priority, _))| {
+            .map(|(index, &(min, spread, per_task, priority, _, read_only))| {
                 let mut policy = policy();
                 policy.name = format!("service-{index}");
                 policy.target = Target::EcsService { cluster: "prod".into(), service: policy.name.clone() };
                 policy.capacity.min = min;
                 policy.capacity.max = min + spread;
                 policy.priority = priority;
-                policy.connections = Some(Connections { database: "db".into(), per_task });
+                policy.connections = Some(Connections { database: "db".into(), per_task, read_only });
                 policy
             })
             .collect();
         // A budget the minimums fit, as validation requires.
-        let minimums: u32 = policies.iter().map(|p| p.capacity.min * p.connections.as_ref().map_or(0, |c| c.per_task)).sum();
-        let mut policies = policies;
+        let per_task = |p: &Policy| p.connections.as_ref().map_or(0, |c| c.per_task);
+        let minimums: u32 = policies.iter().map(|p| p.capacity.min * per_task(p)).sum();
+        let budget = minimums + spare;
         policies[0].databases = BTreeMap::from([(
             "db".to_owned(),
-            Database { max_connections: minimums + spare + 1, reserve: 1, source: "declared".into() },
+            Database { max_connections: budget + 1, reserve: 1, source: "declared".into() },
         )]);
-        let decisions: Vec<_> = policies
+        let mut decisions: Vec<_> = policies
             .iter()
             .zip(&users)
-            .map(|(policy, &(.., current))| {
-                decide(policy, &Observations::new(), &CurrentCapacity { desired: current, resource_min: None, resource_max: None, busy: None, ..Default::default() }, &ResourceState::default(), now())
+            .map(|(policy, &(.., current, _))| {
+                decide(policy, &Observations::new(), &CurrentCapacity { desired: current, ..Default::default() }, &ResourceState::default(), now())
             })
             .collect();
-        let refs: Vec<&Policy> = policies.iter().collect();
+        // The replica policy: `current` replicas, `available` of them in service, going to `desired`.
+        let mut replica_policy = policy();
+        replica_policy.name = "db-replicas".into();
+        replica_policy.target = Target::RdsReplicas { source: "db".into() };
+        replica_policy.capacity.min = 0;
+        if let Some((current, available, desired)) = replicas {
+            let mut decision = decide(&replica_policy, &Observations::new(), &CurrentCapacity { desired: current, in_service: Some(available.min(current)), ..Default::default() }, &ResourceState::default(), now());
+            decision.desired = desired;
+            decisions.push(decision);
+        }
+        // The connections the users hold now, at their current capacity.
+        let in_use: u32 = policies.iter().zip(&users).map(|(p, &(.., current, _))| current * per_task(p)).sum();
+        let mut refs: Vec<&Policy> = policies.iter().collect();
+        refs.push(&replica_policy);
         let guarded = apply_guards(&refs, decisions);
-        let used: u32 = guarded
-            .decisions
-            .iter()
-            .zip(&policies)
-            .map(|(d, p)| d.desired * p.connections.as_ref().map_or(0, |c| c.per_task))
-            .sum();
-        prop_assert!(used <= minimums + spare, "{} connections above the budget {}", used, minimums + spare);
+        let serving = guarded.decisions.get(policies.len()).map_or(0, |d| d.in_service.min(d.desired));
+        let charged = |writers_only: bool| -> u32 {
+            guarded.decisions.iter().zip(&policies)
+                .filter(|(_, p)| !writers_only || !p.connections.as_ref().is_some_and(|c| c.read_only))
+                .map(|(d, p)| d.desired * per_task(p))
+                .sum()
+        };
+        prop_assert!(charged(true) <= budget, "writers hold {} connections above the source's {}", charged(true), budget);
+        prop_assert!(charged(false) <= budget * (1 + serving), "{} connections above the budget {} with {} replicas", charged(false), budget, serving);
+        if let Some(replicas) = guarded.decisions.get(policies.len()) {
+            let kept = replicas.in_service.min(replicas.desired);
+            prop_assert!(
+                kept == replicas.in_service || in_use <= budget * (1 + kept),
+                "{} replicas of {} kept while users hold {} connections", kept, replicas.in_service, in_use
+            );
+        }
         for (decision, policy) in guarded.decisions.iter().zip(&policies) {
             prop_assert!((policy.capacity.min..=policy.capacity.max).contains(&decision.desired));
         }

@@ -335,6 +335,7 @@ mod tests {
             wanted: 300,
             budget: 200,
             held_back: vec!["checkout".into()],
+            readers: vec!["checkout".into()],
         };
         let answering = |current: &CurrentCapacity, state: &ResourceState, requests: &[Request]| {
             let observed = observations(&policy, &[("cpu", series(now(), 60, &[Some(10.0); 10]))]);

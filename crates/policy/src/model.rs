@@ -342,6 +342,9 @@ pub struct Connections {
     pub database: String,
     /// Connections per unit, at least 1.
     pub per_task: u32,
+    /// Whether the units only read, so that the database's read replicas in service may hold
+    /// their connections too.
+    pub read_only: bool,
 }
 
 pub use crate::raw::DbEngine;

@@ -158,6 +158,12 @@ pub struct Connections {
     /// Connections each unit opens (its pool size), at least 1.
     #[schemars(with = "u32")]
     pub per_task: Spanned<u32>,
+    /// Whether the units only read, so that their connections may go to the database's read
+    /// replicas as well as its source: each replica capstan keeps of it (an `rds_replicas`
+    /// policy), once available, adds a budget as large as the source's for them. By default,
+    /// false: the units write, and share the source's budget only.
+    #[schemars(with = "Option<bool>")]
+    pub read_only: Option<Spanned<bool>>,
 }
 
 /// Inclusive bounds on capacity.

@@ -352,6 +352,7 @@ async fn the_connection_budget_is_shared_across_the_whole_pass() {
         connections: Some(Connections {
             database: "orders-db".into(),
             per_task: 50,
+            read_only: false,
         }),
         ..policy(service)
     };

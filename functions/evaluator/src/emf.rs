@@ -70,39 +70,18 @@ pub fn record(outcome: &Outcome, target_kind: &str, at: DateTime<Utc>) -> Value 
 #[cfg(test)]
 mod tests {
     use capstan_engine::model::Target;
-    use capstan_engine::{Action, Clamp, ClampKind, Decision, Direction, Explanation};
+    use capstan_engine::{Clamp, ClampKind, Decision};
 
     use super::*;
+    use crate::testing::outcome;
 
+    /// A decision of `web` on its ECS service.
     fn decision(current: u32, desired: u32, clamps: Vec<Clamp>) -> Decision {
-        Decision {
-            policy: "web".into(),
-            target: Target::EcsService {
-                cluster: "shop".into(),
-                service: "web".into(),
-            },
-            at: "2026-11-20T12:00:00Z".parse().unwrap(),
-            current,
-            desired,
-            action: if current == desired {
-                Action::None
-            } else {
-                Action::Scale(Direction::Out)
-            },
-            explanation: Explanation {
-                clamps,
-                ..Explanation::default()
-            },
-        }
-    }
-
-    fn outcome(decision: Option<Decision>, result: RunResult) -> Outcome {
-        Outcome {
-            policy: "web".into(),
-            decision,
-            result,
-            warnings: Vec::new(),
-        }
+        let target = Target::EcsService {
+            cluster: "shop".into(),
+            service: "web".into(),
+        };
+        crate::testing::decision(target, current, desired, clamps)
     }
 
     fn values(record: &Value) -> [u64; 4] {

@@ -11,6 +11,8 @@ mod event;
 mod handler;
 mod notice;
 mod settings;
+#[cfg(test)]
+mod testing;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;

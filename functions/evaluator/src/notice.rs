@@ -55,37 +55,20 @@ pub fn notice(outcome: &Outcome, target: &Target, mode: Mode) -> Option<Notice> 
 
 #[cfg(test)]
 mod tests {
-    use capstan_engine::{Action, Clamp, ClampKind, Decision, Explanation};
+    use capstan_engine::{Clamp, ClampKind, Decision};
 
     use super::*;
+    use crate::testing::outcome;
 
     fn target() -> Target {
         Target::AutoscalingGroup { name: "web".into() }
     }
 
+    /// `web` held at 2 by `clamps`, where a rule asked for 4.
     fn held(clamps: Vec<Clamp>) -> Decision {
-        Decision {
-            policy: "web".into(),
-            target: target(),
-            at: "2026-11-20T12:00:00Z".parse().unwrap(),
-            current: 2,
-            desired: 2,
-            action: Action::None,
-            explanation: Explanation {
-                clamps,
-                summary: "paused, would scale 2 -> 4: scale_out[0] fired".into(),
-                ..Explanation::default()
-            },
-        }
-    }
-
-    fn outcome(decision: Option<Decision>, result: RunResult) -> Outcome {
-        Outcome {
-            policy: "web".into(),
-            decision,
-            result,
-            warnings: Vec::new(),
-        }
+        let mut decision = crate::testing::decision(target(), 2, 2, clamps);
+        decision.explanation.summary = "paused, would scale 2 -> 4: scale_out[0] fired".into();
+        decision
     }
 
     #[test]

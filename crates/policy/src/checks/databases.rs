@@ -111,6 +111,10 @@ pub(crate) fn connections(
     Some(model::Connections {
         database: block.database.value.clone(),
         per_task: amounts::check("connections.per_task", &block.per_task, out)?,
+        read_only: block
+            .read_only
+            .as_ref()
+            .is_some_and(|read_only| read_only.value),
     })
 }
 

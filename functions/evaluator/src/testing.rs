@@ -1,0 +1,38 @@
+//! Decisions and outcomes for the evaluator's unit tests.
+
+use std::cmp::Ordering;
+
+use capstan_engine::model::Target;
+use capstan_engine::{Action, Clamp, Decision, Direction, Explanation};
+use capstan_runner::{Outcome, Result as RunResult};
+
+/// A decision of the policy `web` on `target`, from `current` to `desired`, with `clamps`.
+pub(crate) fn decision(target: Target, current: u32, desired: u32, clamps: Vec<Clamp>) -> Decision {
+    Decision {
+        policy: "web".into(),
+        target,
+        at: "2026-11-20T12:00:00Z".parse().expect("a time"),
+        current,
+        in_service: current,
+        desired,
+        action: match desired.cmp(&current) {
+            Ordering::Greater => Action::Scale(Direction::Out),
+            Ordering::Less => Action::Scale(Direction::In),
+            Ordering::Equal => Action::None,
+        },
+        explanation: Explanation {
+            clamps,
+            ..Explanation::default()
+        },
+    }
+}
+
+/// The outcome for `web` of `decision`, with `result` and no warnings.
+pub(crate) fn outcome(decision: Option<Decision>, result: RunResult) -> Outcome {
+    Outcome {
+        policy: "web".into(),
+        decision,
+        result,
+        warnings: Vec::new(),
+    }
+}
