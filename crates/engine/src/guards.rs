@@ -43,6 +43,7 @@ use serde::Serialize;
 
 use capstan_policy::model::{Database, Policy, Target};
 
+use crate::decide::label;
 use crate::decision::{Action, Clamp, ClampKind, Decision, TrackOutcome};
 use crate::observe::Direction;
 
@@ -316,8 +317,9 @@ fn hold_back(decision: &mut Decision, kind: ClampKind, to: u32, detail: String) 
         Ordering::Equal => Action::None,
     };
     decision.explanation.summary = format!(
-        "{}; clamped by connection budget to {to}",
-        decision.explanation.summary
+        "{}; clamped by {} to {to}",
+        decision.explanation.summary,
+        label(kind)
     );
 }
 
@@ -493,6 +495,14 @@ mod tests {
         assert_eq!(
             decision.explanation.clamps.last().map(|c| c.kind),
             Some(ClampKind::Partitions)
+        );
+        assert!(
+            decision
+                .explanation
+                .summary
+                .ends_with("; clamped by partitions to 4"),
+            "{}",
+            decision.explanation.summary
         );
         assert_eq!(
             growing.requests,
