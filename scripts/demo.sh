@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The demo: installs the tools, starts the AWS emulator, and runs the real evaluator Lambda
-# (under `cargo lambda watch`) against it, one simulated minute per tick: a CPU spike, a flash sale,
-# and a read replica created ahead of the sale and retired after it.
+# The demo: installs the tools, starts the AWS emulator, and runs capstan against it, one
+# simulated minute at a time, in two sections. First the real evaluator Lambda (under
+# `cargo lambda watch`): a CPU spike, a flash sale, and a read replica created ahead of the sale
+# and retired after it. Then Kafka: consumers held at their topic's partitions while their lag
+# grows, and the topic's partitions grown for them, by the runner in process. No emulator
+# implements MSK's topic operations, so that section's Kafka client is mocked in process
+# (aws-smithy-mocks); everything else is moto.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh

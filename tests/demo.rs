@@ -1,6 +1,7 @@
-//! The demo: the real evaluator against the emulated AWS, minute by simulated minute.
+//! The demo: capstan against the emulated AWS, minute by simulated minute, in two sections.
 //!
-//! It creates the resources of four shipped example policies in the emulator: an ECS service
+//! **The evaluator.** The real evaluator Lambda, under `cargo lambda watch`, against moto. It
+//! creates the resources of four shipped example policies in the emulator: an ECS service
 //! and an Auto Scaling group that scale on CPU, the storefront ECS service with its flash sale,
 //! and the `orders-db` RDS instance whose read replica is planned ahead of that sale (with a
 //! replica of the same source that capstan did not create). The sale's real schedule is
@@ -8,7 +9,18 @@
 //! into its own minutes and the replica plan's times shortened to match. For each minute it
 //! writes that minute's CPU datapoints into CloudWatch and sends the evaluator a scheduled tick
 //! stamped with the simulated time, printing each decision, and the source's replicas whenever
-//! they change. Run it with `scripts/demo.sh`.
+//! they change.
+//!
+//! **Kafka: partitions grown with the consumers.** The runner in process (the pass the
+//! evaluator runs, acting) over the shipped `order-events-topic` policy and the demo's own
+//! consumers of that topic, `tests/fixtures/policies/order-fulfilment.yaml` (no shipped policy
+//! consumes a topic). The consumers' ECS service, their lag metric and the state table are in
+//! moto; MSK's topic operations are in no emulator, so the Kafka client is mocked in process
+//! with `aws-smithy-mocks` ([`capstan_tests::msk_mock`]). As lag jumps, the consumers are held
+//! at the topic's partitions, the topic's policy is asked for more and grows the topic in the
+//! same pass, and the consumers follow the next minute; the partitions never decrease.
+//!
+//! Run it with `scripts/demo.sh`.
 
 use std::fs;
 use std::path::Path;
@@ -16,11 +28,14 @@ use std::path::Path;
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
+use capstan_aws::Aws;
 use capstan_aws::rds::MANAGED_TAG;
 use capstan_policy::PolicySet;
 use capstan_policy::model::{Duration, Policy, ReplicaPlan, Target};
+use capstan_runner::{Mode, Ports, evaluate};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
+use capstan_tests::msk_mock::{self, MockedTopic};
 
 /// The example policies the demo runs.
 const POLICIES: [&str; 4] = [
@@ -29,6 +44,19 @@ const POLICIES: [&str; 4] = [
     "policies/storefront-flash-sale.yaml",
     "policies/orders-db-replicas.yaml",
 ];
+
+/// The DynamoDB table both sections keep capstan's state in.
+const TABLE: &str = "capstan-demo-state";
+
+/// The Kafka section's policies: the demo's own consumers of a topic (no shipped policy
+/// consumes one), and the shipped policy of that topic, in that order.
+const KAFKA_POLICIES: [&str; 2] = [
+    "tests/fixtures/policies/order-fulfilment.yaml",
+    "policies/order-events-topic.yaml",
+];
+
+/// The consumers' tasks at the start: as many as the steady lag asks for.
+const CONSUMERS: i32 = 8;
 
 /// The flash-sale storefront policy, and the replica policy planned ahead of its sale.
 const STOREFRONT: &str = "storefront-flash-sale";
@@ -50,6 +78,44 @@ fn cpu_trace() -> Vec<f64> {
     ];
     let tail = std::iter::repeat_n(18.0, 30);
     quiet(6).chain(spike).chain(tail).collect()
+}
+
+/// The consumers' lag in messages per simulated minute: steady at what 8 consumers keep up
+/// with, a burst of orders, then draining once there are partitions for more consumers.
+fn lag_trace() -> Vec<f64> {
+    let steady = [8_000.0; 3];
+    let burst = [
+        56_000.0, 62_000.0, 52_000.0, 40_000.0, 28_000.0, 16_000.0, 6_000.0,
+    ];
+    let after = [3_000.0; 4];
+    steady.into_iter().chain(burst).chain(after).collect()
+}
+
+/// Simulated minutes that end before the wall clock's current minute. Each minute's
+/// datapoints are written at its start, and its evaluation comes 65 s later, once they are
+/// complete.
+struct Minutes {
+    start: DateTime<Utc>,
+}
+
+impl Minutes {
+    /// `count` minutes, the last of them complete before the current one.
+    fn before_now(count: usize) -> Self {
+        let count = i64::try_from(count).expect("a short demo");
+        Self {
+            start: fleet::minute_start(Utc::now()) - TimeDelta::minutes(count + 1),
+        }
+    }
+
+    /// When `minute` starts.
+    fn start(&self, minute: i64) -> DateTime<Utc> {
+        self.start + TimeDelta::minutes(minute)
+    }
+
+    /// When `minute` is evaluated.
+    fn tick(&self, minute: i64) -> DateTime<Utc> {
+        self.start(minute) + TimeDelta::seconds(65)
+    }
 }
 
 /// The replica source's CPU per minute: still busy for five minutes, then quiet.
@@ -92,11 +158,9 @@ async fn main() {
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
 
     let trace = cpu_trace();
-    let start = fleet::minute_start(Utc::now()) - TimeDelta::minutes(trace.len() as i64 + 1);
-    // Minute m's tick comes 65 s after it starts, once its datapoints are complete; the sale
-    // opens just before SALE_OPENS's tick.
-    let tick_at = |minute: i64| start + TimeDelta::minutes(minute) + TimeDelta::seconds(65);
-    let opens = fleet::minute_start(tick_at(SALE_OPENS));
+    let minutes = Minutes::before_now(trace.len());
+    // The sale opens just before SALE_OPENS's tick.
+    let opens = fleet::minute_start(minutes.tick(SALE_OPENS));
 
     let root = workspace_root();
     let policy_dir = tempfile::tempdir().expect("tempdir");
@@ -114,18 +178,14 @@ async fn main() {
         ("storefront-flash-sale/flash-sale", SALE_LASTS.to_owned()),
         "the plan is ahead of the moved sale"
     );
-    let table = "capstan-demo-state";
-    capstan_aws::state::create_table(&dynamodb, table)
+    capstan_aws::state::create_table(&dynamodb, TABLE)
         .await
         .expect("creating the state table");
 
     println!("capstan demo: the evaluator Lambda against moto, one simulated minute per tick\n");
     for policy in set.policies() {
         create_resource(policy, &ecs, &autoscaling, &rds).await;
-        println!(
-            "  {:<22} {}  (capacity {}..={})",
-            policy.name, policy.target, policy.capacity.min, policy.capacity.max
-        );
+        println!("{}", policy_line(policy));
     }
     let source = replica_source(&set);
     let theirs = format!("{source}-analytics");
@@ -140,7 +200,7 @@ async fn main() {
             "CAPSTAN_POLICY_DIR",
             policy_dir.path().to_str().expect("UTF-8 path"),
         ),
-        ("CAPSTAN_STATE_TABLE", table),
+        ("CAPSTAN_STATE_TABLE", TABLE),
         ("CAPSTAN_AWS_ENDPOINT", &endpoint),
         ("CAPSTAN_MAX_EVENT_AGE_SECS", "86400"),
         ("AWS_REGION", "us-east-1"),
@@ -148,23 +208,10 @@ async fn main() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ]);
 
-    let widths: Vec<usize> = set
-        .policies()
-        .iter()
-        .map(|p| p.name.len().max(17))
-        .collect();
-    let row = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        padded.join("  ").trim_end().to_owned()
-    };
-    let names: Vec<String> = set.policies().iter().map(|p| p.name.clone()).collect();
-    println!("\nminute  cpu%  db%  {}", row(&names));
+    let (names, widths) = columns(set.policies());
+    println!("\nminute  cpu%  db%  {}", row(&names, &widths));
     for (minute, cpu) in trace.iter().enumerate() {
-        let at = start + TimeDelta::minutes(minute as i64);
+        let at = minutes.start(minute as i64);
         let db = source_cpu(minute);
         for policy in set.policies() {
             let (metric, value) = match (&policy.target, policy.name.as_str()) {
@@ -177,16 +224,13 @@ async fn main() {
         let tick = json!({
             "version": "0", "id": format!("demo-{minute}"), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "region": "us-east-1", "resources": [], "detail": {},
-            "time": tick_at(minute as i64).to_rfc3339(),
+            "time": minutes.tick(minute as i64).to_rfc3339(),
         });
         let answer = evaluator
             .invoke(&tick)
             .unwrap_or_else(|error| panic!("invoking the evaluator: {error}"));
-        let (cells, notes) = describe(&answer, set.policies());
-        println!("{minute:>6}  {cpu:>4.0}  {db:>3.0}  {}", row(&cells));
-        for note in notes {
-            println!("        {note}");
-        }
+        let leading = format!("{minute:>6}  {cpu:>4.0}  {db:>3.0}");
+        print_minute(&leading, &answer, set.policies(), &widths);
         if applied(&answer, REPLICAS) {
             println!("        {}", replicas_line(&rds, source).await);
         }
@@ -213,6 +257,149 @@ async fn main() {
     for (name, tags) in fleet::rds_replicas(&rds, source).await {
         println!("  {name:<22} read replica, {}", tags_text(&tags));
     }
+
+    kafka(&config).await;
+}
+
+/// The Kafka section: the runner in process, acting, over the topic policy and its consumers,
+/// one pass per simulated minute of [`lag_trace`]; the Kafka client mocked, everything else in
+/// moto. Panics unless the partitions grew, never decreased, and the consumers went above the
+/// topic's first partition count.
+async fn kafka(config: &aws_config::SdkConfig) {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    let root = workspace_root();
+    let set = PolicySet::load(&KAFKA_POLICIES.map(|path| root.join(path)))
+        .unwrap_or_else(|report| panic!("{report}"));
+    let [consumers, topic] = set.policies() else {
+        unreachable!("one policy per file")
+    };
+    let (
+        Target::MskTopic {
+            cluster_arn,
+            topic: name,
+        },
+        Target::EcsService { cluster, service },
+    ) = (&topic.target, &consumers.target)
+    else {
+        unreachable!("a topic policy and its consumers' ECS service")
+    };
+    let msk = MockedTopic::new(cluster_arn, name, topic.capacity.min);
+    let first = msk.partitions();
+    fleet::steady_ecs_service(&ecs, cluster, service, CONSUMERS).await;
+    let aws = Aws::new(config, TABLE).with_kafka(msk.client());
+
+    print_kafka_scene(consumers, topic, first);
+
+    let trace = lag_trace();
+    let minutes = Minutes::before_now(trace.len());
+    let lag = metric_id(consumers, "lag");
+    let all: Vec<&Policy> = set.policies().iter().collect();
+    let (names, widths) = columns(set.policies());
+    println!(
+        "\nminute     lag  tasks  partitions  {}",
+        row(&names, &widths)
+    );
+    let (mut partitions, mut most_tasks) = (first, 0u32);
+    for (minute, value) in trace.iter().enumerate() {
+        let minute = minute as i64;
+        fleet::put_metric(&cloudwatch, &lag, &[(minutes.start(minute), *value)]).await;
+        let holder = format!("capstan-demo-kafka-{minute}");
+        let ports = Ports {
+            metrics: aws.cloudwatch(),
+            capacity: &aws,
+            state: aws.state(),
+            holder: &holder,
+        };
+        let pass = evaluate(&all, &all, &ports, minutes.tick(minute), Mode::Act).await;
+        let now = msk.partitions();
+        assert!(
+            now >= partitions,
+            "minute {minute}: the topic went from {partitions} partitions to {now}; partitions never decrease"
+        );
+        partitions = now;
+        let tasks =
+            u32::try_from(fleet::ecs_desired(&ecs, cluster, service).await).expect("a task count");
+        most_tasks = most_tasks.max(tasks);
+        let answer = serde_json::to_value(&pass).expect("a pass as JSON");
+        let leading = format!("{minute:>6}  {value:>6.0}  {tasks:>5}  {partitions:>10}");
+        print_minute(&leading, &answer, set.policies(), &widths);
+        for request in &pass.requests {
+            println!("        request: {request}");
+        }
+    }
+
+    println!(
+        "\n{name}: {first} -> {partitions} partitions (UpdateTopic, mocked), never fewer; \
+         {service}: at most {most_tasks} tasks"
+    );
+    assert!(
+        partitions > first && most_tasks > first,
+        "the demo should show the partitions grown ({first} -> {partitions}) and the consumers \
+         above the topic's first {first} partitions (at most {most_tasks} tasks)"
+    );
+}
+
+/// The Kafka section's heading, what is mocked, and its two policies.
+fn print_kafka_scene(consumers: &Policy, topic: &Policy, partitions: u32) {
+    println!(
+        "\n\nKafka: partitions grown with the consumers\n\n\
+         MSK topic operations: no emulator implements them (moto answers DescribeTopic, ListTopics \
+         and\nUpdateTopic with 500), so the Kafka API here is answered in process by \
+         aws-smithy-mocks, shaped\nafter the MSK API reference; everything else is moto. The \
+         capstan runner also runs in process:\nthe evaluator's pass, acting, once per simulated \
+         minute.\n"
+    );
+    let (other, other_partitions) = msk_mock::OTHER_TOPIC;
+    println!(
+        "{}, {CONSUMERS} tasks in moto\n  {:<22} the demo's consumers of the topic: one task per \
+         1,000 messages of lag,\n  {:<22} `topic: {}`\n{}\n  {:<22} mocked: ACTIVE, {} {} \
+         brokers; the topic has {partitions} partitions, {other} {other_partitions}",
+        policy_line(consumers),
+        "",
+        "",
+        topic.name,
+        policy_line(topic),
+        "",
+        msk_mock::BROKERS,
+        msk_mock::BROKER_TYPE,
+    );
+}
+
+/// A policy's name, target and bounds, on one line.
+fn policy_line(policy: &Policy) -> String {
+    format!(
+        "  {:<22} {}  (capacity {}..={})",
+        policy.name, policy.target, policy.capacity.min, policy.capacity.max
+    )
+}
+
+/// The policies' names, as a table's column headings, and each column's width.
+fn columns(policies: &[Policy]) -> (Vec<String>, Vec<usize>) {
+    policies
+        .iter()
+        .map(|p| (p.name.clone(), p.name.len().max(18)))
+        .unzip()
+}
+
+/// A minute's row, its `leading` cells followed by [`describe`]'s cells for `answer`, and a
+/// line for each of its notes.
+fn print_minute(leading: &str, answer: &Value, policies: &[Policy], widths: &[usize]) {
+    let (cells, notes) = describe(answer, policies);
+    println!("{leading}  {}", row(&cells, widths));
+    for note in notes {
+        println!("        {note}");
+    }
+}
+
+/// One table row: each cell padded to its column's width.
+fn row(cells: &[String], widths: &[usize]) -> String {
+    let padded: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .map(|(cell, width)| format!("{cell:<width$}"))
+        .collect();
+    padded.join("  ").trim_end().to_owned()
 }
 
 /// What the demo changed in its copies of the policies, and the replica plan's timeline.

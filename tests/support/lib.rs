@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod fleet;
 pub mod lambda;
+pub mod msk_mock;
 pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};

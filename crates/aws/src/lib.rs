@@ -118,6 +118,14 @@ impl Aws {
         self
     }
 
+    /// Reaches MSK through `client` instead of the one built from the configuration. For
+    /// demos and tests: no emulator implements MSK's topic and broker-count operations, so
+    /// there the client's answers are mocked (`aws-smithy-mocks`).
+    pub fn with_kafka(mut self, client: aws_sdk_kafka::Client) -> Self {
+        self.msk = MskClusters::new(client);
+        self
+    }
+
     /// Metric reads.
     pub fn cloudwatch(&self) -> &CloudWatchReader {
         &self.cloudwatch

@@ -636,7 +636,7 @@ fn phrase(rule: &RuleEvaluation, current: u32) -> String {
 }
 
 /// How a clamp is named in the summary.
-fn label(kind: ClampKind) -> &'static str {
+pub(crate) fn label(kind: ClampKind) -> &'static str {
     match kind {
         ClampKind::PolicyMin => "capacity.min",
         ClampKind::PolicyMax => "capacity.max",

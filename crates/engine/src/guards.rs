@@ -53,6 +53,7 @@ use serde::Serialize;
 
 use capstan_policy::model::{Database, Policy, Target};
 
+use crate::decide::label;
 use crate::decision::{Action, Clamp, ClampKind, Decision, TrackOutcome};
 use crate::observe::Direction;
 
@@ -482,12 +483,11 @@ fn hold_back(decision: &mut Decision, kind: ClampKind, to: u32, detail: String) 
         Ordering::Less => Action::Scale(Direction::In),
         Ordering::Equal => Action::None,
     };
-    let by = match kind {
-        ClampKind::Partitions => "the topic's partitions",
-        _ => "connection budget",
-    };
-    decision.explanation.summary =
-        format!("{}; clamped by {by} to {to}", decision.explanation.summary);
+    decision.explanation.summary = format!(
+        "{}; clamped by {} to {to}",
+        decision.explanation.summary,
+        label(kind)
+    );
 }
 
 #[cfg(test)]
@@ -828,6 +828,14 @@ mod tests {
         assert_eq!(
             decision.explanation.clamps.last().map(|c| c.kind),
             Some(ClampKind::Partitions)
+        );
+        assert!(
+            decision
+                .explanation
+                .summary
+                .ends_with("; clamped by partitions to 4"),
+            "{}",
+            decision.explanation.summary
         );
         assert_eq!(
             growing.requests,
