@@ -29,6 +29,9 @@ cargo test --workspace --doc --locked
 step "benchmark (brief run; figures are reported, not asserted)"
 cargo bench --package capstan-sim --bench decide --locked -- --warm-up-time 1 --measurement-time 2
 
+step "demo (its own checks: the replica created and retired, the partitions grown)"
+scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-demo
+
 step "policies"
 cargo run --quiet --package capstan --locked -- validate policies/
 

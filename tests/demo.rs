@@ -12,9 +12,8 @@
 //! they change.
 //!
 //! **Kafka: partitions grown with the consumers.** The runner in process (the pass the
-//! evaluator runs, acting) over the shipped `order-events-topic` policy and the demo's own
-//! consumers of that topic, `tests/fixtures/policies/order-fulfilment.yaml` (no shipped policy
-//! consumes a topic). The consumers' ECS service, their lag metric and the state table are in
+//! evaluator runs, acting) over the shipped `order-events-topic` policy and its consumers,
+//! `order-fulfilment`. The consumers' ECS service, their lag metric and the state table are in
 //! moto; MSK's topic operations are in no emulator, so the Kafka client is mocked in process
 //! with `aws-smithy-mocks` ([`capstan_tests::msk_mock`]). As lag jumps, the consumers are held
 //! at the topic's partitions, the topic's policy is asked for more and grows the topic in the
@@ -48,10 +47,9 @@ const POLICIES: [&str; 4] = [
 /// The DynamoDB table both sections keep capstan's state in.
 const TABLE: &str = "capstan-demo-state";
 
-/// The Kafka section's policies: the demo's own consumers of a topic (no shipped policy
-/// consumes one), and the shipped policy of that topic, in that order.
+/// The Kafka section's policies: the consumers of a topic, and the topic's policy, in that order.
 const KAFKA_POLICIES: [&str; 2] = [
-    "tests/fixtures/policies/order-fulfilment.yaml",
+    "policies/order-fulfilment.yaml",
     "policies/order-events-topic.yaml",
 ];
 
@@ -210,6 +208,7 @@ async fn main() {
 
     let (names, widths) = columns(set.policies());
     println!("\nminute  cpu%  db%  {}", row(&names, &widths));
+    let mut replica_changes = 0;
     for (minute, cpu) in trace.iter().enumerate() {
         let at = minutes.start(minute as i64);
         let db = source_cpu(minute);
@@ -232,6 +231,7 @@ async fn main() {
         let leading = format!("{minute:>6}  {cpu:>4.0}  {db:>3.0}");
         print_minute(&leading, &answer, set.policies(), &widths);
         if applied(&answer, REPLICAS) {
+            replica_changes += 1;
             println!("        {}", replicas_line(&rds, source).await);
         }
     }
@@ -254,9 +254,16 @@ async fn main() {
     println!("\n{source} and its replicas at the end (DescribeDBInstances):");
     let status = fleet::rds_status(&rds, source).await;
     println!("  {source:<22} the source, {status}");
-    for (name, tags) in fleet::rds_replicas(&rds, source).await {
-        println!("  {name:<22} read replica, {}", tags_text(&tags));
+    let replicas = fleet::rds_replicas(&rds, source).await;
+    for (name, tags) in &replicas {
+        println!("  {name:<22} read replica, {}", tags_text(tags));
     }
+    let left: Vec<&str> = replicas.iter().map(|(name, _)| name.as_str()).collect();
+    assert!(
+        replica_changes == 2 && left == [theirs.as_str()] && status == "available",
+        "the demo should show one replica created ahead of the sale and retired after it, \
+         {theirs} and the source kept: {replica_changes} replica changes, {left:?} left, the source {status}"
+    );
 
     kafka(&config).await;
 }
@@ -352,7 +359,7 @@ fn print_kafka_scene(consumers: &Policy, topic: &Policy, partitions: u32) {
     );
     let (other, other_partitions) = msk_mock::OTHER_TOPIC;
     println!(
-        "{}, {CONSUMERS} tasks in moto\n  {:<22} the demo's consumers of the topic: one task per \
+        "{}, {CONSUMERS} tasks in moto\n  {:<22} consumers of the topic: one task per \
          1,000 messages of lag,\n  {:<22} `topic: {}`\n{}\n  {:<22} mocked: ACTIVE, {} {} \
          brokers; the topic has {partitions} partitions, {other} {other_partitions}",
         policy_line(consumers),

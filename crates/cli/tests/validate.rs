@@ -76,7 +76,7 @@ fn the_shipped_policies_are_valid() {
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "8 policies valid\n"
+        "9 policies valid\n"
     );
     assert!(output.status.success());
 }
@@ -86,7 +86,7 @@ fn the_default_path_is_policies() {
     let output = capstan(&workspace_root(), &["validate"]);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "8 policies valid\n"
+        "9 policies valid\n"
     );
     assert!(output.status.success());
 }
