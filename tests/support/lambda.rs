@@ -57,14 +57,17 @@ impl LambdaEvaluator {
         for (name, value) in env {
             watch.arg("--env-var").arg(format!("{name}={value}"));
         }
-        let watch = watch
+        let mut watch = watch
             .spawn()
             .expect("starting `cargo lambda watch` (is the venv's bin on PATH?)");
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = watch.try_wait().ok().flatten();
             assert!(
-                started.elapsed() < START_TIMEOUT,
-                "cargo lambda watch did not listen on {port}"
+                exited.is_none() && started.elapsed() < START_TIMEOUT,
+                "cargo lambda watch did not listen on {port} ({}); its output:\n{}",
+                exited.map_or_else(|| "still running".to_owned(), |status| status.to_string()),
+                std::fs::read_to_string(log.path()).unwrap_or_default()
             );
             std::thread::park_timeout(Duration::from_millis(100));
         }

@@ -571,7 +571,7 @@ fn track_phrase(track: &TrackEvaluation, current: u32) -> String {
             .ratio
             .map(|ratio| format!(", ratio {ratio:.2}"))
             .unwrap_or_default();
-        format!("{metric} {value:?}{over} with {}{ratio}", track.goal)
+        format!("{metric} {value:.1}{over} with {}{ratio}", track.goal)
     };
     match &track.outcome {
         TrackOutcome::Proposed {
