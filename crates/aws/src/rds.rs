@@ -257,12 +257,12 @@ fn busy(source: &str, replicas: &Replicas) -> Option<String> {
     ))
 }
 
-/// Whether capstan created `instance`: it carries `capstan:managed=true`.
 /// How many `items` there are, as a capacity.
 fn count<T>(items: impl Iterator<Item = T>) -> u32 {
     u32::try_from(items.count()).unwrap_or(u32::MAX)
 }
 
+/// Whether capstan created `instance`: it carries `capstan:managed=true`.
 fn is_managed(instance: &DbInstance) -> bool {
     instance
         .tag_list()
