@@ -70,6 +70,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         recommendations: vec![Recommendation { at, capacity: 4 }],
         evaluations_without_data: 0,
         intent: None,
+        settling: false,
     };
     store.save(&service, &first).await.expect("saving");
     assert_eq!(store.load(&service).await.expect("loading"), first);
@@ -83,6 +84,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         recommendations: Vec::new(),
         evaluations_without_data: 3,
         intent: None,
+        settling: true,
     };
     store.save(&service, &second).await.expect("saving again");
     assert_eq!(store.load(&service).await.expect("loading"), second);

@@ -200,7 +200,7 @@ async fn main() {
         ),
         ("CAPSTAN_STATE_TABLE", TABLE),
         ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("CAPSTAN_MAX_EVENT_AGE_SECS", "86400"),
+        ("CAPSTAN_REPLAY", "true"),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -317,6 +317,7 @@ async fn kafka(config: &aws_config::SdkConfig) {
             capacity: &aws,
             state: aws.state(),
             holder: &holder,
+            clock: &|| minutes.tick(minute),
         };
         let pass = evaluate(&all, &all, &ports, minutes.tick(minute), Mode::Act).await;
         let now = msk.partitions();

@@ -164,6 +164,9 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
             policies.path().to_str().expect("UTF-8 path"),
         ),
         ("CAPSTAN_STATE_TABLE", &table),
+        // In replay, each event is evaluated as of the time it carries: the datapoints are laid
+        // out before `now`, and the first invocation may wait minutes for the function's build.
+        ("CAPSTAN_REPLAY", "true"),
         ("CAPSTAN_AWS_ENDPOINT", &endpoint),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -359,6 +362,7 @@ async fn dry_run_and_an_invalid_policy_set_never_act() {
         [
             ("CAPSTAN_POLICY_DIR", dir),
             ("CAPSTAN_STATE_TABLE", table.clone()),
+            ("CAPSTAN_REPLAY", "true".to_owned()),
             ("CAPSTAN_AWS_ENDPOINT", endpoint.clone()),
             ("DRY_RUN", dry_run.to_owned()),
             ("CAPSTAN_PAUSED", paused.to_owned()),
@@ -367,7 +371,7 @@ async fn dry_run_and_an_invalid_policy_set_never_act() {
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ]
     };
-    let start = |env: [(&str, String); 8]| {
+    let start = |env: [(&str, String); 9]| {
         LambdaEvaluator::start(&env.each_ref().map(|(name, value)| (*name, value.as_str())))
     };
 
@@ -440,6 +444,9 @@ async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
             policies.path().to_str().expect("UTF-8 path"),
         ),
         ("CAPSTAN_STATE_TABLE", &table),
+        // In replay, each event is evaluated as of the time it carries: the datapoints are laid
+        // out before `now`, and the first invocation may wait minutes for the function's build.
+        ("CAPSTAN_REPLAY", "true"),
         ("CAPSTAN_DECISIONS_TOPIC", &topic.arn),
         ("CAPSTAN_AWS_ENDPOINT", &endpoint),
         ("AWS_REGION", "us-east-1"),

@@ -93,6 +93,7 @@ guards:
             capacity,
             state,
             holder,
+            clock: &|| self.now,
         };
         let policies = [&self.policy];
         let mut pass = evaluate(&policies, &policies, &ports, self.now, Mode::Act).await;

@@ -521,6 +521,7 @@ mod tests {
                 from: 4,
                 to: 7,
             }),
+            settling: true,
         }
     }
 

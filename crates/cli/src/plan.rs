@@ -163,6 +163,7 @@ async fn dry_run<S: StateStore + Sync>(
         capacity: aws,
         state,
         holder: "capstan-plan",
+        clock: &Utc::now,
     };
     evaluate(policies, policies, &ports, at, Mode::DryRun).await
 }

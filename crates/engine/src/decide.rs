@@ -34,17 +34,18 @@ use crate::decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, TrackEvaluation,
     TrackOutcome,
 };
-use crate::guards::Request;
+use crate::guards::{self, Request};
 use crate::observe::{CurrentCapacity, Direction, MetricData, Observations, ResourceState};
 use crate::replicas;
+use crate::requests;
 use crate::schedule;
 use crate::track;
 use crate::window::{Periods, Reading, Verdict};
 
 /// Decides the capacity `policy` asks for at `now`, and explains why.
 ///
-/// `observations` must hold the datapoints of every query in [`crate::queries`] for the policy,
-/// read as [`crate::reads`] describes; `current` is the resource's capacity now and `state` what
+/// `observations` must hold the datapoints of every query the policy reads, as
+/// [`crate::reads`] describes; `current` is the resource's capacity now and `state` what
 /// capstan last did to it. The function is pure: the same inputs always give the same decision.
 ///
 /// # How
@@ -65,14 +66,11 @@ use crate::window::{Periods, Reading, Verdict};
 ///   a gap.
 /// - **Schedules.** Each open window (cron in its time zone, open for its duration in real
 ///   time) raises the floor to its `min`, with or without a rule firing.
-/// - **Clamps**, in order: the `missing_data` fallback, the stabilization windows (the HPA rule,
-///   over the recommendations remembered in `state`), the policy's `capacity.min`/`max`, the
-///   schedule floor, the resource's own bounds, `max_step`, `rate_limit` (over the changes
-///   remembered in `state`), cooldowns (a move is allowed from exactly `T + cooldown`), then
-///   `scale_in_pacing`. The guards hold back only the rules' part of a move, never what the
-///   bounds require, so capacity outside the bounds is brought back in one decision.
-/// - **Paused** policy or **busy** resource: the capacity stays; the explanation says what would
-///   have been asked for.
+/// - **Clamps**: the bounds and guards of the `clamp` module, in the order listed there. They
+///   hold back only the rules' part of a move, never what the bounds require, so capacity
+///   outside the bounds is brought back in one decision.
+/// - **Paused** policy or **busy** resource: the capacity stays, and the decision says so
+///   ([`Decision::frozen`]); the explanation says what would have been asked for.
 ///
 /// Unless paused or busy, the desired capacity is always within the policy's bounds (given
 /// resource bounds that overlap them). Each step is recorded in [`Decision::explanation`].
@@ -86,12 +84,12 @@ pub fn decide(
     decide_answering(policy, observations, current, state, now, &[])
 }
 
-/// [`decide()`], also answering the cross-resource guards' `requests` addressed to the policy
-/// (see [`Request::addressee`]): a connection-budget request to an `rds_replicas` policy asks
-/// for one replica more than there are, a partition-growth request to an `msk_topic` policy for
-/// the partitions it names. The largest ask is a proposal like a rule's, `fired` as `request`
-/// when it beats the rules' own, so every bound and guard (cooldowns, `max_step`, the
-/// resource's own maximum, paused, busy) applies to it.
+/// [`decide()`], also answering the cross-resource guards' `requests` addressed to the policy,
+/// as the `requests` module describes: the largest growth ask (one replica more, the
+/// partitions named) is a proposal like a rule's scale-out, the lowest ceiling (a breached
+/// connection budget) one like a rule's scale-in, `fired` as `request` when it is taken. So
+/// every bound and guard (cooldowns, `max_step`, pacing, the resource's own bounds, paused,
+/// busy, and the block on scale-in while data is missing) applies to them.
 pub fn decide_answering(
     policy: &Policy,
     observations: &Observations,
@@ -161,38 +159,61 @@ pub fn decide_answering(
     let mut proposed = choice
         .winner
         .map_or(current.desired, |(_, proposed)| proposed);
-    let answered =
-        replicas::asked(policy, current.desired, requests).filter(|(wanted, _)| *wanted > proposed);
-    if let Some((wanted, _)) = &answered {
+    let grown = requests::growth(policy, current.desired, requests)
+        .filter(|(wanted, _)| *wanted > proposed);
+    if let Some((wanted, _)) = &grown {
         proposed = *wanted;
     }
-    let retire = planned.as_ref().is_some_and(|plan| plan.retire) && proposed <= current.desired;
-    if retire {
+    // Scale-in that no rule proposed (retirement, a ceiling) waits as a rule's would.
+    let scale_in_blocked = !choice.blockers.is_empty();
+    let retiring = planned.as_ref().is_some_and(|plan| plan.retire) && proposed <= current.desired;
+    if retiring && !scale_in_blocked {
         proposed = proposed.min(policy.capacity.min);
+    }
+    let shed = requests::ceiling(policy, requests).filter(|(to, _)| *to < proposed);
+    if let Some((to, _)) = &shed {
+        proposed = if scale_in_blocked {
+            proposed.min(current.desired.max(*to))
+        } else {
+            *to
+        };
     }
     let mut adjusted = clamp::apply(&limits, proposed);
     if let Some(plan) = &planned {
         adjusted.clamps.extend(plan.blocked_clamp(adjusted.value));
     }
 
-    let action = match adjusted.value.cmp(&current.desired) {
-        Ordering::Greater => Action::Scale(Direction::Out),
-        Ordering::Less => Action::Scale(Direction::In),
-        Ordering::Equal => Action::None,
-    };
+    let action = Action::between(current.desired, adjusted.value);
     let mut summary = summary(&evaluated, &choice, &adjusted.clamps, current);
     let mut fired = choice
         .winner
         .map(|(source, _)| evaluated.id(source).to_owned());
+    let blockers = || evaluated.phrases(choice.blockers.iter().copied());
     if let Some(plan) = &planned {
         summary = format!("{summary}; {}", plan.phrase);
-        if retire && adjusted.value < current.desired {
+        if retiring && scale_in_blocked {
+            summary = format!(
+                "{summary}; replicas.retire waits: scale-in is blocked: {}",
+                blockers()
+            );
+        } else if retiring && adjusted.value < current.desired {
             fired = Some("replicas.retire".to_owned());
         }
     }
-    if let Some((wanted, why)) = answered {
+    if let Some((wanted, why)) = grown {
         summary = format!("{summary}; {wanted} asked for on request: {why}");
         fired = Some("request".to_owned());
+    }
+    if let Some((to, why)) = shed {
+        if scale_in_blocked {
+            summary = format!(
+                "{summary}; {to} asked for on request ({why}), but scale-in is blocked: {}",
+                blockers()
+            );
+        } else {
+            summary = format!("{summary}; {to} asked for on request: {why}");
+            fired = Some("request".to_owned());
+        }
     }
     Decision {
         policy: policy.name.clone(),
@@ -200,7 +221,10 @@ pub fn decide_answering(
         at: now,
         current: current.desired,
         in_service: current.in_service.unwrap_or(current.desired),
+        running: running(policy, current, state, now),
         desired: adjusted.value,
+        paused: policy.paused,
+        busy: current.busy.clone(),
         action,
         explanation: Explanation {
             fired,
@@ -213,6 +237,30 @@ pub fn decide_answering(
             summary,
         },
     }
+}
+
+/// How many units may hold connections now: the resource's own count of units running, or
+/// `current` plus the units removed by capstan's scale-ins within the drain time
+/// ([`guards::drain`]), whichever is more.
+fn running(
+    policy: &Policy,
+    current: &CurrentCapacity,
+    state: &ResourceState,
+    now: DateTime<Utc>,
+) -> u32 {
+    let since = now
+        .checked_sub_signed(guards::drain(policy).as_delta())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let draining = state
+        .actions
+        .iter()
+        .filter(|action| action.direction == Direction::In && action.at > since)
+        .map(|action| action.from.saturating_sub(action.to))
+        .fold(0, u32::saturating_add);
+    current
+        .running
+        .unwrap_or(0)
+        .max(current.desired.saturating_add(draining))
 }
 
 /// Evaluates one rule that moves capacity in `direction`, `current` being the capacity now.

@@ -1,6 +1,7 @@
 //! A decision and its explanation: what was seen, which rule fired (or why none did), every
 //! clamp applied, and the final current → desired.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -23,8 +24,17 @@ pub struct Decision {
     pub current: u32,
     /// How many of the `current` units serve now (fewer while read replicas are being created).
     pub in_service: u32,
+    /// How many units may hold connections now: at least `current`, more while units removed
+    /// recently still drain or the resource runs more than it is set to (see
+    /// [`crate::guards`], the connection budget).
+    pub running: u32,
     /// Capacity the decision asks for; equal to `current` when nothing changes.
     pub desired: u32,
+    /// The policy is paused (its own `paused`, or the global pause): nothing may change it.
+    pub paused: bool,
+    /// Why the resource must not be changed now (e.g. a deployment in progress), if it must
+    /// not: nothing may change it.
+    pub busy: Option<String>,
     /// Whether anything should be done.
     pub action: Action,
     /// Why.
@@ -38,6 +48,13 @@ impl Decision {
             Action::Scale(direction) => Some((direction, self.desired)),
             Action::None => None,
         }
+    }
+
+    /// Whether nothing may change the capacity: the policy is paused or the resource busy.
+    /// [`decide()`](crate::decide()) keeps such a resource where it is, the cross-resource guards
+    /// leave it alone, and the runner refuses to act on it.
+    pub fn frozen(&self) -> bool {
+        self.paused || self.busy.is_some()
     }
 
     /// The guard that kept a requested change from taking effect, if one did: the first clamp
@@ -60,6 +77,17 @@ pub enum Action {
     None,
     /// Change capacity in this direction, to `desired`.
     Scale(Direction),
+}
+
+impl Action {
+    /// What going from `current` to `desired` is: a scale-out, a scale-in, or nothing.
+    pub fn between(current: u32, desired: u32) -> Self {
+        match desired.cmp(&current) {
+            Ordering::Greater => Self::Scale(Direction::Out),
+            Ordering::Less => Self::Scale(Direction::In),
+            Ordering::Equal => Self::None,
+        }
+    }
 }
 
 /// Everything that went into a decision.

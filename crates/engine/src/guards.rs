@@ -1,5 +1,18 @@
 //! Cross-resource guards, applied over the decisions of a whole policy set in one pure pass.
 //!
+//! Two rules hold for every guard:
+//!
+//! - A guard never changes a [frozen](Decision::frozen) decision: a paused policy's, or a busy
+//!   resource's.
+//! - A guard never lowers a resource below its current capacity. It only holds growth back;
+//!   where capacity must really be removed (a breached connection budget), it asks the policy
+//!   for that with a [`Request`], which the policy answers like a rule's scale-in, through every
+//!   scale-in guard (see [`crate::decide_answering`]). So no guard ever acts on the strength of
+//!   a read that failed or a decision that is not in the pass.
+//!
+//! Policies coupled by a guard ([`coupled`]) are woken together, so that a pass woken by one
+//! user's alarm sees the others too.
+//!
 //! # Connection budget
 //!
 //! A database declared under `databases` has a budget of `max_connections - reserve` on its
@@ -7,57 +20,71 @@
 //! `read_only: true` may also connect to the database's read replicas: each replica in service
 //! (`available`, per the decision in the pass of the `rds_replicas` policy whose source is the
 //! database) adds as much again for them, since a replica has its source's instance class and
-//! parameter group, so its `max_connections`. Together, the users' desired capacity ×
-//! `per_task` never exceeds the source's budget plus the replicas', and the writers' alone
-//! never exceeds the source's:
+//! parameter group, so its `max_connections`. The writers' connections must fit the source's
+//! budget; everyone's, the source's and the replicas' together.
 //!
-//! 1. Paused policies and busy resources keep their capacity; it is charged first.
-//! 2. Every other user is granted its `capacity.min` (validation checks that the minimums fit
-//!    a declared budget).
-//! 3. What is left goes to the users in priority order, highest `priority` first, then by
-//!    name, each up to its desired capacity, in whole units.
+//! **Growth** is granted from what is left once every user is charged for the connections it
+//! may hold now:
 //!
-//! A user held below its desired capacity gets a [`ClampKind::ConnectionBudget`] clamp (the
-//! budget wins over schedule floors and over the other guards, since running out of
-//! connections takes the database's users down), and a [`Request`] asks for more connections:
-//! of the database's `rds_replicas` policy, when there is one and a read-only user is among
-//! those held back (a replica does not help writers).
+//! - a user with a decision in the pass, at its [running](Decision::running) units: its current
+//!   capacity, or more while units it removed still drain (for [`drain`]) or the resource runs
+//!   more than it is set to (an ECS deployment). So room freed by a scale-in is granted only
+//!   once the removed units are gone, and no scale-out depends on a scale-in made in the same
+//!   pass, or on one that failed;
+//! - a user without a decision (its read failed, or another evaluation holds its lease) at its
+//!   `capacity.max`, the most it could be running. Without a decision for the replica policy,
+//!   no replica counts.
 //!
-//! A decision retiring replicas in service is held back, with a [`ClampKind::ConnectionBudget`]
-//! clamp, while the connections the users hold now or want in the pass (each at the larger of
-//! its current and desired capacity) need them.
+//! Then a growing user below its `capacity.min` is granted up to it (validation checks that
+//! the minimums fit a declared budget), and what is left goes to the growing users in priority
+//! order, highest `priority` first, then by name, each up to its desired capacity, in whole
+//! units. A user held below its desired capacity (never below its current one) gets a
+//! [`ClampKind::ConnectionBudget`] clamp (for growth, the budget wins over schedule floors,
+//! since running out of connections takes the database's users down), and a
+//! [`Request::DatabaseConnections`] asks for more connections: of the database's
+//! `rds_replicas` policy, when there is one and a read-only user is among those held back (a
+//! replica does not help writers).
 //!
-//! A user among `policies` without a decision (not evaluated in the pass, or its capacity could
-//! not be read) is charged at its `capacity.max`, the most it could be using, so the budget
-//! holds whatever it runs. Without a decision for the replica policy, no replica counts. Pass
-//! the whole policy set as `policies` for that to work; a policy absent from `policies` is not
-//! known to the guard at all.
+//! **A breach**, the users' decided capacities × `per_task` above the budget, comes only from
+//! outside the pass's growth: `max_connections` lowered, a capacity set by hand, a minimum
+//! raised. It is judged on what is known: users without a decision count for nothing, and the
+//! readers' share only when the replica policy's decision is in the pass (writers connect to
+//! the source alone, so theirs is always known). Users are then asked, lowest priority first
+//! (then by name, in reverse), to go down by what covers the excess, never below their
+//! `capacity.min`, each with a [`Request::ShedConnections`] that it answers as a scale-in.
+//!
+//! **Retirement** of read replicas in service is held back, with a
+//! [`ClampKind::ConnectionBudget`] clamp, while the connections the users may hold now or want
+//! in the pass (each at the larger of its running and desired units; a user without a
+//! decision at its `capacity.max`) need them.
+//!
+//! Pass the whole policy set as `policies`: a policy absent from it is not known to the guard
+//! at all.
 //!
 //! # Partition coupling
 //!
-//! A `track` rule with `topic: <msk_topic policy>` consumes that topic: the consumers' desired
-//! capacity never exceeds the topic's current partition count (the topic policy's decision's
-//! `current`), or the consumers' `capacity.min` if that is higher, with a
-//! [`ClampKind::Partitions`] clamp. When the rule wanted more consumers than there are
-//! partitions and its metric (lag) rose over its window (the newest datapoint above the
-//! oldest), a [`Request::PartitionGrowth`] asks the topic's policy for as many partitions as
-//! consumers wanted, within the topic's `capacity.max`; never for fewer than it has. Without a
-//! decision for the topic's policy in the pass, the partition count is unknown and nothing is
-//! capped. Paused policies and busy resources are left alone.
+//! A `track` rule with `topic: <msk_topic policy>` consumes that topic: the consumers never
+//! grow above the topic's current partition count (the topic policy's decision's `current`),
+//! or their `capacity.min` if that is higher, with a [`ClampKind::Partitions`] clamp. Without a
+//! decision for the topic's policy in the pass, the partition count is unknown and the
+//! consumers do not grow at all. Consumers already above the partitions are held, not lowered.
+//! When the rule wanted more consumers than there are partitions and its metric (lag) rose
+//! over its window (the newest datapoint above the oldest), a [`Request::PartitionGrowth`] asks
+//! the topic's policy for as many partitions as consumers wanted, within the topic's
+//! `capacity.max`; never for fewer than it has.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
-use capstan_policy::model::{Database, Policy, Target};
+use capstan_policy::model::{Database, Duration, Policy, Target};
 
 use crate::decide::label;
 use crate::decision::{Action, Clamp, ClampKind, Decision, TrackOutcome};
-use crate::observe::Direction;
 
-/// Something a guard asks another policy for, to be acted on later.
+/// Something a guard asks a policy for, answered by [`crate::decide_answering`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Request {
@@ -67,7 +94,7 @@ pub enum Request {
         database: String,
         /// The `rds_replicas` policy on the database, if the set has one.
         policy: Option<String>,
-        /// Connections the users' decisions asked for.
+        /// Connections the users would hold with every decision granted.
         wanted: u32,
         /// The budget they share: the source's, and each read replica's in service for the
         /// read-only users.
@@ -77,6 +104,20 @@ pub enum Request {
         /// The read-only users among them, whom one more read replica would relieve; the
         /// replica policy is asked only for them.
         readers: Vec<String>,
+    },
+    /// A user of a database whose budget is breached is asked to go down.
+    ShedConnections {
+        /// The user's policy.
+        policy: String,
+        /// The database's name.
+        database: String,
+        /// The capacity asked for, below the decided one.
+        to: u32,
+        /// Connections the users' decided capacities hold: every user's, or the writers'
+        /// when the source's share is the one breached.
+        connections: u32,
+        /// The budget breached: the source's and its replicas', or the source's alone.
+        budget: u32,
     },
     /// Consumers held back by a topic's partitions while lag grew.
     PartitionGrowth {
@@ -92,12 +133,15 @@ pub enum Request {
 }
 
 impl Request {
-    /// The policy asked: the database's `rds_replicas` policy or the topic's `msk_topic` policy;
-    /// none for a database without a replica policy.
+    /// The policy asked: the database's `rds_replicas` policy, the user asked to shed
+    /// connections or the topic's `msk_topic` policy; none for a database without a replica
+    /// policy.
     pub fn addressee(&self) -> Option<&str> {
         match self {
             Self::DatabaseConnections { policy, .. } => policy.as_deref(),
-            Self::PartitionGrowth { policy, .. } => Some(policy),
+            Self::ShedConnections { policy, .. } | Self::PartitionGrowth { policy, .. } => {
+                Some(policy)
+            }
         }
     }
 }
@@ -130,6 +174,16 @@ impl fmt::Display for Request {
                     None => write!(f, "no rds_replicas policy on it to ask"),
                 }
             }
+            Self::ShedConnections {
+                policy,
+                database,
+                to,
+                connections,
+                budget,
+            } => write!(
+                f,
+                "{database}: its users are set to hold {connections} connections, above its budget of {budget}; {policy} is asked to go down to {to}"
+            ),
             Self::PartitionGrowth {
                 policy,
                 consumer,
@@ -148,7 +202,7 @@ impl fmt::Display for Request {
 pub struct Guarded {
     /// The decisions, in the order given.
     pub decisions: Vec<Decision>,
-    /// Requests to other policies.
+    /// Requests to policies.
     pub requests: Vec<Request>,
 }
 
@@ -176,6 +230,56 @@ pub fn apply_guards(policies: &[&Policy], mut decisions: Vec<Decision>) -> Guard
         requests,
     }
 }
+
+/// Whether a guard couples `one` and `other`: users of one database, a database's user and its
+/// `rds_replicas` policy, a topic's consumers and its `msk_topic` policy. Coupled policies are
+/// woken together.
+pub fn coupled(one: &Policy, other: &Policy) -> bool {
+    let database = database_of(one);
+    let source = replicas_of(one);
+    database.is_some_and(|db| database_of(other) == Some(db) || replicas_of(other) == Some(db))
+        || source.is_some_and(|db| database_of(other) == Some(db))
+        || consumes(one, other)
+        || consumes(other, one)
+}
+
+/// The database `policy` uses, if it is a user of one.
+fn database_of(policy: &Policy) -> Option<&str> {
+    policy
+        .connections
+        .as_ref()
+        .map(|connections| connections.database.as_str())
+}
+
+/// The source whose read replicas `policy` scales, if it scales replicas.
+fn replicas_of(policy: &Policy) -> Option<&str> {
+    match &policy.target {
+        Target::RdsReplicas { source } => Some(source),
+        _ => None,
+    }
+}
+
+/// Whether `consumer` tracks the lag of `topic`'s topic.
+fn consumes(consumer: &Policy, topic: &Policy) -> bool {
+    consumer
+        .track
+        .iter()
+        .any(|track| track.topic.as_deref() == Some(topic.name.as_str()))
+}
+
+/// How long a unit removed from `policy`'s resource may still hold connections: its
+/// `scale_in_pacing.drain`, or [`DEFAULT_DRAIN`] without pacing.
+pub fn drain(policy: &Policy) -> Duration {
+    policy
+        .guards
+        .scale_in_pacing
+        .map_or(DEFAULT_DRAIN, |pacing| pacing.drain)
+}
+
+/// How long a removed unit may hold connections, for a policy without `scale_in_pacing`: 5
+/// minutes 30 seconds, an Application Load Balancer's default deregistration delay (300 s)
+/// and ECS's default stop timeout (30 s).
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(330);
 
 /// One user of a database in the pass: its decision's index, its policy, the connections each
 /// of its units opens, and whether they only read.
@@ -230,14 +334,15 @@ impl Budget {
 }
 
 /// Shares `database`'s budget among its users' decisions, holding back retirement of the read
-/// replicas its users' connections need, and asks for more connections if users are held back.
+/// replicas its users' connections need; asks for more connections if users are held back,
+/// and asks users to shed connections if the budget is breached.
 fn connection_budget(
     name: &str,
     database: &Database,
     policies: &[&Policy],
     by_name: &BTreeMap<&str, &Policy>,
     decisions: &mut [Decision],
-) -> Option<Request> {
+) -> Vec<Request> {
     let mut users: Vec<User<'_>> = decisions
         .iter()
         .enumerate()
@@ -267,55 +372,30 @@ fn connection_budget(
             );
         }
     }
-    // What the users hold now or want in this pass, whichever is more.
+    // What the users may hold now or want in this pass, whichever is more.
     let mut in_use = unknown;
     for user in &users {
         let decision = &decisions[user.index];
         in_use.add(
-            decision.current.max(decision.desired),
+            decision.running.max(decision.desired),
             user.per_task,
             user.read_only,
         );
     }
-    let replica_policy = policies
-        .iter()
-        .find(|p| matches!(&p.target, Target::RdsReplicas { source } if source == name));
+    let replica_policy = policies.iter().find(|p| replicas_of(p) == Some(name));
+    let replicas = replica_policy
+        .and_then(|policy| decisions.iter_mut().find(|d| d.policy == policy.name))
+        .map(|replicas| keep_replicas_in_use(name, database, in_use, replicas));
     let budget = Budget {
         per_instance: u64::from(database.budget()),
-        replicas: replica_policy
-            .and_then(|policy| decisions.iter_mut().find(|d| d.policy == policy.name))
-            .map_or(0, |replicas| {
-                keep_replicas_in_use(name, database, in_use, replicas)
-            }),
+        replicas: replicas.unwrap_or(0),
     };
-    let mut grants: Vec<u32> = users
-        .iter()
-        .map(|user| {
-            let decision = &decisions[user.index];
-            if fixed(decision) {
-                decision.desired
-            } else {
-                decision.desired.min(user.policy.capacity.min)
-            }
-        })
-        .collect();
-    let mut charged = unknown;
-    for (user, &grant) in users.iter().zip(&grants) {
-        charged.add(grant, user.per_task, user.read_only);
-    }
-    for (user, grant) in users.iter().zip(&mut grants) {
-        let decision = &decisions[user.index];
-        if fixed(decision) {
-            continue;
-        }
-        let room = budget.room(charged, user.per_task, user.read_only);
-        let extra = u32::try_from(u64::from(decision.desired - *grant).min(room)).unwrap_or(0);
-        *grant += extra;
-        charged.add(extra, user.per_task, user.read_only);
-    }
+    let grants = grant_growth(&users, decisions, unknown, &budget);
     let mut wanted = unknown;
     for user in &users {
-        wanted.add(decisions[user.index].desired, user.per_task, user.read_only);
+        let decision = &decisions[user.index];
+        let growth = decision.desired.saturating_sub(decision.current);
+        wanted.add(decision.running + growth, user.per_task, user.read_only);
     }
     let mut held_back = Vec::new();
     let mut readers = Vec::new();
@@ -329,31 +409,130 @@ fn connection_budget(
             readers.push(decision.policy.clone());
         }
         let detail = format!(
-            "{}; at {} per unit, {} of them are granted, in priority order",
+            "{}; at {} per unit, its users may hold {} now and this pass grants what is left, in priority order",
             describe(name, database, &budget, user.read_only),
             user.per_task,
-            charged.all
+            in_use.all
         );
         hold_back(decision, ClampKind::ConnectionBudget, grant, detail);
     }
-    if held_back.is_empty() {
-        return None;
+    let mut requests = shed(name, database, &users, decisions, replicas);
+    if !held_back.is_empty() {
+        requests.push(Request::DatabaseConnections {
+            database: name.to_owned(),
+            policy: replica_policy
+                .filter(|_| !readers.is_empty())
+                .map(|p| p.name.clone()),
+            wanted: u32::try_from(wanted.all).unwrap_or(u32::MAX),
+            budget: u32::try_from(budget.total()).unwrap_or(u32::MAX),
+            held_back,
+            readers,
+        });
     }
-    Some(Request::DatabaseConnections {
-        database: name.to_owned(),
-        policy: replica_policy
-            .filter(|_| !readers.is_empty())
-            .map(|p| p.name.clone()),
-        wanted: u32::try_from(wanted.all).unwrap_or(u32::MAX),
-        budget: u32::try_from(budget.total()).unwrap_or(u32::MAX),
-        held_back,
-        readers,
-    })
+    requests
+}
+
+/// The capacity each user is granted: its decided one, unless it grows and the budget left
+/// once every user is charged for its running units (and `unknown` for the users without a
+/// decision) does not hold it all; never below its current capacity.
+fn grant_growth(
+    users: &[User<'_>],
+    decisions: &[Decision],
+    unknown: Charged,
+    budget: &Budget,
+) -> Vec<u32> {
+    let grows = |decision: &Decision| !decision.frozen() && decision.desired > decision.current;
+    let mut grants: Vec<u32> = users
+        .iter()
+        .map(|user| {
+            let decision = &decisions[user.index];
+            if grows(decision) {
+                let minimum = decision.current.max(user.policy.capacity.min);
+                decision.desired.min(minimum)
+            } else {
+                decision.desired
+            }
+        })
+        .collect();
+    let mut charged = unknown;
+    for (user, &grant) in users.iter().zip(&grants) {
+        let decision = &decisions[user.index];
+        let growth = grant.saturating_sub(decision.current);
+        charged.add(decision.running + growth, user.per_task, user.read_only);
+    }
+    for (user, grant) in users.iter().zip(&mut grants) {
+        let decision = &decisions[user.index];
+        if !grows(decision) {
+            continue;
+        }
+        let room = budget.room(charged, user.per_task, user.read_only);
+        let extra = u32::try_from(u64::from(decision.desired - *grant).min(room)).unwrap_or(0);
+        *grant += extra;
+        charged.add(extra, user.per_task, user.read_only);
+    }
+    grants
+}
+
+/// Asks users to go down while their decided capacities breach the budget, lowest priority
+/// first, each no lower than its `capacity.min`. The readers' share is judged only when the
+/// `replicas` in service are known.
+fn shed(
+    name: &str,
+    database: &Database,
+    users: &[User<'_>],
+    decisions: &[Decision],
+    replicas: Option<u32>,
+) -> Vec<Request> {
+    let per_instance = u64::from(database.budget());
+    let mut set = Charged::default();
+    for user in users {
+        set.add(decisions[user.index].desired, user.per_task, user.read_only);
+    }
+    let total = replicas.map(|replicas| per_instance * (1 + u64::from(replicas)));
+    let mut writes_over = set.writes.saturating_sub(per_instance);
+    let mut all_over = total.map_or(0, |total| set.all.saturating_sub(total));
+    let mut requests = Vec::new();
+    for user in users.iter().rev() {
+        let decision = &decisions[user.index];
+        let over = if user.read_only {
+            all_over
+        } else {
+            all_over.max(writes_over)
+        };
+        if over == 0 || decision.frozen() {
+            continue;
+        }
+        let spare = decision.desired.saturating_sub(user.policy.capacity.min);
+        let cut = u32::try_from(over.div_ceil(user.per_task))
+            .unwrap_or(u32::MAX)
+            .min(spare);
+        if cut == 0 {
+            continue;
+        }
+        let (connections, budget) = if !user.read_only && writes_over > 0 {
+            (set.writes, per_instance)
+        } else {
+            (set.all, total.unwrap_or(per_instance))
+        };
+        requests.push(Request::ShedConnections {
+            policy: decision.policy.clone(),
+            database: name.to_owned(),
+            to: decision.desired - cut,
+            connections: u32::try_from(connections).unwrap_or(u32::MAX),
+            budget: u32::try_from(budget).unwrap_or(u32::MAX),
+        });
+        let freed = u64::from(cut) * user.per_task;
+        all_over = all_over.saturating_sub(freed);
+        if !user.read_only {
+            writes_over = writes_over.saturating_sub(freed);
+        }
+    }
+    requests
 }
 
 /// Holds back a decision retiring read replicas in service while the connections the
-/// database's users hold now or want in this pass (`in_use`) would not fit the budget of the
-/// fewer replicas left. Returns how many replicas stay in service.
+/// database's users may hold now or want in this pass (`in_use`) would not fit the budget of
+/// the fewer replicas left. Returns how many replicas stay in service.
 fn keep_replicas_in_use(
     name: &str,
     database: &Database,
@@ -361,7 +540,7 @@ fn keep_replicas_in_use(
     replicas: &mut Decision,
 ) -> u32 {
     let after = replicas.in_service.min(replicas.desired);
-    if after == replicas.in_service || fixed(replicas) {
+    if after == replicas.in_service || replicas.frozen() {
         return after;
     }
     let per_instance = u64::from(database.budget()).max(1);
@@ -373,7 +552,7 @@ fn keep_replicas_in_use(
     }
     let keep = (replicas.desired + needed - after).min(replicas.current);
     let detail = format!(
-        "{name}'s users hold or want {} connections, above the {} that the source and {after} read replicas allow at {per_instance} each",
+        "{name}'s users may hold or want {} connections, above the {} that the source and {after} read replicas allow at {per_instance} each",
         in_use.all,
         per_instance * (1 + u64::from(after))
     );
@@ -397,16 +576,7 @@ fn describe(name: &str, database: &Database, budget: &Budget, read_only: bool) -
     }
 }
 
-/// Whether a decision must be left as it is: its policy is paused or its resource busy.
-fn fixed(decision: &Decision) -> bool {
-    decision
-        .explanation
-        .clamps
-        .iter()
-        .any(|c| matches!(c.kind, ClampKind::Paused | ClampKind::ResourceBusy))
-}
-
-/// Caps consumers at their topics' partitions and asks for partition growth.
+/// Caps consumers' growth at their topics' partitions and asks for partition growth.
 fn partitions(
     by_name: &BTreeMap<&str, &Policy>,
     decisions: &mut [Decision],
@@ -420,17 +590,32 @@ fn partitions(
         let Some(policy) = by_name.get(decision.policy.as_str()) else {
             continue;
         };
-        if fixed(decision) {
+        if decision.frozen() {
             continue;
         }
         for (index, track) in policy.track.iter().enumerate() {
             let Some(topic) = &track.topic else {
                 continue;
             };
-            let Some(&partitions) = current.get(topic) else {
+            let known = current.get(topic).copied();
+            let cap = known
+                .unwrap_or(0)
+                .max(policy.capacity.min)
+                .max(decision.current);
+            if decision.desired > cap {
+                let detail = match known {
+                    Some(partitions) => format!(
+                        "track[{index}] consumes {topic}, which has {partitions} partitions; more consumers would sit idle"
+                    ),
+                    None => format!(
+                        "track[{index}] consumes {topic}, whose partition count is unknown in this pass (its policy has no decision: its read failed or another evaluation holds it), so the consumers do not grow"
+                    ),
+                };
+                hold_back(decision, ClampKind::Partitions, cap, detail);
+            }
+            let Some(partitions) = known else {
                 continue;
             };
-            let cap = partitions.max(policy.capacity.min);
             let wanted = decision
                 .explanation
                 .tracks
@@ -442,12 +627,6 @@ fn partitions(
             let growing = decision.explanation.tracks.get(index).is_some_and(|e| {
                 matches!((e.datapoints.first(), e.datapoints.last()), (Some(first), Some(last)) if e.datapoints.len() > 1 && last.value > first.value)
             });
-            if decision.desired > cap {
-                let detail = format!(
-                    "track[{index}] consumes {topic}, which has {partitions} partitions; more consumers would sit idle"
-                );
-                hold_back(decision, ClampKind::Partitions, cap, detail);
-            }
             let topic_max = by_name
                 .get(topic.as_str())
                 .map_or(partitions, |t| t.capacity.max);
@@ -478,11 +657,7 @@ fn hold_back(decision: &mut Decision, kind: ClampKind, to: u32, detail: String) 
         detail,
     });
     decision.desired = to;
-    decision.action = match to.cmp(&decision.current) {
-        Ordering::Greater => Action::Scale(Direction::Out),
-        Ordering::Less => Action::Scale(Direction::In),
-        Ordering::Equal => Action::None,
-    };
+    decision.action = Action::between(decision.current, to);
     decision.explanation.summary = format!(
         "{}; clamped by {} to {to}",
         decision.explanation.summary,
@@ -497,9 +672,10 @@ mod tests {
     use capstan_policy::model::{Connections, Database, Target};
 
     use super::*;
-    use crate::decide;
     use crate::observe::ResourceState;
+    use crate::observe::{CurrentCapacity, Direction, LastAction};
     use crate::testing::{capacity, now, policy};
+    use crate::{decide, decide_answering};
 
     fn database(max_connections: u32) -> BTreeMap<String, Database> {
         BTreeMap::from([(
@@ -554,11 +730,7 @@ mod tests {
     fn replicas_decision(current: u32, in_service: u32, desired: u32) -> Decision {
         let mut decision = wants(&replica_policy(), current, desired);
         decision.in_service = in_service;
-        decision.action = match desired.cmp(&current) {
-            Ordering::Greater => Action::Scale(Direction::Out),
-            Ordering::Less => Action::Scale(Direction::In),
-            Ordering::Equal => Action::None,
-        };
+        decision.action = Action::between(current, desired);
         decision
     }
 
@@ -572,8 +744,39 @@ mod tests {
             now(),
         );
         decision.desired = desired;
-        decision.action = Action::Scale(Direction::Out);
+        decision.action = Action::between(current, desired);
         decision
+    }
+
+    /// A decision for `policy` at `current` with no change of its own: paused, or with the
+    /// resource busy.
+    fn frozen(policy: &Policy, current: u32, paused: bool) -> Decision {
+        let mut policy = policy.clone();
+        policy.paused = paused;
+        let now_capacity = CurrentCapacity {
+            busy: (!paused).then(|| "a deployment is in progress".to_owned()),
+            ..capacity(current)
+        };
+        let decision = decide(
+            &policy,
+            &Default::default(),
+            &now_capacity,
+            &ResourceState::default(),
+            now(),
+        );
+        assert!(decision.explanation.clamps.is_empty(), "no clamp recorded");
+        decision
+    }
+
+    /// The connection requests among `requests` that ask a user to shed connections.
+    fn sheds(requests: &[Request]) -> Vec<(&str, u32)> {
+        requests
+            .iter()
+            .filter_map(|request| match request {
+                Request::ShedConnections { policy, to, .. } => Some((policy.as_str(), *to)),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -740,7 +943,7 @@ mod tests {
         assert!(
             clamp
                 .detail
-                .starts_with("orders-db's users hold or want 500 connections, above the 200"),
+                .starts_with("orders-db's users may hold or want 500 connections, above the 200"),
             "{}",
             clamp.detail
         );
@@ -859,6 +1062,279 @@ mod tests {
         checkout.capacity.max = 6;
         let guarded = apply_guards(&[&orders, &checkout], vec![wants(&orders, 2, 8)]);
         assert_eq!(guarded.decisions[0].desired, 4);
+    }
+
+    #[test]
+    fn a_user_without_a_decision_never_takes_another_below_its_capacity() {
+        // checkout's read failed: it is charged at its max (300), which leaves orders no room,
+        // but orders keeps its 6 tasks, and no one is asked to shed on that unknown charge.
+        let mut orders = user("orders", 0, 1);
+        orders.databases = database(500);
+        let mut checkout = user("checkout", 0, 1);
+        checkout.capacity.max = 6;
+        let guarded = apply_guards(&[&orders, &checkout], vec![wants(&orders, 6, 6)]);
+        assert_eq!(guarded.decisions[0].desired, 6);
+        assert_eq!(guarded.decisions[0].change(), None);
+        assert!(guarded.requests.is_empty(), "{:?}", guarded.requests);
+    }
+
+    #[test]
+    fn a_user_growing_while_another_is_unknown_is_held_at_its_capacity_not_below() {
+        // An alarm woke orders alone: checkout is charged at its max, and orders' scale-out is
+        // held at the 4 tasks it has.
+        let mut orders = user("orders", 0, 1);
+        orders.databases = database(500);
+        let mut checkout = user("checkout", 0, 1);
+        checkout.capacity.max = 8;
+        let guarded = apply_guards(&[&orders, &checkout], vec![wants(&orders, 4, 6)]);
+        let decision = &guarded.decisions[0];
+        assert_eq!((decision.desired, decision.change()), (4, None));
+        let clamp = decision.explanation.clamps.last().expect("a clamp");
+        assert_eq!(
+            (clamp.kind, clamp.from, clamp.to),
+            (ClampKind::ConnectionBudget, 6, 4)
+        );
+        assert!(sheds(&guarded.requests).is_empty());
+    }
+
+    #[test]
+    fn a_failed_replica_read_never_cuts_the_readers_it_serves() {
+        // order-history-readers at 24 tasks of 25 connections holds 600, more than orders-db's
+        // 380 alone; the replica policy's read failed, so its replicas are unknown, not none.
+        let mut readers = reader("order-history-readers", 2);
+        readers.connections = Some(Connections {
+            database: "orders-db".into(),
+            per_task: 25,
+            read_only: true,
+        });
+        let mut replicas = replica_policy();
+        replicas.databases = BTreeMap::from([(
+            "orders-db".to_owned(),
+            Database {
+                max_connections: 400,
+                reserve: 20,
+                source: "declared".into(),
+            },
+        )]);
+        let guarded = apply_guards(&[&readers, &replicas], vec![wants(&readers, 24, 24)]);
+        assert_eq!(guarded.decisions[0].desired, 24);
+        assert!(guarded.requests.is_empty(), "{:?}", guarded.requests);
+    }
+
+    #[test]
+    fn paused_and_busy_users_with_no_change_of_their_own_are_left_alone() {
+        for paused in [true, false] {
+            let mut orders = user("orders", 0, 1);
+            orders.databases = database(200);
+            let checkout = user("checkout", 10, 1);
+            let held = frozen(&orders, 6, paused);
+            let guarded = apply_guards(
+                &[&orders, &checkout],
+                vec![held.clone(), wants(&checkout, 1, 3)],
+            );
+            assert_eq!(guarded.decisions[0], held, "paused: {paused}");
+            // orders' 6 tasks fill the budget: checkout does not grow, and orders is not asked
+            // to shed since it may not change.
+            assert_eq!(guarded.decisions[1].desired, 1);
+            assert!(sheds(&guarded.requests).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_breach_of_known_connections_asks_the_lowest_priority_user_to_shed() {
+        // Both users are decided at 3 tasks: 300 connections of 200.
+        let mut checkout = user("checkout", 10, 1);
+        checkout.databases = database(200);
+        let orders = user("orders", 0, 1);
+        let guarded = apply_guards(
+            &[&checkout, &orders],
+            vec![wants(&checkout, 3, 3), wants(&orders, 3, 3)],
+        );
+        assert_eq!(sheds(&guarded.requests), [("orders", 1)]);
+        assert!(
+            guarded.requests[0]
+                .to_string()
+                .ends_with("above its budget of 200; orders is asked to go down to 1"),
+            "{}",
+            guarded.requests[0]
+        );
+        let desired: Vec<u32> = guarded.decisions.iter().map(|d| d.desired).collect();
+        assert_eq!(desired, [3, 3], "the guard itself lowers no one");
+    }
+
+    #[test]
+    fn shedding_connections_is_a_scale_in_through_every_scale_in_guard() {
+        let mut orders = user("orders", 0, 1);
+        orders.guards.max_step_in = Some(1);
+        orders.guards.cooldown_in = Duration::from_secs(600);
+        let request = [Request::ShedConnections {
+            policy: "orders".into(),
+            database: "orders-db".into(),
+            to: 1,
+            connections: 300,
+            budget: 200,
+        }];
+        let answer =
+            |orders: &Policy, state: &ResourceState, observations: &crate::Observations| {
+                decide_answering(orders, observations, &capacity(3), state, now(), &request)
+            };
+        let none = ResourceState::default();
+        let stepped = answer(&orders, &none, &Default::default());
+        assert_eq!(stepped.change(), Some((Direction::In, 2)), "max_step.in");
+        assert_eq!(stepped.explanation.fired.as_deref(), Some("request"));
+        let recent = ResourceState {
+            actions: vec![LastAction {
+                at: now() - chrono::TimeDelta::minutes(2),
+                direction: Direction::Out,
+                from: 2,
+                to: 3,
+            }],
+            ..ResourceState::default()
+        };
+        assert_eq!(
+            answer(&orders, &recent, &Default::default()).change(),
+            None,
+            "cooldown.in"
+        );
+        // With a metric a rule reads unavailable, scale-in is blocked, this one too.
+        orders.scale_out.push(crate::testing::rule(
+            "cpu",
+            capstan_policy::model::Threshold::Above(70.0),
+            1,
+            1,
+            capstan_policy::model::Step::Add(1),
+        ));
+        let unreadable = [(
+            orders.metric("cpu").clone(),
+            crate::MetricData::Unavailable("throttled".into()),
+        )]
+        .into_iter()
+        .collect();
+        let blocked = answer(&orders, &none, &unreadable);
+        assert_eq!(blocked.change(), None);
+        assert!(
+            blocked
+                .explanation
+                .summary
+                .contains("1 asked for on request (orders-db's users are set to hold 300 connections, above its budget of 200), but scale-in is blocked: cpu is unavailable (throttled)"),
+            "{}",
+            blocked.explanation.summary
+        );
+    }
+
+    #[test]
+    fn a_group_asked_to_shed_stays_within_its_own_min_size() {
+        let mut web = user("web", 0, 1);
+        web.target = Target::AutoscalingGroup { name: "web".into() };
+        let request = [Request::ShedConnections {
+            policy: "web".into(),
+            database: "orders-db".into(),
+            to: 1,
+            connections: 300,
+            budget: 200,
+        }];
+        let group = CurrentCapacity {
+            resource_min: Some(3),
+            ..capacity(4)
+        };
+        let decision = decide_answering(
+            &web,
+            &Default::default(),
+            &group,
+            &ResourceState::default(),
+            now(),
+            &request,
+        );
+        assert_eq!(decision.change(), Some((Direction::In, 3)));
+        assert_eq!(
+            decision.explanation.clamps.last().map(|c| c.kind),
+            Some(ClampKind::ResourceMin)
+        );
+    }
+
+    #[test]
+    fn room_freed_by_a_scale_in_is_granted_once_the_removed_units_have_drained() {
+        let mut orders = user("orders", 0, 1);
+        orders.databases = database(400);
+        let checkout = user("checkout", 10, 1);
+        // orders went 6 -> 4 `ago` seconds before: its two removed tasks drain for 5 min 30 s.
+        let shrunk = |ago: i64| {
+            let state = ResourceState {
+                actions: vec![LastAction {
+                    at: now() - chrono::TimeDelta::seconds(ago),
+                    direction: Direction::In,
+                    from: 6,
+                    to: 4,
+                }],
+                ..ResourceState::default()
+            };
+            decide(&orders, &Default::default(), &capacity(4), &state, now())
+        };
+        let grown = |decision: Decision| {
+            apply_guards(
+                &[&orders, &checkout],
+                vec![decision, wants(&checkout, 2, 4)],
+            )
+            .decisions[1]
+                .desired
+        };
+        assert_eq!(shrunk(60).running, 6);
+        assert_eq!(grown(shrunk(60)), 2, "8 tasks' worth held: none left");
+        assert_eq!(shrunk(400).running, 4);
+        assert_eq!(grown(shrunk(400)), 4, "drained: checkout gets the room");
+        // A deployment running more tasks than desired is charged for them too.
+        let deploying = CurrentCapacity {
+            running: Some(6),
+            ..capacity(4)
+        };
+        let decision = decide(
+            &orders,
+            &Default::default(),
+            &deploying,
+            &ResourceState::default(),
+            now(),
+        );
+        assert_eq!(grown(decision), 2);
+    }
+
+    #[test]
+    fn consumers_do_not_grow_while_their_topics_partitions_are_unknown_and_are_never_lowered() {
+        use capstan_policy::model::{Track, TrackGoal};
+
+        let mut topic = policy();
+        topic.name = "order-events-topic".into();
+        topic.target = Target::MskTopic {
+            cluster_arn: "arn".into(),
+            topic: "order-events".into(),
+        };
+        let mut consumers = policy();
+        consumers.name = "consumers".into();
+        consumers.capacity.max = 20;
+        consumers.track.push(Track {
+            metric: "cpu".into(),
+            goal: TrackGoal::PerReplica(1000.0),
+            window: 3,
+            partitions: None,
+            topic: Some("order-events-topic".into()),
+        });
+        // The topic's read failed: the consumers stay at 3.
+        let guarded = apply_guards(&[&consumers, &topic], vec![wants(&consumers, 3, 8)]);
+        let decision = &guarded.decisions[0];
+        assert_eq!(decision.desired, 3);
+        let clamp = decision.explanation.clamps.last().expect("a clamp");
+        assert_eq!(clamp.kind, ClampKind::Partitions);
+        assert!(
+            clamp.detail.contains("partition count is unknown"),
+            "{}",
+            clamp.detail
+        );
+        // 10 consumers on a topic of 6 partitions: held at 10, not lowered to 6.
+        let topic_decision = wants(&topic, 6, 6);
+        let guarded = apply_guards(
+            &[&consumers, &topic],
+            vec![wants(&consumers, 10, 12), topic_decision],
+        );
+        assert_eq!(guarded.decisions[0].desired, 10);
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub mod ports;
 mod properties;
 mod read;
 mod replicas;
+mod requests;
 mod schedule;
 #[cfg(test)]
 mod testing;
@@ -64,7 +65,7 @@ pub use decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
     TrackEvaluation, TrackOutcome,
 };
-pub use guards::{Guarded, Request, apply_guards};
+pub use guards::{Guarded, Request, apply_guards, coupled};
 pub use observe::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
     ResourceState,

@@ -55,6 +55,12 @@ pub struct CurrentCapacity {
     /// read replica still being created does not. `None` counts all of them.
     #[serde(default)]
     pub in_service: Option<u32>,
+    /// How many units exist now, whatever `desired` says, where the resource tells: an ECS
+    /// service's running and pending tasks (more than `desired` while a deployment runs old
+    /// and new tasks side by side, or while removed tasks stop), an Auto Scaling group's
+    /// instances. `None` when it does not say.
+    #[serde(default)]
+    pub running: Option<u32>,
 }
 
 /// Which way a change goes.
@@ -109,6 +115,13 @@ pub struct ResourceState {
     /// settles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<LastAction>,
+    /// Whether the latest action may not have taken effect yet: set when a change is made,
+    /// cleared by the first evaluation after it that finds the resource not busy. While the
+    /// resource stays busy (an MSK update, an RDS replica being created), every evaluation moves
+    /// the action's time up to its own, so that cooldowns and pacing count from when the change
+    /// took effect, not from when it was asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settling: bool,
 }
 
 impl ResourceState {
@@ -126,19 +139,32 @@ impl ResourceState {
     }
 
     /// Settles an unconfirmed [`intent`](Self::intent) against the capacity the resource shows
-    /// now. When it shows the intended capacity, the change was made: it joins the actions, so
-    /// that its cooldown applies and it is not made again, and is returned. Otherwise the change
-    /// never took effect and the intent is dropped.
+    /// now. When it shows the intended capacity, the change counts as made: it joins the
+    /// actions, so that its cooldown applies and it is not made again, and is returned. While
+    /// the resource is busy, the change may still be under way (MSK and RDS change capacity
+    /// asynchronously): the intent is kept for a later evaluation. Otherwise the change never
+    /// took effect and the intent is dropped.
+    ///
+    /// capstan cannot tell its own change from someone else's that set the same capacity: such
+    /// a change is counted as capstan's, which only delays capstan's next one by a cooldown.
     pub fn reconcile(&mut self, current: &CurrentCapacity) -> Option<LastAction> {
-        let intent = self.intent.take()?;
-        (intent.to == current.desired).then(|| {
+        let intent = self.intent?;
+        if intent.to == current.desired {
+            self.intent = None;
             self.actions.push(intent);
-            intent
-        })
+            self.settling = true;
+            return Some(intent);
+        }
+        if current.busy.is_none() {
+            self.intent = None;
+        }
+        None
     }
 
     /// The state to remember after `decision`, made for `policy` from this state, and the change
-    /// it led to, if one was applied. Keeps only what the policy's guards can still look at.
+    /// it led to, if one was applied. Keeps only what the policy's guards can still look at
+    /// (and, for a user of a database, the changes whose removed units may still drain), the
+    /// actions in time order, and an intent [`reconcile`](Self::reconcile) kept.
     pub fn after(&self, policy: &Policy, decision: &Decision, applied: Option<LastAction>) -> Self {
         let now = decision.at;
         let since = |length: Duration| {
@@ -146,8 +172,17 @@ impl ResourceState {
                 .unwrap_or(DateTime::<Utc>::MIN_UTC)
         };
         let guards = &policy.guards;
-        let memory = since(guards.memory());
+        let mut kept = guards.memory();
+        if policy.connections.is_some() {
+            kept = kept.max(crate::guards::drain(policy));
+        }
+        let memory = since(kept);
         let mut actions: Vec<LastAction> = self.actions.iter().copied().chain(applied).collect();
+        let settling = applied.is_some() || (self.settling && decision.busy.is_some());
+        if let (None, true, Some(last)) = (applied, settling, actions.last_mut()) {
+            last.at = last.at.max(now);
+        }
+        actions.sort_by_key(|action| action.at);
         // Oldest first, so the ones to keep are a suffix; the latest is always kept.
         let older = actions.len().saturating_sub(1);
         let expired = actions[..older]
@@ -177,7 +212,8 @@ impl ResourceState {
             } else {
                 0
             },
-            intent: None,
+            intent: self.intent,
+            settling,
         }
     }
 }
@@ -185,7 +221,24 @@ impl ResourceState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{capacity, now, secs};
+    use crate::decide;
+    use crate::testing::{capacity, now, policy, secs};
+
+    /// A busy resource at `desired`.
+    fn busy(desired: u32) -> CurrentCapacity {
+        CurrentCapacity {
+            busy: Some("the cluster is UPDATING, not ACTIVE".into()),
+            ..capacity(desired)
+        }
+    }
+
+    /// The state after an evaluation at `now() + seconds` of a resource at `current`.
+    fn evaluated(state: &ResourceState, current: &CurrentCapacity, seconds: i64) -> ResourceState {
+        let policy = policy();
+        let at = now() + secs(seconds);
+        let decision = decide(&policy, &Observations::new(), current, state, at);
+        state.after(&policy, &decision, None)
+    }
 
     fn action(seconds_ago: i64, from: u32, to: u32) -> LastAction {
         LastAction {
@@ -226,5 +279,74 @@ mod tests {
             None,
             "nothing left to settle"
         );
+    }
+
+    #[test]
+    fn an_intent_is_kept_while_the_resource_is_busy_and_counted_once_it_shows() {
+        let mut state = ResourceState::default().intending(action(60, 3, 6));
+        assert_eq!(state.reconcile(&busy(3)), None);
+        assert_eq!(state.intent, Some(action(60, 3, 6)), "still under way");
+        let mut later = evaluated(&state, &busy(3), 0);
+        assert_eq!(
+            later.intent,
+            Some(action(60, 3, 6)),
+            "remembered across evaluations"
+        );
+        assert_eq!(later.reconcile(&capacity(6)), Some(action(60, 3, 6)));
+        assert_eq!(later.actions, [action(60, 3, 6)]);
+    }
+
+    #[test]
+    fn someone_elses_change_to_the_intended_capacity_counts_as_capstans() {
+        // capstan cannot tell them apart: the cooldown then delays capstan's next change.
+        let mut state = ResourceState::default().intending(action(60, 3, 6));
+        assert_eq!(state.reconcile(&capacity(6)), Some(action(60, 3, 6)));
+        assert_eq!(state.last_action(), Some(&action(60, 3, 6)));
+    }
+
+    #[test]
+    fn a_change_to_a_busy_resource_counts_from_when_it_settles() {
+        let policy = policy();
+        let made = action(0, 3, 6);
+        let decision = decide(
+            &policy,
+            &Observations::new(),
+            &capacity(3),
+            &ResourceState::default(),
+            now(),
+        );
+        let applied = ResourceState::default().after(&policy, &decision, Some(made));
+        assert!(applied.settling);
+        // Busy for ten minutes: the change's time follows the evaluations.
+        let busy_then = evaluated(&applied, &busy(6), 600);
+        assert_eq!(
+            busy_then.last_action().map(|a| a.at),
+            Some(now() + secs(600))
+        );
+        assert!(busy_then.settling);
+        // Settled: the time stays where the last busy evaluation left it.
+        let settled = evaluated(&busy_then, &capacity(6), 660);
+        assert!(!settled.settling);
+        assert_eq!(settled.last_action().map(|a| a.at), Some(now() + secs(600)));
+        // A resource never busy after the change keeps the time it was made.
+        let quick = evaluated(&applied, &capacity(6), 60);
+        assert_eq!(quick.last_action().map(|a| a.at), Some(now()));
+        assert!(!quick.settling);
+        // Busy again later, for some other reason: the settled change stays where it was.
+        let elsewhere = evaluated(&quick, &busy(6), 120);
+        assert_eq!(elsewhere.last_action().map(|a| a.at), Some(now()));
+    }
+
+    #[test]
+    fn actions_are_remembered_in_time_order() {
+        let mut policy = policy();
+        policy.guards.stabilization_in = Duration::from_secs(600);
+        let state = ResourceState {
+            actions: vec![action(30, 2, 3)],
+            ..ResourceState::default()
+        };
+        let decision = decide(&policy, &Observations::new(), &capacity(3), &state, now());
+        let after = state.after(&policy, &decision, Some(action(90, 3, 4)));
+        assert_eq!(after.actions, [action(90, 3, 4), action(30, 2, 3)]);
     }
 }

@@ -256,6 +256,7 @@ fn state() -> impl Strategy<Value = ResourceState> {
                     recommendations,
                     evaluations_without_data,
                     intent: None,
+                    settling: false,
                 }
             },
         )
@@ -494,20 +495,27 @@ proptest! {
         }
     }
 
+    /// The connection budget over users with random bounds, priorities, current and running
+    /// capacities and decisions, some without a decision in the pass, some paused or busy, and
+    /// a random replica decision (or none). The checks recompute the budget from the inputs.
     #[test]
-    fn guarded_users_never_exceed_the_connection_budget_nor_leave_their_bounds(
-        users in prop::collection::vec((0..4u32, 0..8u32, 1..60u32, -2..3i32, 0..15u32, any::<bool>()), 1..5),
+    fn guarded_users_grow_only_within_the_budget_and_never_shrink_on_its_account(
+        users in prop::collection::vec(
+            ((0..4u32, 0..8u32, 1..60u32, -2..3i32, any::<bool>()), (0..15u32, 0..3u32, 0..15u32, 0..10u32)),
+            1..5,
+        ),
         spare in 0..200u32,
         replicas in prop::option::of((0..4u32, 0..4u32, 0..4u32)),
     ) {
         use std::collections::BTreeMap;
         use capstan_policy::model::{Connections, Database, Target};
+        use crate::Action;
         use crate::guards::apply_guards;
 
         let mut policies: Vec<Policy> = users
             .iter()
             .enumerate()
-            .map(|(index, &(min, spread, per_task, priority, _, read_only))| {
+            .map(|(index, &((min, spread, per_task, priority, read_only), _))| {
                 let mut policy = policy();
                 policy.name = format!("service-{index}");
                 policy.target = Target::EcsService { cluster: "prod".into(), service: policy.name.clone() };
@@ -519,20 +527,39 @@ proptest! {
             })
             .collect();
         // A budget the minimums fit, as validation requires.
-        let per_task = |p: &Policy| p.connections.as_ref().map_or(0, |c| c.per_task);
-        let minimums: u32 = policies.iter().map(|p| p.capacity.min * per_task(p)).sum();
-        let budget = minimums + spare;
+        let per_task = |p: &Policy| u64::from(p.connections.as_ref().map_or(0, |c| c.per_task));
+        let read_only = |p: &Policy| p.connections.as_ref().is_some_and(|c| c.read_only);
+        let minimums: u64 = policies.iter().map(|p| u64::from(p.capacity.min) * per_task(p)).sum();
+        let budget = minimums + u64::from(spare);
         policies[0].databases = BTreeMap::from([(
             "db".to_owned(),
-            Database { max_connections: budget + 1, reserve: 1, source: "declared".into() },
+            Database { max_connections: u32::try_from(budget).unwrap_or(u32::MAX) + 1, reserve: 1, source: "declared".into() },
         )]);
-        let mut decisions: Vec<_> = policies
-            .iter()
-            .zip(&users)
-            .map(|(policy, &(.., current, _))| {
-                decide(policy, &Observations::new(), &CurrentCapacity { desired: current, ..Default::default() }, &ResourceState::default(), now())
-            })
-            .collect();
+        // One in five users has no decision in the pass; one in five decisions is frozen.
+        let mut decisions = Vec::new();
+        let mut decided = Vec::new();
+        for (policy, &(_, (current, extra, wanted, roll))) in policies.iter().zip(&users) {
+            if roll == 0 || roll == 1 {
+                decided.push(false);
+                continue;
+            }
+            decided.push(true);
+            let frozen = roll == 2 || roll == 3;
+            let now_capacity = CurrentCapacity {
+                desired: current,
+                running: Some(current + extra),
+                busy: (roll == 3).then(|| "deployment in progress".to_owned()),
+                ..Default::default()
+            };
+            let mut paused = policy.clone();
+            paused.paused = roll == 2;
+            let mut decision = decide(&paused, &Observations::new(), &now_capacity, &ResourceState::default(), now());
+            if !frozen {
+                decision.desired = wanted.clamp(policy.capacity.min, policy.capacity.max);
+                decision.action = Action::between(current, decision.desired);
+            }
+            decisions.push(decision);
+        }
         // The replica policy: `current` replicas, `available` of them in service, going to `desired`.
         let mut replica_policy = policy();
         replica_policy.name = "db-replicas".into();
@@ -541,41 +568,89 @@ proptest! {
         if let Some((current, available, desired)) = replicas {
             let mut decision = decide(&replica_policy, &Observations::new(), &CurrentCapacity { desired: current, in_service: Some(available.min(current)), ..Default::default() }, &ResourceState::default(), now());
             decision.desired = desired;
+            decision.action = Action::between(current, desired);
             decisions.push(decision);
         }
-        // The connections the users hold now, at their current capacity.
-        let in_use: u32 = policies.iter().zip(&users).map(|(p, &(.., current, _))| current * per_task(p)).sum();
         let mut refs: Vec<&Policy> = policies.iter().collect();
         refs.push(&replica_policy);
+        let before = decisions.clone();
         let guarded = apply_guards(&refs, decisions);
-        let serving = guarded.decisions.get(policies.len()).map_or(0, |d| d.in_service.min(d.desired));
-        let charged = |writers_only: bool| -> u32 {
-            guarded.decisions.iter().zip(&policies)
-                .filter(|(_, p)| !writers_only || !p.connections.as_ref().is_some_and(|c| c.read_only))
-                .map(|(d, p)| d.desired * per_task(p))
+        let known: Vec<&Policy> = policies.iter().zip(&decided).filter(|(_, d)| **d).map(|(p, _)| p).collect();
+        let unknown: Vec<&Policy> = policies.iter().zip(&decided).filter(|(_, d)| !**d).map(|(p, _)| p).collect();
+        let replica_after = (replicas.is_some()).then(|| &guarded.decisions[known.len()]);
+
+        // Frozen decisions are left alone; no user goes below where it is or where it asked to go,
+        // nor above what it asked for; the minimums are always granted.
+        for ((after, before), policy) in guarded.decisions.iter().zip(&before).zip(&known) {
+            if before.frozen() {
+                prop_assert_eq!(after, before);
+                continue;
+            }
+            prop_assert!(after.desired <= before.desired);
+            prop_assert!(after.desired >= before.desired.min(before.current.max(policy.capacity.min)),
+                "{} lowered from {} to {} (current {})", policy.name, before.desired, after.desired, before.current);
+        }
+        // Growth beyond the minimums only where the budget holds it, every user charged at
+        // what it may hold now and those without a decision at their maximum.
+        let serving = replica_after.map_or(0, |d| u64::from(d.in_service.min(d.desired)));
+        let charge = |writers_only: bool| -> u64 {
+            let decided: u64 = guarded.decisions.iter().zip(&before).zip(&known)
+                .filter(|(_, p)| !writers_only || !read_only(p))
+                .map(|((after, before), p)| u64::from(before.running + after.desired.saturating_sub(before.current)) * per_task(p))
+                .sum();
+            let others: u64 = unknown.iter().filter(|p| !writers_only || !read_only(p))
+                .map(|p| u64::from(p.capacity.max) * per_task(p)).sum();
+            decided + others
+        };
+        for ((after, before), policy) in guarded.decisions.iter().zip(&before).zip(&known) {
+            let required = before.desired.min(before.current.max(policy.capacity.min));
+            if !before.frozen() && after.desired > required {
+                prop_assert!(charge(false) <= budget * (1 + serving), "{} grew to {} with {} charged of {}", policy.name, after.desired, charge(false), budget * (1 + serving));
+                if !read_only(policy) {
+                    prop_assert!(charge(true) <= budget, "writer {} grew with the writers at {} of {}", policy.name, charge(true), budget);
+                }
+            }
+        }
+        // Users asked to shed connections only on a breach of what is known, down to no
+        // lower than their minimum.
+        let set = |writers_only: bool| -> u64 {
+            guarded.decisions.iter().zip(&known)
+                .filter(|(_, p)| !writers_only || !read_only(p))
+                .map(|(after, p)| u64::from(after.desired) * per_task(p))
                 .sum()
         };
-        prop_assert!(charged(true) <= budget, "writers hold {} connections above the source's {}", charged(true), budget);
-        prop_assert!(charged(false) <= budget * (1 + serving), "{} connections above the budget {} with {} replicas", charged(false), budget, serving);
-        if let Some(replicas) = guarded.decisions.get(policies.len()) {
-            let kept = replicas.in_service.min(replicas.desired);
-            prop_assert!(
-                kept == replicas.in_service || in_use <= budget * (1 + kept),
-                "{} replicas of {} kept while users hold {} connections", kept, replicas.in_service, in_use
-            );
+        let breached = set(true) > budget || replica_after.is_some_and(|_| set(false) > budget * (1 + serving));
+        for request in &guarded.requests {
+            if let Request::ShedConnections { policy: name, to, .. } = request {
+                prop_assert!(breached, "{} asked to shed without a breach", name);
+                let (after, policy) = guarded.decisions.iter().zip(&known)
+                    .find(|(_, p)| &p.name == name).expect("a known user");
+                prop_assert!(!after.frozen());
+                prop_assert!(*to < after.desired && *to >= policy.capacity.min);
+            }
         }
-        for (decision, policy) in guarded.decisions.iter().zip(&policies) {
-            prop_assert!((policy.capacity.min..=policy.capacity.max).contains(&decision.desired));
+        // A replica is retired only when the connections held now or wanted fit without it.
+        if let Some(replicas) = replica_after {
+            let in_use: u64 = before.iter().zip(&known)
+                .map(|(d, p)| u64::from(d.running.max(d.desired)) * per_task(p))
+                .sum::<u64>()
+                + unknown.iter().map(|p| u64::from(p.capacity.max) * per_task(p)).sum::<u64>();
+            let kept = u64::from(replicas.in_service.min(replicas.desired));
+            prop_assert!(
+                kept == u64::from(replicas.in_service) || in_use <= budget * (1 + kept),
+                "{} replicas of {} kept while users may hold {} connections", kept, replicas.in_service, in_use
+            );
         }
     }
 
     #[test]
-    fn partitions_are_never_asked_to_shrink_and_cap_their_consumers(
+    fn partitions_are_never_asked_to_shrink_and_cap_their_consumers_growth(
         lag in prop::collection::vec(prop::option::weighted(0.9, 0..20_000u32), 3),
         partitions in 1..12u32,
         spread in 0..12u32,
         current in 0..15u32,
         min in 0..4u32,
+        topic_known in prop::bool::weighted(0.8),
     ) {
         use capstan_policy::model::{Capacity, Target, Track, TrackGoal};
         use crate::guards::{Request, apply_guards};
@@ -603,9 +678,18 @@ proptest! {
         .collect();
         let decision = decide(&consumers, &observations, &capacity(current), &ResourceState::default(), now());
         let topic_decision = decide(&topic, &Observations::new(), &capacity(partitions), &ResourceState::default(), now());
-        let guarded = apply_guards(&[&consumers, &topic], vec![decision, topic_decision]);
-        prop_assert!(guarded.decisions[0].desired <= partitions.max(min));
-        prop_assert!(guarded.decisions[0].desired >= min);
+        let before = decision.desired;
+        let decisions = if topic_known { vec![decision, topic_decision] } else { vec![decision] };
+        let guarded = apply_guards(&[&consumers, &topic], decisions);
+        let after = guarded.decisions[0].desired;
+        // Consumers grow only up to the partitions (their minimum if higher), not at all while
+        // the partitions are unknown, and are never lowered by the guard.
+        let cap = if topic_known { partitions.max(min) } else { min };
+        prop_assert!(after <= cap.max(current), "{} consumers with {} partitions (known: {})", after, partitions, topic_known);
+        prop_assert!(after >= before.min(current.max(min)));
+        let only_growth = guarded.requests.iter().all(|r| matches!(r, Request::PartitionGrowth { .. }));
+        prop_assert!(only_growth);
+        prop_assert!(topic_known || guarded.requests.is_empty());
         for request in &guarded.requests {
             if let Request::PartitionGrowth { from, to, .. } = request {
                 prop_assert!(to > from, "asked to go from {} to {}", from, to);

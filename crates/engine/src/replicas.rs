@@ -16,16 +16,17 @@
 //! - **Retired.** Outside the plan's windows, the plan proposes `capacity.min` replicas
 //!   (`replicas.retire`) whenever no scale-out rule asks for more, so the replicas made for the
 //!   window go once it has closed and `retire_after` has passed, at the pace `cooldown.in` and
-//!   `max_step.in` allow.
+//!   `max_step.in` allow, and never while a metric the policy reads is unavailable or a
+//!   scale-in window has gaps: like any scale-in, it waits until the picture is complete.
 //!
 //! Requests from the cross-resource guards are answered by [`crate::decide_answering`].
+//! Retirement is a scale-in: it waits while scale-in is blocked for missing or unreadable data.
 
 use chrono::{DateTime, Utc};
 
 use capstan_policy::model::{Condition, MissingData, Policy, ReplicaPlan};
 
 use crate::decision::{Clamp, ClampKind, ScheduleWindow};
-use crate::guards::Request;
 use crate::observe::{Direction, MetricData, Observations};
 use crate::window::{Periods, Reading, Verdict};
 
@@ -173,31 +174,6 @@ impl Planned {
     }
 }
 
-/// The largest capacity the guards' `requests` ask of `policy`, whose resource is at
-/// `current`, and why: one replica more for a connection-budget request to an `rds_replicas`
-/// policy, the partitions named by a partition-growth request to an `msk_topic` policy.
-pub(crate) fn asked(policy: &Policy, current: u32, requests: &[Request]) -> Option<(u32, String)> {
-    requests
-        .iter()
-        .filter(|request| request.addressee() == Some(policy.name.as_str()))
-        .map(|request| match request {
-            Request::DatabaseConnections {
-                database,
-                wanted,
-                budget,
-                ..
-            } => (
-                current.saturating_add(1),
-                format!("{database}'s users want {wanted} connections of {budget}"),
-            ),
-            Request::PartitionGrowth { consumer, to, .. } => (
-                *to,
-                format!("{consumer} is held back by partitions while its lag grows"),
-            ),
-        })
-        .max_by_key(|(wanted, _)| *wanted)
-}
-
 #[cfg(test)]
 mod tests {
     use capstan_policy::model::{Datapoints, Duration, Schedule, Target, Threshold, TimeZone};
@@ -206,6 +182,7 @@ mod tests {
 
     use super::*;
     use crate::decision::{Action, Decision};
+    use crate::guards::Request;
     use crate::observe::{CurrentCapacity, ResourceState};
     use crate::testing::{capacity, now, observations, policy, series};
     use crate::{decide, decide_answering};
@@ -323,6 +300,43 @@ mod tests {
             retired.explanation.fired.as_deref(),
             Some("replicas.retire")
         );
+    }
+
+    #[test]
+    fn replicas_are_not_retired_while_a_metric_is_unavailable() {
+        // A scale-out rule on the source's CPU; CloudWatch cannot be read after the window.
+        let mut policy = planned();
+        policy.scale_out.push(crate::testing::rule(
+            "cpu",
+            Threshold::Above(70.0),
+            3,
+            3,
+            capstan_policy::model::Step::Add(1),
+        ));
+        let time = now() + TimeDelta::minutes(150);
+        let unreadable: Observations = [(
+            policy.metric("cpu").clone(),
+            MetricData::Unavailable("GetMetricData throttled".into()),
+        )]
+        .into_iter()
+        .collect();
+        let held = decide(
+            &policy,
+            &unreadable,
+            &capacity(1),
+            &ResourceState::default(),
+            time,
+        );
+        assert_eq!((held.desired, held.action), (1, Action::None));
+        assert!(
+            held.explanation
+                .summary
+                .contains("replicas.retire waits: scale-in is blocked: cpu is unavailable (GetMetricData throttled)"),
+            "{}",
+            held.explanation.summary
+        );
+        // Once it reads again, quiet, the replica is retired.
+        assert_eq!(at(&policy, 150, 1, 10.0).change(), Some((Direction::In, 0)));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Ports<'a, M, C, S> {
     /// Who this pass is, as leases name it: distinct for every evaluation that may run at the
     /// same time (the evaluator uses its request id).
     pub holder: &'a str,
+    /// The time now, read when a change is made, so that it is remembered at the time it was
+    /// made: [`evaluate`]'s `now` is when the pass started, and a pass may take a while.
+    pub clock: &'a (dyn Fn() -> DateTime<Utc> + Sync),
 }
 
 /// Whether a pass may change anything.
@@ -127,12 +130,15 @@ pub struct Pass {
 /// 2. **Guard.** The cross-resource guards ([`apply_guards`]) over all the decisions at once:
 ///    connection budgets and partition coupling. `all` is the whole policy set, so that users of
 ///    a budget that are not evaluated in this pass are still charged for. The policies the
-///    guards' requests address (a database's replicas, a topic's partitions) that are in this
-///    pass decide again, answering them ([`decide_answering`]).
+///    guards' requests address (a database's replicas, a topic's partitions, a user asked to
+///    shed connections) that are in this pass decide again, answering them
+///    ([`decide_answering`]), and the guards then run once more over every decision.
 /// 3. **Act** (in [`Mode::Act`]), per policy in the order given: the state saved with the change
 ///    as its intent, the change, then the state to remember ([`ResourceState::after`]), saved
 ///    after every evaluation, not only after changes, since stabilization windows remember what
-///    the rules asked for. Then the lease is released.
+///    the rules asked for. Then the lease is released. A change is remembered at the time
+///    [`Ports::clock`] gives when it is made, and a change for a paused policy or a busy
+///    resource is refused here too, whatever decided it.
 ///
 /// An intent found when the state is read means an evaluation stopped between acting and
 /// recording: it is settled against the capacity the resource shows
@@ -161,34 +167,41 @@ where
     for policy in policies {
         assessed.push(assess(policy, &observations, ports, now, mode).await);
     }
-    let decisions = assessed
-        .iter()
-        .filter_map(|assessment| assessment.decided.as_ref().ok())
-        .map(|decided| decided.decision.clone())
-        .collect();
-    let guarded = apply_guards(all, decisions);
+    let guarded = apply_guards(all, decisions(&assessed));
+    let requests = guarded.requests;
     // `apply_guards` keeps the order: one decision back for each decided policy.
+    let mut answered = false;
     let decided = policies
         .iter()
         .zip(&mut assessed)
         .filter_map(|(policy, assessment)| Some(policy).zip(assessment.decided.as_mut().ok()));
     for ((policy, decided), guarded_decision) in decided.zip(guarded.decisions) {
-        decided.decision = if guarded
-            .requests
+        decided.decision = if requests
             .iter()
             .any(|request| request.addressee() == Some(policy.name.as_str()))
         {
+            answered = true;
             decide_answering(
                 policy,
                 &observations,
                 &decided.current,
                 &decided.state,
                 now,
-                &guarded.requests,
+                &requests,
             )
         } else {
             guarded_decision
         };
+    }
+    if answered {
+        // The guards have the last word over the answers too.
+        let regarded = apply_guards(all, decisions(&assessed));
+        let decided = assessed
+            .iter_mut()
+            .filter_map(|assessment| assessment.decided.as_mut().ok());
+        for (decided, decision) in decided.zip(regarded.decisions) {
+            decided.decision = decision;
+        }
     }
     let mut outcomes = Vec::with_capacity(policies.len());
     for (policy, assessment) in policies.iter().zip(assessed) {
@@ -200,7 +213,7 @@ where
                 warnings: assessment.warnings,
             },
             Ok(decided) => {
-                let mut outcome = act(policy, decided, ports, now, mode).await;
+                let mut outcome = act(policy, decided, ports, mode).await;
                 outcome.warnings.splice(0..0, assessment.warnings);
                 outcome
             }
@@ -210,10 +223,7 @@ where
         }
         outcomes.push(outcome);
     }
-    Pass {
-        outcomes,
-        requests: guarded.requests,
-    }
+    Pass { outcomes, requests }
 }
 
 async fn read_metrics<M: MetricSource>(
@@ -236,6 +246,15 @@ async fn read_metrics<M: MetricSource>(
         }
     }
     observations
+}
+
+/// The decisions made so far, in the order of `assessed`.
+fn decisions(assessed: &[Assessment]) -> Vec<Decision> {
+    assessed
+        .iter()
+        .filter_map(|assessment| assessment.decided.as_ref().ok())
+        .map(|decided| decided.decision.clone())
+        .collect()
 }
 
 /// One policy after the first phase.
@@ -343,7 +362,6 @@ async fn act<M, C, S>(
     policy: &Policy,
     decided: Decided,
     ports: &Ports<'_, M, C, S>,
-    now: DateTime<Utc>,
     mode: Mode,
 ) -> Outcome
 where
@@ -359,6 +377,9 @@ where
         result,
         warnings: Vec::new(),
     };
+    if let Some(why) = refusal(policy, &decision) {
+        return outcome(decision, Result::Failed(why));
+    }
     if mode == Mode::DryRun {
         let result = match decision.change() {
             None => Result::Unchanged,
@@ -370,7 +391,7 @@ where
         None => None,
         Some((direction, desired)) => {
             let change = LastAction {
-                at: now,
+                at: (ports.clock)(),
                 direction,
                 from: decision.current,
                 to: desired,
@@ -397,6 +418,19 @@ where
     outcome(decision, result)
 }
 
+/// Why a decided change must not be made, if it must not: the policy is paused or the
+/// resource busy. The engine never decides a change for them; this is the last check before
+/// acting, so that no path around the engine can make one either.
+fn refusal(policy: &Policy, decision: &Decision) -> Option<String> {
+    decision.change()?;
+    let why = if policy.paused || decision.paused {
+        "the policy is paused".to_owned()
+    } else {
+        decision.busy.clone()?
+    };
+    Some(format!("refused, not acting: {why}"))
+}
+
 /// Gives the policy's lease back; a warning when that failed.
 async fn release<M, C, S>(policy: &Policy, ports: &Ports<'_, M, C, S>) -> Option<String>
 where
@@ -412,5 +446,59 @@ where
         Err(error) => Some(format!(
             "the lease could not be released and stays until it expires: {error}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use capstan_engine::{CurrentCapacity, ResourceState, decide};
+    use capstan_policy::model::{Capacity, Policy, Target};
+
+    use super::refusal;
+
+    /// A policy with no rules at all, at capacity 1..=10.
+    fn policy() -> Policy {
+        let text = "version: 1\nname: web\ntarget: { autoscaling_group: { name: web } }\ncapacity: { min: 1, max: 10 }\n";
+        let set = capstan_policy::PolicySet::from_sources(vec![capstan_policy::Source {
+            path: "web.yaml".into(),
+            text: text.into(),
+        }])
+        .expect("a valid policy");
+        set.policies()[0].clone()
+    }
+
+    #[test]
+    fn a_change_for_a_paused_policy_or_a_busy_resource_is_refused_at_the_point_of_acting() {
+        let mut policy = policy();
+        assert_eq!(policy.capacity, Capacity { min: 1, max: 10 });
+        assert!(matches!(policy.target, Target::AutoscalingGroup { .. }));
+        let below_min = CurrentCapacity {
+            desired: 0,
+            ..Default::default()
+        };
+        // The bounds ask for 1: a change, not refused while nothing holds the policy.
+        let decision = decide(
+            &policy,
+            &Default::default(),
+            &below_min,
+            &ResourceState::default(),
+            chrono::Utc::now(),
+        );
+        assert!(decision.change().is_some());
+        assert_eq!(refusal(&policy, &decision), None);
+        // A decision that changes something although the policy is paused (the global pause
+        // sets `paused` after the decision, say) or the resource is busy is refused.
+        policy.paused = true;
+        assert_eq!(
+            refusal(&policy, &decision).as_deref(),
+            Some("refused, not acting: the policy is paused")
+        );
+        policy.paused = false;
+        let mut busy = decision.clone();
+        busy.busy = Some("a deployment is in progress".into());
+        assert_eq!(
+            refusal(&policy, &busy).as_deref(),
+            Some("refused, not acting: a deployment is in progress")
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use capstan_engine::coupled;
 use capstan_policy::model::Policy;
 
 /// What woke the evaluator.
@@ -55,15 +56,31 @@ impl Trigger {
 
     /// The policies this trigger wakes, in the order given: all of them for a tick; for an
     /// alarm, those that use one of its metrics (same namespace, name and dimensions; statistic
-    /// and period may differ, since the alarm is only a trigger).
+    /// and period may differ, since the alarm is only a trigger), and every policy coupled to
+    /// one of those by a cross-resource guard ([`coupled`]), directly or through others, so
+    /// that the guard sees all of them in the pass.
     pub fn select<'a>(&self, policies: &'a [Policy]) -> Vec<&'a Policy> {
-        match self {
-            Self::Tick { .. } => policies.iter().collect(),
-            Self::Alarm(alarm) => policies
-                .iter()
-                .filter(|policy| alarm.watches_metric_of(policy))
-                .collect(),
+        let Self::Alarm(alarm) = self else {
+            return policies.iter().collect();
+        };
+        let mut woken: Vec<bool> = policies
+            .iter()
+            .map(|policy| alarm.watches_metric_of(policy))
+            .collect();
+        let mut reached: Vec<usize> = (0..policies.len()).filter(|&i| woken[i]).collect();
+        while let Some(index) = reached.pop() {
+            for (other, policy) in policies.iter().enumerate() {
+                if !woken[other] && coupled(&policies[index], policy) {
+                    woken[other] = true;
+                    reached.push(other);
+                }
+            }
         }
+        policies
+            .iter()
+            .zip(woken)
+            .filter_map(|(policy, woken)| woken.then_some(policy))
+            .collect()
     }
 }
 

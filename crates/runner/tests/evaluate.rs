@@ -265,13 +265,26 @@ impl World {
     }
 
     async fn pass(&self, policies: &[&Policy], mode: Mode) -> Pass {
+        self.pass_timed(policies, policies, mode, &now).await
+    }
+
+    /// A pass over `policies` of the set `all`, starting at `now()` and reading `clock` when
+    /// it changes something.
+    async fn pass_timed(
+        &self,
+        policies: &[&Policy],
+        all: &[&Policy],
+        mode: Mode,
+        clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    ) -> Pass {
         let ports = Ports {
             metrics: &self.metrics,
             capacity: &self.capacity,
             state: &self.state,
             holder: "this-pass",
+            clock,
         };
-        evaluate(policies, policies, &ports, now(), mode).await
+        evaluate(policies, all, &ports, now(), mode).await
     }
 
     fn desired(&self, service: &str) -> u32 {
@@ -588,4 +601,133 @@ fn an_alarm_wakes_only_the_policies_using_its_metric() {
 
     let tick = Trigger::Tick { at: now() };
     assert_eq!(tick.select(&policies).len(), 2);
+}
+
+#[tokio::test]
+async fn a_change_is_remembered_at_the_time_it_was_made_not_when_the_pass_began() {
+    let world = World::hot();
+    let hot = policy("hot");
+    let made = now() + TimeDelta::seconds(40);
+
+    world
+        .pass_timed(&[&hot], &[&hot], Mode::Act, &|| made)
+        .await;
+
+    assert_eq!(world.recorded("hot").map(|action| action.at), Some(made));
+}
+
+#[tokio::test]
+async fn a_failed_replica_read_never_scales_the_readers_in() {
+    // The shipped policies: order-history-readers at 24 tasks of 25 connections (600) relies
+    // on orders-db's replica; orders-db-replicas' capacity cannot be read (a throttled
+    // DescribeDBInstances), so the replicas in service are unknown.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
+    let set = capstan_policy::PolicySet::load(&[path]).expect("the shipped policies are valid");
+    let readers = Target::EcsService {
+        cluster: "shop".into(),
+        service: "order-history".into(),
+    };
+    let world = World::new(&[], 0.0);
+    world
+        .capacity
+        .desired
+        .lock()
+        .expect("fake port lock")
+        .insert(readers.clone(), 24);
+    let all: Vec<&Policy> = set.policies().iter().collect();
+
+    let pass = world.pass_timed(&all, &all, Mode::Act, &now).await;
+
+    assert_eq!(
+        world.capacity.desired.lock().expect("fake port lock")[&readers],
+        24
+    );
+    let outcome = pass
+        .outcomes
+        .iter()
+        .find(|outcome| outcome.policy == "order-history-readers")
+        .expect("an outcome");
+    assert_eq!(outcome.result, RunResult::Unchanged, "{outcome}");
+    assert!(
+        !pass
+            .requests
+            .iter()
+            .any(|request| matches!(request, Request::ShedConnections { .. })),
+        "{:?}",
+        pass.requests
+    );
+}
+
+#[tokio::test]
+async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their_guards() {
+    // Both at 2 tasks of 100 connections: 400 of 300. `second`, the lower priority, is asked
+    // down to 1 and goes there in the same pass; CPU is low, so nothing asks to grow.
+    let world = World::new(&["first", "second"], 40.0);
+    let user = |service: &str, priority: i32| Policy {
+        priority,
+        connections: Some(Connections {
+            database: "orders-db".into(),
+            per_task: 100,
+            read_only: false,
+        }),
+        ..policy(service)
+    };
+    let first = Policy {
+        databases: BTreeMap::from([(
+            "orders-db".to_owned(),
+            Database {
+                max_connections: 300,
+                reserve: 0,
+                source: "declared".into(),
+            },
+        )]),
+        ..user("first", 1)
+    };
+    let second = user("second", 0);
+
+    let pass = world.pass(&[&first, &second], Mode::Act).await;
+
+    assert_eq!((world.desired("first"), world.desired("second")), (2, 1));
+    let shed = pass.outcomes[1].decision.as_ref().expect("a decision");
+    assert_eq!(shed.explanation.fired.as_deref(), Some("request"));
+    assert_eq!(pass.outcomes[1].result, RunResult::Applied);
+    assert!(matches!(
+        &pass.requests[..],
+        [Request::ShedConnections { policy, to: 1, connections: 400, budget: 300, .. }] if policy == "second"
+    ));
+}
+
+#[test]
+fn an_alarm_also_wakes_the_policies_a_guard_couples_to_the_one_it_watches() {
+    let user = |service: &str| Policy {
+        connections: Some(Connections {
+            database: "orders-db".into(),
+            per_task: 10,
+            read_only: false,
+        }),
+        ..policy(service)
+    };
+    let replicas = Policy {
+        target: Target::RdsReplicas {
+            source: "orders-db".into(),
+        },
+        ..policy("replicas")
+    };
+    let policies = vec![user("a"), policy("b"), user("c"), replicas];
+    let alarm = Trigger::Alarm(AlarmTrigger {
+        name: "capstan-a-cpu-high".into(),
+        state: "ALARM".into(),
+        changed_at: Some(now()),
+        metrics: vec![AlarmMetric {
+            namespace: "AWS/ECS".into(),
+            name: "CPUUtilization".into(),
+            dimensions: cpu_query("a").dimensions,
+        }],
+    });
+    let woken: Vec<&str> = alarm
+        .select(&policies)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(woken, ["a", "c", "replicas"]);
 }

@@ -135,12 +135,6 @@ pub fn simulate(
     let metrics = SimMetrics::default();
     let capacity = SimCapacity::new(fleets, start);
     let state = MemoryState::default();
-    let ports = Ports {
-        metrics: &metrics,
-        capacity: &capacity,
-        state: &state,
-        holder: "capstan-simulate",
-    };
     let mut lags = vec![0.0; policies.len()];
     let mut runs: Vec<Run> = policies
         .iter()
@@ -176,6 +170,13 @@ pub fn simulate(
         let now = at + TimeDelta::minutes(1);
         capacity.advance(now);
         let woken = Trigger::Tick { at: now }.select(policies);
+        let ports = Ports {
+            metrics: &metrics,
+            capacity: &capacity,
+            state: &state,
+            holder: "capstan-simulate",
+            clock: &|| now,
+        };
         let pass = futures_executor::block_on(evaluate(&woken, &woken, &ports, now, Mode::Act));
         for (((policy, run), outcome), &in_service) in policies
             .iter()

@@ -1,6 +1,6 @@
 //! One invocation: event in, decisions logged, summary out.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use capstan_aws::state::Claim;
@@ -19,7 +19,7 @@ pub struct App {
     aws: Aws,
     mode: Mode,
     paused: bool,
-    max_event_age: TimeDelta,
+    replay: bool,
     decisions_topic: Option<Topic>,
 }
 
@@ -55,7 +55,7 @@ impl App {
                 Mode::Act
             },
             paused: settings.paused,
-            max_event_age: TimeDelta::from_std(settings.max_event_age).unwrap_or(TimeDelta::MAX),
+            replay: settings.replay,
             decisions_topic: settings.decisions_topic.map(|arn| Topic::new(&config, arn)),
         }
     }
@@ -75,12 +75,6 @@ impl App {
         let deliveries = event::parse(event).inspect_err(|error| {
             tracing::error!(error = %error, "event rejected: no action taken");
         })?;
-        let ports = Ports {
-            metrics: self.aws.cloudwatch(),
-            capacity: &self.aws,
-            state: self.aws.state(),
-            holder: &request_id,
-        };
         let all: Vec<&Policy> = policies.iter().collect();
         let mut triggers = Vec::new();
         let mut duplicates = Vec::new();
@@ -96,7 +90,15 @@ impl App {
                 continue;
             }
             let trigger = delivery.trigger;
-            let now = evaluation_time(trigger.at(), Utc::now(), self.max_event_age);
+            let now = evaluation_time(trigger.at(), Utc::now(), self.replay);
+            let replayed = move || now;
+            let ports = Ports {
+                metrics: self.aws.cloudwatch(),
+                capacity: &self.aws,
+                state: self.aws.state(),
+                holder: &request_id,
+                clock: if self.replay { &replayed } else { &Utc::now },
+            };
             let woken = trigger.select(policies);
             if woken.is_empty() {
                 tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
@@ -175,15 +177,15 @@ impl App {
     }
 }
 
-/// The instant to evaluate at: the event's own time when it is at most `max_age` old (so a
-/// duplicate delivery decides exactly as the first did), otherwise now. Never in the future.
+/// The instant to evaluate at: now, or in replay the event's own time when it has one and it
+/// is not in the future (see [`Settings::replay`](crate::settings::Settings::replay)).
 fn evaluation_time(
     event_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-    max_age: TimeDelta,
+    replay: bool,
 ) -> DateTime<Utc> {
     match event_at {
-        Some(at) if at <= now && now - at <= max_age => at,
+        Some(at) if replay && at <= now => at,
         _ => now,
     }
 }
@@ -201,28 +203,27 @@ fn log_decision(outcome: &Outcome) {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeDelta;
+
     use super::*;
 
     #[test]
-    fn recent_events_are_evaluated_as_of_their_own_time() {
+    fn events_are_evaluated_now_however_late_they_come_except_in_replay() {
         let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
-        let max_age = TimeDelta::minutes(10);
-        let recent = now - TimeDelta::minutes(3);
-        assert_eq!(evaluation_time(Some(recent), now, max_age), recent);
+        let late = now - TimeDelta::minutes(3);
+        assert_eq!(evaluation_time(Some(late), now, false), now);
+        assert_eq!(evaluation_time(Some(late), now, true), late);
+        let old = now - TimeDelta::days(1);
         assert_eq!(
-            evaluation_time(Some(now - max_age), now, max_age),
-            now - max_age
+            evaluation_time(Some(old), now, true),
+            old,
+            "replay: any age"
         );
         assert_eq!(
-            evaluation_time(Some(now - TimeDelta::minutes(11)), now, max_age),
-            now,
-            "stale retry"
-        );
-        assert_eq!(
-            evaluation_time(Some(now + TimeDelta::minutes(1)), now, max_age),
+            evaluation_time(Some(now + TimeDelta::minutes(1)), now, true),
             now,
             "future"
         );
-        assert_eq!(evaluation_time(None, now, max_age), now);
+        assert_eq!(evaluation_time(None, now, true), now);
     }
 }

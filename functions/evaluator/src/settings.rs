@@ -1,7 +1,6 @@
 //! The evaluator's settings, read once from the environment at cold start.
 
 use std::env;
-use std::time::Duration;
 
 /// Settings of the evaluator.
 #[derive(Debug, Clone)]
@@ -23,10 +22,13 @@ pub struct Settings {
     /// `CAPSTAN_POLICY_DIR`: read policies from this directory instead of those packaged with
     /// the function.
     pub policy_dir: Option<String>,
-    /// `CAPSTAN_MAX_EVENT_AGE_SECS`: an event is evaluated as of its own time when it is at most
-    /// this old, so duplicates decide alike; an older (retried) event is evaluated as of now.
-    /// By default, 600.
-    pub max_event_age: Duration,
+    /// `CAPSTAN_REPLAY`: evaluate each event as of its own time (when it is not in the future),
+    /// whatever its age, and remember the changes made at that time. For the demo and for
+    /// replaying recorded events against an emulator, where simulated minutes pass faster than
+    /// real ones; never for real resources. By default, false: every evaluation runs at the
+    /// time it runs, however late AWS delivered its event, so that cooldowns, pacing and drain
+    /// times count from the real time of each change.
+    pub replay: bool,
 }
 
 /// A setting that is missing or malformed.
@@ -48,13 +50,7 @@ impl Settings {
             name: "CAPSTAN_STATE_TABLE",
             problem: "not set".into(),
         })?;
-        let max_event_age = match optional("CAPSTAN_MAX_EVENT_AGE_SECS") {
-            None => Duration::from_secs(600),
-            Some(secs) => Duration::from_secs(secs.parse().map_err(|_| SettingsError {
-                name: "CAPSTAN_MAX_EVENT_AGE_SECS",
-                problem: format!("expected whole seconds, got `{secs}`"),
-            })?),
-        };
+        let replay = flag("CAPSTAN_REPLAY")?;
         Ok(Self {
             dry_run,
             paused,
@@ -62,7 +58,7 @@ impl Settings {
             state_table,
             aws_endpoint: optional("CAPSTAN_AWS_ENDPOINT"),
             policy_dir: optional("CAPSTAN_POLICY_DIR"),
-            max_event_age,
+            replay,
         })
     }
 }

@@ -1,9 +1,7 @@
 //! Decisions and outcomes for the evaluator's unit tests.
 
-use std::cmp::Ordering;
-
 use capstan_engine::model::Target;
-use capstan_engine::{Action, Clamp, Decision, Direction, Explanation};
+use capstan_engine::{Action, Clamp, Decision, Explanation};
 use capstan_runner::{Outcome, Result as RunResult};
 
 /// A decision of the policy `web` on `target`, from `current` to `desired`, with `clamps`.
@@ -14,12 +12,11 @@ pub(crate) fn decision(target: Target, current: u32, desired: u32, clamps: Vec<C
         at: "2026-11-20T12:00:00Z".parse().expect("a time"),
         current,
         in_service: current,
+        running: current,
         desired,
-        action: match desired.cmp(&current) {
-            Ordering::Greater => Action::Scale(Direction::Out),
-            Ordering::Less => Action::Scale(Direction::In),
-            Ordering::Equal => Action::None,
-        },
+        paused: false,
+        busy: None,
+        action: Action::between(current, desired),
         explanation: Explanation {
             clamps,
             ..Explanation::default()
