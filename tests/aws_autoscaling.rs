@@ -8,12 +8,14 @@ use capstan_engine::ports::CapacityControl;
 use capstan_tests::fleet::{asg_desired, autoscaling_group};
 use capstan_tests::{sdk_config, unique};
 
+/// A group of bounds 1..=5 at `desired`, with as many instances: moto launches them at once.
 fn capacity(desired: u32) -> CurrentCapacity {
     CurrentCapacity {
         desired,
         resource_min: Some(1),
         resource_max: Some(5),
         busy: None,
+        running: Some(desired),
         ..Default::default()
     }
 }

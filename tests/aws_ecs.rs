@@ -38,12 +38,15 @@ async fn only_deployment(
     )
 }
 
+/// A service at `desired` tasks, as many of them running or pending: moto counts the desired
+/// tasks so, though it starts none.
 fn capacity(desired: u32, busy: Option<String>) -> CurrentCapacity {
     CurrentCapacity {
         desired,
         resource_min: None,
         resource_max: None,
         busy,
+        running: Some(desired),
         ..Default::default()
     }
 }

@@ -348,7 +348,10 @@ async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_s
     let fourth = pass(&aws, &set, &names, at(8)).await;
     let draining = fourth.outcomes[1].decision.as_ref().expect("a decision");
     assert_eq!(draining.desired, 1, "{}", fourth.outcomes[1]);
-    assert_eq!(fourth.outcomes[0].decision.as_ref().map(|d| d.running), Some(8));
+    assert_eq!(
+        fourth.outcomes[0].decision.as_ref().map(|d| d.running),
+        Some(8)
+    );
     assert_eq!(owned().await, 1);
     assert_eq!(
         ecs_desired(&ecs, &db, "history").await,

@@ -23,9 +23,13 @@ impl AutoScalingGroups {
         Self { client }
     }
 
-    /// The group's desired capacity and its own `MinSize`/`MaxSize`. A group is never busy.
+    /// The group's desired capacity, its own `MinSize`/`MaxSize`, and its instances in any
+    /// lifecycle state as running (an instance being terminated may still hold connections). A
+    /// group is never busy.
     ///
-    /// A group that does not exist is an [`ErrorKind::NotFound`] error naming it.
+    /// A group that does not exist is an [`ErrorKind::NotFound`] error naming it; a group whose
+    /// `DesiredCapacityType` is not `units` (it counts vCPUs or memory, for attribute-based
+    /// instance type selection) is [`ErrorKind::Invalid`]: capstan counts instances.
     pub async fn current(&self, name: &str) -> Result<CurrentCapacity, AwsError> {
         let group = self.describe(name).await?;
         Ok(CurrentCapacity {
@@ -33,6 +37,7 @@ impl AutoScalingGroups {
             resource_min: Some(count(group.min_size())),
             resource_max: Some(count(group.max_size())),
             busy: None,
+            running: Some(u32::try_from(group.instances().len()).unwrap_or(u32::MAX)),
             ..Default::default()
         })
     }
@@ -77,7 +82,7 @@ impl AutoScalingGroups {
             .send()
             .await
             .map_err(|error| AwsError::from_sdk(DESCRIBE, name, error))?;
-        answer
+        let group = answer
             .auto_scaling_groups()
             .iter()
             .find(|group| group.auto_scaling_group_name() == Some(name))
@@ -89,7 +94,18 @@ impl AutoScalingGroups {
                     ErrorKind::NotFound,
                     "no Auto Scaling group has this name",
                 )
-            })
+            })?;
+        match group.desired_capacity_type() {
+            None | Some("units") => Ok(group),
+            Some(other) => Err(AwsError::new(
+                DESCRIBE,
+                name,
+                ErrorKind::Invalid,
+                format!(
+                    "the group's DesiredCapacityType is {other}: capstan scales groups whose capacity counts instances (units) only"
+                ),
+            )),
+        }
     }
 }
 
@@ -123,6 +139,34 @@ mod tests {
             error.to_string(),
             "autoscaling:DescribeAutoScalingGroups on web failed: AccessDenied: \
              User is not authorized to perform: autoscaling:DescribeAutoScalingGroups"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_counting_vcpus_is_refused_mocked_answer_shaped_after_the_api_reference() {
+        // DescribeAutoScalingGroups returns DesiredCapacityType for attribute-based groups.
+        let rule = mock!(Client::describe_auto_scaling_groups).then_output(|| {
+            aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    AutoScalingGroup::builder()
+                        .auto_scaling_group_name("web")
+                        .min_size(0)
+                        .max_size(64)
+                        .desired_capacity(16)
+                        .desired_capacity_type("vcpu")
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule]);
+
+        let error = AutoScalingGroups::new(client).current("web").await.err();
+
+        let error = error.unwrap_or_else(|| panic!("a group counting vCPUs is refused"));
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert!(
+            error.to_string().contains("DesiredCapacityType is vcpu"),
+            "{error}"
         );
     }
 }

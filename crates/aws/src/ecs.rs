@@ -43,7 +43,8 @@ impl EcsServices {
         Self { client }
     }
 
-    /// The service's desired count, and whether a deployment makes it busy (see
+    /// The service's desired count, its running and pending tasks (more than desired while a
+    /// deployment runs old and new tasks together), and whether a deployment makes it busy (see
     /// [When a service is busy](EcsServices#when-a-service-is-busy)).
     /// ECS services have no bounds of their own.
     ///
@@ -98,6 +99,10 @@ impl EcsServices {
             resource_min: None,
             resource_max: None,
             busy: busy(found),
+            running: Some(
+                count(Some(found.running_count()))
+                    .saturating_add(count(Some(found.pending_count()))),
+            ),
             ..Default::default()
         })
     }

@@ -7,12 +7,15 @@
 //! The resource's maximum comes from MSK's recommended partitions per broker for the cluster's
 //! broker type ([`PARTITIONS_PER_BROKER`], leader and follower replicas counted): the cluster's
 //! brokers × that limit, less the replicas of every other topic (`ListTopics`), divided by the
-//! topic's replication factor. A broker type without a row keeps the topic where it is.
+//! topic's replication factor. A broker type without a row keeps the topic where it is. The
+//! topics of one cluster share that room: each topic's capacity reports it as a
+//! [`Share`], so that the engine's guards grant several topics' growth in one pass within it.
 //!
 //! # Brokers
 //!
-//! A cluster's capacity is its broker count (`DescribeClusterV2`), which MSK changes only in
-//! multiples of the cluster's Availability Zones (one client subnet per zone), with
+//! A cluster's capacity is its broker count (`DescribeClusterV2`), which only grows: removing
+//! brokers needs their partitions moved off first, which capstan does not do. MSK changes it
+//! only in multiples of the cluster's Availability Zones (one client subnet per zone), with
 //! `UpdateBrokerCount` and the cluster's `CurrentVersion`. MSK runs one operation at a time: a
 //! cluster that is not `ACTIVE` is busy, and the operation in progress is read with
 //! `DescribeClusterOperationV2` on each later evaluation until it ends.
@@ -21,7 +24,7 @@ use aws_sdk_kafka::Client;
 use aws_sdk_kafka::operation::describe_cluster_v2::DescribeClusterV2Output;
 use aws_sdk_kafka::types::{ClusterState, TopicState};
 
-use capstan_engine::CurrentCapacity;
+use capstan_engine::{CurrentCapacity, Share};
 
 use crate::count;
 use crate::error::{AwsError, ErrorKind};
@@ -85,9 +88,10 @@ impl MskClusters {
         Self { client }
     }
 
-    /// The topic's partition count, its maximum under [`PARTITIONS_PER_BROKER`] (see
-    /// [Partitions](MskClusters#partitions)), and busy while the cluster is not `ACTIVE` or
-    /// the topic is not `ACTIVE`.
+    /// The topic's partition count, which is also its minimum (partitions never decrease), its
+    /// maximum under [`PARTITIONS_PER_BROKER`] (see [Partitions](MskClusters#partitions)), the
+    /// room it shares with the cluster's other topics, and busy while the cluster is not
+    /// `ACTIVE` or the topic is not `ACTIVE`.
     pub async fn topic(&self, cluster_arn: &str, topic: &str) -> Result<CurrentCapacity, AwsError> {
         let resource = format!("{cluster_arn}/{topic}");
         let cluster = self.cluster(cluster_arn).await?;
@@ -121,6 +125,12 @@ impl MskClusters {
                 .sum::<u64>();
         }
         let (max, reason) = partition_limit(&cluster, partitions, replication, others);
+        let share = (max > partitions).then(|| Share {
+            pool: cluster_arn.to_owned(),
+            per_unit: replication,
+            room: u64::from(max - partitions) * u64::from(replication),
+            what: format!("the partition replicas {cluster_arn}'s brokers may hold"),
+        });
         let busy = match described.status() {
             _ if cluster.state != "ACTIVE" => Some(cluster.busy()),
             Some(TopicState::Active) | None => None,
@@ -128,9 +138,11 @@ impl MskClusters {
         };
         Ok(CurrentCapacity {
             desired: partitions,
+            resource_min: Some(partitions),
             resource_max: Some(max),
             resource_max_reason: Some(reason),
             busy,
+            share,
             ..Default::default()
         })
     }
@@ -176,8 +188,9 @@ impl MskClusters {
         Ok(())
     }
 
-    /// The cluster's broker count, in multiples of its Availability Zones, and busy while it
-    /// is not `ACTIVE` (see [Brokers](MskClusters#brokers)).
+    /// The cluster's broker count, which is also its minimum (capstan never removes brokers),
+    /// in multiples of its Availability Zones, and busy while it is not `ACTIVE` (see
+    /// [Brokers](MskClusters#brokers)).
     pub async fn brokers(&self, cluster_arn: &str) -> Result<CurrentCapacity, AwsError> {
         let cluster = self.cluster(cluster_arn).await?;
         let busy = if cluster.state == "ACTIVE" {
@@ -190,6 +203,7 @@ impl MskClusters {
         };
         Ok(CurrentCapacity {
             desired: cluster.brokers,
+            resource_min: Some(cluster.brokers),
             multiple_of: Some(cluster.zones),
             busy,
             ..Default::default()
@@ -197,10 +211,21 @@ impl MskClusters {
     }
 
     /// Asks MSK for `brokers` brokers with `UpdateBrokerCount`, from the cluster's
-    /// `CurrentVersion`. A count that is not a multiple of the cluster's Availability Zones is
-    /// refused as [`ErrorKind::Invalid`] without calling it.
+    /// `CurrentVersion`. A count below the cluster's, or not a multiple of its Availability
+    /// Zones, is refused as [`ErrorKind::Invalid`] without calling it.
     pub async fn set_brokers(&self, cluster_arn: &str, brokers: u32) -> Result<(), AwsError> {
         let cluster = self.cluster(cluster_arn).await?;
+        if brokers < cluster.brokers {
+            return Err(AwsError::new(
+                UPDATE_BROKERS,
+                cluster_arn,
+                ErrorKind::Invalid,
+                format!(
+                    "the cluster has {} brokers; capstan never removes brokers (their partitions would have to move first), so {brokers} is refused",
+                    cluster.brokers
+                ),
+            ));
+        }
         if cluster.zones == 0 || !brokers.is_multiple_of(cluster.zones) {
             return Err(AwsError::new(
                 UPDATE_BROKERS,
@@ -466,6 +491,17 @@ mod tests {
             )
         );
         assert_eq!(current.busy, None);
+        assert_eq!(current.resource_min, Some(12), "partitions never decrease");
+        // The 888 partitions more it may take are 2664 replicas, shared with the other topics.
+        assert_eq!(
+            current.share,
+            Some(Share {
+                pool: ARN.to_owned(),
+                per_unit: 3,
+                room: 2664,
+                what: format!("the partition replicas {ARN}'s brokers may hold"),
+            })
+        );
     }
 
     #[tokio::test]
@@ -473,6 +509,7 @@ mod tests {
         let current = read_topic("express.m7g.large").await;
 
         assert_eq!(current.resource_max, Some(12));
+        assert_eq!(current.share, None);
     }
 
     #[tokio::test]
@@ -527,6 +564,7 @@ mod tests {
             (current.desired, current.multiple_of, current.busy),
             (6, Some(3), None)
         );
+        assert_eq!(current.resource_min, Some(6), "brokers never decrease");
     }
 
     #[tokio::test]
@@ -599,6 +637,15 @@ mod tests {
 
         let uneven = msk.set_brokers(ARN, 4).await.expect_err("4 is refused");
         assert_eq!(uneven.kind(), ErrorKind::Invalid);
+        let fewer = msk
+            .set_brokers(ARN, 0)
+            .await
+            .expect_err("fewer brokers are refused");
+        assert_eq!(fewer.kind(), ErrorKind::Invalid);
+        assert!(
+            fewer.to_string().contains("capstan never removes brokers"),
+            "{fewer}"
+        );
         assert_eq!(update.num_calls(), 0);
 
         msk.set_brokers(ARN, 6).await.expect("6 brokers");

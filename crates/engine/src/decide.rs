@@ -225,6 +225,7 @@ pub fn decide_answering(
         desired: adjusted.value,
         paused: policy.paused,
         busy: current.busy.clone(),
+        share: current.share.clone(),
         action,
         explanation: Explanation {
             fired,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use capstan_policy::model::{Step, Target, Threshold, TrackGoal};
 
-use crate::observe::{Datapoint, Direction};
+use crate::observe::{Datapoint, Direction, Share};
 
 /// The outcome of evaluating one policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,6 +35,8 @@ pub struct Decision {
     /// Why the resource must not be changed now (e.g. a deployment in progress), if it must
     /// not: nothing may change it.
     pub busy: Option<String>,
+    /// The limit the resource shares with others, if it has one.
+    pub share: Option<Share>,
     /// Whether anything should be done.
     pub action: Action,
     /// Why.

@@ -68,6 +68,6 @@ pub use decision::{
 pub use guards::{Guarded, Request, apply_guards, coupled};
 pub use observe::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
-    ResourceState,
+    ResourceState, Share,
 };
 pub use read::{MetricRead, reads};

@@ -61,6 +61,25 @@ pub struct CurrentCapacity {
     /// instances. `None` when it does not say.
     #[serde(default)]
     pub running: Option<u32>,
+    /// A limit the resource shares with others, when it has one: an MSK cluster's partition
+    /// replicas, shared by its topics.
+    #[serde(default)]
+    pub share: Option<Share>,
+}
+
+/// Room that resources of one kind draw on together, so that growing several of them in one
+/// pass must fit it as a whole (see [`crate::guards`], shared limits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// Which room: resources naming the same pool share it (an MSK cluster's ARN).
+    pub pool: String,
+    /// How much of the room one more unit of this resource takes (a topic's replication
+    /// factor: each partition has that many replicas).
+    pub per_unit: u32,
+    /// The room left with every resource of the pool at its current count.
+    pub room: u64,
+    /// What the room is, for explanations.
+    pub what: String,
 }
 
 /// Which way a change goes.

@@ -10,8 +10,8 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, metric_refs, periods, replicas, schedules, steps,
-    thresholds, topics, track, unique_names, unique_targets, version, windows,
+    amounts, bounds, connections, databases, grows_only, metric_refs, periods, replicas, schedules,
+    steps, thresholds, topics, track, unique_names, unique_targets, version, windows,
 };
 use crate::model::{
     self, DEFAULT_COOLDOWN_IN, DEFAULT_FALLBACK_AFTER, DEFAULT_STABILIZATION_IN, DEFAULT_TOLERANCE,
@@ -130,6 +130,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         .collect();
     let scale_out = rules(&raw.scale_out, Direction::Out, &queries, out);
     let scale_in = rules(&raw.scale_in, Direction::In, &queries, out);
+    grows_only::check(&raw.target.value, &raw.scale_in, out);
     let tracks: Option<Vec<model::Track>> = raw
         .track
         .iter()

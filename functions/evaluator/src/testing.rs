@@ -16,6 +16,7 @@ pub(crate) fn decision(target: Target, current: u32, desired: u32, clamps: Vec<C
         desired,
         paused: false,
         busy: None,
+        share: None,
         action: Action::between(current, desired),
         explanation: Explanation {
             clamps,

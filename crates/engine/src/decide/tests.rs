@@ -848,6 +848,28 @@ fn a_resource_taking_multiples_is_moved_in_whole_multiples() {
     assert!(kinds(&in_threes(&policy, 90.0, 3)).is_empty());
 }
 
+#[test]
+fn brokers_whose_own_minimum_is_their_count_are_never_removed() {
+    // The MSK adapter reports a cluster's broker count as its own minimum.
+    let mut policy = scale_in_on_cpu(Step::Remove(3));
+    policy.capacity.min = 0;
+    let cluster = CurrentCapacity {
+        multiple_of: Some(3),
+        resource_min: Some(6),
+        ..capacity(6)
+    };
+    let observed = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    let decision = decide(
+        &policy,
+        &observed,
+        &cluster,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!((decision.desired, decision.action), (6, Action::None));
+    assert_eq!(kinds(&decision), vec![ClampKind::ResourceMin]);
+}
+
 // --- max_step ---
 
 #[test]
