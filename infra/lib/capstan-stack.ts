@@ -167,6 +167,11 @@ export class CapstanStack extends Stack {
     const evaluatorLogGroup = this.logGroup('EvaluatorLogGroup', 'evaluator', logRetentionDays);
     const alarmSyncLogGroup = this.logGroup('AlarmSyncLogGroup', 'alarm-sync', logRetentionDays);
 
+    // Only capstan's tags on the read replicas it creates.
+    const replicaTags = {
+      StringEquals: { 'aws:RequestTag/capstan:managed': 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['capstan:managed', 'capstan:policy'] },
+    };
     const evaluatorRole = this.functionRole('EvaluatorFunctionRole', deadLetterQueue, [
       new iam.PolicyStatement({
         sid: 'ReadMetricsAndGroups',
@@ -209,10 +214,13 @@ export class CapstanStack extends Stack {
         sid: 'CreateTaggedReadReplicas',
         actions: ['rds:CreateDBInstanceReadReplica', 'rds:AddTagsToResource'],
         resources: [arn('rds', 'db:*')],
-        conditions: {
-          StringEquals: { 'aws:RequestTag/capstan:managed': 'true' },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': ['capstan:managed', 'capstan:policy'] },
-        },
+        conditions: replicaTags,
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadReplicaGroups',
+        actions: ['rds:CreateDBInstanceReadReplica'],
+        resources: [arn('rds', 'og:*'), arn('rds', 'pg:*'), arn('rds', 'subgrp:*')],
+        conditions: replicaTags,
       }),
       new iam.PolicyStatement({
         sid: 'DeleteCapstanReadReplicas',
@@ -222,33 +230,44 @@ export class CapstanStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'DescribeKafkaClusters',
-        actions: ['kafka:DescribeClusterV2', 'kafka:DescribeClusterOperationV2'],
-        resources: [arn('kafka', 'cluster/*'), arn('kafka', 'cluster-operation/*')],
+        actions: ['kafka:DescribeClusterV2'],
+        resources: [arn('kafka', 'cluster/*')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DescribeKafkaClusterOperations',
+        actions: ['kafka:DescribeClusterOperationV2'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListKafkaTopics',
+        actions: ['kafka:ListTopics', 'kafka-cluster:Connect'],
+        resources: [arn('kafka', 'cluster/*')],
       }),
       new iam.PolicyStatement({
         sid: 'DescribeKafkaTopics',
-        actions: [
-          'kafka:DescribeTopic',
-          'kafka-cluster:Connect',
-          'kafka-cluster:DescribeTopic',
-          'kafka-cluster:DescribeTopicDynamicConfiguration',
-        ],
-        resources: [arn('kafka', 'cluster/*'), arn('kafka', 'topic/*')],
+        actions: ['kafka:DescribeTopic', 'kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration'],
+        resources: [arn('kafka', 'topic/*')],
       }),
       new iam.PolicyStatement({
         sid: 'GrowTaggedKafkaClusters',
-        actions: ['kafka:UpdateTopic', 'kafka:UpdateBrokerCount', 'kafka-cluster:AlterTopic'],
-        resources: [arn('kafka', 'cluster/*'), arn('kafka', 'topic/*')],
+        actions: ['kafka:UpdateBrokerCount'],
+        resources: [arn('kafka', 'cluster/*')],
         conditions: { StringEquals: { 'aws:ResourceTag/capstan:managed': 'true' } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'GrowKafkaTopics',
+        actions: ['kafka:UpdateTopic', 'kafka-cluster:AlterTopic', 'kafka-cluster:AlterTopicDynamicConfiguration'],
+        resources: [arn('kafka', 'topic/*')],
       }),
     ]);
     NagSuppressions.addResourceSuppressions(evaluatorRole, [
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'cloudwatch:GetMetricData and autoscaling:DescribeAutoScalingGroups support no resource-level permissions; ' +
+          'cloudwatch:GetMetricData, autoscaling:DescribeAutoScalingGroups and kafka:DescribeClusterOperationV2 support ' +
+          'no resource-level permissions; ' +
           'the scalable resources are named by the policies, not known to the stack, so the other ARNs are wildcards ' +
-          'within the account and region, and every write is conditioned on the tag capstan:managed=true.',
+          'within the account and region, and the writes are conditioned on tags where AWS supports it (docs/security.md).',
         appliesTo: [
           'Resource::*',
           { regex: '/^Resource::arn:<AWS::Partition>:(ecs|autoscaling|rds|kafka):<AWS::Region>:<AWS::AccountId>:.*\\*$/g' },
