@@ -60,9 +60,10 @@ export class CapstanStack extends Stack {
 
     const alarmPrefix = new CfnParameter(this, 'AlarmPrefix', {
       type: 'String',
-      default: 'capstan-',
+      default: 'capstan',
       allowedPattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
-      description: 'Alarms with this name prefix wake the evaluator; alarm-sync only touches alarms with it.',
+      description:
+        'alarm-sync names its alarms <prefix>/<stack name>/...; only those wake this evaluator and only those alarm-sync touches.',
     });
     const dryRun = new CfnParameter(this, 'DryRun', {
       type: 'String',
@@ -302,7 +303,8 @@ export class CapstanStack extends Stack {
       eventPattern: {
         source: ['aws.cloudwatch'],
         detailType: ['CloudWatch Alarm State Change'],
-        detail: { alarmName: [{ prefix: alarmPrefix.valueAsString }] },
+        // This stack's alarms only (see template.yaml).
+        detail: { alarmName: [{ prefix: `${alarmPrefix.valueAsString}/${Aws.STACK_NAME}/` }] },
       },
       targets: [new targets.LambdaFunction(evaluator)],
     });
@@ -314,7 +316,7 @@ export class CapstanStack extends Stack {
       retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 },
     });
 
-    const prefixedAlarms = arn('cloudwatch', `alarm:${alarmPrefix.valueAsString}*`);
+    const stackAlarms = arn('cloudwatch', `alarm:${alarmPrefix.valueAsString}/${Aws.STACK_NAME}/*`);
     const alarmSyncRole = this.functionRole('AlarmSyncFunctionRole', deadLetterQueue, [
       new iam.PolicyStatement({
         sid: 'DescribeAlarms',
@@ -322,15 +324,27 @@ export class CapstanStack extends Stack {
         resources: [arn('cloudwatch', 'alarm:*')],
       }),
       new iam.PolicyStatement({
-        sid: 'WritePrefixedAlarms',
-        actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource', 'cloudwatch:ListTagsForResource'],
-        resources: [prefixedAlarms],
+        sid: 'WriteStackAlarms',
+        actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
+        resources: [stackAlarms],
+        conditions: {
+          StringEquals: { 'aws:RequestTag/capstan:managed': 'true', 'aws:RequestTag/capstan:stack': Aws.STACK_NAME },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['capstan:managed', 'capstan:stack', 'capstan:policy'] },
+          Null: { 'cloudwatch:AlarmActions': 'true' },
+        },
       }),
       new iam.PolicyStatement({
-        sid: 'DeleteCapstanAlarms',
+        sid: 'ReadStackAlarmTags',
+        actions: ['cloudwatch:ListTagsForResource'],
+        resources: [stackAlarms],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DeleteStackAlarms',
         actions: ['cloudwatch:DeleteAlarms'],
-        resources: [prefixedAlarms],
-        conditions: { StringEquals: { 'aws:ResourceTag/capstan:managed': 'true' } },
+        resources: [stackAlarms],
+        conditions: {
+          StringEquals: { 'aws:ResourceTag/capstan:managed': 'true', 'aws:ResourceTag/capstan:stack': Aws.STACK_NAME },
+        },
       }),
     ]);
     NagSuppressions.addResourceSuppressions(alarmSyncRole, [
@@ -338,10 +352,11 @@ export class CapstanStack extends Stack {
         id: 'AwsSolutions-IAM5',
         reason:
           'Listing alarms by prefix is authorised against every alarm ARN (read-only); writes are limited to alarm ' +
-          'names starting with AlarmPrefix, and deletes also to alarms tagged capstan:managed=true.',
+          'names starting with <AlarmPrefix>/<stack name>/ and to capstan tags naming this stack, deletes to ' +
+          'alarms tagged capstan:managed=true and capstan:stack=<stack name>.',
         appliesTo: [
           'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*',
-          'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:<AlarmPrefix>*',
+          'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:<AlarmPrefix>/<AWS::StackName>/*',
         ],
       },
     ]);
@@ -358,6 +373,7 @@ export class CapstanStack extends Stack {
       logGroup: alarmSyncLogGroup,
       environment: {
         CAPSTAN_ALARM_PREFIX: alarmPrefix.valueAsString,
+        CAPSTAN_STACK: Aws.STACK_NAME,
         RUST_LOG: logLevel.valueAsString,
       },
       deadLetterQueue,
