@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's tools: the Python tools pinned in scripts/requirements.txt into <repo>/.venv,
-# checkov (scripts/requirements-checkov.txt) into <repo>/.tools/checkov, the CDK app's npm packages
+# checkov (scripts/requirements-checkov.txt) into <repo>/.tools/checkov, the IAM policy lint
+# (scripts/requirements-iam-lint.txt) into <repo>/.tools/iam-lint, the CDK app's npm packages
 # (infra/package-lock.json) into infra/node_modules, and cargo-nextest. Idempotent: each is
 # reinstalled only when its pin file changes.
 set -euo pipefail
@@ -29,6 +30,8 @@ python_tools() {
 python_tools "$venv" "$requirements"
 # checkov pins boto3/botocore versions that do not resolve together with aws-sam-cli and moto.
 python_tools "$repo/.tools/checkov" "$repo/scripts/requirements-checkov.txt"
+# The IAM policy lint, likewise on its own: its boto3 and botocore pins are independent of the two above.
+python_tools "$repo/.tools/iam-lint" "$repo/scripts/requirements-iam-lint.txt"
 
 # The CDK app's packages, exactly as infra/package-lock.json pins them.
 lockfile="$repo/infra/package-lock.json"

@@ -6,8 +6,11 @@
 #   3. tests/infra/test_stack_in_moto.py: the transformed template as a stack in moto (under
 #      scripts/with-emulator.sh);
 #   4. infra/ (CDK): `cdk synth` with cdk-nag's AwsSolutions checks, without bundling (the functions
-#      are built by step 5), then tests/infra/test_drift.py: the CDK and SAM templates agree;
-#   5. `sam build --parallel` of both functions, and a check that each bootstrap is an aarch64 ELF.
+#      are built by step 6), then tests/infra/test_drift.py: the CDK and SAM templates agree;
+#   5. IAM, in both templates: tests/infra/test_iam.py (every AWS operation the functions' code calls is
+#      allowed to its role, and nothing else is), and tests/infra/lint_iam.py (parliament and the tag
+#      conditions, against the Service Authorization Reference; every suppression has its reason);
+#   6. `sam build --parallel` of both functions, and a check that each bootstrap is an aarch64 ELF.
 #
 # Usage: scripts/check-template.sh [--lint-only]
 #   --lint-only   skip `sam build` (the rest took 2 minutes on a loaded 2-core machine)
@@ -19,8 +22,8 @@
 # or debug builds; the two functions share their dependencies' build. Cache target/ in CI: then only
 # changed crates are rebuilt. From a cold target dir it took about 17 minutes for the evaluator alone on
 # a loaded 2-core machine. The SAM artifacts go to .aws-sam/build (gitignored).
-# Tools come from scripts/bootstrap.sh: <repo>/.venv (scripts/env.sh puts it on PATH), <repo>/.tools/checkov
-# and infra/node_modules.
+# Tools come from scripts/bootstrap.sh: <repo>/.venv (scripts/env.sh puts it on PATH), <repo>/.tools/checkov,
+# <repo>/.tools/iam-lint and infra/node_modules.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,11 +44,12 @@ build_dir="$repo/.aws-sam/build"
 function_ids=(EvaluatorFunction AlarmSyncFunction)
 checkov="$repo/.tools/checkov/bin/checkov"
 python="$repo/.venv/bin/python"
+iam_lint_python="$repo/.tools/iam-lint/bin/python"
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf '\ncheck-template: FAILED: %s\n' "$*" >&2; exit 1; }
 
-tools=(sam cfn-lint node "$checkov")
+tools=(sam cfn-lint node "$checkov" "$iam_lint_python")
 $lint_only || tools+=(cargo cargo-lambda)
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || fail "$tool not found (run scripts/bootstrap.sh)"
@@ -83,6 +87,13 @@ printf 'cdk synth took %ds\n' $((SECONDS - start))
 
 step "CDK and SAM templates agree (resource types, parameters, IAM)"
 (cd tests/infra && "$python" -m unittest --verbose test_drift) || fail "tests/infra/test_drift.py"
+
+step "IAM: each role allows exactly what its function's code calls (template.yaml and infra/)"
+(cd tests/infra && "$python" -m unittest --verbose test_iam) || fail "tests/infra/test_iam.py"
+
+step "IAM policy lint of both templates (parliament $("$iam_lint_python" -c 'import parliament; print(parliament.__version__)'))"
+"$iam_lint_python" tests/infra/lint_iam.py "$transformed" infra/cdk.out/Capstan.template.json \
+  || fail "tests/infra/lint_iam.py"
 
 if $lint_only; then
   printf '\ncheck-template: checks passed (build skipped)\n'

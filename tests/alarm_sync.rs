@@ -1,7 +1,7 @@
 //! The alarm sync against moto's CloudWatch (through the CBOR bridge): the alarm-sync function's
 //! handler, called directly, on its scheduled payload and on CloudFormation custom resource
-//! requests answered to a local HTTP receiver. `capstan alarms diff` is tested next to it in
-//! `crates/cli/tests/alarms_diff.rs`.
+//! requests answered to a local HTTP receiver, for one stack and for several stacks side by side.
+//! `capstan alarms diff` is tested next to it in `crates/cli/tests/alarms_diff.rs`.
 //! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test alarm_sync`.
 
 use std::collections::BTreeMap;
@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use capstan_alarm_sync::App;
+use capstan_alarm_sync::{App, physical_id};
 use capstan_tests::alarms::{
-    alarms, app, names, policy, policy_dir, prefix, put_foreign_alarm, sync, write_policy,
+    STACK, alarms, app, names, namespace, policy, policy_dir, prefix, put_foreign_alarm, stack_app,
+    sync, write_policy,
 };
 use capstan_tests::lambda::workspace_root;
 use capstan_tests::{sdk_config, unique};
@@ -44,7 +45,8 @@ async fn tags(client: &Client, alarm: &MetricAlarm) -> BTreeMap<String, String> 
 async fn sync_creates_the_alarms_then_changes_nothing_then_deletes_only_its_own() {
     let client = Client::new(&sdk_config().await);
     let prefix = prefix();
-    let hand_made = format!("{prefix}hand-made");
+    let ours = namespace(&prefix, STACK);
+    let hand_made = format!("{ours}hand-made");
     let elsewhere = unique("not-capstan");
     put_foreign_alarm(&client, &hand_made, &[]).await;
     put_foreign_alarm(&client, &elsewhere, &[("capstan:managed", "true")]).await;
@@ -52,9 +54,9 @@ async fn sync_creates_the_alarms_then_changes_nothing_then_deletes_only_its_own(
 
     let first = sync(&app(&prefix, policies.path()).await).await;
 
-    let out_cpu = format!("{prefix}web-scale_out-0");
-    let out_latency = format!("{prefix}web-scale_out-1");
-    let in_cpu = format!("{prefix}web-scale_in-0");
+    let out_cpu = format!("{ours}web-scale_out-0");
+    let out_latency = format!("{ours}web-scale_out-1");
+    let in_cpu = format!("{ours}web-scale_in-0");
     assert_eq!(names(&first["created"]), [&out_cpu, &out_latency, &in_cpu]);
     let found = alarms(&client, &prefix).await;
     let alarm = &found[&out_cpu];
@@ -85,7 +87,8 @@ async fn sync_creates_the_alarms_then_changes_nothing_then_deletes_only_its_own(
         tags(&client, alarm).await,
         BTreeMap::from([
             ("capstan:managed".to_owned(), "true".to_owned()),
-            ("capstan:policy".to_owned(), "web".to_owned())
+            ("capstan:policy".to_owned(), "web".to_owned()),
+            ("capstan:stack".to_owned(), STACK.to_owned())
         ])
     );
     let latency = &found[&out_latency];
@@ -221,11 +224,12 @@ async fn custom_resource_requests_sync_delete_and_always_answer() {
         listener.local_addr().expect("address")
     );
     let prefix = prefix();
-    let hand_made = format!("{prefix}hand-made");
+    let ours = namespace(&prefix, STACK);
+    let hand_made = format!("{ours}hand-made");
     put_foreign_alarm(&client, &hand_made, &[]).await;
     let policies = policy_dir(&policy(70, true));
-    let app = app("unused-default-", policies.path()).await;
-    let physical_id = format!("capstan-alarms-{prefix}");
+    let app = app("unused-default", policies.path()).await;
+    let physical_id = physical_id(&ours);
 
     let (_, created) = invoke(&app, &listener, request("create", &url, &prefix, "")).await;
     assert_eq!(created.body["Status"], "SUCCESS", "{}", created.body);
@@ -237,7 +241,7 @@ async fn custom_resource_requests_sync_delete_and_always_answer() {
     assert_eq!(alarms(&client, &prefix).await.len(), 4);
 
     write_policy(policies.path(), &policy(90, true));
-    let app = self::app("unused-default-", policies.path()).await;
+    let app = self::app("unused-default", policies.path()).await;
     let (_, updated) = invoke(
         &app,
         &listener,
@@ -247,7 +251,7 @@ async fn custom_resource_requests_sync_delete_and_always_answer() {
     assert_eq!(updated.body["Status"], "SUCCESS", "{}", updated.body);
     assert_eq!(updated.body["PhysicalResourceId"], json!(physical_id));
     assert_eq!(updated.body["Data"]["Changed"], "1");
-    let threshold = alarms(&client, &prefix).await[&format!("{prefix}web-scale_out-0")].threshold();
+    let threshold = alarms(&client, &prefix).await[&format!("{ours}web-scale_out-0")].threshold();
     assert_eq!(threshold, Some(90.0));
 
     let (_, deleted) = invoke(
@@ -287,5 +291,103 @@ async fn an_invalid_policy_set_answers_failed_with_the_reason_and_changes_nothin
     assert!(
         alarms(&client, &prefix).await.is_empty(),
         "no alarm was created"
+    );
+}
+
+/// The names of the alarms of `stack` under `prefix`.
+async fn names_of(client: &Client, prefix: &str, stack: &str) -> Vec<String> {
+    alarms(client, &namespace(prefix, stack).to_string())
+        .await
+        .into_keys()
+        .collect()
+}
+
+#[tokio::test]
+async fn stacks_with_the_same_or_overlapping_prefixes_keep_each_others_alarms() {
+    let client = Client::new(&sdk_config().await);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+    let url = format!(
+        "http://{}/cr-response-key?sig-params=sig-values",
+        listener.local_addr().expect("address")
+    );
+    let prefix = prefix();
+    let staging_prefix = format!("{prefix}-stg");
+    // Made before alarms carried their stack: tagged as capstan's, named <old prefix><policy>-...
+    let legacy = format!("{prefix}-web-scale_out-0");
+    put_foreign_alarm(
+        &client,
+        &legacy,
+        &[("capstan:managed", "true"), ("capstan:policy", "web")],
+    )
+    .await;
+    let policies = policy_dir(&policy(70, true));
+    let shop = stack_app("shop", &prefix, policies.path()).await;
+    let same_prefix = stack_app("shop-stg", &prefix, policies.path()).await;
+    let longer_prefix = stack_app("shop", &staging_prefix, policies.path()).await;
+    for app in [&shop, &same_prefix, &longer_prefix] {
+        assert_eq!(names(&sync(app).await["created"]).len(), 3);
+    }
+    let three = |prefix: &str, stack: &str| {
+        let ours = namespace(prefix, stack);
+        vec![
+            format!("{ours}web-scale_in-0"),
+            format!("{ours}web-scale_out-0"),
+            format!("{ours}web-scale_out-1"),
+        ]
+    };
+
+    write_policy(policies.path(), &policy(70, false));
+    let shop = stack_app("shop", &prefix, policies.path()).await;
+    assert_eq!(
+        sync(&shop).await,
+        json!({ "created": [], "changed": [], "deleted": [three(&prefix, "shop")[2]], "unchanged": 2 })
+    );
+    assert_eq!(
+        names_of(&client, &prefix, "shop-stg").await,
+        three(&prefix, "shop-stg")
+    );
+    assert_eq!(
+        names_of(&client, &staging_prefix, "shop").await,
+        three(&staging_prefix, "shop")
+    );
+
+    // The stack's deletion: CloudFormation deletes its custom resource.
+    let deletion = request(
+        "delete",
+        &url,
+        &prefix,
+        &physical_id(&namespace(&prefix, "shop")),
+    );
+    let (_, deleted) = invoke(&shop, &listener, deletion).await;
+    assert_eq!(deleted.body["Status"], "SUCCESS", "{}", deleted.body);
+    assert_eq!(deleted.body["Data"]["Deleted"], "2");
+    assert!(names_of(&client, &prefix, "shop").await.is_empty());
+    assert_eq!(
+        names_of(&client, &prefix, "shop-stg").await,
+        three(&prefix, "shop-stg")
+    );
+    assert_eq!(
+        names_of(&client, &staging_prefix, "shop").await,
+        three(&staging_prefix, "shop")
+    );
+
+    // The Delete CloudFormation sends for the resource as it was before alarms carried their
+    // stack (physical id `capstan-alarms-<old prefix>`) deletes nothing.
+    let old_resource = request(
+        "delete",
+        &url,
+        &format!("{prefix}-"),
+        &format!("capstan-alarms-{prefix}-"),
+    );
+    let (result, answer) = invoke(&same_prefix, &listener, old_resource).await;
+    assert_eq!(answer.body["Status"], "SUCCESS", "{}", answer.body);
+    assert_eq!(result["sync"], Value::Null, "nothing was planned");
+    assert_eq!(
+        names_of(&client, &prefix, "shop-stg").await,
+        three(&prefix, "shop-stg")
+    );
+    assert!(
+        alarms(&client, &legacy).await.contains_key(&legacy),
+        "an alarm without the stack tag is left for the operator"
     );
 }

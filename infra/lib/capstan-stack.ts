@@ -60,9 +60,10 @@ export class CapstanStack extends Stack {
 
     const alarmPrefix = new CfnParameter(this, 'AlarmPrefix', {
       type: 'String',
-      default: 'capstan-',
+      default: 'capstan',
       allowedPattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
-      description: 'Alarms with this name prefix wake the evaluator; alarm-sync only touches alarms with it.',
+      description:
+        'alarm-sync names its alarms <prefix>/<stack name>/...; only those wake this evaluator and only those alarm-sync touches.',
     });
     const dryRun = new CfnParameter(this, 'DryRun', {
       type: 'String',
@@ -167,6 +168,11 @@ export class CapstanStack extends Stack {
     const evaluatorLogGroup = this.logGroup('EvaluatorLogGroup', 'evaluator', logRetentionDays);
     const alarmSyncLogGroup = this.logGroup('AlarmSyncLogGroup', 'alarm-sync', logRetentionDays);
 
+    // Only capstan's tags on the read replicas it creates.
+    const replicaTags = {
+      StringEquals: { 'aws:RequestTag/capstan:managed': 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['capstan:managed', 'capstan:policy'] },
+    };
     const evaluatorRole = this.functionRole('EvaluatorFunctionRole', deadLetterQueue, [
       new iam.PolicyStatement({
         sid: 'ReadMetricsAndGroups',
@@ -209,10 +215,13 @@ export class CapstanStack extends Stack {
         sid: 'CreateTaggedReadReplicas',
         actions: ['rds:CreateDBInstanceReadReplica', 'rds:AddTagsToResource'],
         resources: [arn('rds', 'db:*')],
-        conditions: {
-          StringEquals: { 'aws:RequestTag/capstan:managed': 'true' },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': ['capstan:managed', 'capstan:policy'] },
-        },
+        conditions: replicaTags,
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadReplicaGroups',
+        actions: ['rds:CreateDBInstanceReadReplica'],
+        resources: [arn('rds', 'og:*'), arn('rds', 'pg:*'), arn('rds', 'subgrp:*')],
+        conditions: replicaTags,
       }),
       new iam.PolicyStatement({
         sid: 'DeleteCapstanReadReplicas',
@@ -222,33 +231,44 @@ export class CapstanStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'DescribeKafkaClusters',
-        actions: ['kafka:DescribeClusterV2', 'kafka:DescribeClusterOperationV2'],
-        resources: [arn('kafka', 'cluster/*'), arn('kafka', 'cluster-operation/*')],
+        actions: ['kafka:DescribeClusterV2'],
+        resources: [arn('kafka', 'cluster/*')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DescribeKafkaClusterOperations',
+        actions: ['kafka:DescribeClusterOperationV2'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListKafkaTopics',
+        actions: ['kafka:ListTopics', 'kafka-cluster:Connect'],
+        resources: [arn('kafka', 'cluster/*')],
       }),
       new iam.PolicyStatement({
         sid: 'DescribeKafkaTopics',
-        actions: [
-          'kafka:DescribeTopic',
-          'kafka-cluster:Connect',
-          'kafka-cluster:DescribeTopic',
-          'kafka-cluster:DescribeTopicDynamicConfiguration',
-        ],
-        resources: [arn('kafka', 'cluster/*'), arn('kafka', 'topic/*')],
+        actions: ['kafka:DescribeTopic', 'kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration'],
+        resources: [arn('kafka', 'topic/*')],
       }),
       new iam.PolicyStatement({
         sid: 'GrowTaggedKafkaClusters',
-        actions: ['kafka:UpdateTopic', 'kafka:UpdateBrokerCount', 'kafka-cluster:AlterTopic'],
-        resources: [arn('kafka', 'cluster/*'), arn('kafka', 'topic/*')],
+        actions: ['kafka:UpdateBrokerCount'],
+        resources: [arn('kafka', 'cluster/*')],
         conditions: { StringEquals: { 'aws:ResourceTag/capstan:managed': 'true' } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'GrowKafkaTopics',
+        actions: ['kafka:UpdateTopic', 'kafka-cluster:AlterTopic', 'kafka-cluster:AlterTopicDynamicConfiguration'],
+        resources: [arn('kafka', 'topic/*')],
       }),
     ]);
     NagSuppressions.addResourceSuppressions(evaluatorRole, [
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'cloudwatch:GetMetricData and autoscaling:DescribeAutoScalingGroups support no resource-level permissions; ' +
+          'cloudwatch:GetMetricData, autoscaling:DescribeAutoScalingGroups and kafka:DescribeClusterOperationV2 support ' +
+          'no resource-level permissions; ' +
           'the scalable resources are named by the policies, not known to the stack, so the other ARNs are wildcards ' +
-          'within the account and region, and every write is conditioned on the tag capstan:managed=true.',
+          'within the account and region, and the writes are conditioned on tags where AWS supports it (docs/security.md).',
         appliesTo: [
           'Resource::*',
           { regex: '/^Resource::arn:<AWS::Partition>:(ecs|autoscaling|rds|kafka):<AWS::Region>:<AWS::AccountId>:.*\\*$/g' },
@@ -283,7 +303,8 @@ export class CapstanStack extends Stack {
       eventPattern: {
         source: ['aws.cloudwatch'],
         detailType: ['CloudWatch Alarm State Change'],
-        detail: { alarmName: [{ prefix: alarmPrefix.valueAsString }] },
+        // This stack's alarms only (see template.yaml).
+        detail: { alarmName: [{ prefix: `${alarmPrefix.valueAsString}/${Aws.STACK_NAME}/` }] },
       },
       targets: [new targets.LambdaFunction(evaluator)],
     });
@@ -295,7 +316,7 @@ export class CapstanStack extends Stack {
       retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 },
     });
 
-    const prefixedAlarms = arn('cloudwatch', `alarm:${alarmPrefix.valueAsString}*`);
+    const stackAlarms = arn('cloudwatch', `alarm:${alarmPrefix.valueAsString}/${Aws.STACK_NAME}/*`);
     const alarmSyncRole = this.functionRole('AlarmSyncFunctionRole', deadLetterQueue, [
       new iam.PolicyStatement({
         sid: 'DescribeAlarms',
@@ -303,15 +324,27 @@ export class CapstanStack extends Stack {
         resources: [arn('cloudwatch', 'alarm:*')],
       }),
       new iam.PolicyStatement({
-        sid: 'WritePrefixedAlarms',
-        actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource', 'cloudwatch:ListTagsForResource'],
-        resources: [prefixedAlarms],
+        sid: 'WriteStackAlarms',
+        actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
+        resources: [stackAlarms],
+        conditions: {
+          StringEquals: { 'aws:RequestTag/capstan:managed': 'true', 'aws:RequestTag/capstan:stack': Aws.STACK_NAME },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['capstan:managed', 'capstan:stack', 'capstan:policy'] },
+          Null: { 'cloudwatch:AlarmActions': 'true' },
+        },
       }),
       new iam.PolicyStatement({
-        sid: 'DeleteCapstanAlarms',
+        sid: 'ReadStackAlarmTags',
+        actions: ['cloudwatch:ListTagsForResource'],
+        resources: [stackAlarms],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DeleteStackAlarms',
         actions: ['cloudwatch:DeleteAlarms'],
-        resources: [prefixedAlarms],
-        conditions: { StringEquals: { 'aws:ResourceTag/capstan:managed': 'true' } },
+        resources: [stackAlarms],
+        conditions: {
+          StringEquals: { 'aws:ResourceTag/capstan:managed': 'true', 'aws:ResourceTag/capstan:stack': Aws.STACK_NAME },
+        },
       }),
     ]);
     NagSuppressions.addResourceSuppressions(alarmSyncRole, [
@@ -319,10 +352,11 @@ export class CapstanStack extends Stack {
         id: 'AwsSolutions-IAM5',
         reason:
           'Listing alarms by prefix is authorised against every alarm ARN (read-only); writes are limited to alarm ' +
-          'names starting with AlarmPrefix, and deletes also to alarms tagged capstan:managed=true.',
+          'names starting with <AlarmPrefix>/<stack name>/ and to capstan tags naming this stack, deletes to ' +
+          'alarms tagged capstan:managed=true and capstan:stack=<stack name>.',
         appliesTo: [
           'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*',
-          'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:<AlarmPrefix>*',
+          'Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:<AlarmPrefix>/<AWS::StackName>/*',
         ],
       },
     ]);
@@ -339,6 +373,7 @@ export class CapstanStack extends Stack {
       logGroup: alarmSyncLogGroup,
       environment: {
         CAPSTAN_ALARM_PREFIX: alarmPrefix.valueAsString,
+        CAPSTAN_STACK: Aws.STACK_NAME,
         RUST_LOG: logLevel.valueAsString,
       },
       deadLetterQueue,

@@ -47,14 +47,14 @@ class StackInMotoTest(unittest.TestCase):
         s3.create_bucket(Bucket=CODE_BUCKET)
         s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=package.getvalue())
 
-        template = transformed({"AlarmPrefix": "scale-", "Paused": "true"})
+        template = transformed({"AlarmPrefix": "scale", "Paused": "true"})
         del template["Resources"]["AlarmSync"]
         cloudformation = client("cloudformation")
         cloudformation.create_stack(
             StackName=STACK,
             TemplateBody=json.dumps(template),
             Parameters=[
-                {"ParameterKey": "AlarmPrefix", "ParameterValue": "scale-"},
+                {"ParameterKey": "AlarmPrefix", "ParameterValue": "scale"},
                 {"ParameterKey": "Paused", "ParameterValue": "true"},
             ],
             Capabilities=["CAPABILITY_IAM"],
@@ -79,7 +79,7 @@ class StackInMotoTest(unittest.TestCase):
         )
         self.assertEqual(table["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
 
-    def test_alarm_rule_wakes_the_evaluator_for_prefixed_alarms(self):
+    def test_alarm_rule_wakes_the_evaluator_for_this_stacks_alarms_only(self):
         events = client("events")
         rule = events.describe_rule(Name=self.physical["EvaluatorFunctionAlarmStateChange"])
         self.assertEqual(
@@ -87,12 +87,27 @@ class StackInMotoTest(unittest.TestCase):
             {
                 "source": ["aws.cloudwatch"],
                 "detail-type": ["CloudWatch Alarm State Change"],
-                "detail": {"alarmName": [{"prefix": "scale-"}]},
+                "detail": {"alarmName": [{"prefix": f"scale/{STACK}/"}]},
             },
         )
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         evaluator = client("lambda").get_function(FunctionName=self.physical["EvaluatorFunction"])
         self.assertEqual([t["Arn"] for t in targets], [evaluator["Configuration"]["FunctionArn"]])
+        # Prefix matching is a plain string prefix (EventBridge User Guide, "Prefix matching"); moto
+        # 5.2.5 does not answer TestEventPattern.
+        [matching] = json.loads(rule["EventPattern"])["detail"]["alarmName"]
+
+        def wakes(alarm_name: str) -> bool:
+            return alarm_name.startswith(matching["prefix"])
+
+        self.assertTrue(wakes(f"scale/{STACK}/web-scale_out-0"))
+        for elsewhere in [
+            f"scale/{STACK}-stg/web-scale_out-0",  # another stack under the same prefix
+            f"scale-stg/{STACK}/web-scale_out-0",  # a longer prefix
+            "scale-web-scale_out-0",  # named before alarms carried their stack
+            f"{STACK}-health-evaluator-errors",  # the stack's own health alarms
+        ]:
+            self.assertFalse(wakes(elsewhere), elsewhere)
 
     def test_evaluator_is_wired_to_table_topic_and_switches(self):
         function = client("lambda").get_function(FunctionName=self.physical["EvaluatorFunction"])
@@ -108,10 +123,10 @@ class StackInMotoTest(unittest.TestCase):
         self.assertEqual(variables["CAPSTAN_PAUSED"], "true")
         self.assertEqual(variables["DRY_RUN"], "false")
 
-    def test_alarm_sync_is_told_the_prefix(self):
+    def test_alarm_sync_is_told_the_prefix_and_its_stack(self):
         function = client("lambda").get_function(FunctionName=self.physical["AlarmSyncFunction"])
         variables = function["Configuration"]["Environment"]["Variables"]
-        self.assertEqual(variables["CAPSTAN_ALARM_PREFIX"], "scale-")
+        self.assertEqual((variables["CAPSTAN_ALARM_PREFIX"], variables["CAPSTAN_STACK"]), ("scale", STACK))
 
     def test_evaluator_role_deletes_only_tagged_databases(self):
         iam = client("iam")

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use capstan_alarm_sync::{App, Settings};
+use capstan_engine::alarms::AlarmNamespace;
 
 use crate::{endpoint, unique};
 
@@ -51,14 +52,29 @@ pub fn write_policy(dir: &Path, text: &str) {
 
 /// A prefix no other test uses: moto keeps its alarms between tests.
 pub fn prefix() -> String {
-    format!("{}-", unique("capstan-it"))
+    unique("capstan-it")
 }
 
-/// The alarm-sync function against the emulator, with `prefix` as its default and the
-/// policies of `policies`.
+/// The stack the tests' alarm-sync belongs to unless a test names another.
+pub const STACK: &str = "capstan-it";
+
+/// The alarms of `stack` under `prefix`.
+pub fn namespace(prefix: &str, stack: &str) -> AlarmNamespace {
+    AlarmNamespace::new(prefix, stack).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The alarm-sync function of [`STACK`] against the emulator, with `prefix` as its default and
+/// the policies of `policies`.
 pub async fn app(prefix: &str, policies: &Path) -> App {
+    stack_app(STACK, prefix, policies).await
+}
+
+/// The alarm-sync function of `stack` against the emulator, with `prefix` as its default and
+/// the policies of `policies`.
+pub async fn stack_app(stack: &str, prefix: &str, policies: &Path) -> App {
     App::start(Settings {
         alarm_prefix: prefix.to_owned(),
+        stack: Some(stack.to_owned()),
         aws_endpoint: Some(endpoint()),
         policy_dir: Some(policies.display().to_string()),
     })

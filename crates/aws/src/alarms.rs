@@ -1,15 +1,16 @@
 //! The CloudWatch alarms capstan manages: read them, plan a sync with
 //! [`capstan_engine::alarms::plan`], apply the plan.
 //!
-//! Ownership is decided by tags, never by name alone: an alarm whose name has the prefix but
-//! which lacks `capstan:managed=true` (checked with `ListTagsForResource`) is neither changed nor
-//! deleted.
+//! Only one stack's [`AlarmNamespace`] is ever read, and ownership is decided by tags, never by
+//! name alone: an alarm in the namespace without `capstan:managed=true` and the stack's
+//! `capstan:stack` (checked with `ListTagsForResource`) is neither changed nor deleted.
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 
 use capstan_engine::alarms::{
-    self, AlarmPlan, AlarmSpec, Comparison, ExistingAlarm, MANAGED_TAG, POLICY_TAG,
+    self, AlarmNamespace, AlarmPlan, AlarmSpec, Comparison, ExistingAlarm, MANAGED_TAG, POLICY_TAG,
+    STACK_TAG,
 };
 use capstan_engine::model::{self, MetricQuery};
 
@@ -31,54 +32,60 @@ impl CloudWatchAlarms {
         Self { client }
     }
 
-    /// The metric alarms whose names start with `prefix` (every `DescribeAlarms` page), each
-    /// with whether it carries the managed tag and its settings as capstan reads them.
-    pub async fn existing(&self, prefix: &str) -> Result<Vec<ExistingAlarm>, AwsError> {
+    /// The metric alarms of `namespace` (every `DescribeAlarms` page of its name prefix), each
+    /// with its capstan tags and its settings as capstan reads them.
+    pub async fn existing(
+        &self,
+        namespace: &AlarmNamespace,
+    ) -> Result<Vec<ExistingAlarm>, AwsError> {
+        let prefix = namespace.to_string();
         let mut pages = self
             .client
             .describe_alarms()
-            .alarm_name_prefix(prefix)
+            .alarm_name_prefix(&prefix)
             .into_paginator()
             .send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page
-                .map_err(|error| AwsError::from_sdk("cloudwatch:DescribeAlarms", prefix, error))?;
+                .map_err(|error| AwsError::from_sdk("cloudwatch:DescribeAlarms", &prefix, error))?;
             for alarm in page.metric_alarms() {
-                let Some(name) = alarm.alarm_name().filter(|name| name.starts_with(prefix)) else {
+                let Some(name) = alarm.alarm_name().filter(|name| namespace.contains(name)) else {
                     continue;
                 };
                 let tags = self.tags(name, alarm.alarm_arn()).await?;
-                let owned = tags.iter().any(|tag| {
-                    (tag.key(), tag.value()) == (Some(MANAGED_TAG.0), Some(MANAGED_TAG.1))
-                });
-                let policy = tags
-                    .iter()
-                    .find(|tag| tag.key() == Some(POLICY_TAG))
-                    .and_then(Tag::value)
-                    .unwrap_or_default();
+                let value = |key: &str| {
+                    tags.iter()
+                        .find(|tag| tag.key() == Some(key))
+                        .and_then(Tag::value)
+                };
+                let stack = value(STACK_TAG);
                 found.push(ExistingAlarm {
                     name: name.to_owned(),
-                    owned,
-                    current: spec_of(alarm, policy),
+                    managed: value(MANAGED_TAG.0) == Some(MANAGED_TAG.1),
+                    stack: stack.map(str::to_owned),
+                    current: spec_of(
+                        alarm,
+                        stack.unwrap_or_default(),
+                        value(POLICY_TAG).unwrap_or_default(),
+                    ),
                 });
             }
         }
         Ok(found)
     }
 
-    /// The plan that brings the alarms named with `prefix` in line with `desired`. An empty
-    /// prefix is refused: it would put every alarm of the account in scope.
-    pub async fn plan(&self, desired: Vec<AlarmSpec>, prefix: &str) -> Result<AlarmPlan, AwsError> {
-        if prefix.is_empty() {
-            return Err(AwsError::new(
-                "capstan:PlanAlarms",
-                "alarm prefix",
-                ErrorKind::Invalid,
-                "the alarm name prefix is empty",
-            ));
-        }
-        Ok(alarms::plan(desired, self.existing(prefix).await?))
+    /// The plan that brings the alarms of `namespace` in line with `desired`.
+    pub async fn plan(
+        &self,
+        namespace: &AlarmNamespace,
+        desired: Vec<AlarmSpec>,
+    ) -> Result<AlarmPlan, AwsError> {
+        Ok(alarms::plan(
+            namespace,
+            desired,
+            self.existing(namespace).await?,
+        ))
     }
 
     /// Applies `plan`: puts the alarms to create or change, then deletes the ones to delete in
@@ -91,7 +98,7 @@ impl CloudWatchAlarms {
                 plan.conflicts.join(", "),
                 ErrorKind::Invalid,
                 format!(
-                    "alarms without the tag {}={} hold names capstan needs; rename them, or tag them if capstan may own them",
+                    "alarms without the tags {}={} and this stack's {STACK_TAG} hold names the stack needs; rename them, or tag them if this stack may own them",
                     MANAGED_TAG.0, MANAGED_TAG.1
                 ),
             ));
@@ -176,9 +183,10 @@ impl CloudWatchAlarms {
     }
 }
 
-/// `alarm`'s settings in capstan's terms, or `None` when it is not a single-metric alarm with a
-/// statistic, period and comparison capstan uses (e.g. a metric-math alarm).
-fn spec_of(alarm: &MetricAlarm, policy: &str) -> Option<AlarmSpec> {
+/// `alarm`'s settings in capstan's terms (with the stack and policy its tags name), or `None`
+/// when it is not a single-metric alarm with a statistic, period and comparison capstan uses
+/// (e.g. a metric-math alarm).
+fn spec_of(alarm: &MetricAlarm, stack: &str, policy: &str) -> Option<AlarmSpec> {
     let stat = alarm
         .extended_statistic()
         .or_else(|| alarm.statistic().map(Statistic::as_str))?
@@ -187,6 +195,7 @@ fn spec_of(alarm: &MetricAlarm, policy: &str) -> Option<AlarmSpec> {
     let evaluation_periods = u32::try_from(alarm.evaluation_periods()?).ok()?;
     Some(AlarmSpec {
         name: alarm.alarm_name()?.to_owned(),
+        stack: stack.to_owned(),
         policy: policy.to_owned(),
         description: alarm.alarm_description().unwrap_or_default().to_owned(),
         metric: MetricQuery {
@@ -232,6 +241,7 @@ mod tests {
     fn spec(name: &str, stat: model::Statistic) -> AlarmSpec {
         AlarmSpec {
             name: name.into(),
+            stack: "shop".into(),
             policy: "web".into(),
             description: "wakes the evaluator".into(),
             metric: MetricQuery {
@@ -279,10 +289,17 @@ mod tests {
         .build()
     }
 
-    fn managed_tags() -> ListTagsForResourceOutput {
-        ListTagsForResourceOutput::builder()
-            .tags(Tag::builder().key("capstan:managed").value("true").build())
-            .tags(Tag::builder().key("capstan:policy").value("web").build())
+    fn shop() -> AlarmNamespace {
+        AlarmNamespace::new("capstan", "shop").unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> ListTagsForResourceOutput {
+        pairs
+            .iter()
+            .fold(
+                ListTagsForResourceOutput::builder(),
+                |output, (key, value)| output.tags(Tag::builder().key(*key).value(*value).build()),
+            )
             .build()
     }
 
@@ -292,8 +309,8 @@ mod tests {
             model::Statistic::Average,
             model::Statistic::Percentile("p99.9".into()),
         ] {
-            let wanted = spec("capstan-web-scale_in-0", stat);
-            assert_eq!(spec_of(&described(&wanted), "web"), Some(wanted));
+            let wanted = spec("capstan/shop/web-scale_in-0", stat);
+            assert_eq!(spec_of(&described(&wanted), "shop", "web"), Some(wanted));
         }
         let math = MetricAlarm::builder()
             .alarm_name("capstan-math")
@@ -301,19 +318,19 @@ mod tests {
             .threshold(1.0)
             .comparison_operator(ComparisonOperator::GreaterThanThreshold)
             .build();
-        assert_eq!(spec_of(&math, "web"), None);
+        assert_eq!(spec_of(&math, "shop", "web"), None);
     }
 
     #[tokio::test]
-    async fn every_describe_page_is_read_and_ownership_comes_from_tags_mocked() {
+    async fn every_describe_page_of_the_namespace_is_read_and_ownership_comes_from_tags_mocked() {
         let first = mock!(Client::describe_alarms)
             .match_requests(|r| {
-                r.next_token().is_none() && r.alarm_name_prefix() == Some("capstan-")
+                r.next_token().is_none() && r.alarm_name_prefix() == Some("capstan/shop/")
             })
             .then_output(|| {
                 DescribeAlarmsOutput::builder()
                     .metric_alarms(described(&spec(
-                        "capstan-web-scale_in-0",
+                        "capstan/shop/web-scale_in-0",
                         model::Statistic::Average,
                     )))
                     .next_token("page-2")
@@ -324,39 +341,65 @@ mod tests {
             .then_output(|| {
                 DescribeAlarmsOutput::builder()
                     .metric_alarms(described(&spec(
-                        "capstan-by-hand",
+                        "capstan/shop/by-hand",
+                        model::Statistic::Average,
+                    )))
+                    .metric_alarms(described(&spec(
+                        "capstan/shop/of-staging",
                         model::Statistic::Average,
                     )))
                     .build()
             });
+        let arn_ends = |suffix: &'static str| {
+            move |r: &aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceInput| {
+                r.resource_arn().is_some_and(|arn| arn.ends_with(suffix))
+            }
+        };
         let managed = mock!(Client::list_tags_for_resource)
-            .match_requests(|r| {
-                r.resource_arn()
-                    .is_some_and(|arn| arn.ends_with(":capstan-web-scale_in-0"))
-            })
-            .then_output(managed_tags);
-        let unmanaged = mock!(Client::list_tags_for_resource)
-            .then_output(|| ListTagsForResourceOutput::builder().build());
+            .match_requests(arn_ends(":capstan/shop/web-scale_in-0"))
+            .then_output(|| {
+                tags(&[
+                    ("capstan:managed", "true"),
+                    ("capstan:stack", "shop"),
+                    ("capstan:policy", "web"),
+                ])
+            });
+        let staging = mock!(Client::list_tags_for_resource)
+            .match_requests(arn_ends(":capstan/shop/of-staging"))
+            .then_output(|| tags(&[("capstan:managed", "true"), ("capstan:stack", "shop-stg")]));
+        let unmanaged =
+            mock!(Client::list_tags_for_resource).then_output(|| tags(&[("team", "web")]));
         let client = mock_client!(
             aws_sdk_cloudwatch,
             RuleMode::MatchAny,
-            [&first, &second, &managed, &unmanaged]
+            [&first, &second, &managed, &staging, &unmanaged]
         );
 
         let found = CloudWatchAlarms::new(client)
-            .existing("capstan-")
+            .existing(&shop())
             .await
             .unwrap_or_else(|error| panic!("{error}"));
 
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
-        let owned: Vec<(&str, bool)> = found.iter().map(|a| (a.name.as_str(), a.owned)).collect();
+        let owned: Vec<(&str, bool)> = found
+            .iter()
+            .map(|a| (a.name.as_str(), shop().owns(a)))
+            .collect();
         assert_eq!(
             owned,
-            [("capstan-web-scale_in-0", true), ("capstan-by-hand", false)]
+            [
+                ("capstan/shop/web-scale_in-0", true),
+                ("capstan/shop/by-hand", false),
+                ("capstan/shop/of-staging", false)
+            ]
         );
+        assert_eq!(found[2].stack.as_deref(), Some("shop-stg"));
         assert_eq!(
-            found[0].current.as_ref().map(|c| c.policy.as_str()),
-            Some("web")
+            found[0]
+                .current
+                .as_ref()
+                .map(|c| (c.stack.as_str(), c.policy.as_str())),
+            Some(("shop", "web"))
         );
     }
 
@@ -364,9 +407,19 @@ mod tests {
     async fn deletes_go_in_batches_of_at_most_a_hundred_after_the_puts_mocked() {
         let put = mock!(Client::put_metric_alarm)
             .match_requests(|r| {
+                let tags: Vec<(&str, &str)> = r
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+                    .collect();
                 r.extended_statistic() == Some("p99")
                     && r.statistic().is_none()
-                    && r.tags().len() == 2
+                    && tags
+                        == [
+                            ("capstan:managed", "true"),
+                            ("capstan:stack", "shop"),
+                            ("capstan:policy", "web"),
+                        ]
                     && r.treat_missing_data() == Some("missing")
             })
             .then_output(|| PutMetricAlarmOutput::builder().build());
@@ -376,11 +429,11 @@ mod tests {
         let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&put, &delete]);
         let plan = AlarmPlan {
             create: vec![spec(
-                "capstan-web-scale_out-0",
+                "capstan/shop/web-scale_out-0",
                 model::Statistic::Percentile("p99".into()),
             )],
             delete: (0..250)
-                .map(|i| format!("capstan-old-scale_out-{i}"))
+                .map(|i| format!("capstan/shop/old-scale_out-{i}"))
                 .collect(),
             ..AlarmPlan::default()
         };
@@ -399,8 +452,11 @@ mod tests {
             mock!(Client::put_metric_alarm).then_output(|| PutMetricAlarmOutput::builder().build());
         let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&put]);
         let plan = AlarmPlan {
-            create: vec![spec("capstan-web-scale_out-1", model::Statistic::Average)],
-            conflicts: vec!["capstan-web-scale_out-0".into()],
+            create: vec![spec(
+                "capstan/shop/web-scale_out-1",
+                model::Statistic::Average,
+            )],
+            conflicts: vec!["capstan/shop/web-scale_out-0".into()],
             ..AlarmPlan::default()
         };
 
@@ -409,16 +465,6 @@ mod tests {
         assert_eq!(put.num_calls(), 0);
         let error = error.unwrap_or_else(|| panic!("a conflict must refuse the plan"));
         assert_eq!(error.kind(), ErrorKind::Invalid);
-        assert_eq!(error.resource(), "capstan-web-scale_out-0");
-    }
-
-    #[tokio::test]
-    async fn an_empty_prefix_is_refused() {
-        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, []);
-        let error = CloudWatchAlarms::new(client)
-            .plan(Vec::new(), "")
-            .await
-            .err();
-        assert_eq!(error.map(|e| e.kind()), Some(ErrorKind::Invalid));
+        assert_eq!(error.resource(), "capstan/shop/web-scale_out-0");
     }
 }

@@ -1,5 +1,6 @@
-//! `capstan alarms diff [--endpoint URL] [--prefix P] [PATH...]`: what the alarm sync would
-//! create, change and delete, computed exactly as the alarm-sync function computes it.
+//! `capstan alarms diff --stack NAME [--endpoint URL] [--prefix P] [PATH...]`: what the alarm
+//! sync of the stack would create, change and delete, computed exactly as the alarm-sync
+//! function computes it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use capstan_aws::CloudWatchAlarms;
-use capstan_engine::alarms::{self, DEFAULT_PREFIX};
+use capstan_engine::alarms::{self, AlarmNamespace, DEFAULT_PREFIX};
 use capstan_policy::PolicySet;
 use clap::builder::NonEmptyStringValueParser;
 
@@ -34,7 +35,11 @@ struct DiffArgs {
     /// with the usual credential and region chain.
     #[arg(long)]
     endpoint: Option<String>,
-    /// Prefix of the alarms capstan manages.
+    /// The stack whose alarms to compare (its CloudFormation stack name, `CAPSTAN_STACK` of its
+    /// alarm-sync function).
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    stack: String,
+    /// Prefix of the alarms capstan manages (the stack's `AlarmPrefix`).
     #[arg(long, default_value = DEFAULT_PREFIX, value_parser = NonEmptyStringValueParser::new())]
     prefix: String,
     /// Policy files or directories (a directory stands for its *.yaml and *.yml files).
@@ -46,12 +51,13 @@ struct DiffArgs {
 /// capstan does not own are an error, as they are for the sync.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let Command::Diff(args) = &args.command;
+    let namespace = AlarmNamespace::new(&args.prefix, &args.stack)?;
     let set = PolicySet::load(&args.paths)?;
-    let desired = alarms::desired(set.policies(), &args.prefix);
+    let desired = alarms::desired(set.policies(), &namespace);
     let plan = tokio::runtime::Runtime::new()?.block_on(async {
         let config = capstan_aws::load_config(args.endpoint.as_deref()).await;
         CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&config))
-            .plan(desired, &args.prefix)
+            .plan(&namespace, desired)
             .await
     })?;
     writeln!(std::io::stdout().lock(), "{plan}")?;

@@ -10,7 +10,8 @@ use aws_sdk_cloudwatch::Client;
 use serde_json::json;
 
 use capstan_tests::alarms::{
-    alarms, app, names, policy, policy_dir, prefix, put_foreign_alarm, sync, write_policy,
+    STACK, alarms, app, names, namespace, policy, policy_dir, prefix, put_foreign_alarm, sync,
+    write_policy,
 };
 use capstan_tests::{endpoint, sdk_config};
 
@@ -18,7 +19,14 @@ use capstan_tests::{endpoint, sdk_config};
 fn diff(prefix: &str, policies: &Path) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_capstan"))
         .args(["alarms", "diff"])
-        .args(["--endpoint", &endpoint(), "--prefix", prefix])
+        .args([
+            "--endpoint",
+            &endpoint(),
+            "--prefix",
+            prefix,
+            "--stack",
+            STACK,
+        ])
         .arg(policies)
         .output()
         .expect("running capstan alarms diff");
@@ -60,8 +68,9 @@ async fn alarms_diff_prints_the_plan_the_sync_then_applies() {
     write_policy(policies.path(), &policy(80, false));
     let (code, printed) = diff(&prefix, policies.path());
     assert_eq!(code, 2, "{printed}");
-    let changed = format!("{prefix}web-scale_out-0");
-    let deleted = format!("{prefix}web-scale_out-1");
+    let ours = namespace(&prefix, STACK);
+    let changed = format!("{ours}web-scale_out-0");
+    let deleted = format!("{ours}web-scale_out-1");
     assert!(
         printed.contains(&format!("~ change {changed}: "))
             && printed.contains("    threshold: 70 -> 80\n"),
@@ -83,14 +92,15 @@ async fn alarms_diff_prints_the_plan_the_sync_then_applies() {
 async fn alarms_diff_reports_a_name_held_by_an_alarm_capstan_does_not_own() {
     let client = Client::new(&sdk_config().await);
     let prefix = prefix();
-    put_foreign_alarm(&client, &format!("{prefix}web-scale_in-0"), &[]).await;
+    let held = format!("{}web-scale_in-0", namespace(&prefix, STACK));
+    put_foreign_alarm(&client, &held, &[]).await;
     let policies = policy_dir(&policy(70, true));
 
     let (code, printed) = diff(&prefix, policies.path());
 
     assert_eq!(code, 1, "{printed}");
     assert!(
-        printed.contains(&format!("! conflict {prefix}web-scale_in-0: ")),
+        printed.contains(&format!("! conflict {held}: ")),
         "{printed}"
     );
     let error = app(&prefix, policies.path())
@@ -100,10 +110,7 @@ async fn alarms_diff_reports_a_name_held_by_an_alarm_capstan_does_not_own() {
         .err()
         .unwrap_or_else(|| panic!("the sync must refuse a conflict"))
         .to_string();
-    assert!(
-        error.contains(&format!("{prefix}web-scale_in-0")),
-        "{error}"
-    );
+    assert!(error.contains(&held), "{error}");
     assert_eq!(
         alarms(&client, &prefix).await.len(),
         1,

@@ -9,13 +9,15 @@
 //! [`Threshold::is_breached_by`] decides). Target-tracking rules and schedules have no
 //! threshold to alarm on; the scheduled tick evaluates them.
 //!
-//! Alarms are named `<prefix><policy>-<rule id>` (`capstan-web-asg-cpu-scale_out-0`) and
-//! tagged [`MANAGED_TAG`] and [`POLICY_TAG`]. [`plan`] creates what is missing, changes what
-//! differs, and deletes only alarms that carry the managed tag; an alarm without it is never
-//! touched, even when its name has the prefix.
+//! Each stack keeps its alarms in its own [`AlarmNamespace`]: they are named
+//! `<prefix>/<stack>/<policy>-<rule id>` (`capstan/shop-prod/web-asg-cpu-scale_out-0`) and tagged
+//! [`MANAGED_TAG`], [`STACK_TAG`] (the stack's name) and [`POLICY_TAG`]. [`plan`] creates what is
+//! missing, changes what differs, and deletes only the stack's own alarms: those in its
+//! namespace that carry both the managed tag and its stack tag. Any other alarm is never
+//! touched, whatever its name.
 //!
 //! ```
-//! use capstan_engine::alarms::{self, ExistingAlarm};
+//! use capstan_engine::alarms::{self, AlarmNamespace, ExistingAlarm};
 //! use capstan_policy::{PolicySet, Source};
 //!
 //! let text = "
@@ -29,12 +31,18 @@
 //!   - { when: { metric: cpu, above: 70, for: 5m }, add: 2 }
 //! ";
 //! let set = PolicySet::from_sources(vec![Source { path: "web.yaml".into(), text: text.into() }])?;
-//! let desired = alarms::desired(set.policies(), "capstan-");
-//! assert_eq!(desired[0].name, "capstan-web-scale_out-0");
+//! let namespace = AlarmNamespace::new("capstan", "shop-prod").expect("valid");
+//! let desired = alarms::desired(set.policies(), &namespace);
+//! assert_eq!(desired[0].name, "capstan/shop-prod/web-scale_out-0");
 //! assert_eq!((desired[0].datapoints_to_alarm, desired[0].evaluation_periods), (5, 5));
 //!
-//! let stale = ExistingAlarm { name: "capstan-old-scale_in-0".into(), owned: true, current: None };
-//! let plan = alarms::plan(desired, vec![stale]);
+//! let stale = ExistingAlarm {
+//!     name: "capstan/shop-prod/old-scale_in-0".into(),
+//!     managed: true,
+//!     stack: Some("shop-prod".into()),
+//!     current: None,
+//! };
+//! let plan = alarms::plan(&namespace, desired, vec![stale]);
 //! assert_eq!(plan.to_string().lines().last(), Some("1 to create, 0 to change, 1 to delete"));
 //! # Ok::<(), capstan_policy::Report>(())
 //! ```
@@ -47,11 +55,92 @@ use capstan_policy::model::{MetricQuery, Policy, Rule, Threshold};
 /// The tag (key, value) on every alarm capstan manages; only alarms carrying it are deleted.
 pub const MANAGED_TAG: (&str, &str) = ("capstan:managed", "true");
 
+/// The tag key whose value is the name of the stack whose alarm-sync created the alarm; a stack
+/// changes and deletes only alarms carrying its own name here.
+pub const STACK_TAG: &str = "capstan:stack";
+
 /// The tag key whose value is the name of the policy an alarm serves.
 pub const POLICY_TAG: &str = "capstan:policy";
 
 /// The alarm name prefix when none is configured.
-pub const DEFAULT_PREFIX: &str = "capstan-";
+pub const DEFAULT_PREFIX: &str = "capstan";
+
+/// What separates the prefix, the stack and the rest of an alarm's name. Neither the prefix nor
+/// a stack name may contain it (CloudFormation stack names are letters, digits and `-`).
+pub const SEPARATOR: char = '/';
+
+/// One stack's alarms: those whose names start with `<prefix>/<stack>/` (its name prefix).
+///
+/// Since neither part contains [`SEPARATOR`], the name prefix of one stack is never a prefix of
+/// another's: `capstan/shop/` does not match `capstan/shop-stg/...`, nor `capstan-stg/shop/...`.
+/// Stack names are unique within an account and region, so two stacks never share a
+/// namespace; the EventBridge rule of each stack matches its own name prefix only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmNamespace {
+    prefix: String,
+    stack: String,
+}
+
+/// Why a prefix and stack name make no namespace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid alarm namespace: the {part} {value:?} {problem}")]
+pub struct InvalidNamespace {
+    part: &'static str,
+    value: String,
+    problem: &'static str,
+}
+
+impl AlarmNamespace {
+    /// The namespace of the stack `stack` under `prefix`. Both must be non-empty and free of
+    /// [`SEPARATOR`]: an empty prefix or stack, or one containing it, could overlap another
+    /// stack's alarms.
+    pub fn new(prefix: &str, stack: &str) -> Result<Self, InvalidNamespace> {
+        for (part, value) in [("prefix", prefix), ("stack name", stack)] {
+            let problem = if value.is_empty() {
+                "is empty"
+            } else if value.contains(SEPARATOR) {
+                "contains '/'"
+            } else {
+                continue;
+            };
+            return Err(InvalidNamespace {
+                part,
+                value: value.to_owned(),
+                problem,
+            });
+        }
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            stack: stack.to_owned(),
+        })
+    }
+
+    /// The stack's name: the value of its alarms' [`STACK_TAG`].
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    /// Whether the alarm named `name` is in this namespace.
+    pub fn contains(&self, name: &str) -> bool {
+        name.strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix(SEPARATOR))
+            .and_then(|rest| rest.strip_prefix(&self.stack))
+            .is_some_and(|rest| rest.starts_with(SEPARATOR))
+    }
+
+    /// Whether `alarm` is this stack's: in the namespace, tagged [`MANAGED_TAG`] and with this
+    /// stack's [`STACK_TAG`]. Only such alarms are changed or deleted.
+    pub fn owns(&self, alarm: &ExistingAlarm) -> bool {
+        self.contains(&alarm.name) && alarm.managed && alarm.stack.as_deref() == Some(&self.stack)
+    }
+}
+
+/// The name prefix `<prefix>/<stack>/`.
+impl fmt::Display for AlarmNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{SEPARATOR}{}{SEPARATOR}", self.prefix, self.stack)
+    }
+}
 
 /// How the alarms treat missing datapoints: `missing`, so a gap neither breaches nor clears the
 /// alarm and its state stays as it was. With `breaching` or `notBreaching` every gap in a metric
@@ -91,8 +180,10 @@ impl Comparison {
 /// One metric alarm as capstan wants it (or as it was found).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmSpec {
-    /// `<prefix><policy>-<rule id>`.
+    /// `<prefix>/<stack>/<policy>-<rule id>`.
     pub name: String,
+    /// The stack whose alarm it is; the value of the [`STACK_TAG`] tag.
+    pub stack: String,
     /// The policy whose rule the alarm watches; the value of the [`POLICY_TAG`] tag.
     pub policy: String,
     /// What the alarm is for, in words.
@@ -113,14 +204,21 @@ pub struct AlarmSpec {
 
 impl AlarmSpec {
     /// The alarm for rule `index` of `policy`'s `side` (`scale_out` or `scale_in`).
-    fn for_rule(prefix: &str, policy: &Policy, side: &str, index: usize, rule: &Rule) -> Self {
+    fn for_rule(
+        namespace: &AlarmNamespace,
+        policy: &Policy,
+        side: &str,
+        index: usize,
+        rule: &Rule,
+    ) -> Self {
         let condition = &rule.when;
         let (comparison, threshold) = match condition.threshold {
             Threshold::Above(limit) => (Comparison::GreaterThanThreshold, limit),
             Threshold::Below(limit) => (Comparison::LessThanThreshold, limit),
         };
         Self {
-            name: format!("{prefix}{}-{side}-{index}", policy.name),
+            name: format!("{namespace}{}-{side}-{index}", policy.name),
+            stack: namespace.stack.clone(),
             policy: policy.name.clone(),
             description: format!(
                 "capstan: wakes the evaluator when {side}[{index}] of policy {} may fire ({} {}, {} of {} datapoints)",
@@ -139,9 +237,13 @@ impl AlarmSpec {
         }
     }
 
-    /// The tags capstan puts on the alarm: [`MANAGED_TAG`] and [`POLICY_TAG`].
-    pub fn tags(&self) -> [(&str, &str); 2] {
-        [MANAGED_TAG, (POLICY_TAG, &self.policy)]
+    /// The tags capstan puts on the alarm: [`MANAGED_TAG`], [`STACK_TAG`] and [`POLICY_TAG`].
+    pub fn tags(&self) -> [(&str, &str); 3] {
+        [
+            MANAGED_TAG,
+            (STACK_TAG, &self.stack),
+            (POLICY_TAG, &self.policy),
+        ]
     }
 
     /// What differs from `old` to `self`, one `field: old -> new` entry per field.
@@ -204,9 +306,11 @@ impl fmt::Display for AlarmSpec {
     }
 }
 
-/// The alarms `policies` need, one per threshold rule, scale-out rules first, named with
-/// `prefix`.
-pub fn desired<'a>(policies: impl IntoIterator<Item = &'a Policy>, prefix: &str) -> Vec<AlarmSpec> {
+/// The alarms `policies` need, one per threshold rule, scale-out rules first, in `namespace`.
+pub fn desired<'a>(
+    policies: impl IntoIterator<Item = &'a Policy>,
+    namespace: &AlarmNamespace,
+) -> Vec<AlarmSpec> {
     policies
         .into_iter()
         .flat_map(|policy| {
@@ -217,22 +321,25 @@ pub fn desired<'a>(policies: impl IntoIterator<Item = &'a Policy>, prefix: &str)
             .into_iter()
             .flat_map(move |(side, rules)| {
                 rules.iter().enumerate().map(move |(index, rule)| {
-                    AlarmSpec::for_rule(prefix, policy, side, index, rule)
+                    AlarmSpec::for_rule(namespace, policy, side, index, rule)
                 })
             })
         })
         .collect()
 }
 
-/// An alarm found with the prefix.
+/// An alarm that exists, as found in CloudWatch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExistingAlarm {
     /// Its name.
     pub name: String,
-    /// Whether it carries [`MANAGED_TAG`]: only then may capstan change or delete it.
-    pub owned: bool,
+    /// Whether it carries [`MANAGED_TAG`].
+    pub managed: bool,
+    /// The value of its [`STACK_TAG`], if it has one (alarms capstan made before stacks were
+    /// told apart have none: no stack owns them, see [`AlarmNamespace::owns`]).
+    pub stack: Option<String>,
     /// Its settings, or `None` when it is not a single-metric alarm capstan can read (it is then
-    /// rewritten if capstan owns and needs it).
+    /// rewritten if the stack owns and needs it).
     pub current: Option<AlarmSpec>,
 }
 
@@ -251,14 +358,14 @@ pub struct AlarmChange {
 pub struct AlarmPlan {
     /// Alarms to create.
     pub create: Vec<AlarmSpec>,
-    /// Alarms of capstan's to rewrite.
+    /// The stack's alarms to rewrite.
     pub change: Vec<AlarmChange>,
-    /// Alarms of capstan's that no policy needs any more.
+    /// The stack's alarms that no policy needs any more.
     pub delete: Vec<String>,
     /// Alarms that are already as they should be.
     pub unchanged: Vec<String>,
-    /// Names capstan needs that an alarm without the managed tag already has. capstan never
-    /// touches such an alarm, so a plan with conflicts must not be applied.
+    /// Names the stack needs that an alarm it does not own already has. capstan never touches
+    /// such an alarm, so a plan with conflicts must not be applied.
     pub conflicts: Vec<String>,
 }
 
@@ -286,7 +393,7 @@ impl fmt::Display for AlarmPlan {
         for name in &self.conflicts {
             writeln!(
                 f,
-                "! conflict {name}: an alarm without the tag {}={} has this name; capstan leaves it alone",
+                "! conflict {name}: an alarm without the tags {}={} and this stack's {STACK_TAG} has this name; capstan leaves it alone",
                 MANAGED_TAG.0, MANAGED_TAG.1
             )?;
         }
@@ -304,19 +411,26 @@ impl fmt::Display for AlarmPlan {
     }
 }
 
-/// The plan that turns `existing` (the alarms found with the prefix) into `desired`: create what
-/// is missing, change what differs, delete what capstan owns and no longer needs. Alarms without
-/// the managed tag are left alone; when one holds a name capstan needs, that is a conflict.
-pub fn plan(desired: Vec<AlarmSpec>, existing: Vec<ExistingAlarm>) -> AlarmPlan {
+/// The plan that turns the alarms of `namespace` among `existing` into `desired` (the alarms
+/// the namespace's stack needs): create what is missing, change what differs, delete what the
+/// stack owns ([`AlarmNamespace::owns`]) and no longer needs. Alarms outside the namespace are
+/// ignored; alarms in it that the stack does not own are left alone, and when one holds a
+/// name the stack needs, that is a conflict.
+pub fn plan(
+    namespace: &AlarmNamespace,
+    desired: Vec<AlarmSpec>,
+    existing: Vec<ExistingAlarm>,
+) -> AlarmPlan {
     let mut existing: BTreeMap<String, ExistingAlarm> = existing
         .into_iter()
+        .filter(|alarm| namespace.contains(&alarm.name))
         .map(|alarm| (alarm.name.clone(), alarm))
         .collect();
     let mut plan = AlarmPlan::default();
     for spec in desired {
         match existing.remove(&spec.name) {
             None => plan.create.push(spec),
-            Some(found) if !found.owned => plan.conflicts.push(spec.name),
+            Some(found) if !namespace.owns(&found) => plan.conflicts.push(spec.name),
             Some(found) => {
                 let differences = match &found.current {
                     Some(current) => spec.differences_from(current),
@@ -332,7 +446,7 @@ pub fn plan(desired: Vec<AlarmSpec>, existing: Vec<ExistingAlarm>) -> AlarmPlan 
     }
     plan.delete = existing
         .into_values()
-        .filter(|alarm| alarm.owned)
+        .filter(|alarm| namespace.owns(alarm))
         .map(|alarm| alarm.name)
         .collect();
     plan
@@ -356,26 +470,46 @@ mod tests {
         web
     }
 
+    fn namespace(prefix: &str, stack: &str) -> AlarmNamespace {
+        AlarmNamespace::new(prefix, stack).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn shop() -> AlarmNamespace {
+        namespace("capstan", "shop")
+    }
+
+    /// How CloudWatch would show the alarm `spec` once its stack's alarm-sync put it.
     fn owned(spec: &AlarmSpec) -> ExistingAlarm {
         ExistingAlarm {
             name: spec.name.clone(),
-            owned: true,
+            managed: true,
+            stack: Some(spec.stack.clone()),
             current: Some(spec.clone()),
+        }
+    }
+
+    /// An alarm put by hand, or by capstan before alarms carried their stack.
+    fn found_alarm(name: &str, managed: bool, stack: Option<&str>) -> ExistingAlarm {
+        ExistingAlarm {
+            name: name.into(),
+            managed,
+            stack: stack.map(str::to_owned),
+            current: None,
         }
     }
 
     #[test]
     fn one_alarm_per_threshold_rule_with_the_engines_window_and_strict_thresholds() {
         let web = web();
-        let alarms = desired([&web], "capstan-");
+        let alarms = desired([&web], &shop());
 
         let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(
             names,
             [
-                "capstan-web-scale_out-0",
-                "capstan-web-scale_out-1",
-                "capstan-web-scale_in-0"
+                "capstan/shop/web-scale_out-0",
+                "capstan/shop/web-scale_out-1",
+                "capstan/shop/web-scale_in-0"
             ]
         );
         let [cpu_out, memory_out, cpu_in] = <[AlarmSpec; 3]>::try_from(alarms).expect("three");
@@ -389,7 +523,11 @@ mod tests {
         assert_eq!(cpu_out.treat_missing_data, "missing");
         assert_eq!(
             cpu_out.tags(),
-            [("capstan:managed", "true"), ("capstan:policy", "web")]
+            [
+                ("capstan:managed", "true"),
+                ("capstan:stack", "shop"),
+                ("capstan:policy", "web")
+            ]
         );
         assert_eq!(memory_out.metric.stat, Statistic::Percentile("p99".into()));
         assert_eq!(
@@ -413,7 +551,7 @@ mod tests {
 
     #[test]
     fn policies_without_threshold_rules_need_no_alarm() {
-        assert!(desired([&policy()], "capstan-").is_empty());
+        assert!(desired([&policy()], &shop()).is_empty());
     }
 
     #[test]
@@ -429,12 +567,12 @@ mod tests {
 
     #[test]
     fn missing_alarms_are_created_and_matching_ones_left_as_they_are() {
-        let wanted = desired([&web()], "capstan-");
-        let first = plan(wanted.clone(), Vec::new());
+        let wanted = desired([&web()], &shop());
+        let first = plan(&shop(), wanted.clone(), Vec::new());
         assert_eq!(first.create, wanted);
         assert!(!first.is_empty());
 
-        let again = plan(wanted.clone(), wanted.iter().map(owned).collect());
+        let again = plan(&shop(), wanted.clone(), wanted.iter().map(owned).collect());
         assert!(again.is_empty(), "{again}");
         assert_eq!(again.unchanged.len(), 3);
         assert_eq!(again.to_string(), "0 to create, 0 to change, 0 to delete");
@@ -442,7 +580,7 @@ mod tests {
 
     #[test]
     fn changed_settings_are_rewritten_and_say_what_changes() {
-        let wanted = desired([&web()], "capstan-");
+        let wanted = desired([&web()], &shop());
         let mut found: Vec<ExistingAlarm> = wanted.iter().map(owned).collect();
         let old = found[0].current.as_mut().expect("current");
         old.threshold = 60.0;
@@ -450,7 +588,7 @@ mod tests {
         old.treat_missing_data = "breaching".into();
         found[1].current = None;
 
-        let plan = plan(wanted, found);
+        let plan = plan(&shop(), wanted, found);
 
         assert_eq!(plan.change.len(), 2);
         assert_eq!(
@@ -465,49 +603,126 @@ mod tests {
             plan.change[1].differences,
             ["not a single-metric alarm capstan can read"]
         );
-        assert!(plan.to_string().contains("~ change capstan-web-scale_out-0: AWS/ECS/CPUUtilization Average per 60s ServiceName=web > 70 in 5 of 5 datapoints\n    threshold: 60 -> 70\n"), "{plan}");
+        assert!(plan.to_string().contains("~ change capstan/shop/web-scale_out-0: AWS/ECS/CPUUtilization Average per 60s ServiceName=web > 70 in 5 of 5 datapoints\n    threshold: 60 -> 70\n"), "{plan}");
     }
 
     #[test]
     fn only_owned_alarms_no_policy_needs_are_deleted() {
         let mut web = web();
-        let wanted = desired([&web], "capstan-");
+        let wanted = desired([&web], &shop());
         let mut found: Vec<ExistingAlarm> = wanted.iter().map(owned).collect();
-        found.push(ExistingAlarm {
-            name: "capstan-hand-made".into(),
-            owned: false,
-            current: None,
-        });
+        found.push(found_alarm("capstan/shop/hand-made", false, None));
         web.scale_out.pop();
 
-        let plan = plan(desired([&web], "capstan-"), found);
+        let plan = plan(&shop(), desired([&web], &shop()), found);
 
-        assert_eq!(plan.delete, ["capstan-web-scale_out-1"]);
+        assert_eq!(plan.delete, ["capstan/shop/web-scale_out-1"]);
         assert!(plan.create.is_empty() && plan.change.is_empty());
         assert!(
             plan.to_string()
-                .contains("- delete capstan-web-scale_out-1\n"),
+                .contains("- delete capstan/shop/web-scale_out-1\n"),
             "{plan}"
         );
     }
 
     #[test]
     fn a_needed_name_held_by_an_unowned_alarm_is_a_conflict_not_a_change() {
-        let wanted = desired([&web()], "capstan-");
-        let squatter = ExistingAlarm {
-            name: wanted[0].name.clone(),
-            owned: false,
-            current: None,
-        };
+        let wanted = desired([&web()], &shop());
+        let squatter = found_alarm(&wanted[0].name, false, None);
 
-        let plan = plan(wanted, vec![squatter]);
+        let plan = plan(&shop(), wanted, vec![squatter]);
 
-        assert_eq!(plan.conflicts, ["capstan-web-scale_out-0"]);
+        assert_eq!(plan.conflicts, ["capstan/shop/web-scale_out-0"]);
         assert_eq!(plan.create.len(), 2);
         assert!(plan.change.is_empty() && plan.delete.is_empty());
         assert!(
             plan.to_string()
                 .ends_with("2 to create, 0 to change, 0 to delete, 1 in conflict")
         );
+    }
+
+    #[test]
+    fn a_namespace_never_matches_another_stacks_alarms() {
+        let shop = shop();
+        assert_eq!(shop.to_string(), "capstan/shop/");
+        assert!(shop.contains("capstan/shop/web-scale_out-0"));
+        for elsewhere in [
+            "capstan/shop-stg/web-scale_out-0",
+            "capstan-stg/shop/web-scale_out-0",
+            "capstan/shopping/web-scale_out-0",
+            "capstan/shop",
+            "capstan-shop/web-scale_out-0",
+            "capstan-web-scale_out-0",
+        ] {
+            assert!(!shop.contains(elsewhere), "{elsewhere}");
+        }
+    }
+
+    #[test]
+    fn a_namespace_needs_a_prefix_and_stack_without_the_separator() {
+        for (prefix, stack) in [
+            ("", "shop"),
+            ("capstan", ""),
+            ("cap/stan", "shop"),
+            ("capstan", "a/b"),
+        ] {
+            let error = AlarmNamespace::new(prefix, stack).err();
+            assert!(error.is_some(), "{prefix:?} {stack:?} was accepted");
+        }
+        assert_eq!(
+            AlarmNamespace::new("capstan", "").map_err(|e| e.to_string()),
+            Err("invalid alarm namespace: the stack name \"\" is empty".to_owned())
+        );
+    }
+
+    #[test]
+    fn stacks_sharing_a_prefix_keep_each_others_alarms_through_sync_and_deletion() {
+        let web = web();
+        let (shop, staging) = (shop(), namespace("capstan", "shop-stg"));
+        let mut everything: Vec<ExistingAlarm> = desired([&web], &shop)
+            .iter()
+            .chain(&desired([&web], &staging))
+            .map(owned)
+            .collect();
+        // Tagged as capstan's before alarms carried their stack, by either stack.
+        everything.push(found_alarm("capstan-web-scale_out-0", true, None));
+        // Copied into this namespace with another stack's tag, or without any.
+        everything.push(found_alarm("capstan/shop/copied", true, Some("shop-stg")));
+        everything.push(found_alarm("capstan/shop/legacy", true, None));
+
+        let mut fewer = web.clone();
+        fewer.scale_out.pop();
+        let sync = plan(&shop, desired([&fewer], &shop), everything.clone());
+        assert_eq!(sync.delete, ["capstan/shop/web-scale_out-1"]);
+        assert_eq!(sync.unchanged.len(), 2);
+        assert!(sync.create.is_empty() && sync.change.is_empty() && sync.conflicts.is_empty());
+
+        let deletion = plan(&shop, Vec::new(), everything);
+        assert_eq!(
+            deletion.delete,
+            [
+                "capstan/shop/web-scale_in-0",
+                "capstan/shop/web-scale_out-0",
+                "capstan/shop/web-scale_out-1"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alarm_of_the_namespace_tagged_for_another_stack_is_a_conflict() {
+        let wanted = desired([&web()], &shop());
+        let other = found_alarm(&wanted[0].name, true, Some("shop-stg"));
+        let legacy = found_alarm(&wanted[1].name, true, None);
+
+        let plan = plan(&shop(), wanted, vec![other, legacy]);
+
+        assert_eq!(
+            plan.conflicts,
+            [
+                "capstan/shop/web-scale_out-0",
+                "capstan/shop/web-scale_out-1"
+            ]
+        );
+        assert!(plan.delete.is_empty() && plan.change.is_empty());
     }
 }

@@ -1,9 +1,12 @@
 //! The CloudFormation custom resource `Custom::CapstanAlarmSync`: the request in, the sync or the
 //! deletion, and the answer PUT to the request's presigned `ResponseURL`.
 //!
-//! The physical resource id is `capstan-alarms-<prefix>`. An Update that changes `AlarmPrefix`
-//! therefore gets a new id, and CloudFormation then sends a Delete for the old one, which
-//! deletes capstan's alarms with the old prefix.
+//! The physical resource id is `capstan-alarms-<namespace>` ([`physical_id`]). An Update that
+//! changes `AlarmPrefix` therefore gets a new id, and CloudFormation then sends a Delete for the
+//! old one, which deletes the stack's alarms under the old prefix. A Delete acts only when its
+//! id is the one of the namespace its properties name: a resource whose id names another one
+//! (made before alarms carried their stack, `capstan-alarms-<prefix>`) deletes nothing, since
+//! its alarms could be any stack's; they are left for the operator (docs/alarms.md).
 
 use std::collections::HashMap;
 
@@ -21,6 +24,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use capstan_engine::alarms::AlarmNamespace;
 
 use crate::App;
 
@@ -75,18 +80,32 @@ pub(crate) async fn handle(app: &App, event: Value) -> Result<Value, lambda_runt
         policy_set_hash = properties.as_ref().ok().and_then(|p| p.policy_set_hash.as_deref()),
         "custom resource request"
     );
-    let outcome = match (received.kind, properties) {
+    let namespace = app.namespace(&prefix);
+    let outcome = match (received.kind, properties, &namespace) {
         // A Create or Update with these properties changed nothing, so neither does its Delete.
-        ("Delete", Err(_)) => Ok(None),
-        ("Delete", Ok(_)) => app.delete_all(&prefix).await.map(Some),
-        (_, Err(reason)) => Err(reason),
-        (_, Ok(_)) => app.sync(&prefix).await.map(Some),
+        ("Delete", Err(_), _) | ("Delete", _, Err(_)) => Ok(None),
+        ("Delete", Ok(_), Ok(namespace))
+            if received.physical_resource_id.as_deref()
+                != Some(physical_id(namespace).as_str()) =>
+        {
+            tracing::warn!(
+                physical_resource_id = received.physical_resource_id.as_deref(),
+                %namespace,
+                "a Delete for a resource that did not make this namespace's alarms: nothing deleted, its alarms are left for the operator"
+            );
+            Ok(None)
+        }
+        ("Delete", Ok(_), Ok(namespace)) => app.delete_all(namespace).await.map(Some),
+        (_, Err(reason), _) => Err(reason),
+        (_, _, Err(reason)) => Err(reason.clone()),
+        (_, Ok(_), Ok(namespace)) => app.sync(namespace).await.map(Some),
     };
 
     let mut response = Response::default();
-    response.physical_resource_id = match received.kind {
-        "Delete" => received.physical_resource_id.unwrap_or_default(),
-        _ => format!("capstan-alarms-{prefix}"),
+    response.physical_resource_id = match (received.kind, &namespace) {
+        ("Delete", _) => received.physical_resource_id.unwrap_or_default(),
+        (_, Ok(namespace)) => physical_id(namespace),
+        (_, Err(_)) => format!("capstan-alarms-{prefix}"),
     };
     response.stack_id = received.stack_id;
     response.request_id = received.request_id;
@@ -120,6 +139,11 @@ pub(crate) async fn handle(app: &App, event: Value) -> Result<Value, lambda_runt
         "physical_resource_id": response.physical_resource_id,
         "sync": summary,
     }))
+}
+
+/// The physical resource id of the custom resource that keeps `namespace`'s alarms.
+pub fn physical_id(namespace: &AlarmNamespace) -> String {
+    format!("capstan-alarms-{namespace}")
 }
 
 impl Received {

@@ -6,22 +6,24 @@
 //!
 //! - as the CloudFormation custom resource `Custom::CapstanAlarmSync` (properties
 //!   `PolicySetHash`, which changes with the policies so every policy change syncs, and
-//!   `AlarmPrefix`): Create and Update sync, Delete deletes capstan's alarms with the prefix.
-//!   CloudFormation always gets an answer, `FAILED` with the reason on any error, so a stack
-//!   never waits for its timeout;
+//!   `AlarmPrefix`): Create and Update sync, Delete deletes the stack's alarms under that
+//!   prefix. CloudFormation always gets an answer, `FAILED` with the reason on any error, so a
+//!   stack never waits for its timeout;
 //! - on a daily schedule with exactly `{"capstan": "sync-alarms"}`, which repairs drift.
 //!
-//! `capstan alarms diff` prints the plan a sync would apply, computed the same way.
+//! Either way it touches only the stack's own alarms ([`alarms::AlarmNamespace`], named by
+//! `CAPSTAN_STACK`). `capstan alarms diff` prints the plan a sync would apply, computed the same
+//! way.
 
 mod custom_resource;
 mod settings;
 
 use capstan_aws::CloudWatchAlarms;
-use capstan_engine::alarms::{self, AlarmPlan};
+use capstan_engine::alarms::{self, AlarmNamespace, AlarmPlan};
 use capstan_engine::model::Policy;
 use serde_json::{Value, json};
 
-pub use custom_resource::Responder;
+pub use custom_resource::{Responder, physical_id};
 pub use settings::Settings;
 
 /// The scheduled payload that asks for a sync.
@@ -33,6 +35,7 @@ pub struct App {
     policies: Result<Vec<Policy>, String>,
     alarms: CloudWatchAlarms,
     prefix: String,
+    stack: Option<String>,
     responder: Responder,
 }
 
@@ -58,6 +61,7 @@ impl App {
             policies,
             alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&config)),
             prefix: settings.alarm_prefix,
+            stack: settings.stack,
             responder: Responder::new()?,
         })
     }
@@ -66,7 +70,7 @@ impl App {
     /// CloudFormation whatever happens). Returns a summary of what was done.
     pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
         if event == json!({ "capstan": SCHEDULED_PAYLOAD }) {
-            let plan = self.sync(&self.prefix).await?;
+            let plan = self.sync(&self.namespace(&self.prefix)?).await?;
             return Ok(summary(&plan));
         }
         if event.get("RequestType").is_some() {
@@ -83,31 +87,41 @@ impl App {
         Err(UnrecognisedEvent(seen).into())
     }
 
-    /// Creates, changes and deletes alarms named with `prefix` until they match the policies.
-    async fn sync(&self, prefix: &str) -> Result<AlarmPlan, String> {
+    /// The stack's alarms under `prefix`.
+    fn namespace(&self, prefix: &str) -> Result<AlarmNamespace, String> {
+        let stack = self.stack.as_deref().ok_or(
+            "CAPSTAN_STACK is not set: without the stack's name alarm-sync cannot tell its alarms from another stack's, so none changed",
+        )?;
+        AlarmNamespace::new(prefix, stack).map_err(|error| error.to_string())
+    }
+
+    /// Creates, changes and deletes the stack's alarms of `namespace` until they match the
+    /// policies.
+    async fn sync(&self, namespace: &AlarmNamespace) -> Result<AlarmPlan, String> {
         let policies = self
             .policies
             .as_ref()
             .map_err(|report| format!("policy set invalid, no alarm changed:\n{report}"))?;
-        self.apply(alarms::desired(policies, prefix), prefix).await
+        self.apply(namespace, alarms::desired(policies, namespace))
+            .await
     }
 
-    /// Deletes every alarm capstan owns with `prefix`.
-    async fn delete_all(&self, prefix: &str) -> Result<AlarmPlan, String> {
-        self.apply(Vec::new(), prefix).await
+    /// Deletes every alarm of `namespace` the stack owns.
+    async fn delete_all(&self, namespace: &AlarmNamespace) -> Result<AlarmPlan, String> {
+        self.apply(namespace, Vec::new()).await
     }
 
     async fn apply(
         &self,
+        namespace: &AlarmNamespace,
         desired: Vec<alarms::AlarmSpec>,
-        prefix: &str,
     ) -> Result<AlarmPlan, String> {
         let plan = self
             .alarms
-            .plan(desired, prefix)
+            .plan(namespace, desired)
             .await
             .map_err(|error| error.to_string())?;
-        tracing::info!(%prefix, plan = %plan, "alarm plan");
+        tracing::info!(%namespace, plan = %plan, "alarm plan");
         self.alarms
             .apply(&plan)
             .await
