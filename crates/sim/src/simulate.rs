@@ -22,9 +22,16 @@ pub struct Settings {
     pub load: Option<LoadModel>,
     /// Time from a scale-out to the new units serving. By default, 3 minutes.
     pub warmup: TimeDelta,
+    /// Time from a period's end to its datapoint being readable, for capstan and the baselines
+    /// alike, as CloudWatch's ingestion delay. By default, [`DEFAULT_INGESTION`].
+    pub ingestion: TimeDelta,
     /// Capacity at the start; by default each policy's `capacity.min`.
     pub initial: Option<u32>,
 }
+
+/// The simulated ingestion delay when none is given: two minutes, as the default `delay` of a
+/// policy's metrics assumes (see "Ingestion delay" in `docs/policy.md`).
+pub const DEFAULT_INGESTION: TimeDelta = TimeDelta::minutes(2);
 
 /// One simulated minute of one resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,8 +40,8 @@ pub struct Step {
     pub at: DateTime<Utc>,
     /// Demand during the minute (interpolated across gaps), when the trace has demand.
     pub demand: Option<f64>,
-    /// The driving metric's datapoint for the minute, as the controller saw it (none when
-    /// missing).
+    /// The driving metric's datapoint for the minute (none when missing); the controller sees
+    /// it once it has landed, [`Settings::ingestion`] after the minute.
     pub metric: Option<f64>,
     /// Capacity serving during the minute.
     pub in_service: u32,
@@ -132,7 +139,7 @@ pub fn simulate(
             (p.target.clone(), Fleet::new(initial, settings.warmup))
         })
         .collect();
-    let metrics = SimMetrics::default();
+    let metrics = SimMetrics::new(settings.ingestion, start);
     let capacity = SimCapacity::new(fleets, start);
     let state = MemoryState::default();
     let ports = Ports {
@@ -157,7 +164,8 @@ pub fn simulate(
         for (policy, lag) in policies.iter().zip(&mut lags) {
             let in_service = capacity.fleet(&policy.target).map_or(0, |f| f.in_service());
             serving.push(in_service);
-            for (name, query) in &policy.metrics {
+            for (name, metric) in &policy.metrics {
+                let query = &metric.query;
                 let value = metric_value(trace, settings, &policy.name, name, at, in_service, *lag);
                 if let Some(value) = value {
                     metrics.push(
@@ -175,6 +183,7 @@ pub fn simulate(
         }
         let now = at + TimeDelta::minutes(1);
         capacity.advance(now);
+        metrics.advance(now);
         let woken = Trigger::Tick { at: now }.select(policies);
         let pass = futures_executor::block_on(evaluate(&woken, &woken, &ports, now, Mode::Act));
         for (((policy, run), outcome), &in_service) in policies
@@ -211,7 +220,7 @@ pub fn simulate(
 }
 
 fn metrics_at(metrics: &SimMetrics, policy: &Policy, name: &str, at: DateTime<Utc>) -> Option<f64> {
-    let query = policy.metrics.get(name)?;
+    let query = &policy.metrics.get(name)?.query;
     metrics
         .last(query)
         .filter(|p| p.timestamp == at)
@@ -239,6 +248,9 @@ pub fn simulate_baseline(
     let demand = trace.has(DEMAND).then(|| trace.filled(DEMAND));
     let mut fleet = Fleet::new(initial, settings.warmup);
     let mut history: Vec<Option<f64>> = Vec::with_capacity(minutes.len());
+    // Minutes whose datapoint is still landing when the minute after them is evaluated.
+    let landing = u64::try_from(settings.ingestion.num_seconds()).map_or(0, |s| s.div_ceil(60));
+    let landing = usize::try_from(landing).unwrap_or(usize::MAX);
     let mut steps = Vec::with_capacity(minutes.len());
     for (i, &at) in minutes.iter().enumerate() {
         fleet.advance(at);
@@ -254,7 +266,8 @@ pub fn simulate_baseline(
         let now = at + TimeDelta::minutes(1);
         fleet.advance(now);
         let before = fleet.desired();
-        let after = controller.decide(&history, before, fleet.in_service(), fleet.warming());
+        let landed = &history[..history.len().saturating_sub(landing)];
+        let after = controller.decide(landed, before, fleet.in_service(), fleet.warming());
         let action = match after.cmp(&before) {
             std::cmp::Ordering::Greater => Some(Direction::Out),
             std::cmp::Ordering::Less => Some(Direction::In),
