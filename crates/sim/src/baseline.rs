@@ -3,8 +3,8 @@
 //!
 //! Both see the same one-minute metric as capstan (the load model's CPU over the units in
 //! service, so instances still warming up are excluded from the aggregate, as AWS does), each
-//! datapoint once it has landed ([`crate::simulate::Settings::ingestion`]) and evaluated on the
-//! latest landed, as CloudWatch alarms are, and drive the same simulated fleet.
+//! datapoint as soon as its minute ends (capstan only after the ingestion delay,
+//! [`crate::simulate::Settings::ingestion`]), and drive the same simulated fleet.
 
 use serde::{Deserialize, Serialize};
 

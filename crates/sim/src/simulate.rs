@@ -22,8 +22,9 @@ pub struct Settings {
     pub load: Option<LoadModel>,
     /// Time from a scale-out to the new units serving. By default, 3 minutes.
     pub warmup: TimeDelta,
-    /// Time from a period's end to its datapoint being readable, for capstan and the baselines
-    /// alike, as CloudWatch's ingestion delay. By default, [`DEFAULT_INGESTION`].
+    /// Time from a period's end to its datapoint being readable by capstan, as CloudWatch's
+    /// ingestion delay. By default, [`DEFAULT_INGESTION`]. The baselines read each datapoint as
+    /// soon as its minute ends, which favours them (see `docs/simulate.md`).
     pub ingestion: TimeDelta,
     /// Capacity at the start; by default each policy's `capacity.min`.
     pub initial: Option<u32>,
@@ -40,8 +41,8 @@ pub struct Step {
     pub at: DateTime<Utc>,
     /// Demand during the minute (interpolated across gaps), when the trace has demand.
     pub demand: Option<f64>,
-    /// The driving metric's datapoint for the minute (none when missing); the controller sees
-    /// it once it has landed, [`Settings::ingestion`] after the minute.
+    /// The driving metric's datapoint for the minute (none when missing); capstan sees it once
+    /// it has landed, [`Settings::ingestion`] after the minute, a baseline as the minute ends.
     pub metric: Option<f64>,
     /// Capacity serving during the minute.
     pub in_service: u32,
@@ -248,9 +249,6 @@ pub fn simulate_baseline(
     let demand = trace.has(DEMAND).then(|| trace.filled(DEMAND));
     let mut fleet = Fleet::new(initial, settings.warmup);
     let mut history: Vec<Option<f64>> = Vec::with_capacity(minutes.len());
-    // Minutes whose datapoint is still landing when the minute after them is evaluated.
-    let landing = u64::try_from(settings.ingestion.num_seconds()).map_or(0, |s| s.div_ceil(60));
-    let landing = usize::try_from(landing).unwrap_or(usize::MAX);
     let mut steps = Vec::with_capacity(minutes.len());
     for (i, &at) in minutes.iter().enumerate() {
         fleet.advance(at);
@@ -266,8 +264,7 @@ pub fn simulate_baseline(
         let now = at + TimeDelta::minutes(1);
         fleet.advance(now);
         let before = fleet.desired();
-        let landed = &history[..history.len().saturating_sub(landing)];
-        let after = controller.decide(landed, before, fleet.in_service(), fleet.warming());
+        let after = controller.decide(&history, before, fleet.in_service(), fleet.warming());
         let action = match after.cmp(&before) {
             std::cmp::Ordering::Greater => Some(Direction::Out),
             std::cmp::Ordering::Less => Some(Direction::In),
