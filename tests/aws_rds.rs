@@ -16,7 +16,7 @@ use capstan_policy::{PolicySet, Source};
 use capstan_runner::{Mode, Outcome, Pass, Ports, Result as PassResult, evaluate};
 use capstan_tests::fleet::{
     MetricId, ecs_desired, minute_start, put_metric, rds_replica, rds_replicas, rds_source,
-    rds_status, steady_ecs_service,
+    rds_status, steady_ecs_service, window_minutes,
 };
 use capstan_tests::{sdk_config, unique};
 
@@ -71,7 +71,8 @@ async fn cpu(cloudwatch: &aws_sdk_cloudwatch::Client, db: &str, at: DateTime<Utc
     minutes(cloudwatch, &metric, at, 10, value).await;
 }
 
-/// `count` minutes of `metric` at `value`, ending at the minute `at` falls in.
+/// `count` minutes of `metric` at `value`, ending with the newest minute a window at `at`
+/// holds with the default delay.
 async fn minutes(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     metric: &MetricId,
@@ -79,8 +80,9 @@ async fn minutes(
     count: i64,
     value: f64,
 ) {
-    let points: Vec<(DateTime<Utc>, f64)> = (1..=count)
-        .map(|back| (minute_start(at) - TimeDelta::minutes(back), value))
+    let points: Vec<(DateTime<Utc>, f64)> = window_minutes(at, count)
+        .into_iter()
+        .map(|minute| (minute, value))
         .collect();
     put_metric(cloudwatch, metric, &points).await;
 }

@@ -89,19 +89,24 @@ fn lag_trace() -> Vec<f64> {
     steady.into_iter().chain(burst).chain(after).collect()
 }
 
-/// Simulated minutes that end before the wall clock's current minute. Each minute's
-/// datapoints are written at its start, and its evaluation comes 65 s later, once they are
-/// complete.
+/// Simulated minutes whose evaluations all come before the wall clock's current time. Each
+/// minute's datapoints are written at its start, as if each had landed in CloudWatch at once;
+/// its evaluation comes once the policies' metric `delay` has passed since the minute ended
+/// (and 5 s more), when every window holds it as its newest period.
 struct Minutes {
     start: DateTime<Utc>,
+    /// From a minute's end to its evaluation: the metrics' delay, and 5 s.
+    wait: TimeDelta,
 }
 
 impl Minutes {
-    /// `count` minutes, the last of them complete before the current one.
-    fn before_now(count: usize) -> Self {
+    /// `count` minutes, evaluated `delay` after each ends, the last evaluation before now.
+    fn before_now(count: usize, delay: Duration) -> Self {
         let count = i64::try_from(count).expect("a short demo");
+        let delay = delay.as_delta();
         Self {
-            start: fleet::minute_start(Utc::now()) - TimeDelta::minutes(count + 1),
+            start: fleet::minute_start(Utc::now() - delay) - TimeDelta::minutes(count + 1),
+            wait: delay + TimeDelta::seconds(5),
         }
     }
 
@@ -112,8 +117,23 @@ impl Minutes {
 
     /// When `minute` is evaluated.
     fn tick(&self, minute: i64) -> DateTime<Utc> {
-        self.start(minute) + TimeDelta::seconds(65)
+        self.start(minute + 1) + self.wait
     }
+}
+
+/// The one `delay` all the metrics of `set` have. The demo evaluates each minute when that
+/// delay has passed since it ended; with different delays, the windows would not all end with
+/// the same minute.
+fn shared_delay(set: &PolicySet) -> Duration {
+    let delays: std::collections::BTreeSet<Duration> = set
+        .policies()
+        .iter()
+        .flat_map(|policy| policy.metrics.values().map(|metric| metric.delay))
+        .collect();
+    let [delay] = delays.into_iter().collect::<Vec<_>>()[..] else {
+        panic!("the demo's policies should share one metric delay")
+    };
+    delay
 }
 
 /// The replica source's CPU per minute: still busy for five minutes, then quiet.
@@ -155,12 +175,14 @@ async fn main() {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
 
+    let root = workspace_root();
+    let shipped = PolicySet::load(&POLICIES.map(|path| root.join(path)))
+        .unwrap_or_else(|report| panic!("{report}"));
     let trace = cpu_trace();
-    let minutes = Minutes::before_now(trace.len());
+    let minutes = Minutes::before_now(trace.len(), shared_delay(&shipped));
     // The sale opens just before SALE_OPENS's tick.
     let opens = fleet::minute_start(minutes.tick(SALE_OPENS));
 
-    let root = workspace_root();
     let policy_dir = tempfile::tempdir().expect("tempdir");
     let moves = moves(opens);
     let replaced = copy_policies(&root, policy_dir.path(), &moves);
@@ -299,7 +321,7 @@ async fn kafka(config: &aws_config::SdkConfig) {
     print_kafka_scene(consumers, topic, first);
 
     let trace = lag_trace();
-    let minutes = Minutes::before_now(trace.len());
+    let minutes = Minutes::before_now(trace.len(), shared_delay(&set));
     let lag = metric_id(consumers, "lag");
     let all: Vec<&Policy> = set.policies().iter().collect();
     let (names, widths) = columns(set.policies());
@@ -516,7 +538,7 @@ fn replica_source(set: &PolicySet) -> &str {
 
 /// The policy's metric `key`, where the demo writes its CPU.
 fn metric_id(policy: &Policy, key: &str) -> MetricId {
-    let query = &policy.metrics[key];
+    let query = policy.metric(key);
     MetricId {
         namespace: query.namespace.clone(),
         name: query.name.clone(),

@@ -145,9 +145,10 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
         .expect("writing a policy");
     }
 
-    // Six complete minutes of CPU before now; WARM lacks the third of its last five.
+    // Six minutes of CPU ending with the newest the default delay lets through; WARM lacks the
+    // third of its last five.
     let now = Utc::now();
-    let minutes = fleet::last_complete_minutes(now, 6);
+    let minutes = fleet::window_minutes(now, 6);
     let trace = |value: f64| minutes.iter().map(|at| (*at, value)).collect::<Vec<_>>();
     fleet::put_metric(&cloudwatch, &cpu(&cluster, HOT), &trace(90.0)).await;
     fleet::put_metric(&cloudwatch, &cpu(&cluster, COOL), &trace(40.0)).await;
@@ -340,7 +341,7 @@ async fn dry_run_and_an_invalid_policy_set_never_act() {
         .expect("creating the state table");
     fleet::steady_ecs_service(&ecs, &cluster, HOT, 2).await;
     let now = Utc::now();
-    let trace: Vec<_> = fleet::last_complete_minutes(now, 6)
+    let trace: Vec<_> = fleet::window_minutes(now, 6)
         .into_iter()
         .map(|at| (at, 90.0))
         .collect();
@@ -424,7 +425,7 @@ async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
     fleet::steady_ecs_service(&ecs, &cluster, HOT, 2).await;
     fleet::ecs_service(&ecs, &cluster, DEPLOYING, 2).await;
     let now = Utc::now();
-    let trace: Vec<_> = fleet::last_complete_minutes(now, 6)
+    let trace: Vec<_> = fleet::window_minutes(now, 6)
         .into_iter()
         .map(|at| (at, 90.0))
         .collect();

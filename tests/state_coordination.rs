@@ -48,7 +48,7 @@ impl Scene {
                 ("ServiceName".into(), SERVICE.into()),
             ],
         };
-        let trace: Vec<_> = fleet::last_complete_minutes(now, 6)
+        let trace: Vec<_> = fleet::window_minutes(now, 6)
             .into_iter()
             .map(|at| (at, 90.0))
             .collect();

@@ -5,6 +5,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ecs::types::ContainerDefinition;
 use aws_sdk_rds::types::Tag;
+use capstan_policy::model::DEFAULT_DELAY;
 
 /// Creates an ECS cluster (if needed), a task definition and a service with `desired` tasks.
 pub async fn ecs_service(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, desired: i32) {
@@ -226,4 +227,10 @@ pub fn last_complete_minutes(now: DateTime<Utc>, count: i64) -> Vec<DateTime<Utc
         .rev()
         .map(|back| current - TimeDelta::minutes(back))
         .collect()
+}
+
+/// `count` minute starts ending with the newest minute a window at `now` holds for a one-minute
+/// metric with the default `delay`: the last minute that ended at least that long before `now`.
+pub fn window_minutes(now: DateTime<Utc>, count: i64) -> Vec<DateTime<Utc>> {
+    last_complete_minutes(now - DEFAULT_DELAY.as_delta(), count)
 }

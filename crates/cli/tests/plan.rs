@@ -85,13 +85,11 @@ async fn plan_reports_changes_and_changes_nothing() {
         &[("ClusterName", &cluster), ("ServiceName", "hot")],
     );
     let group_cpu = cpu("AWS/EC2", &[("AutoScalingGroupName", &group)]);
-    // Six complete minutes, and the current and next two as well, so that the windows stay
-    // full if a minute ends while the test runs.
+    // Nine minutes ending with the newest a window holds three minutes from now (with the
+    // default delay), so that the five-minute windows stay full if a minute ends while the
+    // test runs.
     let now = Utc::now();
-    let minutes: Vec<_> = fleet::last_complete_minutes(now, 6)
-        .into_iter()
-        .chain((0..3).map(|ahead| fleet::minute_start(now) + TimeDelta::minutes(ahead)))
-        .collect();
+    let minutes = fleet::window_minutes(now + TimeDelta::minutes(3), 9);
     let trace = |value: f64| minutes.iter().map(|at| (*at, value)).collect::<Vec<_>>();
     fleet::put_metric(&cloudwatch, &hot_cpu, &trace(90.0)).await;
     fleet::put_metric(&cloudwatch, &group_cpu, &trace(40.0)).await;

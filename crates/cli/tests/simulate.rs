@@ -62,7 +62,8 @@ fn a_trace_file_with_policies_as_csv() {
     std::fs::write(dir.path().join("web.yaml"), POLICY).expect("policy");
     std::fs::write(
         dir.path().join("trace.csv"),
-        "timestamp,web.cpu\n2026-01-01T00:00:00Z,90\n2026-01-01T00:01:00Z,95\n2026-01-01T00:02:00Z,50\n",
+        "timestamp,web.cpu\n2026-01-01T00:00:00Z,90\n2026-01-01T00:01:00Z,95\n2026-01-01T00:02:00Z,50\n\
+         2026-01-01T00:03:00Z,50\n2026-01-01T00:04:00Z,50\n",
     )
     .expect("trace");
     let out = capstan(
@@ -79,10 +80,12 @@ fn a_trace_file_with_policies_as_csv() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines.len(), 6, "{stdout}");
+    // 00:00 and 00:01 breach; their datapoints land 2 minutes after each minute and the
+    // metric's default delay is 2m, so the pass at the end of 00:03 is the first to see both.
     assert_eq!(
-        lines[2],
-        "capstan,web,2026-01-01T00:01:00+00:00,,95,1,2,out,false"
+        lines[4],
+        "capstan,web,2026-01-01T00:03:00+00:00,,50,1,2,out,false"
     );
 }
 

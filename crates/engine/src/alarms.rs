@@ -461,7 +461,8 @@ mod tests {
 
     fn web() -> Policy {
         let mut web = policy();
-        web.metrics.get_mut("memory").expect("memory").stat = Statistic::Percentile("p99".into());
+        web.metrics.get_mut("memory").expect("memory").query.stat =
+            Statistic::Percentile("p99".into());
         web.scale_out = vec![
             rule("cpu", Threshold::Above(70.0), 5, 5, Step::Add(2)),
             rule("memory", Threshold::Above(80.5), 3, 5, Step::Add(1)),
@@ -513,7 +514,7 @@ mod tests {
             ]
         );
         let [cpu_out, memory_out, cpu_in] = <[AlarmSpec; 3]>::try_from(alarms).expect("three");
-        assert_eq!(cpu_out.metric, web.metrics["cpu"]);
+        assert_eq!(cpu_out.metric, web.metrics["cpu"].query);
         assert_eq!(cpu_out.comparison, Comparison::GreaterThanThreshold);
         assert_eq!(cpu_out.threshold, 70.0);
         assert_eq!(

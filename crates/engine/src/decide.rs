@@ -51,8 +51,9 @@ use crate::window::{Periods, Reading, Verdict};
 /// # How
 ///
 /// - **Windows.** A metric with period `P` is cut into periods starting at whole multiples of
-///   `P` since the epoch; a datapoint belongs to the period starting at its timestamp. The
-///   current, incomplete period is never used: a window of `N` is the `N` periods before it.
+///   `P` since the epoch; a datapoint belongs to the period starting at its timestamp. A window
+///   of `N` is the `N` periods that ended at least the metric's `delay` before `now`, so the
+///   current, incomplete period is never used, nor one whose datapoint may still be landing.
 /// - **Breach** is strictly above or below the threshold; exactly at it does not breach.
 /// - **Missing data** (`hold`): a scale-in rule needs all `N` datapoints; a scale-out rule fires
 ///   on `M` breaching datapoints present and holds when gaps could have made up the difference.
@@ -276,6 +277,7 @@ fn evaluate(
 ) -> RuleEvaluation {
     let condition = &rule.when;
     let query = policy.metric(&condition.metric);
+    let periods = Periods::of(policy, &condition.metric, condition.window.window, now);
     let unavailable = |reason: String| {
         let nothing = Reading {
             datapoints: Vec::new(),
@@ -286,7 +288,6 @@ fn evaluate(
     };
     let (reading, outcome) = match observations.get(query) {
         Some(MetricData::Series(series)) => {
-            let periods = Periods::before(now, query.period_secs, condition.window.window);
             let reading = Reading::of(series, condition.threshold, &periods);
             let mode = policy.guards.missing_data;
             let outcome = match reading.verdict_with(condition.window, direction, mode) {
@@ -316,6 +317,7 @@ fn evaluate(
         threshold: condition.threshold,
         required: condition.window.breaching,
         window: condition.window.window,
+        window_end: periods.end,
         datapoints: reading.datapoints,
         breaching: reading.breaching,
         missing: reading.missing,
@@ -640,8 +642,10 @@ fn track_phrase(track: &TrackEvaluation, current: u32) -> String {
             format!("{} within tolerance: {}", track.rule, seen())
         }
         TrackOutcome::MissingData => format!(
-            "{metric} is missing {} of {} datapoints",
-            track.missing, track.window
+            "{metric} is missing {} of {} datapoints up to {}",
+            track.missing,
+            track.window,
+            track.window_end.to_rfc3339()
         ),
         TrackOutcome::Unavailable { reason } => format!("{metric} is unavailable ({reason})"),
     }
@@ -677,8 +681,10 @@ fn phrase(rule: &RuleEvaluation, current: u32) -> String {
             ),
         },
         RuleOutcome::MissingData => format!(
-            "{metric} is missing {} of {} datapoints",
-            rule.missing, rule.window
+            "{metric} is missing {} of {} datapoints up to {}",
+            rule.missing,
+            rule.window,
+            rule.window_end.to_rfc3339()
         ),
         RuleOutcome::Unavailable { reason } => format!("{metric} is unavailable ({reason})"),
     }

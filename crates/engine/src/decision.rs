@@ -127,6 +127,9 @@ pub struct RuleEvaluation {
     pub required: u32,
     /// Datapoints in the window.
     pub window: u32,
+    /// End of the window (exclusive): the newest period it holds ended here, at least the
+    /// metric's `delay` before the evaluation.
+    pub window_end: DateTime<Utc>,
     /// The datapoints found in the window, oldest first.
     pub datapoints: Vec<Datapoint>,
     /// How many of them breached.
@@ -176,6 +179,8 @@ pub struct TrackEvaluation {
     pub goal: TrackGoal,
     /// Datapoints averaged.
     pub window: u32,
+    /// End of the window (exclusive), as [`RuleEvaluation::window_end`].
+    pub window_end: DateTime<Utc>,
     /// The datapoints found in the window, oldest first.
     pub datapoints: Vec<Datapoint>,
     /// How many periods of the window had no datapoint.

@@ -46,6 +46,8 @@ mod clamp;
 mod decide;
 pub mod decision;
 pub mod guards;
+#[cfg(test)]
+mod late_data;
 pub mod observe;
 pub mod ports;
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! so the engine's periods (whole multiples of the period since the epoch, see [`crate::decide()`])
 //! only line up with the datapoints returned when the read starts on a period boundary. Queries
 //! of different periods therefore get separate reads ([`reads`]), each aligned to its own period
-//! and ending where the current, incomplete period starts, so nothing is read that the engine
-//! would ignore.
+//! and ending where the newest window on its queries ends (each window ends its metric's `delay`
+//! before `now`), so nothing is read that the engine would ignore for every rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,49 +24,58 @@ pub struct MetricRead {
     /// Start of the oldest period any rule on these queries looks at (inclusive), on a period
     /// boundary.
     pub start: DateTime<Utc>,
-    /// Start of the current, incomplete period (exclusive).
+    /// End of the newest period any rule on these queries looks at (exclusive), on a period
+    /// boundary.
     pub end: DateTime<Utc>,
 }
 
-/// Every query a rule reads, with the number of periods that rule looks at.
-fn rule_windows(policy: &Policy) -> impl Iterator<Item = (&MetricQuery, u32)> {
+/// Every metric a rule reads, by name, with the number of periods that rule looks at.
+fn rule_windows(policy: &Policy) -> impl Iterator<Item = (&str, u32)> {
     let rules = policy
         .rules()
-        .map(|rule| (policy.metric(&rule.when.metric), rule.when.window.window));
+        .map(|rule| (rule.when.metric.as_str(), rule.when.window.window));
     let tracks = policy
         .track
         .iter()
-        .map(|track| (policy.metric(&track.metric), track.window));
+        .map(|track| (track.metric.as_str(), track.window));
     let quiet = policy
         .replicas
         .iter()
         .filter_map(|plan| plan.quiet.as_ref())
-        .map(|quiet| (policy.metric(&quiet.metric), quiet.window.window));
+        .map(|quiet| (quiet.metric.as_str(), quiet.window.window));
     rules.chain(tracks).chain(quiet)
 }
 
 /// The reads that give [`crate::decide()`] every datapoint it looks at for `policies` at `now`:
 /// one per distinct period, shortest period first, each starting on a boundary of its period
-/// and covering the longest window among the rules on its queries.
+/// and covering every window of the rules on its queries.
 pub fn reads<'a>(
     policies: impl IntoIterator<Item = &'a Policy>,
     now: DateTime<Utc>,
 ) -> Vec<MetricRead> {
-    let mut by_period: BTreeMap<u32, (u32, BTreeSet<&MetricQuery>)> = BTreeMap::new();
-    for (query, window) in policies.into_iter().flat_map(rule_windows) {
-        let (longest, queries) = by_period.entry(query.period_secs).or_default();
-        *longest = (*longest).max(window);
-        queries.insert(query);
+    type Range = (DateTime<Utc>, DateTime<Utc>);
+    let mut by_period: BTreeMap<u32, (Option<Range>, BTreeSet<&MetricQuery>)> = BTreeMap::new();
+    for policy in policies {
+        for (metric, window) in rule_windows(policy) {
+            let query = policy.metric(metric);
+            let periods = Periods::of(policy, metric, window, now);
+            let (range, queries) = by_period.entry(query.period_secs).or_default();
+            *range = Some(match *range {
+                None => (periods.first, periods.end),
+                Some((start, end)) => (start.min(periods.first), end.max(periods.end)),
+            });
+            queries.insert(query);
+        }
     }
     by_period
-        .into_iter()
-        .map(|(period_secs, (longest, queries))| {
-            let periods = Periods::before(now, period_secs, longest);
-            MetricRead {
+        .into_values()
+        .filter_map(|(range, queries)| {
+            let (start, end) = range?;
+            Some(MetricRead {
                 queries: queries.into_iter().cloned().collect(),
-                start: periods.first,
-                end: periods.end,
-            }
+                start,
+                end,
+            })
         })
         .collect()
 }
@@ -76,13 +85,13 @@ mod tests {
     use capstan_policy::model::{Step, Threshold};
 
     use super::*;
-    use crate::testing::{now, policy, query, rule, secs};
+    use crate::testing::{metric, now, policy, query, rule, secs};
 
     fn with_rules(rules: &[(&str, u32)]) -> Policy {
         let mut policy = policy();
         policy
             .metrics
-            .insert("requests".into(), query("RequestCount", 300));
+            .insert("requests".into(), metric("RequestCount", 300));
         for &(metric, window) in rules {
             policy
                 .scale_out
@@ -97,7 +106,7 @@ mod tests {
         let mut second = with_rules(&[("cpu", 12)]);
         second
             .metrics
-            .insert("latency".into(), query("TargetResponseTime", 60));
+            .insert("latency".into(), metric("TargetResponseTime", 60));
         second.scale_in.push(rule(
             "latency",
             Threshold::Below(1.0),
@@ -122,6 +131,33 @@ mod tests {
                     end: five_minutes
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_read_shared_by_metrics_of_different_delays_covers_every_window() {
+        let prompt = with_rules(&[("cpu", 5)]);
+        let mut late = with_rules(&[("cpu", 3)]);
+        late.metrics.get_mut("cpu").expect("cpu").delay =
+            capstan_policy::model::Duration::from_secs(150);
+        // now() is 12:01:30: with no delay the window ends at 12:01; 150 s back is 11:59:00,
+        // so the late window ends there, and its 3 periods start at 11:56.
+        let minute = now() - secs(30);
+        assert_eq!(
+            reads([&prompt, &late], now()),
+            [MetricRead {
+                queries: vec![query("CPUUtilization", 60)],
+                start: minute - secs(5 * 60),
+                end: minute,
+            }]
+        );
+        assert_eq!(
+            reads([&late], now()),
+            [MetricRead {
+                queries: vec![query("CPUUtilization", 60)],
+                start: minute - secs(5 * 60),
+                end: minute - secs(2 * 60),
+            }]
         );
     }
 

@@ -143,7 +143,7 @@ fn quiet(
         }
         None => return Err(format!("{} was not read", condition.metric)),
     };
-    let periods = Periods::before(now, query.period_secs, condition.window.window);
+    let periods = Periods::of(policy, &condition.metric, condition.window.window, now);
     let reading = Reading::of(series, condition.threshold, &periods);
     let seen = format!(
         "{} {} for {} of {} datapoints, {} missing",
@@ -259,6 +259,36 @@ mod tests {
             "{}",
             ahead.explanation.summary
         );
+    }
+
+    #[test]
+    fn the_quiet_condition_waits_for_the_metrics_delay_like_any_window() {
+        let mut policy = planned();
+        policy.metrics.get_mut("cpu").expect("cpu").delay = Duration::from_secs(120);
+        let time = now() + TimeDelta::minutes(20);
+        let decide_on = |series| {
+            let observed = observations(&policy, &[("cpu", series)]);
+            decide(
+                &policy,
+                &observed,
+                &capacity(0),
+                &ResourceState::default(),
+                time,
+            )
+        };
+        // Ten quiet minutes up to the current one: the last two may still be landing.
+        let fresh = decide_on(series(time, 60, &[Some(10.0); 10]));
+        assert_eq!((fresh.desired, fresh.action), (0, Action::None));
+        assert!(
+            fresh
+                .explanation
+                .summary
+                .contains("8 of 10 datapoints, 2 missing"),
+            "{}",
+            fresh.explanation.summary
+        );
+        let landed = decide_on(series(time - TimeDelta::minutes(2), 60, &[Some(10.0); 10]));
+        assert_eq!(landed.change(), Some((Direction::Out, 1)));
     }
 
     #[test]

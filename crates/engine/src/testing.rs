@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 
 use capstan_policy::model::{
-    Capacity, Condition, DEFAULT_TOLERANCE, Datapoints, Duration, Guards, MetricQuery, MissingData,
-    Policy, Rule, Statistic, Step, Target, Threshold,
+    Capacity, Condition, DEFAULT_TOLERANCE, Datapoints, Duration, Guards, Metric, MetricQuery,
+    MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 
 use crate::observe::{CurrentCapacity, Datapoint, MetricData, Observations};
@@ -20,7 +20,7 @@ pub fn now() -> DateTime<Utc> {
         .expect("valid time")
 }
 
-/// A one-minute CloudWatch query for metric `name`.
+/// A CloudWatch query for metric `name` with `period_secs`.
 pub fn query(name: &str, period_secs: u32) -> MetricQuery {
     MetricQuery {
         namespace: "AWS/ECS".into(),
@@ -31,8 +31,16 @@ pub fn query(name: &str, period_secs: u32) -> MetricQuery {
     }
 }
 
-/// A policy for `web` with capacity 1..=10, metrics `cpu` and `memory` (one-minute periods), no
-/// rules, no schedules, no cooldowns and no max step.
+/// The metric of [`query`] with no delay: its windows end where the current period starts.
+pub fn metric(name: &str, period_secs: u32) -> Metric {
+    Metric {
+        query: query(name, period_secs),
+        delay: Duration::from_secs(0),
+    }
+}
+
+/// A policy for `web` with capacity 1..=10, metrics `cpu` and `memory` (one-minute periods, no
+/// delay), no rules, no schedules, no cooldowns and no max step.
 pub fn policy() -> Policy {
     Policy {
         name: "web".into(),
@@ -43,8 +51,8 @@ pub fn policy() -> Policy {
         },
         capacity: Capacity { min: 1, max: 10 },
         metrics: BTreeMap::from([
-            ("cpu".into(), query("CPUUtilization", 60)),
-            ("memory".into(), query("MemoryUtilization", 60)),
+            ("cpu".into(), metric("CPUUtilization", 60)),
+            ("memory".into(), metric("MemoryUtilization", 60)),
         ]),
         scale_out: Vec::new(),
         scale_in: Vec::new(),

@@ -39,11 +39,13 @@ pub(crate) fn evaluate(
     now: DateTime<Utc>,
 ) -> TrackEvaluation {
     let query = policy.metric(&track.metric);
+    let periods = Periods::of(policy, &track.metric, track.window, now);
     let mut evaluation = TrackEvaluation {
         rule: rule_id,
         metric: track.metric.clone(),
         goal: track.goal,
         window: track.window,
+        window_end: periods.end,
         datapoints: Vec::new(),
         missing: track.window,
         value: None,
@@ -65,7 +67,6 @@ pub(crate) fn evaluate(
             return evaluation;
         }
     };
-    let periods = Periods::before(now, query.period_secs, track.window);
     // The threshold is irrelevant here; only the datapoints and the gaps are used.
     let reading = Reading::of(series, Threshold::Above(f64::INFINITY), &periods);
     evaluation.missing = reading.missing;
@@ -141,7 +142,7 @@ fn ceiling(value: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capstan_policy::model::DEFAULT_TOLERANCE;
+    use capstan_policy::model::{DEFAULT_TOLERANCE, Duration};
 
     fn track(goal: TrackGoal, partitions: Option<u32>) -> Track {
         Track {
@@ -192,6 +193,28 @@ mod tests {
                 capped_by_partitions: Some(4)
             }
         );
+    }
+
+    #[test]
+    fn a_tracked_metric_averages_only_the_periods_its_delay_lets_through() {
+        use crate::testing::{now, observations, period_start, policy, series};
+
+        let mut policy = policy();
+        policy.metrics.get_mut("cpu").expect("cpu").delay = Duration::from_secs(60);
+        let mut cpu = track(TrackGoal::Target(50.0), None);
+        cpu.window = 2;
+        // The newest minute, still landing, is at 100; the two before it at 80.
+        let observed = observations(
+            &policy,
+            &[(
+                "cpu",
+                series(now(), 60, &[Some(80.0), Some(80.0), Some(100.0)]),
+            )],
+        );
+        let evaluation = evaluate(&policy, "track[0]".into(), &cpu, &observed, 4, now());
+        assert_eq!(evaluation.window_end, period_start(now(), 60, 1));
+        assert_eq!((evaluation.value, evaluation.missing), (Some(80.0), 0));
+        assert_eq!(proposed(evaluation.outcome), Some(7));
     }
 
     #[test]

@@ -4,9 +4,14 @@
 //! # Which datapoints count
 //!
 //! A metric with period `P` is cut into periods starting at whole multiples of `P` since the
-//! Unix epoch. Only complete periods count: at `now`, the current period (the one holding `now`)
-//! is still filling up and is never used, so the last period considered starts at
-//! `floor(now / P) * P - P`, and a window of `N` datapoints is the `N` periods ending there.
+//! Unix epoch. Only complete periods count, and a period's datapoint is complete only once the
+//! metric's `delay` has passed since the period ended: CloudWatch takes a while to hold every
+//! sample of a period (see "Ingestion delay" in `docs/policy.md`). So at `now` a window ends at
+//! `end = floor((now - delay) / P) * P`: the newest period used is the last one that ended at
+//! least `delay` ago, and a window of `N` datapoints is the `N` periods ending at `end`. With
+//! `delay: 0s` that is where the current period (the one holding `now`), still filling up,
+//! starts. A datapoint that lands later than `delay` is a gap while it is missing, and counts
+//! once it has landed.
 //!
 //! A datapoint belongs to a period when its timestamp is exactly the period's start, which is
 //! what CloudWatch `GetMetricData` returns when the read starts on a period boundary (see
@@ -33,7 +38,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use capstan_policy::model::{Datapoints, MissingData, Threshold};
+use capstan_policy::model::{Datapoints, MissingData, Policy, Threshold};
 
 use crate::observe::{Datapoint, Direction};
 
@@ -42,7 +47,7 @@ use crate::observe::{Datapoint, Direction};
 pub(crate) struct Periods {
     /// Start of the oldest period.
     pub first: DateTime<Utc>,
-    /// End of the newest period (exclusive), which is the start of the current, incomplete one.
+    /// End of the newest period (exclusive).
     pub end: DateTime<Utc>,
     /// Period length in seconds.
     period_secs: i64,
@@ -51,13 +56,24 @@ pub(crate) struct Periods {
 }
 
 impl Periods {
-    /// The `count` complete periods of `period_secs` seconds that end where the period holding
-    /// `now` starts. `period_secs` must be positive, which validation guarantees.
-    pub fn before(now: DateTime<Utc>, period_secs: u32, count: u32) -> Self {
+    /// The `count` periods of `policy`'s metric named `metric` that a window at `now` covers:
+    /// those ending by `now` less the metric's delay.
+    pub fn of(policy: &Policy, metric: &str, count: u32, now: DateTime<Utc>) -> Self {
+        let delay = i64::try_from(policy.delay(metric).as_secs()).unwrap_or(i64::MAX);
+        Self::before(
+            seconds_before(now, delay),
+            policy.metric(metric).period_secs,
+            count,
+        )
+    }
+
+    /// The `count` periods of `period_secs` seconds that end where the period holding `at`
+    /// starts. `period_secs` must be positive, which validation guarantees.
+    fn before(at: DateTime<Utc>, period_secs: u32, count: u32) -> Self {
         let period_secs = i64::from(period_secs);
-        let into_period = TimeDelta::seconds(now.timestamp().rem_euclid(period_secs))
-            + TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
-        let end = now - into_period;
+        let into_period = TimeDelta::seconds(at.timestamp().rem_euclid(period_secs))
+            + TimeDelta::nanoseconds(i64::from(at.timestamp_subsec_nanos()));
+        let end = at - into_period;
         let first = seconds_before(end, period_secs.saturating_mul(i64::from(count)));
         Self {
             first,
@@ -207,6 +223,58 @@ mod tests {
     fn periods_before_the_epoch_floor_downwards() {
         let periods = Periods::before(at(-30), 60, 1);
         assert_eq!((periods.first, periods.end), (at(-120), at(-60)));
+    }
+
+    /// The periods of the testing policy's `cpu`, with `period_secs` and `delay_secs`, at `now`.
+    fn delayed(now: DateTime<Utc>, period_secs: u32, delay_secs: u64, count: u32) -> Periods {
+        let mut policy = crate::testing::policy();
+        let cpu = policy.metrics.get_mut("cpu").expect("cpu");
+        cpu.query.period_secs = period_secs;
+        cpu.delay = capstan_policy::model::Duration::from_secs(delay_secs);
+        Periods::of(&policy, "cpu", count, now)
+    }
+
+    #[test]
+    fn with_no_delay_the_window_ends_where_the_current_period_starts() {
+        let now = at(1_000_000 * 60 + 30);
+        assert_eq!(delayed(now, 60, 0, 5), Periods::before(now, 60, 5));
+        assert_eq!(delayed(now, 60, 0, 5).end, at(1_000_000 * 60));
+    }
+
+    #[test]
+    fn a_delay_ends_the_window_with_the_last_period_that_ended_that_long_ago() {
+        // 30 s into a minute: the period before ended 30 s ago, the one before that 90 s ago.
+        let now = at(1_000_000 * 60 + 30);
+        let periods = delayed(now, 60, 120, 3);
+        assert_eq!(
+            (periods.first, periods.end),
+            (at(999_995 * 60), at(999_998 * 60))
+        );
+        assert_eq!(
+            delayed(now, 60, 90, 1).end,
+            at(999_999 * 60),
+            "ended exactly 90 s ago"
+        );
+        assert_eq!(delayed(now, 60, 91, 1).end, at(999_998 * 60));
+        assert_eq!(delayed(now, 60, 29, 1).end, at(1_000_000 * 60));
+    }
+
+    #[test]
+    fn a_delay_shorter_than_a_long_period_still_holds_back_the_period_just_ended() {
+        // 12:01:30 on a five-minute metric: 11:55-12:00 ended 90 s ago.
+        let now = at(12 * 3600 + 90);
+        assert_eq!(delayed(now, 300, 60, 1).end, at(12 * 3600));
+        assert_eq!(delayed(now, 300, 120, 1).end, at(12 * 3600 - 300));
+    }
+
+    #[test]
+    fn a_sub_second_now_rounds_with_the_delay_taken_off() {
+        let now = at(1_000_000 * 60 + 119) + TimeDelta::milliseconds(999);
+        assert_eq!(delayed(now, 60, 60, 1).end, at(1_000_000 * 60));
+        assert_eq!(
+            delayed(now + TimeDelta::milliseconds(1), 60, 60, 1).end,
+            at(1_000_001 * 60)
+        );
     }
 
     #[test]

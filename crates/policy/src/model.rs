@@ -22,7 +22,7 @@ pub struct Policy {
     /// Inclusive capacity bounds, `min <= max`.
     pub capacity: Capacity,
     /// Metrics by the name the rules use.
-    pub metrics: BTreeMap<String, MetricQuery>,
+    pub metrics: BTreeMap<String, Metric>,
     /// Rules that add capacity.
     pub scale_out: Vec<Rule>,
     /// Rules that remove capacity.
@@ -65,9 +65,14 @@ pub struct ReplicaPlan {
 }
 
 impl Policy {
-    /// The metric a rule refers to. Validation guarantees it exists.
+    /// The query of the metric a rule refers to. Validation guarantees it exists.
     pub fn metric(&self, name: &str) -> &MetricQuery {
-        &self.metrics[name]
+        &self.metrics[name].query
+    }
+
+    /// The [`Metric::delay`] of the metric a rule refers to.
+    pub fn delay(&self, name: &str) -> Duration {
+        self.metrics[name].delay
     }
 
     /// All rules, scale-out first.
@@ -150,6 +155,21 @@ pub struct Capacity {
     /// Upper bound, at least `min`.
     pub max: u32,
 }
+
+/// A metric the rules read: the series to ask CloudWatch for, and how long its datapoints take
+/// to be complete there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metric {
+    /// What GetMetricData is asked for.
+    pub query: MetricQuery,
+    /// How long after a period ends its datapoint is taken as complete: a window at `now` ends
+    /// with the last period that closed at or before `now - delay`.
+    pub delay: Duration,
+}
+
+/// Default [`Metric::delay`]: two minutes, about how late AWS services' one-minute datapoints
+/// are complete in CloudWatch (see `docs/policy.md`, "Ingestion delay").
+pub const DEFAULT_DELAY: Duration = Duration::from_secs(120);
 
 /// One CloudWatch series at one statistic and period: what GetMetricData is asked for.
 /// Equal queries from different policies are fetched once.

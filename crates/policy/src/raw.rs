@@ -196,6 +196,13 @@ pub struct Metric {
     /// interval (`5m` for `CPUCreditBalance`).
     #[schemars(with = "Duration")]
     pub period: Spanned<Duration>,
+    /// How long CloudWatch takes to hold a period's datapoint in full once the period has
+    /// ended: windows end this long before the evaluation, so the newest period used is the
+    /// last that closed at least `delay` ago. Whole seconds, e.g. `90s`, `0s` for none. By
+    /// default, `2m`.
+    #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
+    pub delay: Option<Spanned<Duration>>,
 }
 
 /// A rule: a condition on a metric and the step to take when it holds. Give exactly one step.

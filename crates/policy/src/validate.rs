@@ -10,7 +10,8 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, grows_only, metric_refs, periods, replicas, schedules,
+    amounts, bounds, connections, databases, delays, grows_only, metric_refs, periods, replicas,
+    schedules,
     steps, thresholds, topics, track, unique_names, unique_targets, version, windows,
 };
 use crate::model::{
@@ -157,9 +158,26 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         None => Some(None),
     };
     let plan = replicas::check(raw, set, &queries, out);
-    let metrics = queries
+    let metrics = raw
+        .metrics
+        .iter()
+        .map(|(name, metric)| {
+            let query = queries.get(name.as_str()).cloned().flatten();
+            let delay = delays::check(
+                metric.delay.as_ref(),
+                query.as_ref().map(|q| q.period_secs),
+                out,
+            );
+            Some((
+                name.clone(),
+                model::Metric {
+                    query: query?,
+                    delay: delay?,
+                },
+            ))
+        })
+        .collect::<Vec<_>>()
         .into_iter()
-        .map(|(name, query)| Some((name.to_owned(), query?)))
         .collect();
     let declared: Option<BTreeMap<String, model::Database>> = declared.into_iter().collect();
     let (

@@ -86,7 +86,7 @@ impl Trigger {
 
 impl AlarmTrigger {
     fn watches_metric_of(&self, policy: &Policy) -> bool {
-        policy.metrics.values().any(|query| {
+        policy.metrics.values().map(|m| &m.query).any(|query| {
             self.metrics.iter().any(|metric| {
                 metric.namespace == query.namespace
                     && metric.name == query.name

@@ -12,9 +12,9 @@ use capstan_engine::{
     Recommendation, Request, ResourceState,
 };
 use capstan_policy::model::{
-    Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_STABILIZATION_IN,
-    DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards, MetricQuery, MissingData, Policy,
-    Rule, Statistic, Step, Target, Threshold,
+    Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_DELAY, DEFAULT_STABILIZATION_IN,
+    DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards, Metric, MetricQuery, MissingData,
+    Policy, Rule, Statistic, Step, Target, Threshold,
 };
 use capstan_runner::{
     AlarmMetric, AlarmTrigger, Mode, Outcome, Pass, Ports, Result as RunResult, Trigger, evaluate,
@@ -178,7 +178,13 @@ fn policy(service: &str) -> Policy {
         file: format!("policies/{service}.yaml"),
         target: target(service),
         capacity: Capacity { min: 1, max: 10 },
-        metrics: BTreeMap::from([("cpu".to_owned(), cpu_query(service))]),
+        metrics: BTreeMap::from([(
+            "cpu".to_owned(),
+            Metric {
+                query: cpu_query(service),
+                delay: DEFAULT_DELAY,
+            },
+        )]),
         scale_out: vec![Rule {
             when: Condition {
                 metric: "cpu".into(),
@@ -218,9 +224,10 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 30).unwrap()
 }
 
-/// Three complete minutes of CPU at `value`, ending with the last complete period before `now`.
+/// Three minutes of CPU at `value`, ending with the newest period the metric's default delay
+/// lets through at `now`: 12:00:30 less 2 minutes is 11:58:30, so 11:57-11:58.
 fn series(value: f64) -> Vec<Datapoint> {
-    let last = Utc.with_ymd_and_hms(2026, 11, 20, 11, 59, 0).unwrap();
+    let last = Utc.with_ymd_and_hms(2026, 11, 20, 11, 57, 0).unwrap();
     (0..3)
         .rev()
         .map(|i| Datapoint {

@@ -2,8 +2,9 @@
 //! are in `docs/simulate.md`.
 //!
 //! Both see the same one-minute metric as capstan (the load model's CPU over the units in
-//! service, so instances still warming up are excluded from the aggregate, as AWS does) and
-//! drive the same simulated fleet.
+//! service, so instances still warming up are excluded from the aggregate, as AWS does), each
+//! datapoint as soon as its minute ends (capstan only after the ingestion delay,
+//! [`crate::simulate::Settings::ingestion`]), and drive the same simulated fleet.
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use capstan_engine::ports::{CapacityControl, Lease, LeaseTable, MetricSource, StateStore};
 use capstan_engine::{CurrentCapacity, Datapoint, MetricData, Observations, ResourceState};
@@ -17,13 +17,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Serves the series built so far, one per query. A query with no series reads as no data.
-#[derive(Debug, Default)]
+/// Serves the series built so far, one per query, as CloudWatch does: a period's datapoint can
+/// be read once `ingestion` has passed since the period ended, not before. A query with no
+/// series reads as no data.
+#[derive(Debug)]
 pub struct SimMetrics {
+    ingestion: TimeDelta,
+    now: Mutex<DateTime<Utc>>,
     series: Mutex<BTreeMap<MetricQuery, Vec<Datapoint>>>,
 }
 
 impl SimMetrics {
+    /// No series yet, at time `now`, each datapoint readable `ingestion` after its period.
+    pub fn new(ingestion: TimeDelta, now: DateTime<Utc>) -> Self {
+        Self {
+            ingestion,
+            now: Mutex::new(now),
+            series: Mutex::default(),
+        }
+    }
+
+    /// Moves the clock to `now`.
+    pub fn advance(&self, now: DateTime<Utc>) {
+        *lock(&self.now) = now;
+    }
+
     /// Appends a datapoint to a query's series (timestamps must increase).
     pub fn push(&self, query: &MetricQuery, point: Datapoint) {
         lock(&self.series)
@@ -32,7 +50,7 @@ impl SimMetrics {
             .push(point);
     }
 
-    /// The latest datapoint of a query's series.
+    /// The latest datapoint of a query's series, landed or not.
     pub fn last(&self, query: &MetricQuery) -> Option<Datapoint> {
         lock(&self.series).get(query)?.last().copied()
     }
@@ -48,12 +66,15 @@ impl MetricSource for SimMetrics {
         end: DateTime<Utc>,
     ) -> Result<Observations, Infallible> {
         let series = lock(&self.series);
+        let now = *lock(&self.now);
         Ok(queries
             .iter()
             .map(|query| {
+                let period = TimeDelta::seconds(query.period_secs.into());
+                let landed = |p: &Datapoint| p.timestamp + period + self.ingestion <= now;
                 let points = series.get(query).map_or_else(Vec::new, |points| {
                     let from = points.partition_point(|p| p.timestamp < start);
-                    let to = points.partition_point(|p| p.timestamp < end);
+                    let to = points.partition_point(|p| p.timestamp < end && landed(p));
                     points[from..to].to_vec()
                 });
                 (query.clone(), MetricData::Series(points))
@@ -140,5 +161,57 @@ impl StateStore for MemoryState {
 
     async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, Infallible> {
         Ok(lock(&self.leases).release(target, holder))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use capstan_policy::model::Statistic;
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn a_datapoint_is_read_only_once_the_ingestion_delay_has_passed_since_its_period() {
+        let query = MetricQuery {
+            namespace: "AWS/ECS".into(),
+            name: "CPUUtilization".into(),
+            dimensions: BTreeMap::new(),
+            stat: Statistic::Average,
+            period_secs: 60,
+        };
+        let noon = Utc
+            .with_ymd_and_hms(2026, 1, 5, 12, 0, 0)
+            .single()
+            .expect("valid");
+        let minute = TimeDelta::minutes(1);
+        let metrics = SimMetrics::new(TimeDelta::minutes(2), noon);
+        metrics.push(
+            &query,
+            Datapoint {
+                timestamp: noon,
+                value: 50.0,
+            },
+        );
+        let read = |now| {
+            metrics.advance(now);
+            let read = metrics.read(std::slice::from_ref(&query), noon, noon + minute * 10);
+            match futures_executor::block_on(read)
+                .expect("infallible")
+                .remove(&query)
+            {
+                Some(MetricData::Series(points)) => points.len(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(read(noon + minute), 0, "the period has just ended");
+        assert_eq!(read(noon + minute * 3 - TimeDelta::seconds(1)), 0);
+        assert_eq!(
+            read(noon + minute * 3),
+            1,
+            "landed 2 minutes after the period"
+        );
     }
 }

@@ -11,7 +11,7 @@ use capstan_policy::model::Policy;
 
 use crate::baseline::{BaselineConfig, BaselineKind, StepScaling, TargetTracking};
 use crate::load::LoadModel;
-use crate::simulate::{Run, Settings, simulate, simulate_baseline};
+use crate::simulate::{DEFAULT_INGESTION, Run, Settings, simulate, simulate_baseline};
 use crate::summary::Summary;
 use crate::trace::Trace;
 
@@ -129,6 +129,7 @@ impl Scenario {
                 TimeDelta::seconds(i64::from(self.config.warmup_secs.unwrap_or(180)))
             }),
             initial: self.config.initial_capacity,
+            ingestion: DEFAULT_INGESTION,
         }
     }
 

@@ -22,9 +22,17 @@ pub struct Settings {
     pub load: Option<LoadModel>,
     /// Time from a scale-out to the new units serving. By default, 3 minutes.
     pub warmup: TimeDelta,
+    /// Time from a period's end to its datapoint being readable by capstan, as CloudWatch's
+    /// ingestion delay. By default, [`DEFAULT_INGESTION`]. The baselines read each datapoint as
+    /// soon as its minute ends, which favours them (see `docs/simulate.md`).
+    pub ingestion: TimeDelta,
     /// Capacity at the start; by default each policy's `capacity.min`.
     pub initial: Option<u32>,
 }
+
+/// The simulated ingestion delay when none is given: two minutes, as the default `delay` of a
+/// policy's metrics assumes (see "Ingestion delay" in `docs/policy.md`).
+pub const DEFAULT_INGESTION: TimeDelta = TimeDelta::minutes(2);
 
 /// One simulated minute of one resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,8 +41,8 @@ pub struct Step {
     pub at: DateTime<Utc>,
     /// Demand during the minute (interpolated across gaps), when the trace has demand.
     pub demand: Option<f64>,
-    /// The driving metric's datapoint for the minute, as the controller saw it (none when
-    /// missing).
+    /// The driving metric's datapoint for the minute (none when missing); capstan sees it once
+    /// it has landed, [`Settings::ingestion`] after the minute, a baseline as the minute ends.
     pub metric: Option<f64>,
     /// Capacity serving during the minute.
     pub in_service: u32,
@@ -132,7 +140,7 @@ pub fn simulate(
             (p.target.clone(), Fleet::new(initial, settings.warmup))
         })
         .collect();
-    let metrics = SimMetrics::default();
+    let metrics = SimMetrics::new(settings.ingestion, start);
     let capacity = SimCapacity::new(fleets, start);
     let state = MemoryState::default();
     let mut lags = vec![0.0; policies.len()];
@@ -151,7 +159,8 @@ pub fn simulate(
         for (policy, lag) in policies.iter().zip(&mut lags) {
             let in_service = capacity.fleet(&policy.target).map_or(0, |f| f.in_service());
             serving.push(in_service);
-            for (name, query) in &policy.metrics {
+            for (name, metric) in &policy.metrics {
+                let query = &metric.query;
                 let value = metric_value(trace, settings, &policy.name, name, at, in_service, *lag);
                 if let Some(value) = value {
                     metrics.push(
@@ -169,6 +178,7 @@ pub fn simulate(
         }
         let now = at + TimeDelta::minutes(1);
         capacity.advance(now);
+        metrics.advance(now);
         let woken = Trigger::Tick { at: now }.select(policies);
         let ports = Ports {
             metrics: &metrics,
@@ -212,7 +222,7 @@ pub fn simulate(
 }
 
 fn metrics_at(metrics: &SimMetrics, policy: &Policy, name: &str, at: DateTime<Utc>) -> Option<f64> {
-    let query = policy.metrics.get(name)?;
+    let query = &policy.metrics.get(name)?.query;
     metrics
         .last(query)
         .filter(|p| p.timestamp == at)

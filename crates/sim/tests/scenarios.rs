@@ -50,30 +50,35 @@ fn committed_scenarios_are_what_the_generator_writes() {
     }
 }
 
-#[test]
-fn a_small_trace_through_the_real_engine_with_warmup() {
-    let policy = "version: 1
+/// Runs `web` (2 to 10 units, add 2 when CPU is above 80 for 2m, cooldowns 2m out and 5m in,
+/// its cpu metric's `delay` as given) over 2 units of 100 with demand 100 for two minutes, then
+/// 300 for `minutes - 2`, warm-up 3 minutes and the given ingestion delay.
+fn small_run(
+    delay: &str,
+    ingestion: TimeDelta,
+    minutes: usize,
+) -> Vec<capstan_sim::simulate::Step> {
+    let policy = format!(
+        "version: 1
 name: web
-target: { ecs_service: { cluster: c, service: web } }
-capacity: { min: 2, max: 10 }
+target: {{ ecs_service: {{ cluster: c, service: web }} }}
+capacity: {{ min: 2, max: 10 }}
 metrics:
-  cpu: { namespace: AWS/ECS, name: CPUUtilization, stat: Average, period: 1m }
+  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, stat: Average, period: 1m{delay} }}
 scale_out:
-  - { when: { metric: cpu, above: 80, for: 2m }, add: 2 }
+  - {{ when: {{ metric: cpu, above: 80, for: 2m }}, add: 2 }}
 guards:
-  cooldown: { out: 2m, in: 5m }
-";
+  cooldown: {{ out: 2m, in: 5m }}
+"
+    );
     let set = PolicySet::from_sources(vec![Source {
         path: "web.yaml".into(),
-        text: policy.into(),
+        text: policy,
     }])
     .expect("valid policy");
-    // 2 units of 100: demand 300 saturates them from minute 2.
     let mut csv = String::from("timestamp,demand\n");
-    for (minute, demand) in [100, 100, 300, 300, 300, 300, 300, 300, 300, 300]
-        .iter()
-        .enumerate()
-    {
+    for minute in 0..minutes {
+        let demand = if minute < 2 { 100 } else { 300 };
         csv.push_str(&format!("2026-01-05T00:{minute:02}:00Z,{demand}\n"));
     }
     let trace = Trace::from_csv("t.csv", &csv).expect("trace");
@@ -84,9 +89,18 @@ guards:
         }),
         warmup: TimeDelta::minutes(3),
         initial: Some(2),
+        ingestion,
     };
-    let runs = simulate(&trace, set.policies(), &settings, || ());
-    let steps = &runs[0].steps;
+    let mut runs = simulate(&trace, set.policies(), &settings, || ());
+    runs.remove(0).steps
+}
+
+#[test]
+fn a_small_trace_through_the_real_engine_with_warmup() {
+    // Datapoints readable as soon as their minute ends, and a metric with no delay: the
+    // decisions follow the minute just ended. 2 units of 100: demand 300 saturates them from
+    // minute 2.
+    let steps = &small_run(", delay: 0s", TimeDelta::zero(), 10);
     let desired: Vec<u32> = steps.iter().map(|s| s.desired).collect();
     let in_service: Vec<u32> = steps.iter().map(|s| s.in_service).collect();
     // Minutes 2 and 3 breach; the pass at the end of minute 3 adds 2 (desired 4 from minute 3);
@@ -97,4 +111,25 @@ guards:
     assert_eq!(in_service, [2, 2, 2, 2, 2, 2, 2, 4, 4, 6]);
     assert_eq!(steps[3].action, Some(Direction::Out));
     assert!(steps[3].why.contains("scale_out[0]"), "{}", steps[3].why);
+}
+
+#[test]
+fn the_simulated_ingestion_delay_holds_decisions_back_by_the_metrics_delay() {
+    // Datapoints land 2 minutes after their minute, and the metric has the default delay of
+    // 2m: the pass at the end of minute m sees minutes up to m - 2, so the first scale-out
+    // (minutes 2 and 3 breaching) comes at the end of minute 5 instead of 3, and serves from
+    // minute 9 (00:06 + 3m). The second, after the cooldown at the end of minute 7, still sees
+    // minutes 4 and 5 on 2 units; and at the end of minute 9 minutes 6 and 7, on 2 units too,
+    // breach once more: the delay costs two minutes of reaction and one extra step.
+    let steps = small_run("", capstan_sim::simulate::DEFAULT_INGESTION, 14);
+    let desired: Vec<u32> = steps.iter().map(|s| s.desired).collect();
+    let in_service: Vec<u32> = steps.iter().map(|s| s.in_service).collect();
+    assert_eq!(desired, [2, 2, 2, 2, 2, 4, 4, 6, 6, 8, 8, 8, 8, 8]);
+    assert_eq!(in_service, [2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 4, 6, 6, 8]);
+    assert!(steps[5].why.contains("scale_out[0]"), "{}", steps[5].why);
+    assert!(
+        steps[3].why.starts_with("no rule fired"),
+        "minutes 2 and 3 have not landed at the end of minute 3: {}",
+        steps[3].why
+    );
 }

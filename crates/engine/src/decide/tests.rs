@@ -277,7 +277,7 @@ fn scale_out_holds_when_a_gap_could_have_breached() {
     );
     assert_eq!(
         decision.explanation.summary,
-        "holding: cpu is missing 1 of 5 datapoints"
+        "holding: cpu is missing 1 of 5 datapoints up to 2026-03-02T12:01:00+00:00"
     );
 }
 
@@ -314,7 +314,7 @@ fn scale_in_never_fires_on_partial_data() {
     );
     assert_eq!(
         decision.explanation.summary,
-        "holding: cpu is missing 1 of 5 datapoints"
+        "holding: cpu is missing 1 of 5 datapoints up to 2026-03-02T12:01:00+00:00"
     );
 }
 
@@ -341,7 +341,7 @@ fn windows_follow_each_metrics_period() {
     let mut policy = policy();
     policy.metrics.insert(
         "requests".into(),
-        crate::testing::query("RequestCount", 300),
+        crate::testing::metric("RequestCount", 300),
     );
     policy.scale_out.push(rule(
         "requests",
@@ -629,7 +629,8 @@ fn a_gap_in_one_scale_in_window_blocks_every_scale_in() {
     assert_eq!(decision.desired, 4);
     assert_eq!(
         decision.explanation.summary,
-        "scale_in[0] fired but scale-in is blocked: memory is missing 1 of 5 datapoints"
+        "scale_in[0] fired but scale-in is blocked: memory is missing 1 of 5 datapoints up to \
+         2026-03-02T12:01:00+00:00"
     );
 }
 
