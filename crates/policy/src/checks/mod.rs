@@ -13,6 +13,7 @@ pub(crate) mod connections;
 pub(crate) mod databases;
 pub(crate) mod metric_refs;
 pub(crate) mod periods;
+pub(crate) mod rds_identifiers;
 pub(crate) mod replicas;
 pub(crate) mod schedules;
 pub(crate) mod steps;
