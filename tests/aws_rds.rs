@@ -2,13 +2,22 @@
 //! source's CPU in CloudWatch. Run with
 //! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_rds`.
 //!
-//! moto creates a replica `available` at once, so "busy while creating" cannot be observed
-//! here (the adapter's unit tests cover it); a stopped source is busy the same way.
+//! moto creates a replica `available` at once and reports no replication status
+//! (`StatusInfos`), and its instances never fail, so "busy while creating", failed replicas and
+//! stopped replication cannot be observed here: the adapter's unit tests cover them. A stopped
+//! source is busy as any source that is not `available`.
 
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesInput;
 use aws_sdk_rds::types::Tag;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
-use capstan_aws::{Aws, create_table};
+use capstan_aws::{Aws, ErrorKind, RdsReplicas, create_table};
 use capstan_engine::ClampKind;
 use capstan_engine::Request;
 use capstan_policy::model::Policy;
@@ -28,6 +37,59 @@ async fn emulator() -> (aws_config::SdkConfig, String) {
         .await
         .expect("state table");
     (config, table)
+}
+
+/// What each `DescribeDBInstances` call made by the client it is installed on asked for: one
+/// entry per execution (each page is one), as `identifier <id>`, `db-instance-id <ids, sorted>`
+/// or `every instance`. Client interceptors run `read_before_execution` before the operation's
+/// own configuration is loaded, so the call is recognised by its input's type.
+#[derive(Debug, Clone, Default)]
+struct DescribeCalls(Arc<Mutex<Vec<String>>>);
+
+impl DescribeCalls {
+    /// The calls recorded since the last `take`.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("not poisoned"))
+    }
+}
+
+impl Intercept for DescribeCalls {
+    fn name(&self) -> &'static str {
+        "DescribeCalls"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(input) = context.input().downcast_ref::<DescribeDbInstancesInput>() else {
+            return Ok(());
+        };
+        let asked = match (input.db_instance_identifier(), input.filters()) {
+            (Some(identifier), []) => format!("identifier {identifier}"),
+            (None, [filter]) if filter.name() == Some("db-instance-id") => {
+                let mut values = filter.values().to_vec();
+                values.sort();
+                format!("db-instance-id {}", values.join(","))
+            }
+            (None, []) => "every instance".to_owned(),
+            (identifier, filters) => format!("{identifier:?} {filters:?}"),
+        };
+        self.0.lock().expect("not poisoned").push(asked);
+        Ok(())
+    }
+}
+
+/// An RDS client recording its `DescribeDBInstances` calls.
+fn recorded(config: &aws_config::SdkConfig) -> (aws_sdk_rds::Client, DescribeCalls) {
+    let calls = DescribeCalls::default();
+    let client = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    (client, calls)
 }
 
 /// The storefront's daily `sale` window opening at `hour` UTC for an hour, the replica policy
@@ -223,7 +285,9 @@ async fn a_stopped_source_is_busy_and_nothing_is_created() {
         decision
             .explanation
             .summary
-            .starts_with(&format!("resource busy (the source {db} is stopped)")),
+            .starts_with(&format!(
+                "resource busy (the source {db} is stopped: RDS creates read replicas only of an available source)"
+            )),
         "{outcome}"
     );
     assert!(rds_replicas(&rds, &db).await.is_empty());
@@ -371,4 +435,119 @@ async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_s
         fifth.outcomes[1]
     );
     assert_eq!(owned().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_describes_the_source_and_its_replicas_only() {
+    let config = sdk_config().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let db = unique("orders-db");
+    rds_source(&rds, &db, 1).await;
+    for other in ["billing-db", "audit-db"] {
+        rds_source(&rds, &unique(other), 0).await;
+    }
+    let theirs = format!("{db}-analytics");
+    rds_replica(&rds, &db, &theirs).await;
+    let (client, calls) = recorded(&config);
+    let replicas = RdsReplicas::new(client);
+
+    replicas
+        .set_desired(&db, "orders-db-replicas", 1)
+        .await
+        .expect("one replica is created");
+    let change = calls.take();
+    let current = replicas.current(&db).await.expect("the replicas are read");
+    let read = calls.take();
+
+    let mine = format!("{db}-replica-1");
+    assert_eq!(
+        (current.desired, current.in_service, current.resource_max),
+        (1, Some(1), Some(14))
+    );
+    let mut replicas = [mine, theirs];
+    replicas.sort();
+    assert_eq!(
+        read,
+        [
+            format!("identifier {db}"),
+            format!("db-instance-id {}", replicas.join(","))
+        ]
+    );
+    assert_eq!(change.len(), 2, "{change:?}");
+    assert_eq!(change[0], format!("identifier {db}"));
+    assert!(
+        change[1].starts_with("db-instance-id ") && change[1].contains(&replicas[0]),
+        "the source's replica and the identifiers for new ones: {change:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replica_limit_counts_every_replica_capstan_would_have() {
+    let config = sdk_config().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let db = unique("orders-db");
+    rds_source(&rds, &db, 1).await;
+    for n in 1..=13 {
+        rds_replica(&rds, &db, &format!("{db}-theirs-{n}")).await;
+    }
+    let replicas = RdsReplicas::new(rds.clone());
+    replicas
+        .set_desired(&db, "orders-db-replicas", 1)
+        .await
+        .expect("a 14th replica fits");
+
+    let refused = replicas
+        .set_desired(&db, "orders-db-replicas", 3)
+        .await
+        .expect_err("3 of capstan's and 13 others are 16");
+
+    assert_eq!(refused.kind(), ErrorKind::Invalid);
+    assert_eq!(refused.operation(), "rds:CreateDBInstanceReadReplica");
+    assert!(refused.message().contains("RDS's limit of 15"), "{refused}");
+    assert_eq!(rds_replicas(&rds, &db).await.len(), 14, "nothing created");
+    replicas
+        .set_desired(&db, "orders-db-replicas", 2)
+        .await
+        .expect("2 of capstan's and 13 others are 15");
+    assert_eq!(rds_replicas(&rds, &db).await.len(), 15);
+    let current = replicas.current(&db).await.expect("the replicas are read");
+    assert_eq!((current.desired, current.resource_max), (2, Some(2)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_replicas_skip_identifiers_other_instances_hold() {
+    let config = sdk_config().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let db = unique("orders-db");
+    rds_source(&rds, &db, 1).await;
+    // Not a replica: an instance of its own under the first name capstan would use. RDS would
+    // refuse to create a replica under it; moto would replace the instance instead.
+    let standalone = format!("{db}-replica-1");
+    rds_source(&rds, &standalone, 0).await;
+    let theirs = format!("{db}-replica-2");
+    rds_replica(&rds, &db, &theirs).await;
+    let replicas = RdsReplicas::new(rds.clone());
+
+    replicas
+        .set_desired(&db, "orders-db-replicas", 1)
+        .await
+        .expect("one replica is created");
+
+    let names: Vec<String> = rds_replicas(&rds, &db)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, [theirs, format!("{db}-replica-3")]);
+    let answer = rds
+        .describe_db_instances()
+        .db_instance_identifier(&standalone)
+        .send()
+        .await
+        .expect("the standalone instance is there");
+    assert_eq!(
+        answer.db_instances()[0].read_replica_source_db_instance_identifier(),
+        None,
+        "and still no replica"
+    );
 }

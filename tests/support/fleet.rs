@@ -4,7 +4,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ecs::types::ContainerDefinition;
-use aws_sdk_rds::types::Tag;
+use aws_sdk_rds::types::{Filter, Tag};
 use capstan_policy::model::DEFAULT_DELAY;
 
 /// Creates an ECS cluster (if needed), a task definition and a service with `desired` tasks.
@@ -151,13 +151,30 @@ pub async fn rds_status(rds: &aws_sdk_rds::Client, name: &str) -> String {
         .to_owned()
 }
 
-/// The read replicas of `source` with their tags, sorted by identifier.
+/// The read replicas of `source` with their tags, sorted by identifier: those the source lists,
+/// described by identifier, so other tests' instances in the emulator do not matter.
 pub async fn rds_replicas(rds: &aws_sdk_rds::Client, source: &str) -> Vec<(String, Vec<Tag>)> {
     let answer = rds
         .describe_db_instances()
+        .db_instance_identifier(source)
         .send()
         .await
-        .expect("DescribeDBInstances");
+        .expect("DescribeDBInstances of the source");
+    let listed = answer.db_instances()[0].read_replica_db_instance_identifiers();
+    if listed.is_empty() {
+        return Vec::new();
+    }
+    let answer = rds
+        .describe_db_instances()
+        .filters(
+            Filter::builder()
+                .name("db-instance-id")
+                .set_values(Some(listed.to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeDBInstances of the replicas");
     let mut found: Vec<(String, Vec<Tag>)> = answer
         .db_instances()
         .iter()

@@ -188,6 +188,28 @@ fn two_policies_on_one_resource_point_at_the_second_target() {
 }
 
 #[test]
+fn an_rds_source_with_capitals_is_located_with_its_lowercase_form() {
+    let replicas = "\
+version: 1
+name: orders-db-replicas
+target:
+  rds_replicas: { source: Orders-DB }
+capacity: { min: 0, max: 3 }
+";
+    let stderr = assert_rejected(
+        &[("replicas.yaml", replicas)],
+        "policies/replicas.yaml:4:3: error: rds_replicas source `Orders-DB` has capitals, but RDS \
+         stores DB instance identifiers in lowercase: the replicas capstan creates would never be \
+         matched to it",
+        "  rds_replicas: { source: Orders-DB }",
+    );
+    assert!(
+        stderr.contains("\n  = help: write `orders-db`\n"),
+        "stderr:\n{stderr}"
+    );
+}
+
+#[test]
 fn every_problem_of_the_set_is_reported_and_counted() {
     let first = GOOD.replace("version: 1", "version: 2");
     let second = GOOD

@@ -95,7 +95,7 @@ pub enum Target {
     },
     /// An ECS service; capacity is its desired task count.
     EcsService {
-        /// Name or ARN of the cluster that runs the service.
+        /// Name or ARN of the cluster that runs the service; both name the same cluster.
         cluster: String,
         /// The service's name.
         service: String,
@@ -103,7 +103,8 @@ pub enum Target {
     /// Read replicas of an RDS instance (MySQL, MariaDB or PostgreSQL; not Aurora); capacity is
     /// the number of replicas capstan keeps.
     RdsReplicas {
-        /// DB instance identifier of the source (primary) instance.
+        /// DB instance identifier of the source (primary) instance, as RDS stores it: in
+        /// lowercase, e.g. `orders-db`.
         source: String,
     },
     /// A topic on an MSK cluster; capacity is its partition count, which only ever grows.

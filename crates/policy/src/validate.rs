@@ -10,9 +10,9 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, delays, grows_only, metric_refs, periods, replicas,
-    schedules,
-    steps, thresholds, topics, track, unique_names, unique_targets, version, windows,
+    amounts, bounds, connections, databases, delays, grows_only, metric_refs, periods,
+    rds_identifiers, replicas, schedules, steps, thresholds, topics, track, unique_names,
+    unique_targets, version, windows,
 };
 use crate::model::{
     self, DEFAULT_COOLDOWN_IN, DEFAULT_FALLBACK_AFTER, DEFAULT_STABILIZATION_IN, DEFAULT_TOLERANCE,
@@ -98,6 +98,7 @@ pub(crate) fn validate(sources: &[Source]) -> Result<Vec<Policy>, Report> {
     diagnostics.extend(unique_names::check(&parsed));
     diagnostics.extend(unique_targets::check(&parsed));
     diagnostics.extend(connections::check(&parsed));
+    diagnostics.extend(rds_identifiers::databases(&parsed));
     diagnostics.extend(topics::check(&parsed));
     if diagnostics.is_empty() {
         Ok(policies)
@@ -123,6 +124,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
     let raw = &parsed.file;
     let capacity = &raw.capacity.value;
     version::check(&raw.version, out);
+    rds_identifiers::source(&raw.target, out);
     bounds::check(capacity, out);
     let queries: BTreeMap<&str, Option<MetricQuery>> = raw
         .metrics

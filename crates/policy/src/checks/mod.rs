@@ -15,6 +15,7 @@ pub(crate) mod delays;
 pub(crate) mod grows_only;
 pub(crate) mod metric_refs;
 pub(crate) mod periods;
+pub(crate) mod rds_identifiers;
 pub(crate) mod replicas;
 pub(crate) mod schedules;
 pub(crate) mod steps;
