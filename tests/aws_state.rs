@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use capstan_aws::state::{CLAIM_RETENTION, Claim, DECISION_RETENTION};
 use capstan_aws::{DynamoStateStore, ErrorKind, create_table};
 use capstan_engine::model::Target;
-use capstan_engine::ports::{Lease, StateStore};
+use capstan_engine::ports::{Lease, LeaseLost, SaveError, StateStore};
 use capstan_engine::{Direction, LastAction, Recommendation, ResourceState};
 use capstan_tests::{sdk_config, unique};
 
@@ -65,6 +65,13 @@ async fn state_is_saved_and_loaded_per_resource() {
         ResourceState::default()
     );
 
+    assert_eq!(
+        store
+            .acquire_lease(&service, "evaluation-1")
+            .await
+            .expect("acquiring"),
+        Lease::Acquired
+    );
     let first = ResourceState {
         actions: vec![out],
         recommendations: vec![Recommendation { at, capacity: 4 }],
@@ -72,7 +79,10 @@ async fn state_is_saved_and_loaded_per_resource() {
         intent: None,
         settling: false,
     };
-    store.save(&service, &first).await.expect("saving");
+    store
+        .save(&service, "evaluation-1", &first)
+        .await
+        .expect("saving");
     assert_eq!(store.load(&service).await.expect("loading"), first);
     assert_eq!(
         store.load(&group).await.expect("loading"),
@@ -86,7 +96,10 @@ async fn state_is_saved_and_loaded_per_resource() {
         intent: None,
         settling: true,
     };
-    store.save(&service, &second).await.expect("saving again");
+    store
+        .save(&service, "evaluation-1", &second)
+        .await
+        .expect("saving again");
     assert_eq!(store.load(&service).await.expect("loading"), second);
 }
 
@@ -220,28 +233,54 @@ async fn of_racing_evaluators_exactly_one_takes_the_lease() {
     }
 }
 
+/// The claim item of the event `key`, as stored.
+async fn claim_item(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    store: &DynamoStateStore,
+    key: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    dynamodb
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("event#{key}")))
+        .key("sk", AttributeValue::S("claim".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("reading the claim")
+        .item
+        .expect("the claim exists")
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_is_claimed_once_and_duplicates_name_the_first_claimant() {
+async fn a_completed_event_is_a_duplicate_for_every_later_delivery() {
     let (store, dynamodb) = new_store().await;
     let key = "alarm#capstan-orders-cpu#2026-03-02T12:00:00Z";
-
-    assert_eq!(
-        store
-            .claim_event(key, "request-1", noon())
-            .await
-            .expect("claiming"),
-        Claim::First
-    );
-    for (claimant, late) in [("request-2", 1), ("request-3", 60)] {
-        assert_eq!(
+    let claim = |claimant: &'static str, late: i64| {
+        let store = &store;
+        async move {
             store
                 .claim_event(key, claimant, noon() + TimeDelta::seconds(late))
                 .await
-                .expect("claiming"),
+                .expect("claiming")
+        }
+    };
+
+    assert_eq!(claim("request-1", 0).await, Claim::Claimed);
+    store
+        .complete_event(key, "request-1", noon() + TimeDelta::seconds(5))
+        .await
+        .expect("completing");
+    // Another delivery, a late duplicate of the same invocation, and one long after: all
+    // duplicates, naming the first claimant.
+    for (claimant, late) in [("request-2", 6), ("request-1", 60), ("request-3", 3600)] {
+        assert_eq!(
+            claim(claimant, late).await,
             Claim::Duplicate {
                 by: "request-1".into(),
                 at: noon()
-            }
+            },
+            "{claimant}"
         );
     }
     assert_eq!(
@@ -249,23 +288,142 @@ async fn an_event_is_claimed_once_and_duplicates_name_the_first_claimant() {
             .claim_event("tick#another-event", "request-2", noon())
             .await
             .expect("claiming"),
-        Claim::First
+        Claim::Claimed
     );
 
-    let item = dynamodb
-        .get_item()
-        .table_name(store.table())
-        .key("pk", AttributeValue::S(format!("event#{key}")))
-        .key("sk", AttributeValue::S("claim".into()))
-        .send()
-        .await
-        .expect("reading the claim")
-        .item
-        .expect("the claim exists");
+    let item = claim_item(&dynamodb, &store, key).await;
+    assert_eq!(item["progress"], AttributeValue::S("completed".into()));
     assert_eq!(
         item["expires_at"],
         AttributeValue::N((noon() + CLAIM_RETENTION).timestamp().to_string())
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_in_progress_is_retried_by_its_claimant_and_taken_over_once_expired() {
+    let (store, dynamodb) = new_store().await;
+    let store = store.with_lease_duration(TimeDelta::seconds(70));
+    let key = "tick#2026-03-02T12:00:00+00:00";
+    let claim = |claimant: &'static str, late: i64| {
+        let store = &store;
+        async move {
+            store
+                .claim_event(key, claimant, noon() + TimeDelta::seconds(late))
+                .await
+                .expect("claiming")
+        }
+    };
+    let in_progress = |by: &str, until: i64| Claim::InProgress {
+        by: by.into(),
+        until: noon() + TimeDelta::seconds(until),
+    };
+
+    assert_eq!(claim("request-1", 0).await, Claim::Claimed);
+    assert_eq!(
+        claim("request-2", 69).await,
+        in_progress("request-1", 70),
+        "another live attempt is kept out"
+    );
+    // The attempt failed; Lambda retries it under the same request id: it is processed again,
+    // and its claim runs from the retry.
+    assert_eq!(claim("request-1", 30).await, Claim::Claimed, "a retry");
+    assert_eq!(claim("request-2", 99).await, in_progress("request-1", 100));
+    // The retry died too: once its claim expires, another delivery takes it over.
+    assert_eq!(claim("request-2", 100).await, Claim::Claimed, "expired");
+    let error = store
+        .complete_event(key, "request-1", noon() + TimeDelta::seconds(101))
+        .await
+        .expect_err("no longer request-1's claim");
+    assert_eq!(error.operation(), "dynamodb:UpdateItem");
+    assert!(
+        error.to_string().contains("no longer request-1's"),
+        "{error}"
+    );
+    store
+        .complete_event(key, "request-2", noon() + TimeDelta::seconds(101))
+        .await
+        .expect("completing");
+    assert_eq!(
+        claim("request-3", 102).await,
+        Claim::Duplicate {
+            by: "request-2".into(),
+            at: noon() + TimeDelta::seconds(100)
+        }
+    );
+    let item = claim_item(&dynamodb, &store, key).await;
+    assert_eq!(
+        item["in_progress_until"],
+        AttributeValue::N((noon() + TimeDelta::seconds(170)).timestamp().to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_whose_lease_expired_or_was_taken_cannot_save_state() {
+    let store = new_store()
+        .await
+        .0
+        .with_lease_duration(TimeDelta::minutes(2));
+    let target = orders();
+    let state = |evaluations_without_data| ResourceState {
+        evaluations_without_data,
+        ..ResourceState::default()
+    };
+    let save = |holder: &'static str, saved: ResourceState, at: DateTime<Utc>| {
+        let (store, target) = (&store, &target);
+        async move { store.save_at(target, holder, &saved, at).await }
+    };
+    let lost = |answer: Result<(), SaveError<capstan_aws::AwsError>>| match answer {
+        Err(SaveError::LeaseLost(lost)) => lost,
+        other => panic!("expected the write to be fenced off, got {other:?}"),
+    };
+
+    assert_eq!(
+        lost(save("a", state(1), noon()).await),
+        LeaseLost::Free,
+        "no lease, no write"
+    );
+    store
+        .acquire_lease_at(&target, "a", noon())
+        .await
+        .expect("acquiring");
+    save("a", state(1), noon() + TimeDelta::seconds(119))
+        .await
+        .expect("saving while the lease holds");
+    assert_eq!(
+        lost(save("a", state(2), noon() + TimeDelta::minutes(2)).await),
+        LeaseLost::Expired(noon() + TimeDelta::minutes(2))
+    );
+    assert_eq!(
+        store
+            .acquire_lease_at(&target, "b", noon() + TimeDelta::minutes(3))
+            .await
+            .expect("acquiring"),
+        Lease::Acquired
+    );
+    assert_eq!(
+        lost(save("a", state(2), noon() + TimeDelta::minutes(3)).await),
+        LeaseLost::HeldBy {
+            holder: "b".into(),
+            until: noon() + TimeDelta::minutes(5)
+        }
+    );
+    assert_eq!(
+        store.load(&target).await.expect("loading"),
+        state(1),
+        "nothing changed"
+    );
+
+    save("b", state(3), noon() + TimeDelta::minutes(3))
+        .await
+        .expect("the new holder saves");
+    assert_eq!(store.load(&target).await.expect("loading"), state(3));
+    assert!(store.release_lease(&target, "b").await.expect("releasing"));
+    assert_eq!(
+        lost(save("b", state(4), noon() + TimeDelta::minutes(3)).await),
+        LeaseLost::Free,
+        "given back"
+    );
+    assert_eq!(store.load(&target).await.expect("loading"), state(3));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -287,11 +445,18 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
         from: 4,
         to: 6,
     };
-    store.save(&target, &earlier).await.expect("saving");
+    store
+        .acquire_lease(&target, "evaluation-1")
+        .await
+        .expect("acquiring");
+    store
+        .save(&target, "evaluation-1", &earlier)
+        .await
+        .expect("saving");
 
     let intending = earlier.intending(intent);
     store
-        .save(&target, &intending)
+        .save(&target, "evaluation-1", &intending)
         .await
         .expect("saving the intent");
     assert_eq!(
@@ -304,7 +469,10 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
         actions: vec![earlier.actions[0], intent],
         ..ResourceState::default()
     };
-    store.save(&target, &after).await.expect("saving");
+    store
+        .save(&target, "evaluation-1", &after)
+        .await
+        .expect("saving");
     assert_eq!(store.load(&target).await.expect("loading"), after);
 }
 

@@ -328,6 +328,138 @@ async fn assert_unchanged_since_first_alarm(ecs: &aws_sdk_ecs::Client, cluster: 
     }
 }
 
+/// Writes the claim of the event `key` in progress by `by` until `until`, as an attempt that
+/// is still running (or died) leaves it.
+async fn claim_in_progress(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: &str,
+    by: &str,
+    until: DateTime<Utc>,
+) {
+    let now = Utc::now();
+    let epoch = |at: DateTime<Utc>| AttributeValue::N(at.timestamp().to_string());
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(format!("event#{key}")))
+        .item("sk", AttributeValue::S("claim".into()))
+        .item("claimed_by", AttributeValue::S(by.into()))
+        .item("claimed_at", AttributeValue::S(now.to_rfc3339()))
+        .item("progress", AttributeValue::S("in_progress".into()))
+        .item("in_progress_until", epoch(until))
+        .item("expires_at", epoch(now + chrono::TimeDelta::days(7)))
+        .send()
+        .await
+        .expect("writing a claim");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_in_progress_elsewhere_is_left_to_a_retry_and_an_expired_claim_is_taken_over() {
+    let config = capstan_tests::sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let cluster = capstan_tests::unique("e2e-claims");
+    let table = capstan_tests::unique("state");
+    capstan_aws::state::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+    fleet::steady_ecs_service(&ecs, &cluster, HOT, 2).await;
+    let now = Utc::now();
+    let trace: Vec<_> = fleet::window_minutes(now, 6)
+        .into_iter()
+        .map(|at| (at, 90.0))
+        .collect();
+    fleet::put_metric(&cloudwatch, &cpu(&cluster, HOT), &trace).await;
+    let policies = tempfile::tempdir().expect("tempdir");
+    fs::write(
+        policies.path().join("hot.yaml"),
+        policy_yaml(&cluster, HOT, false),
+    )
+    .expect("writing a policy");
+    let endpoint = capstan_tests::endpoint();
+    let evaluator = LambdaEvaluator::start(&[
+        (
+            "CAPSTAN_POLICY_DIR",
+            policies.path().to_str().expect("UTF-8 path"),
+        ),
+        ("CAPSTAN_STATE_TABLE", &table),
+        // In replay, each event is evaluated as of the time it carries: the datapoints are laid
+        // out before `now`, and the first invocation may wait minutes for the function's build.
+        ("CAPSTAN_REPLAY", "true"),
+        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+    let key = format!("alarm#capstan-{HOT}#{}", now.to_rfc3339());
+    let alarm = eventbridge_alarm(&cpu(&cluster, HOT), now);
+
+    // Another attempt is handling the same state change: this delivery is not evaluated, and
+    // the invocation fails so that Lambda retries it later.
+    let until = now + chrono::TimeDelta::minutes(10);
+    claim_in_progress(&dynamodb, &table, &key, "request-elsewhere", until).await;
+    let error = evaluator
+        .invoke(&alarm)
+        .expect_err("a delivery in progress elsewhere fails");
+    // cargo lambda wraps the message over lines, each after a `│`.
+    let error = error
+        .split_whitespace()
+        .filter(|word| *word != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        error.contains(&format!(
+            "event {key} is being handled by request-elsewhere"
+        )),
+        "{error}"
+    );
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 2);
+    assert_eq!(
+        decision_log(&dynamodb, &table, &cluster, HOT).await,
+        Vec::<Value>::new()
+    );
+
+    // That attempt died and its claim expired: the next delivery takes it over and acts.
+    let expired = Utc::now() - chrono::TimeDelta::seconds(1);
+    claim_in_progress(&dynamodb, &table, &key, "request-elsewhere", expired).await;
+    let answer = evaluator.invoke(&alarm).expect("the claim expired");
+    assert_eq!(
+        outcome(&answer, HOT)["result"]["status"],
+        "applied",
+        "{answer:#}"
+    );
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
+    let claim = dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("event#{key}")))
+        .key("sk", AttributeValue::S("claim".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("reading the claim")
+        .item
+        .expect("the claim");
+    assert_eq!(
+        claim["progress"],
+        AttributeValue::S("completed".into()),
+        "{claim:?}"
+    );
+    assert_ne!(
+        claim["claimed_by"],
+        AttributeValue::S("request-elsewhere".into()),
+        "{claim:?}"
+    );
+
+    // Completed: a further delivery is a duplicate.
+    let again = evaluator.invoke(&alarm).expect("a duplicate");
+    assert_eq!(again["outcomes"], json!([]), "{again:#}");
+    assert_eq!(again["duplicates"][0]["key"], json!(key), "{again:#}");
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_and_an_invalid_policy_set_never_act() {
     let config = capstan_tests::sdk_config().await;

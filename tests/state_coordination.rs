@@ -1,15 +1,17 @@
-//! Leases and intents end to end: runner passes against moto's DynamoDB, ECS and CloudWatch.
+//! Leases, fenced writes, intents and event claims end to end: runner passes against moto's
+//! DynamoDB, ECS and CloudWatch.
 //! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test state_coordination`.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::Barrier;
 
+use capstan_aws::state::Claim;
 use capstan_aws::{Aws, AwsError, DynamoStateStore};
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::ports::{CapacityControl, Lease, StateStore};
+use capstan_engine::ports::{CapacityControl, Lease, SaveError, StateStore};
 use capstan_engine::{CurrentCapacity, Direction, LastAction, ResourceState};
 use capstan_policy::{PolicySet, Source};
 use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
@@ -139,8 +141,13 @@ impl StateStore for LeaseRace<'_> {
         self.store.load(target).await
     }
 
-    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), AwsError> {
-        self.store.save(target, state).await
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<AwsError>> {
+        self.store.save(target, holder, state).await
     }
 
     async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, AwsError> {
@@ -165,11 +172,21 @@ impl StateStore for DiesAfterActing<'_> {
         self.0.load(target).await.map_err(io::Error::other)
     }
 
-    async fn save(&self, target: &Target, state: &ResourceState) -> io::Result<()> {
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<io::Error>> {
         if state.intent.is_none() {
-            return Err(io::Error::other("the evaluation died before recording"));
+            return Err(SaveError::Store(io::Error::other(
+                "the evaluation died before recording",
+            )));
         }
-        self.0.save(target, state).await.map_err(io::Error::other)
+        self.0
+            .save(target, holder, state)
+            .await
+            .map_err(|error| SaveError::Store(io::Error::other(error)))
     }
 
     async fn acquire_lease(&self, target: &Target, holder: &str) -> io::Result<Lease> {
@@ -184,6 +201,119 @@ impl StateStore for DiesAfterActing<'_> {
             .release_lease(target, holder)
             .await
             .map_err(io::Error::other)
+    }
+}
+
+/// An evaluation that dies making its change, before (`after_change` false) or after the
+/// change reached AWS: from then on it writes nothing, and gives no lease back.
+struct DiesAtTheChange<'a> {
+    capacity: &'a CountingChanges<'a>,
+    store: &'a DynamoStateStore,
+    after_change: bool,
+    dead: AtomicBool,
+}
+
+impl DiesAtTheChange<'_> {
+    fn died(&self) -> io::Error {
+        io::Error::other("the attempt died")
+    }
+}
+
+impl CapacityControl for DiesAtTheChange<'_> {
+    type Error = io::Error;
+
+    async fn current(&self, target: &Target) -> io::Result<CurrentCapacity> {
+        self.capacity
+            .current(target)
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn set_desired(&self, target: &Target, desired: u32) -> io::Result<()> {
+        if self.after_change {
+            self.capacity
+                .set_desired(target, desired)
+                .await
+                .map_err(io::Error::other)?;
+        }
+        self.dead.store(true, Ordering::SeqCst);
+        Err(self.died())
+    }
+}
+
+impl StateStore for DiesAtTheChange<'_> {
+    type Error = io::Error;
+
+    async fn load(&self, target: &Target) -> io::Result<ResourceState> {
+        self.store.load(target).await.map_err(io::Error::other)
+    }
+
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<io::Error>> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(SaveError::Store(self.died()));
+        }
+        self.store
+            .save(target, holder, state)
+            .await
+            .map_err(|error| SaveError::Store(io::Error::other(error)))
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> io::Result<Lease> {
+        self.store
+            .acquire_lease(target, holder)
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> io::Result<bool> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(self.died());
+        }
+        self.store
+            .release_lease(target, holder)
+            .await
+            .map_err(io::Error::other)
+    }
+}
+
+/// A state store whose lease, once taken, expires and is taken by `evaluation-2` before the
+/// state is written, as if the evaluation stalled past its lease.
+struct LeaseTakenOver<'a>(&'a DynamoStateStore);
+
+impl StateStore for LeaseTakenOver<'_> {
+    type Error = AwsError;
+
+    async fn load(&self, target: &Target) -> Result<ResourceState, AwsError> {
+        self.0.load(target).await
+    }
+
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<AwsError>> {
+        self.0.save(target, holder, state).await
+    }
+
+    async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, AwsError> {
+        let lease = self.0.acquire_lease(target, holder).await?;
+        let expired = Utc::now() + self.0.lease_duration() + TimeDelta::seconds(1);
+        let taken = self
+            .0
+            .acquire_lease_at(target, "evaluation-2", expired)
+            .await?;
+        assert_eq!(taken, Lease::Acquired, "the lease had expired");
+        Ok(lease)
+    }
+
+    async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, AwsError> {
+        self.0.release_lease(target, holder).await
     }
 }
 
@@ -270,4 +400,107 @@ async fn an_evaluation_that_dies_between_acting_and_recording_is_not_repeated() 
     assert_eq!(scene.desired().await, 4);
     let remembered = store.load(&scene.policy.target).await.expect("loading");
     assert_eq!((remembered.actions, remembered.intent), (vec![made], None));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_whose_lease_was_taken_over_before_its_intent_does_not_act() {
+    let scene = Scene::new("0s").await;
+    let store = scene.aws.state();
+    let capacity = CountingChanges {
+        aws: &scene.aws,
+        changes: AtomicUsize::new(0),
+    };
+
+    let outcome = scene
+        .pass("evaluation-1", &LeaseTakenOver(store), &capacity)
+        .await;
+
+    match &outcome.result {
+        RunResult::Failed(why) => assert!(
+            why.contains("not acting") && why.contains("the lease was lost: evaluation-2 holds it"),
+            "{outcome}"
+        ),
+        other => panic!("the intent write should be refused, got {other:?}"),
+    }
+    assert_eq!(capacity.changes.load(Ordering::SeqCst), 0, "no change");
+    assert_eq!(scene.desired().await, 2);
+    assert_eq!(
+        store.load(&scene.policy.target).await.expect("loading"),
+        ResourceState::default(),
+        "nothing written"
+    );
+}
+
+/// An attempt claims an alarm's event and dies making its change, before or after the change
+/// reached AWS; Lambda retries the invocation under the same request id. The retry is
+/// evaluated, and the change is made once over both attempts.
+async fn a_retry_after_dying(after_change: bool) {
+    let scene = Scene::new("10m").await;
+    let store = scene.aws.state();
+    let capacity = CountingChanges {
+        aws: &scene.aws,
+        changes: AtomicUsize::new(0),
+    };
+    let key = format!("alarm#capstan-{SERVICE}#{}", scene.now.to_rfc3339());
+    let claim = |request_id: &'static str| {
+        let key = &key;
+        async move {
+            store
+                .claim_event(key, request_id, Utc::now())
+                .await
+                .expect("claiming")
+        }
+    };
+
+    assert_eq!(claim("request-1").await, Claim::Claimed);
+    let dying = DiesAtTheChange {
+        capacity: &capacity,
+        store,
+        after_change,
+        dead: AtomicBool::new(false),
+    };
+    let died = scene.pass("request-1", &dying, &dying).await;
+    assert!(matches!(died.result, RunResult::Failed(_)), "{died}");
+    let holder = store
+        .acquire_lease(&scene.policy.target, "request-2")
+        .await
+        .expect("acquiring");
+    assert!(
+        matches!(&holder, Lease::HeldBy { holder, .. } if holder == "request-1"),
+        "the dead attempt's lease stays: {holder:?}"
+    );
+
+    assert_eq!(claim("request-1").await, Claim::Claimed, "the retry");
+    let retry = scene.pass("request-1", store, &capacity).await;
+    assert!(retry.decision.is_some(), "evaluated: {retry}");
+    if after_change {
+        assert_eq!(retry.result, RunResult::Unchanged, "{retry}");
+        assert!(
+            retry.warnings.iter().any(|w| w.contains("counted as made")),
+            "{retry}"
+        );
+    } else {
+        assert_eq!(retry.result, RunResult::Applied, "{retry}");
+    }
+    store
+        .complete_event(&key, "request-1", Utc::now())
+        .await
+        .expect("completing");
+
+    assert_eq!(capacity.changes.load(Ordering::SeqCst), 1, "one change");
+    assert_eq!(scene.desired().await, 4);
+    assert!(
+        matches!(claim("request-2").await, Claim::Duplicate { by, .. } if by == "request-1"),
+        "a later delivery is a duplicate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_of_an_attempt_that_died_before_its_change_makes_it_once() {
+    a_retry_after_dying(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_of_an_attempt_that_died_after_its_change_does_not_make_it_again() {
+    a_retry_after_dying(true).await;
 }

@@ -198,7 +198,7 @@ export class CapstanStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'StateTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
         resources: [stateTable.attrArn],
       }),
       new iam.PolicyStatement({

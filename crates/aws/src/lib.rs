@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
 //! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
-//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `UpdateItem`, `PutItem`, `DeleteItem` |
+//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `TransactWriteItems` (`ConditionCheck`, `Update`), `PutItem`, `UpdateItem`, `DeleteItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
 //! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).

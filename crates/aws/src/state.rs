@@ -10,7 +10,7 @@
 //! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, and an unconfirmed intent); `updated_at` (RFC 3339) |
 //! | a resource's lease | `resource#<kind>#<identity>` | `lease` | `holder`, `acquired_at` (RFC 3339), `expires_at` (epoch seconds) |
 //! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's request id), `outcome` (the evaluation's JSON), `expires_at` |
-//! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `expires_at` |
+//! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `progress` (`in_progress` or `completed`), `in_progress_until` (epoch seconds), `completed_at` (RFC 3339, once completed), `expires_at` |
 //!
 //! `<kind>` is the target kind as written in policies (`ecs_service`) and `<identity>` its name
 //! (`shop/order-processing` for an ECS service, the group's name for an Auto Scaling group).
@@ -22,18 +22,28 @@
 //!
 //! # Writes
 //!
-//! - The state is written with `UpdateItem` and read with strongly consistent reads, so an
-//!   evaluation sees what the previous one just wrote. Before acting, the runner saves the state
-//!   with the change it is about to make as its intent; the state saved after the change has
-//!   none. An intent found on the next read means the evaluation stopped in between (see
-//!   [`ResourceState::reconcile`]).
+//! - The state is read with strongly consistent reads, so an evaluation sees what the previous
+//!   one just wrote. Before acting, the runner saves the state with the change it is about to
+//!   make as its intent; the state saved after the change has none. An intent found on the next
+//!   read means the evaluation stopped in between (see [`ResourceState::reconcile`]).
+//! - The state is written only by the holder of the resource's lease: a `TransactWriteItems` of
+//!   a `ConditionCheck` on the lease item (`holder` is the writer and `expires_at` is still
+//!   ahead) and the `Update` of the state item. When the check fails the transaction writes
+//!   nothing and its cancellation reason carries the lease item, so the writer learns who holds
+//!   it now ([`LeaseLost`]).
 //! - A lease is taken with a `PutItem` conditional on the item being absent, expired, or already
 //!   the caller's, and lasts [`DynamoStateStore::lease_duration`]. When the condition fails the
 //!   answer carries the current item, so the caller learns the holder in the same call. Only the
 //!   holder's conditional `DeleteItem` releases it. Expiry is compared in whole seconds of the
-//!   store's wall clock.
-//! - A claim is a `PutItem` conditional on the item being absent: the first delivery of an event
-//!   claims it, and later deliveries are told who claimed it and when.
+//!   writer's wall clock: a condition expression cannot read DynamoDB's own clock.
+//! - A claim works as an idempotency record does in AWS Lambda Powertools: a `PutItem` writes it
+//!   *in progress*, until [`DynamoStateStore::lease_duration`] from now, conditional on the item
+//!   being absent, or in progress and either already the claimant's (a retry of the same
+//!   invocation: Lambda retries with the same request id) or expired (an attempt that died).
+//!   Once every outcome of the delivery is logged, a conditional `UpdateItem` marks it
+//!   *completed*. A later delivery is told who completed it ([`Claim::Duplicate`]), or who is
+//!   working on it and until when ([`Claim::InProgress`]). A claim without `progress` was
+//!   written before claims were completed and counts as completed.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,16 +51,17 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use capstan_engine::ResourceState;
 use capstan_engine::model::Target;
-use capstan_engine::ports::{Lease, StateStore};
+use capstan_engine::ports::{Lease, LeaseLost, SaveError, StateStore};
 
 use crate::error::{AwsError, ErrorKind};
 
@@ -62,6 +73,12 @@ const CLAIM_RECORD: &str = "claim";
 /// The attribute holding the serialized [`ResourceState`].
 const MEMORY: &str = "memory";
 const EXPIRES_AT: &str = "expires_at";
+/// A claim's stage, [`IN_PROGRESS`] or [`COMPLETED`].
+const PROGRESS: &str = "progress";
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETED: &str = "completed";
+/// Until when a claim in progress keeps other deliveries out.
+const IN_PROGRESS_UNTIL: &str = "in_progress_until";
 
 /// How long [`create_table`] waits for the new table to become active.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
@@ -73,17 +90,26 @@ pub const DECISION_RETENTION: TimeDelta = TimeDelta::days(30);
 /// beyond any retry of Lambda or EventBridge.
 pub const CLAIM_RETENTION: TimeDelta = TimeDelta::days(7);
 
-/// Whether this delivery of an event is its first, from [`DynamoStateStore::claim_event`].
+/// Whether this delivery of an event is to handle it, from [`DynamoStateStore::claim_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The event was not seen before; it is now claimed.
-    First,
-    /// The event was claimed before.
+    /// The claim is the caller's, in progress: the event was not seen before, or an earlier
+    /// attempt at it ended without completing it (the same claimant again, or the earlier
+    /// claim expired).
+    Claimed,
+    /// The event was handled: its claim is completed.
     Duplicate {
         /// Who claimed it, as they named themselves (the evaluator uses its request id).
         by: String,
         /// When.
         at: DateTime<Utc>,
+    },
+    /// Another claimant is handling the event now.
+    InProgress {
+        /// Who, as they named themselves.
+        by: String,
+        /// When their claim expires unless completed first.
+        until: DateTime<Utc>,
     },
 }
 
@@ -106,9 +132,11 @@ impl DynamoStateStore {
         }
     }
 
-    /// Sets how long a lease lasts unless released first. It must be longer than an evaluation
-    /// can run, or a slow holder may lose its lease while acting; a holder that dies keeps the
-    /// resource locked this long. By default, 2 minutes (twice the evaluator's timeout).
+    /// Sets how long a lease, and a claim in progress, last unless released or completed first.
+    /// It must outlast the attempt that holds them: a holder that runs longer loses its lease
+    /// and can no longer save state, and its event may be claimed by another delivery. A holder
+    /// that dies keeps the resource, and its event, from other holders this long. By default,
+    /// 2 minutes; the evaluator sets it for each invocation from the invocation's deadline.
     pub fn with_lease_duration(mut self, duration: TimeDelta) -> Self {
         self.lease_duration = duration;
         self
@@ -119,7 +147,8 @@ impl DynamoStateStore {
         &self.table
     }
 
-    /// How long a lease lasts; see [`with_lease_duration`](Self::with_lease_duration).
+    /// How long a lease and a claim in progress last; see
+    /// [`with_lease_duration`](Self::with_lease_duration).
     pub fn lease_duration(&self) -> TimeDelta {
         self.lease_duration
     }
@@ -145,7 +174,7 @@ impl DynamoStateStore {
     }
 
     /// Puts `item` (which carries its key) when `condition` holds. Answers `None` when it was
-    /// written, or the item whose presence failed the condition.
+    /// written, or the item that failed the condition.
     async fn put_unless_present(
         &self,
         item: HashMap<String, AttributeValue>,
@@ -216,25 +245,84 @@ impl DynamoStateStore {
         let Some(held) = held else {
             return Ok(Lease::Acquired);
         };
-        let fields = Fields(&held);
-        let decoded = fields
-            .string("holder")
-            .and_then(|holder| Ok((holder.clone(), fields.epoch(EXPIRES_AT)?)));
-        match decoded {
-            Ok((holder, until)) => Ok(Lease::HeldBy { holder, until }),
-            Err(problem) => Err(malformed("dynamodb:PutItem", item_name, &problem)),
-        }
+        let (holder, until) = lease_holder(&held)
+            .map_err(|problem| malformed("dynamodb:PutItem", item_name, &problem))?;
+        Ok(Lease::HeldBy { holder, until })
     }
 
-    /// Claims the event `key` for `claimant` at `now`: [`Claim::First`] for the first delivery,
-    /// [`Claim::Duplicate`] naming the first claimant for every later one, for
-    /// [`CLAIM_RETENTION`].
+    /// Saves the state of `target` for `holder` as of `now`, fenced by the lease (see the
+    /// [module docs](self)); the [`StateStore`] port does the same as of the wall clock.
+    pub async fn save_at(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+        now: DateTime<Utc>,
+    ) -> Result<(), SaveError<AwsError>> {
+        const OPERATION: &str = "dynamodb:TransactWriteItems";
+        let (state_key, item_name) = self.resource_key(target, STATE_RECORD);
+        let (lease_key, _) = self.resource_key(target, LEASE_RECORD);
+        let invalid = |problem: String| {
+            SaveError::Store(AwsError::new(
+                OPERATION,
+                &item_name,
+                ErrorKind::Invalid,
+                problem,
+            ))
+        };
+        let memory = serde_json::to_string(state).map_err(|error| invalid(error.to_string()))?;
+        let fence = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(lease_key))
+            .condition_expression("holder = :holder AND expires_at > :now")
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .expression_attribute_values(":now", epoch_seconds(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|error| invalid(error.to_string()))?;
+        let write = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(state_key))
+            .update_expression(format!("SET {MEMORY} = :memory, updated_at = :now"))
+            .expression_attribute_values(":memory", AttributeValue::S(memory))
+            .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
+            .build()
+            .map_err(|error| invalid(error.to_string()))?;
+        let answer = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(fence).build())
+            .transact_items(TransactWriteItem::builder().update(write).build())
+            .send()
+            .await;
+        let Err(error) = answer else {
+            return Ok(());
+        };
+        // The reasons come in the order of the items: the fence's first.
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            error.as_service_error()
+            && let Some(fence) = cancelled.cancellation_reasons().first()
+            && fence.code() == Some("ConditionalCheckFailed")
+        {
+            let lost = lease_lost(fence.item(), holder)
+                .map_err(|problem| SaveError::Store(malformed(OPERATION, item_name, &problem)))?;
+            return Err(lost.into());
+        }
+        Err(SaveError::Store(AwsError::from_sdk(
+            OPERATION, item_name, error,
+        )))
+    }
+
+    /// Claims the event `key` for `claimant` at `now`, in progress for
+    /// [`lease_duration`](Self::lease_duration) (see the [module docs](self)). The claim is kept
+    /// for [`CLAIM_RETENTION`], so a duplicate is recognised that long.
     pub async fn claim_event(
         &self,
         key: &str,
         claimant: &str,
         now: DateTime<Utc>,
     ) -> Result<Claim, AwsError> {
+        const OPERATION: &str = "dynamodb:PutItem";
         let (mut item, item_name) = self.key(format!("event#{key}"), CLAIM_RECORD);
         item.extend([
             (
@@ -242,26 +330,81 @@ impl DynamoStateStore {
                 AttributeValue::S(claimant.to_owned()),
             ),
             ("claimed_at".to_owned(), AttributeValue::S(now.to_rfc3339())),
+            (
+                PROGRESS.to_owned(),
+                AttributeValue::S(IN_PROGRESS.to_owned()),
+            ),
+            (
+                IN_PROGRESS_UNTIL.to_owned(),
+                epoch_seconds(now + self.lease_duration),
+            ),
             (EXPIRES_AT.to_owned(), epoch_seconds(now + CLAIM_RETENTION)),
         ]);
         let claimed = self
             .put_unless_present(
                 item,
                 item_name.clone(),
-                "attribute_not_exists(pk)",
-                HashMap::new(),
+                &format!(
+                    "attribute_not_exists(pk) OR ({PROGRESS} = :in_progress AND (claimed_by = :claimant OR {IN_PROGRESS_UNTIL} <= :now))"
+                ),
+                HashMap::from([
+                    (
+                        ":in_progress".to_owned(),
+                        AttributeValue::S(IN_PROGRESS.to_owned()),
+                    ),
+                    (":claimant".to_owned(), AttributeValue::S(claimant.to_owned())),
+                    (":now".to_owned(), epoch_seconds(now)),
+                ]),
             )
             .await?;
-        let Some(claimed) = claimed else {
-            return Ok(Claim::First);
-        };
-        let fields = Fields(&claimed);
-        let decoded = fields
-            .string("claimed_by")
-            .and_then(|by| Ok((by.clone(), fields.time("claimed_at")?)));
-        match decoded {
-            Ok((by, at)) => Ok(Claim::Duplicate { by, at }),
-            Err(problem) => Err(malformed("dynamodb:PutItem", item_name, &problem)),
+        match claimed {
+            None => Ok(Claim::Claimed),
+            Some(claim) => {
+                claim_of(&claim).map_err(|problem| malformed(OPERATION, item_name, &problem))
+            }
+        }
+    }
+
+    /// Marks `claimant`'s claim of the event `key` completed at `now`: every later delivery is
+    /// a [`Claim::Duplicate`]. An error when the claim is no longer `claimant`'s and in progress.
+    pub async fn complete_event(
+        &self,
+        key: &str,
+        claimant: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        const OPERATION: &str = "dynamodb:UpdateItem";
+        let (key, item_name) = self.key(format!("event#{key}"), CLAIM_RECORD);
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(format!("SET {PROGRESS} = :completed, completed_at = :now"))
+            .condition_expression(format!(
+                "claimed_by = :claimant AND {PROGRESS} = :in_progress"
+            ))
+            .expression_attribute_values(":completed", AttributeValue::S(COMPLETED.to_owned()))
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.to_owned()))
+            .expression_attribute_values(":claimant", AttributeValue::S(claimant.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(AwsError::new(
+                    OPERATION,
+                    item_name,
+                    ErrorKind::Other,
+                    format!("the claim is no longer {claimant}'s and in progress"),
+                ))
+            }
+            Err(error) => Err(AwsError::from_sdk(OPERATION, item_name, error)),
         }
     }
 
@@ -322,23 +465,13 @@ impl StateStore for DynamoStateStore {
         }
     }
 
-    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), AwsError> {
-        const OPERATION: &str = "dynamodb:UpdateItem";
-        let (key, item_name) = self.resource_key(target, STATE_RECORD);
-        let memory = serde_json::to_string(state).map_err(|error| {
-            AwsError::new(OPERATION, &item_name, ErrorKind::Invalid, error.to_string())
-        })?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(format!("SET {MEMORY} = :memory, updated_at = :now"))
-            .expression_attribute_values(":memory", AttributeValue::S(memory))
-            .expression_attribute_values(":now", AttributeValue::S(Utc::now().to_rfc3339()))
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(OPERATION, item_name, error))?;
-        Ok(())
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<AwsError>> {
+        self.save_at(target, holder, state, Utc::now()).await
     }
 
     async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, AwsError> {
@@ -433,6 +566,50 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<ResourceState, Strin
         .as_s()
         .map_err(|_| format!("attribute `{MEMORY}` is not a string"))?;
     serde_json::from_str(json).map_err(|error| format!("attribute `{MEMORY}`: {error}"))
+}
+
+/// Who holds a lease and until when, from its item.
+fn lease_holder(item: &HashMap<String, AttributeValue>) -> Result<(String, DateTime<Utc>), String> {
+    let fields = Fields(item);
+    Ok((fields.string("holder")?.clone(), fields.epoch(EXPIRES_AT)?))
+}
+
+/// What the lease is, for `writer` whose save it fenced off: from the lease item the fence
+/// failed on, `None` when there is none.
+fn lease_lost(
+    item: Option<&HashMap<String, AttributeValue>>,
+    writer: &str,
+) -> Result<LeaseLost, String> {
+    let Some(item) = item else {
+        return Ok(LeaseLost::Free);
+    };
+    let (holder, until) = lease_holder(item)?;
+    Ok(if holder == writer {
+        LeaseLost::Expired(until)
+    } else {
+        LeaseLost::HeldBy { holder, until }
+    })
+}
+
+/// The claim an item records, as a later delivery sees it.
+fn claim_of(item: &HashMap<String, AttributeValue>) -> Result<Claim, String> {
+    let fields = Fields(item);
+    let by = fields.string("claimed_by")?.clone();
+    let progress = match item.get(PROGRESS) {
+        None => COMPLETED,
+        Some(_) => fields.string(PROGRESS)?.as_str(),
+    };
+    match progress {
+        COMPLETED => Ok(Claim::Duplicate {
+            by,
+            at: fields.time("claimed_at")?,
+        }),
+        IN_PROGRESS => Ok(Claim::InProgress {
+            by,
+            until: fields.epoch(IN_PROGRESS_UNTIL)?,
+        }),
+        other => Err(format!("attribute `{PROGRESS}`: unknown stage `{other}`")),
+    }
 }
 
 /// Typed reads of an item's attributes, each failure naming the attribute.
@@ -552,6 +729,85 @@ mod tests {
         assert!(
             error.starts_with("attribute `memory`: invalid type: integer `4`"),
             "{error}"
+        );
+    }
+
+    fn lease_item(holder: &str, until: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("holder".to_owned(), AttributeValue::S(holder.into())),
+            (EXPIRES_AT.to_owned(), epoch_seconds(until)),
+        ])
+    }
+
+    #[test]
+    fn a_fenced_off_save_says_what_became_of_the_lease() {
+        let until = state().actions[0].at;
+        assert_eq!(lease_lost(None, "a"), Ok(LeaseLost::Free));
+        assert_eq!(
+            lease_lost(Some(&lease_item("a", until)), "a"),
+            Ok(LeaseLost::Expired(until))
+        );
+        assert_eq!(
+            lease_lost(Some(&lease_item("b", until)), "a"),
+            Ok(LeaseLost::HeldBy {
+                holder: "b".into(),
+                until
+            })
+        );
+        let mut malformed = lease_item("b", until);
+        malformed.remove("holder");
+        assert_eq!(
+            lease_lost(Some(&malformed), "a"),
+            Err("attribute `holder` is missing".into())
+        );
+    }
+
+    #[test]
+    fn a_claim_reads_as_completed_or_in_progress() {
+        let at = state().actions[0].at;
+        let claim = |progress: Option<&str>| {
+            let mut item = HashMap::from([
+                (
+                    "claimed_by".to_owned(),
+                    AttributeValue::S("request-1".into()),
+                ),
+                ("claimed_at".to_owned(), AttributeValue::S(at.to_rfc3339())),
+                (
+                    IN_PROGRESS_UNTIL.to_owned(),
+                    epoch_seconds(at + TimeDelta::minutes(1)),
+                ),
+            ]);
+            if let Some(progress) = progress {
+                item.insert(PROGRESS.to_owned(), AttributeValue::S(progress.into()));
+            }
+            item
+        };
+        let duplicate = Ok(Claim::Duplicate {
+            by: "request-1".into(),
+            at,
+        });
+        assert_eq!(claim_of(&claim(Some(COMPLETED))), duplicate);
+        assert_eq!(
+            claim_of(&claim(Some(IN_PROGRESS))),
+            Ok(Claim::InProgress {
+                by: "request-1".into(),
+                until: at + TimeDelta::minutes(1)
+            })
+        );
+        assert_eq!(
+            claim_of(&claim(None)),
+            duplicate,
+            "written before claims were completed"
+        );
+        assert_eq!(
+            claim_of(&claim(Some("paused"))),
+            Err("attribute `progress`: unknown stage `paused`".into())
+        );
+        let mut no_expiry = claim(Some(IN_PROGRESS));
+        no_expiry.remove(IN_PROGRESS_UNTIL);
+        assert_eq!(
+            claim_of(&no_expiry),
+            Err("attribute `in_progress_until` is missing".into())
         );
     }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use capstan_aws::Aws;
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::ports::{Lease, StateStore};
+use capstan_engine::ports::{Lease, SaveError, StateStore};
 use capstan_engine::{Clamp, Request, ResourceState};
 use capstan_policy::PolicySet;
 use capstan_runner::{Mode, Outcome, Pass, Ports, Result as RunResult, evaluate};
@@ -184,8 +184,13 @@ impl StateStore for NoEarlierActions {
         Ok(ResourceState::default())
     }
 
-    async fn save(&self, _: &Target, _: &ResourceState) -> Result<(), PlanRecordsNothing> {
-        Err(PlanRecordsNothing)
+    async fn save(
+        &self,
+        _: &Target,
+        _: &str,
+        _: &ResourceState,
+    ) -> Result<(), SaveError<PlanRecordsNothing>> {
+        Err(SaveError::Store(PlanRecordsNothing))
     }
 
     async fn acquire_lease(&self, _: &Target, _: &str) -> Result<Lease, PlanRecordsNothing> {

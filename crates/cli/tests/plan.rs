@@ -200,8 +200,13 @@ async fn plan_reports_changes_and_changes_nothing() {
         actions: vec![action],
         ..ResourceState::default()
     };
-    DynamoStateStore::new(dynamodb, &table)
-        .save(&hot_service, &state)
+    let store = DynamoStateStore::new(dynamodb, &table);
+    store
+        .acquire_lease(&hot_service, "earlier-evaluation")
+        .await
+        .expect("taking the lease");
+    store
+        .save(&hot_service, "earlier-evaluation", &state)
         .await
         .expect("saving the state");
     let output = plan(&[&dir(&all), "--state-table", &table]);

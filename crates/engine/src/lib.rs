@@ -6,18 +6,22 @@
 //! [`reads`] tells them what to read.
 //!
 //! ```no_run
-//! use capstan_engine::ports::{CapacityControl, MetricSource, StateStore};
+//! use capstan_engine::ports::{CapacityControl, Lease, MetricSource, StateStore};
 //! use capstan_engine::{LastAction, Observations, decide, model::Policy, reads};
 //! use chrono::{DateTime, Utc};
 //!
-//! /// One evaluation of one policy; errors are left to the caller.
+//! /// One evaluation of one policy by `me`; errors are left to the caller.
 //! async fn evaluate(
 //!     policy: &Policy,
 //!     metrics: &impl MetricSource,
 //!     resources: &impl CapacityControl,
 //!     memory: &impl StateStore,
+//!     me: &str,
 //!     now: DateTime<Utc>,
 //! ) -> Result<(), Box<dyn std::error::Error>> {
+//!     if memory.acquire_lease(&policy.target, me).await? != Lease::Acquired {
+//!         return Ok(()); // another evaluation is acting on the resource
+//!     }
 //!     let mut observations = Observations::new();
 //!     for read in reads([policy], now) {
 //!         observations.extend(metrics.read(&read.queries, read.start, read.end).await?);
@@ -31,7 +35,8 @@
 //!         resources.set_desired(&policy.target, desired).await?;
 //!         applied = Some(LastAction { at: now, direction, from: decision.current, to: desired });
 //!     }
-//!     memory.save(&policy.target, &state.after(policy, &decision, applied)).await?;
+//!     memory.save(&policy.target, me, &state.after(policy, &decision, applied)).await?;
+//!     memory.release_lease(&policy.target, me).await?;
 //!     Ok(())
 //! }
 //! ```

@@ -52,7 +52,9 @@ pub trait CapacityControl {
 /// An acting evaluation of a resource goes: [`acquire_lease`](Self::acquire_lease),
 /// [`load`](Self::load), decide, [`save`](Self::save) the state with the change as its
 /// [intent](ResourceState::intent), make the change, [`save`](Self::save) the state after it,
-/// [`release_lease`](Self::release_lease).
+/// [`release_lease`](Self::release_lease). Every save is fenced by the lease: it is written only
+/// while its writer still holds the resource's lease, so an evaluation that lost its lease (it
+/// ran past the lease's expiry and another took it) changes nothing.
 pub trait StateStore {
     /// Why a read or a write failed.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -64,12 +66,14 @@ pub trait StateStore {
     ) -> impl Future<Output = Result<ResourceState, Self::Error>> + Send;
 
     /// Stores the state after an evaluation (see [`ResourceState::after`]), replacing the
-    /// previous one.
+    /// previous one, if `holder` holds the resource's lease at the time of the write; otherwise
+    /// nothing is written and the answer is [`SaveError::LeaseLost`].
     fn save(
         &self,
         target: &Target,
+        holder: &str,
         state: &ResourceState,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<(), SaveError<Self::Error>>> + Send;
 
     /// Takes the resource's lease for `holder`, unless another holder has it: only the holder of
     /// the lease may act on the resource. Taking a lease one already holds renews it.
@@ -86,6 +90,37 @@ pub trait StateStore {
         target: &Target,
         holder: &str,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// Why [`StateStore::save`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError<E> {
+    /// The writer no longer holds the resource's lease.
+    #[error(transparent)]
+    LeaseLost(#[from] LeaseLost),
+    /// The write failed.
+    #[error(transparent)]
+    Store(E),
+}
+
+/// A state write refused because its writer no longer holds the resource's lease: what the
+/// lease is now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseLost {
+    /// The writer's lease expired then, and no one has taken it since.
+    #[error("the lease was lost: it expired at {0}")]
+    Expired(DateTime<Utc>),
+    /// Another holder has it.
+    #[error("the lease was lost: {holder} holds it until {until}")]
+    HeldBy {
+        /// Who holds it, as they named themselves.
+        holder: String,
+        /// When it expires unless released or renewed first.
+        until: DateTime<Utc>,
+    },
+    /// No one holds it: it was given back, or deleted some time after it expired.
+    #[error("the lease was lost: no one holds it")]
+    Free,
 }
 
 /// The answer to [`StateStore::acquire_lease`].
@@ -127,6 +162,18 @@ impl LeaseTable {
         }
     }
 
+    /// Whether `holder` holds the lease of `target`, as a fenced [`StateStore::save`] requires.
+    pub fn fence(&self, target: &Target, holder: &str) -> Result<(), LeaseLost> {
+        match self.holders.get(target) {
+            Some(current) if current == holder => Ok(()),
+            Some(current) => Err(LeaseLost::HeldBy {
+                holder: current.clone(),
+                until: DateTime::<Utc>::MAX_UTC,
+            }),
+            None => Err(LeaseLost::Free),
+        }
+    }
+
     /// Gives the lease of `target` back, as [`StateStore::release_lease`] does.
     pub fn release(&mut self, target: &Target, holder: &str) -> bool {
         let ours = self
@@ -145,14 +192,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_in_memory_has_one_holder_until_released() {
+    fn a_lease_in_memory_has_one_holder_until_released_and_fences_writes() {
         let web = Target::AutoscalingGroup { name: "web".into() };
         let mut leases = LeaseTable::default();
+        assert_eq!(leases.fence(&web, "a"), Err(LeaseLost::Free));
         assert_eq!(leases.acquire(&web, "a"), Lease::Acquired);
         assert_eq!(leases.acquire(&web, "a"), Lease::Acquired, "renewed");
+        assert_eq!(leases.fence(&web, "a"), Ok(()));
         assert!(matches!(leases.acquire(&web, "b"), Lease::HeldBy { holder, .. } if holder == "a"));
+        assert!(
+            matches!(leases.fence(&web, "b"), Err(LeaseLost::HeldBy { holder, .. }) if holder == "a")
+        );
         assert!(!leases.release(&web, "b"), "not b's");
         assert!(leases.release(&web, "a"));
         assert_eq!(leases.acquire(&web, "b"), Lease::Acquired);
+        assert!(
+            matches!(leases.fence(&web, "a"), Err(LeaseLost::HeldBy { holder, .. }) if holder == "b")
+        );
     }
 }

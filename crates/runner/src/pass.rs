@@ -48,7 +48,8 @@ pub struct Outcome {
     /// What came of it.
     pub result: Result,
     /// What went wrong around the result without changing it (a lease that could not be
-    /// released), or what an earlier evaluation left behind (a change made but not recorded).
+    /// released, a state that could not be saved after no change), or what an earlier
+    /// evaluation left behind (a change made but not recorded).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -136,9 +137,11 @@ pub struct Pass {
 /// 3. **Act** (in [`Mode::Act`]), per policy in the order given: the state saved with the change
 ///    as its intent, the change, then the state to remember ([`ResourceState::after`]), saved
 ///    after every evaluation, not only after changes, since stabilization windows remember what
-///    the rules asked for. Then the lease is released. A change is remembered at the time
-///    [`Ports::clock`] gives when it is made, and a change for a paused policy or a busy
-///    resource is refused here too, whatever decided it.
+///    the rules asked for. Each save is written only while this pass still holds the lease
+///    ([`StateStore::save`]): an intent refused means the change is not made, a state after it
+///    refused is [`Result::AppliedNotRecorded`]. Then the lease is released. A change is
+///    remembered at the time [`Ports::clock`] gives when it is made, and a change for a paused
+///    policy or a busy resource is refused here too, whatever decided it.
 ///
 /// An intent found when the state is read means an evaluation stopped between acting and
 /// recording: it is settled against the capacity the resource shows
@@ -397,7 +400,8 @@ where
                 to: desired,
             };
             let target = &policy.target;
-            if let Err(error) = ports.state.save(target, &state.intending(change)).await {
+            let intending = state.intending(change);
+            if let Err(error) = ports.state.save(target, ports.holder, &intending).await {
                 let why =
                     format!("cannot write down the change before making it, not acting: {error}");
                 return outcome(decision, Result::Failed(why));
@@ -409,13 +413,21 @@ where
         }
     };
     let next = state.after(policy, &decision, applied);
-    let saved = ports.state.save(&policy.target, &next).await;
+    let saved = ports.state.save(&policy.target, ports.holder, &next).await;
+    let mut warnings = Vec::new();
     let result = match (applied, saved) {
-        (None, _) => Result::Unchanged,
+        (None, Ok(())) => Result::Unchanged,
+        (None, Err(error)) => {
+            warnings.push(format!("the state could not be saved: {error}"));
+            Result::Unchanged
+        }
         (Some(_), Ok(())) => Result::Applied,
         (Some(_), Err(error)) => Result::AppliedNotRecorded(error.to_string()),
     };
-    outcome(decision, result)
+    Outcome {
+        warnings,
+        ..outcome(decision, result)
+    }
 }
 
 /// Why a decided change must not be made, if it must not: the policy is paused or the

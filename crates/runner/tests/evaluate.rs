@@ -6,7 +6,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use capstan_engine::ports::{CapacityControl, Lease, LeaseTable, MetricSource, StateStore};
+use capstan_engine::ports::{
+    CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
+};
 use capstan_engine::{
     ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations,
     Recommendation, Request, ResourceState,
@@ -100,13 +102,34 @@ impl CapacityControl for FakeCapacity {
 
 /// State and leases in memory; `die_after_next_change` fails the next save of the state after a
 /// change (the first without an intent once one was saved), as if the evaluation died between
-/// acting and recording.
+/// acting and recording; `lease_lost` hands the lease to `other-pass` at that point of the pass,
+/// as if this pass's lease expired and another took it.
 #[derive(Default)]
 struct FakeState {
     states: Mutex<BTreeMap<Target, ResourceState>>,
     leases: Mutex<LeaseTable>,
     fail_load: bool,
     die_after_next_change: Mutex<bool>,
+    lease_lost: Option<LeaseLostAt>,
+}
+
+/// When [`FakeState`] hands the lease to another pass.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LeaseLostAt {
+    /// When the state is read: before the intent is written.
+    Load,
+    /// Once the intent is written: before the state after the change.
+    Intent,
+}
+
+impl FakeState {
+    fn lose_lease(&self, target: &Target) {
+        let mut leases = self.leases.lock().expect("fake port lock");
+        for holder in ["this-pass", "other-pass"] {
+            leases.release(target, holder);
+        }
+        leases.acquire(target, "other-pass");
+    }
 }
 
 impl StateStore for FakeState {
@@ -115,6 +138,9 @@ impl StateStore for FakeState {
     async fn load(&self, target: &Target) -> Result<ResourceState, FakeError> {
         if self.fail_load {
             return Err(FakeError("table missing".into()));
+        }
+        if self.lease_lost == Some(LeaseLostAt::Load) {
+            self.lose_lease(target);
         }
         Ok(self
             .states
@@ -125,15 +151,29 @@ impl StateStore for FakeState {
             .unwrap_or_default())
     }
 
-    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), FakeError> {
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<FakeError>> {
         let mut states = self.states.lock().expect("fake port lock");
         let after_change = states.get(target).is_some_and(|s| s.intent.is_some());
         let mut dying = self.die_after_next_change.lock().expect("fake port lock");
         if *dying && after_change && state.intent.is_none() {
             *dying = false;
-            return Err(FakeError("the evaluation died before recording".into()));
+            return Err(SaveError::Store(FakeError(
+                "the evaluation died before recording".into(),
+            )));
         }
+        self.leases
+            .lock()
+            .expect("fake port lock")
+            .fence(target, holder)?;
         states.insert(target.clone(), state.clone());
+        if state.intent.is_some() && self.lease_lost == Some(LeaseLostAt::Intent) {
+            self.lose_lease(target);
+        }
         Ok(())
     }
 
@@ -574,6 +614,88 @@ async fn a_change_made_but_not_recorded_is_not_made_again() {
         (saved.actions.as_slice(), saved.intent),
         (&[made][..], None)
     );
+}
+
+#[tokio::test]
+async fn a_pass_that_lost_its_lease_before_writing_its_intent_does_not_act() {
+    let world = World {
+        state: FakeState {
+            lease_lost: Some(LeaseLostAt::Load),
+            ..Default::default()
+        },
+        ..World::hot()
+    };
+
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+
+    assert!(
+        matches!(&outcomes[0].result, RunResult::Failed(why)
+            if why.contains("not acting") && why.contains("the lease was lost: other-pass holds it")),
+        "{}",
+        outcomes[0]
+    );
+    assert_eq!(world.desired("hot"), 2, "no change");
+    assert_eq!(world.saved("hot"), None, "nothing written");
+    assert!(
+        matches!(world.leases().fence(&target("hot"), "other-pass"), Ok(())),
+        "the other pass keeps the lease"
+    );
+}
+
+#[tokio::test]
+async fn a_change_whose_record_is_fenced_off_is_applied_but_not_recorded() {
+    let world = World {
+        state: FakeState {
+            lease_lost: Some(LeaseLostAt::Intent),
+            ..Default::default()
+        },
+        ..World::hot()
+    };
+
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+
+    assert!(
+        matches!(&outcomes[0].result, RunResult::AppliedNotRecorded(why)
+            if why.starts_with("the lease was lost: other-pass holds it")),
+        "{}",
+        outcomes[0]
+    );
+    assert_eq!(world.desired("hot"), 4);
+    let saved = world.saved("hot").expect("the intent");
+    assert_eq!(
+        saved.intent.map(|intent| intent.to),
+        Some(4),
+        "only the intent"
+    );
+}
+
+#[tokio::test]
+async fn a_state_fenced_off_after_no_change_is_a_warning() {
+    let world = World {
+        state: FakeState {
+            lease_lost: Some(LeaseLostAt::Load),
+            ..Default::default()
+        },
+        ..World::new(&["calm"], 40.0)
+    };
+
+    let outcomes = world.evaluate(&[&policy("calm")], Mode::Act).await;
+
+    assert_eq!(outcomes[0].result, RunResult::Unchanged);
+    let lost = LeaseLost::HeldBy {
+        holder: "other-pass".into(),
+        until: DateTime::<Utc>::MAX_UTC,
+    };
+    assert_eq!(
+        outcomes[0].warnings,
+        [
+            format!("the state could not be saved: {lost}"),
+            "the lease had expired and was taken by another evaluation".into()
+        ],
+        "{}",
+        outcomes[0]
+    );
+    assert_eq!(world.saved("calm"), None, "nothing written");
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use capstan_engine::ports::{CapacityControl, Lease, LeaseTable, MetricSource, StateStore};
+use capstan_engine::ports::{
+    CapacityControl, Lease, LeaseTable, MetricSource, SaveError, StateStore,
+};
 use capstan_engine::{CurrentCapacity, Datapoint, MetricData, Observations, ResourceState};
 use capstan_policy::model::{MetricQuery, Target};
 
@@ -150,7 +152,13 @@ impl StateStore for MemoryState {
         Ok(lock(&self.states).get(target).cloned().unwrap_or_default())
     }
 
-    async fn save(&self, target: &Target, state: &ResourceState) -> Result<(), Infallible> {
+    async fn save(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+    ) -> Result<(), SaveError<Infallible>> {
+        lock(&self.leases).fence(target, holder)?;
         lock(&self.states).insert(target.clone(), state.clone());
         Ok(())
     }

@@ -1,16 +1,20 @@
 //! One invocation: event in, decisions logged, summary out.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use capstan_aws::state::Claim;
-use capstan_aws::{Aws, AwsError, Topic};
+use capstan_aws::{Aws, AwsError, DynamoStateStore, Topic};
 use capstan_policy::model::Policy;
 use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
 
 use crate::notice::notice;
 use crate::settings::Settings;
 use crate::{emf, event};
+
+/// How long an attempt's leases and claims outlast its deadline: the whole seconds leases are
+/// compared in, the clocks of different hosts, and a write sent just before the deadline.
+const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(10);
 
 /// What the evaluator holds between invocations.
 pub struct App {
@@ -60,14 +64,29 @@ impl App {
         }
     }
 
-    /// Handles one event, delivered as invocation `request_id`: a malformed or unknown event is
-    /// an error and changes nothing. When acting, an event delivered before (see
-    /// [`event::Delivery::key`]) is acknowledged with a log line naming the first delivery and
-    /// not evaluated again, and each outcome is kept in the state table's decision log.
+    /// Handles one event, delivered as invocation `request_id`, which Lambda stops at
+    /// `deadline`: a malformed or unknown event is an error and changes nothing. When acting,
+    /// each outcome is kept in the state table's decision log, and each delivery of an event
+    /// (see [`event::Delivery::key`]) first claims it:
+    ///
+    /// - claimed (the first delivery, or a retry of an attempt that failed or died): evaluated,
+    ///   and the claim completed once every outcome is logged;
+    /// - completed before: acknowledged as a duplicate with a log line naming the first
+    ///   delivery, and not evaluated again;
+    /// - in progress by another attempt: not evaluated, and the invocation fails, so that
+    ///   Lambda retries it after that attempt ended (see [`Self::claim`]).
+    ///
+    /// The pass's leases and the claims last until `deadline` plus [`LEASE_MARGIN`]: they
+    /// outlast the attempt, however long the function's timeout. They are held under the
+    /// request id, which Lambda's retries of the invocation reuse, so a retry picks up its own
+    /// claim and leases at once. That is safe because Lambda retries an asynchronous
+    /// invocation only after the attempt ended with an error or a timeout, and stops a timed
+    /// out attempt: the earlier holder is gone.
     pub async fn handle(
         &self,
         event: Value,
         request_id: String,
+        deadline: DateTime<Utc>,
     ) -> Result<Value, lambda_runtime::Error> {
         let policies = self.policies.as_ref().map_err(
             |_| "policy set invalid: refusing to act (see the cold-start error in the log)",
@@ -75,27 +94,44 @@ impl App {
         let deliveries = event::parse(event).inspect_err(|error| {
             tracing::error!(error = %error, "event rejected: no action taken");
         })?;
+        let store = self.aws.state().clone().with_lease_duration(lease_duration(
+            deadline,
+            Utc::now(),
+            self.aws.state().lease_duration(),
+        ));
         let all: Vec<&Policy> = policies.iter().collect();
         let mut triggers = Vec::new();
         let mut duplicates = Vec::new();
         let mut requests = Vec::new();
         let mut results = Vec::new();
         for delivery in deliveries {
-            if let (Mode::Act, Some(key)) = (self.mode, &delivery.key)
-                && let Claim::Duplicate { by, at } = self.claim(key, &request_id).await?
-            {
-                tracing::info!(key = %key, first_request_id = %by, first_delivered_at = %at, "duplicate delivery: handled by the first delivery, not evaluated again");
-                duplicates
-                    .push(json!({ "key": key, "first_request_id": by, "first_delivered_at": at }));
-                continue;
-            }
+            let claimed = match (self.mode, delivery.key) {
+                (Mode::Act, Some(key)) => match self.claim(&store, &key, &request_id).await? {
+                    Claim::Claimed => Some(key),
+                    Claim::Duplicate { by, at } => {
+                        tracing::info!(key = %key, first_request_id = %by, first_delivered_at = %at, "duplicate delivery: handled by the first delivery, not evaluated again");
+                        duplicates.push(
+                            json!({ "key": key, "first_request_id": by, "first_delivered_at": at }),
+                        );
+                        continue;
+                    }
+                    Claim::InProgress { by, until } => {
+                        let error = format!(
+                            "event {key} is being handled by {by} (its claim lasts until {until}): not evaluated; failing so that Lambda retries this delivery later"
+                        );
+                        tracing::warn!(key = %key, request_id = %by, until = %until, "delivery in progress elsewhere: not evaluated, retried later");
+                        return Err(error.into());
+                    }
+                },
+                _ => None,
+            };
             let trigger = delivery.trigger;
             let now = evaluation_time(trigger.at(), Utc::now(), self.replay);
             let replayed = move || now;
             let ports = Ports {
                 metrics: self.aws.cloudwatch(),
                 capacity: &self.aws,
-                state: self.aws.state(),
+                state: &store,
                 holder: &request_id,
                 clock: if self.replay { &replayed } else { &Utc::now },
             };
@@ -113,6 +149,9 @@ impl App {
             }
             requests.extend(pass.requests);
             triggers.push(trigger);
+            if let Some(key) = claimed {
+                complete(&store, &key, &request_id).await;
+            }
         }
         Ok(json!({
             "triggers": triggers,
@@ -126,9 +165,22 @@ impl App {
 
     /// Claims the event `key` for this delivery. Failing to learn whether it is a duplicate
     /// fails the invocation, so that nothing acts twice and Lambda's retry decides again.
-    async fn claim(&self, key: &str, request_id: &str) -> Result<Claim, AwsError> {
-        self.aws
-            .state()
+    ///
+    /// A claim in progress by another attempt fails the invocation too, rather than returning:
+    /// every trigger (EventBridge, an alarm action, SNS, the schedule) invokes the function
+    /// asynchronously, and Lambda retries a failed asynchronous invocation one and then two
+    /// minutes later. By then the other attempt has ended, since its claim lasts only until its
+    /// own deadline plus [`LEASE_MARGIN`]: the retry finds the claim completed (and is
+    /// acknowledged as a duplicate) or expired (and evaluates). Returning instead would drop
+    /// this delivery's evaluation if the other attempt then died. A delivery that is still
+    /// refused after Lambda's retries lands in the dead-letter queue.
+    async fn claim(
+        &self,
+        store: &DynamoStateStore,
+        key: &str,
+        request_id: &str,
+    ) -> Result<Claim, AwsError> {
+        store
             .claim_event(key, request_id, Utc::now())
             .await
             .inspect_err(|error| {
@@ -177,6 +229,28 @@ impl App {
     }
 }
 
+/// Marks this delivery's claim of the event `key` completed. A failure is logged and does not
+/// fail the invocation: the delivery's work is done, and a retry would evaluate it again. The
+/// claim then stays in progress until it expires, after which a later delivery of the event is
+/// evaluated again.
+async fn complete(store: &DynamoStateStore, key: &str, request_id: &str) {
+    if let Err(error) = store.complete_event(key, request_id, Utc::now()).await {
+        tracing::error!(error = %error, key = %key, "the delivery's claim could not be completed: a delivery of this event after the claim expires is evaluated again");
+    }
+}
+
+/// How long the leases and claims of an attempt that Lambda stops at `deadline` last, taken
+/// at `now`: until the deadline plus [`LEASE_MARGIN`]. A deadline not ahead of `now` is not a
+/// real one (Lambda invokes no attempt past its deadline; cargo lambda's emulator sends a
+/// fixed instant of 1970): then `otherwise`.
+fn lease_duration(deadline: DateTime<Utc>, now: DateTime<Utc>, otherwise: TimeDelta) -> TimeDelta {
+    if deadline > now {
+        deadline - now + LEASE_MARGIN
+    } else {
+        otherwise
+    }
+}
+
 /// The instant to evaluate at: now, or in replay the event's own time when it has one and it
 /// is not in the future (see [`Settings::replay`](crate::settings::Settings::replay)).
 fn evaluation_time(
@@ -203,9 +277,23 @@ fn log_decision(outcome: &Outcome) {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
+
+    #[test]
+    fn leases_and_claims_outlast_the_attempt() {
+        let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+        let deadline = now + TimeDelta::seconds(60);
+        let otherwise = TimeDelta::minutes(2);
+        assert_eq!(
+            lease_duration(deadline, now, otherwise),
+            TimeDelta::seconds(70)
+        );
+        assert_eq!(
+            lease_duration(DateTime::UNIX_EPOCH, now, otherwise),
+            otherwise,
+            "no real deadline"
+        );
+    }
 
     #[test]
     fn events_are_evaluated_now_however_late_they_come_except_in_replay() {

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let app = App::start(settings).await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        app.handle(event.payload, event.context.request_id)
+        let deadline = event.context.deadline().into();
+        app.handle(event.payload, event.context.request_id, deadline)
     }))
     .await
 }
