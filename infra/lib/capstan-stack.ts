@@ -83,12 +83,6 @@ export class CapstanStack extends Stack {
       allowedPattern: '^(rate|cron)\\(.+\\)$',
       description: 'How often the evaluator wakes without an alarm (an EventBridge Scheduler expression).',
     });
-    const maxEventAgeSeconds = new CfnParameter(this, 'MaxEventAgeSeconds', {
-      type: 'String',
-      default: '',
-      allowedPattern: '^[0-9]*$',
-      description: "CAPSTAN_MAX_EVENT_AGE_SECS; empty: the evaluator's default (600).",
-    });
     const policySetHash = new CfnParameter(this, 'PolicySetHash', {
       type: 'String',
       default: 'unset',
@@ -291,7 +285,6 @@ export class CapstanStack extends Stack {
         CAPSTAN_PAUSED: paused.valueAsString,
         CAPSTAN_STATE_TABLE: stateTable.ref,
         CAPSTAN_DECISIONS_TOPIC: decisionsTopic.ref,
-        CAPSTAN_MAX_EVENT_AGE_SECS: maxEventAgeSeconds.valueAsString,
         RUST_LOG: logLevel.valueAsString,
       },
       deadLetterQueue,

@@ -50,6 +50,14 @@ DEPENDENT_ACTIONS = {
     "rds:CreateDBInstanceReadReplica": ["rds:AddTagsToResource"],
 }
 
+# Operations that are no IAM action of their own, authorised as the actions of their parts instead.
+AUTHORISED_AS_ITS_PARTS = {
+    # DynamoDB Developer Guide, "Using IAM with DynamoDB transactions": a transaction's Update is
+    # authorised as UpdateItem, its ConditionCheck as ConditionCheckItem. state.rs fences each state
+    # write with one ConditionCheck (the lease) and one Update (the state).
+    "dynamodb:TransactWriteItems": ["dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"],
+}
+
 # Operations in the adapters that no function calls, with why.
 NOT_CALLED_BY_FUNCTIONS = {
     "dynamodb:CreateTable": "capstan_aws::create_table makes the state table for tests and the demo; "
@@ -120,11 +128,13 @@ def needed_actions(function: str) -> set:
     """What the function's role must allow: its adapters' operations and their dependent actions."""
     not_called = {action.lower() for action in NOT_CALLED_BY_FUNCTIONS}
     dependents = {action.lower(): needed for action, needed in DEPENDENT_ACTIONS.items()}
+    parts = {action.lower(): needed for action, needed in AUTHORISED_AS_ITS_PARTS.items()}
     called = {
-        action
+        part
         for module in adapters_of(function)
         for action in operations(module)
         if action.lower() not in not_called
+        for part in parts.get(action.lower(), [action])
     }
     return called | {dependent for action in called for dependent in dependents.get(action.lower(), [])}
 
