@@ -38,6 +38,20 @@ pub trait CapacityControl {
         target: &Target,
     ) -> impl Future<Output = Result<CurrentCapacity, Self::Error>> + Send;
 
+    /// The capacity of each of `targets` now: one answer per target, in the order given. A
+    /// target missing from a batched answer is that target's error, not the others'. By
+    /// default, one [`current`](Self::current) after another; adapters whose API reads many
+    /// resources per call batch them.
+    fn current_all(
+        &self,
+        targets: &[Target],
+    ) -> impl Future<Output = Vec<Result<CurrentCapacity, Self::Error>>> + Send
+    where
+        Self: Sync,
+    {
+        one_after_another(targets, move |target| self.current(target))
+    }
+
     /// Sets the resource's desired capacity.
     fn set_desired(
         &self,
@@ -65,6 +79,18 @@ pub trait StateStore {
         target: &Target,
     ) -> impl Future<Output = Result<ResourceState, Self::Error>> + Send;
 
+    /// The remembered state of each of `targets`: one answer per target, in the order given.
+    /// By default, one [`load`](Self::load) after another.
+    fn load_all(
+        &self,
+        targets: &[Target],
+    ) -> impl Future<Output = Vec<Result<ResourceState, Self::Error>>> + Send
+    where
+        Self: Sync,
+    {
+        one_after_another(targets, move |target| self.load(target))
+    }
+
     /// Stores the state after an evaluation (see [`ResourceState::after`]), replacing the
     /// previous one, if `holder` holds the resource's lease at the time of the write; otherwise
     /// nothing is written and the answer is [`SaveError::LeaseLost`].
@@ -74,6 +100,19 @@ pub trait StateStore {
         holder: &str,
         state: &ResourceState,
     ) -> impl Future<Output = Result<(), SaveError<Self::Error>>> + Send;
+
+    /// [`save`](Self::save)s each state for `holder`: one answer per state, in the order given,
+    /// each fenced by its own resource's lease. By default, one save after another.
+    fn save_all(
+        &self,
+        holder: &str,
+        states: &[(Target, ResourceState)],
+    ) -> impl Future<Output = Vec<Result<(), SaveError<Self::Error>>>> + Send
+    where
+        Self: Sync,
+    {
+        one_after_another(states, move |(target, state)| self.save(target, holder, state))
+    }
 
     /// Takes the resource's lease for `holder`, unless another holder has it: only the holder of
     /// the lease may act on the resource. Taking a lease one already holds renews it.
@@ -90,6 +129,44 @@ pub trait StateStore {
         target: &Target,
         holder: &str,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// [`acquire_lease`](Self::acquire_lease) for each of `targets`: one answer per target, in
+    /// the order given. By default, one after another.
+    fn acquire_leases(
+        &self,
+        targets: &[Target],
+        holder: &str,
+    ) -> impl Future<Output = Vec<Result<Lease, Self::Error>>> + Send
+    where
+        Self: Sync,
+    {
+        one_after_another(targets, move |target| self.acquire_lease(target, holder))
+    }
+
+    /// [`release_lease`](Self::release_lease) for each of `targets`: one answer per target, in
+    /// the order given. By default, one after another.
+    fn release_leases(
+        &self,
+        targets: &[Target],
+        holder: &str,
+    ) -> impl Future<Output = Vec<Result<bool, Self::Error>>> + Send
+    where
+        Self: Sync,
+    {
+        one_after_another(targets, move |target| self.release_lease(target, holder))
+    }
+}
+
+/// Each of `items` through `each`, one after another: the batched methods' default.
+async fn one_after_another<'a, T, A, F>(items: &'a [T], each: impl Fn(&'a T) -> F) -> Vec<A>
+where
+    F: Future<Output = A>,
+{
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        answers.push(each(item).await);
+    }
+    answers
 }
 
 /// Why [`StateStore::save`] wrote nothing.
