@@ -22,7 +22,7 @@ use capstan_engine::ClampKind;
 use capstan_engine::Request;
 use capstan_policy::model::Policy;
 use capstan_policy::{PolicySet, Source};
-use capstan_runner::{Mode, Outcome, Pass, Ports, Result as PassResult, evaluate};
+use capstan_runner::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
 use capstan_tests::fleet::{
     MetricId, ecs_desired, minute_start, put_metric, rds_replica, rds_replicas, rds_source,
     rds_status, steady_ecs_service, window_minutes,
@@ -157,6 +157,7 @@ async fn pass(aws: &Aws, set: &PolicySet, names: &[&str], at: DateTime<Utc>) -> 
         state: aws.state(),
         holder: "aws-rds-test",
         clock: &|| at,
+        limits: Limits::default(),
     };
     let all: Vec<&Policy> = set.policies().iter().collect();
     let policies: Vec<&Policy> = names
@@ -211,7 +212,7 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
     // 30 minutes before: quiet for ten minutes, so one replica is created, tagged as capstan's.
     cpu(&cloudwatch, &db, at(-30), 12.0).await;
     let created = tick(&aws, &set, at(-30)).await;
-    assert_eq!(created.result, PassResult::Applied, "{created}");
+    assert_eq!(created.result, Status::Applied, "{created}");
     let now = rds_replicas(&rds, &db).await;
     let mine: Vec<&(String, Vec<Tag>)> = now.iter().filter(|(name, _)| *name != theirs).collect();
     let [(name, tags)] = mine.as_slice() else {
@@ -229,12 +230,12 @@ async fn a_replica_is_made_in_the_quiet_before_a_peak_and_retired_after_it() {
     // During the sale the replica stays, however busy the source.
     cpu(&cloudwatch, &db, at(30), 90.0).await;
     let open = tick(&aws, &set, at(30)).await;
-    assert_eq!(open.result, PassResult::Unchanged, "{open}");
+    assert_eq!(open.result, Status::Unchanged, "{open}");
     assert_eq!(open.decision.as_ref().map(|d| d.current), Some(1));
 
     // 31 minutes after it closed: retired. Only capstan's replica goes.
     let after = tick(&aws, &set, at(91)).await;
-    assert_eq!(after.result, PassResult::Applied, "{after}");
+    assert_eq!(after.result, Status::Applied, "{after}");
     assert_eq!(
         after
             .decision
@@ -279,7 +280,7 @@ async fn a_stopped_source_is_busy_and_nothing_is_created() {
 
     let outcome = tick(&aws, &set, at).await;
 
-    assert_eq!(outcome.result, PassResult::Unchanged, "{outcome}");
+    assert_eq!(outcome.result, Status::Unchanged, "{outcome}");
     let decision = outcome.decision.as_ref().expect("a decision");
     assert!(
         decision
@@ -305,7 +306,7 @@ async fn a_source_without_backups_is_refused_with_a_clear_error() {
 
     let outcome = tick(&aws, &set, hour).await;
 
-    let PassResult::Failed(why) = &outcome.result else {
+    let Status::Failed(why) = &outcome.result else {
         panic!("the pass should fail: {outcome}");
     };
     assert!(outcome.decision.is_none(), "{outcome}");
@@ -367,7 +368,7 @@ async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_s
     );
     assert_eq!(
         first.outcomes[1].result,
-        PassResult::Applied,
+        Status::Applied,
         "{}",
         first.outcomes[1]
     );
@@ -378,7 +379,7 @@ async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_s
     let second = pass(&aws, &set, &names, at(1)).await;
     assert_eq!(
         second.outcomes[0].result,
-        PassResult::Applied,
+        Status::Applied,
         "{}",
         second.outcomes[0]
     );
@@ -430,7 +431,7 @@ async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_s
     let fifth = pass(&aws, &set, &names, at(13)).await;
     assert_eq!(
         fifth.outcomes[1].result,
-        PassResult::Applied,
+        Status::Applied,
         "{}",
         fifth.outcomes[1]
     );

@@ -31,7 +31,7 @@ use capstan_aws::Aws;
 use capstan_aws::rds::MANAGED_TAG;
 use capstan_policy::PolicySet;
 use capstan_policy::model::{Duration, Policy, ReplicaPlan, Target};
-use capstan_runner::{Mode, Ports, evaluate};
+use capstan_runner::{Limits, Mode, Ports, evaluate};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
 use capstan_tests::msk_mock::{self, MockedTopic};
@@ -340,6 +340,7 @@ async fn kafka(config: &aws_config::SdkConfig) {
             state: aws.state(),
             holder: &holder,
             clock: &|| minutes.tick(minute),
+            limits: Limits::default(),
         };
         let pass = evaluate(&all, &all, &ports, minutes.tick(minute), Mode::Act).await;
         let now = msk.partitions();

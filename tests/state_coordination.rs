@@ -14,7 +14,7 @@ use capstan_engine::model::{Policy, Target};
 use capstan_engine::ports::{CapacityControl, Lease, SaveError, StateStore};
 use capstan_engine::{CurrentCapacity, Direction, LastAction, ResourceState};
 use capstan_policy::{PolicySet, Source};
-use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
+use capstan_runner::{Limits, Mode, Outcome, Ports, Status, evaluate};
 use capstan_tests::fleet::{self, MetricId};
 
 /// An ECS service at 2 tasks whose CPU has been 90 for six minutes, a policy adding 2 tasks above
@@ -96,6 +96,7 @@ guards:
             state,
             holder,
             clock: &|| self.now,
+            limits: Limits::default(),
         };
         let policies = [&self.policy];
         let mut pass = evaluate(&policies, &policies, &ports, self.now, Mode::Act).await;
@@ -337,13 +338,13 @@ async fn of_two_racing_evaluations_exactly_one_acts_and_the_other_names_it() {
     );
 
     let (winner, loser) = match (&first.result, &second.result) {
-        (RunResult::Applied, _) => (("evaluation-1", &first), &second),
-        (_, RunResult::Applied) => (("evaluation-2", &second), &first),
+        (Status::Applied, _) => (("evaluation-1", &first), &second),
+        (_, Status::Applied) => (("evaluation-2", &second), &first),
         _ => panic!("one evaluation should act: {first}; {second}"),
     };
     assert_eq!(winner.1.decision.as_ref().map(|d| d.desired), Some(4));
     match &loser.result {
-        RunResult::HeldBy { holder, .. } => assert_eq!(holder, winner.0, "{loser}"),
+        Status::HeldBy { holder, .. } => assert_eq!(holder, winner.0, "{loser}"),
         other => panic!("the other should be told the lease holder, got {other:?}"),
     }
     assert!(loser.decision.is_none(), "{loser}");
@@ -359,7 +360,7 @@ async fn of_two_racing_evaluations_exactly_one_acts_and_the_other_names_it() {
         .pass("evaluation-3", scene.aws.state(), &scene.aws)
         .await;
     assert!(
-        !matches!(next.result, RunResult::HeldBy { .. }),
+        !matches!(next.result, Status::HeldBy { .. }),
         "the lease was released: {next}"
     );
 }
@@ -373,7 +374,7 @@ async fn an_evaluation_that_dies_between_acting_and_recording_is_not_repeated() 
         .pass("evaluation-1", &DiesAfterActing(store), &scene.aws)
         .await;
     assert!(
-        matches!(dying.result, RunResult::AppliedNotRecorded(_)),
+        matches!(dying.result, Status::AppliedNotRecorded(_)),
         "{dying}"
     );
     assert_eq!(scene.desired().await, 4);
@@ -392,7 +393,7 @@ async fn an_evaluation_that_dies_between_acting_and_recording_is_not_repeated() 
     // The next evaluation sees 4 tasks, the intent's target: the change was made, its cooldown
     // runs, and CPU still at 90 does not add two more.
     let next = scene.pass("evaluation-2", store, &scene.aws).await;
-    assert_eq!(next.result, RunResult::Unchanged, "{next}");
+    assert_eq!(next.result, Status::Unchanged, "{next}");
     assert!(
         next.warnings.iter().any(|w| w.contains("counted as made")),
         "{next}"
@@ -416,7 +417,7 @@ async fn an_evaluation_whose_lease_was_taken_over_before_its_intent_does_not_act
         .await;
 
     match &outcome.result {
-        RunResult::Failed(why) => assert!(
+        Status::Failed(why) => assert!(
             why.contains("not acting") && why.contains("the lease was lost: evaluation-2 holds it"),
             "{outcome}"
         ),
@@ -460,7 +461,7 @@ async fn a_retry_after_dying(after_change: bool) {
         dead: AtomicBool::new(false),
     };
     let died = scene.pass("request-1", &dying, &dying).await;
-    assert!(matches!(died.result, RunResult::Failed(_)), "{died}");
+    assert!(matches!(died.result, Status::Failed(_)), "{died}");
     let holder = store
         .acquire_lease(&scene.policy.target, "request-2")
         .await
@@ -474,13 +475,13 @@ async fn a_retry_after_dying(after_change: bool) {
     let retry = scene.pass("request-1", store, &capacity).await;
     assert!(retry.decision.is_some(), "evaluated: {retry}");
     if after_change {
-        assert_eq!(retry.result, RunResult::Unchanged, "{retry}");
+        assert_eq!(retry.result, Status::Unchanged, "{retry}");
         assert!(
             retry.warnings.iter().any(|w| w.contains("counted as made")),
             "{retry}"
         );
     } else {
-        assert_eq!(retry.result, RunResult::Applied, "{retry}");
+        assert_eq!(retry.result, Status::Applied, "{retry}");
     }
     store
         .complete_event(&key, "request-1", Utc::now())

@@ -45,7 +45,10 @@ pub mod state;
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use capstan_engine::CurrentCapacity;
@@ -62,11 +65,19 @@ pub use rds::RdsReplicas;
 pub use sns::Topic;
 pub use state::{DynamoStateStore, create_table};
 
+/// The longest one AWS call may take, retries included: after it, the call fails as timed out.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest one attempt of an AWS call may take before it is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The SDK configuration every capstan client is built from: the default credential, region and
-/// endpoint chain, with [`retry_config`], and `endpoint` instead of AWS's endpoints when given
-/// (e.g. the emulator's, from `CAPSTAN_AWS_ENDPOINT`).
+/// endpoint chain, with [`retry_config`] and [`timeout_config`], and `endpoint` instead of AWS's
+/// endpoints when given (e.g. the emulator's, from `CAPSTAN_AWS_ENDPOINT`).
 pub async fn load_config(endpoint: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -77,6 +88,15 @@ pub async fn load_config(endpoint: Option<&str>) -> SdkConfig {
 /// answers are retried with jittered exponential backoff.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
+}
+
+/// Each call bounded by [`OPERATION_TIMEOUT`], each attempt by [`ATTEMPT_TIMEOUT`], so that a
+/// pass knows how long a call it starts may last.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
 }
 
 /// Every adapter, built from one SDK configuration.

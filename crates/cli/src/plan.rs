@@ -19,7 +19,7 @@ use capstan_engine::model::{Policy, Target};
 use capstan_engine::ports::{Lease, SaveError, StateStore};
 use capstan_engine::{Clamp, Request, ResourceState};
 use capstan_policy::PolicySet;
-use capstan_runner::{Mode, Outcome, Pass, Ports, Result as RunResult, evaluate};
+use capstan_runner::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
 
 /// The exit status of a plan with at least one change.
 pub const CHANGES: u8 = 2;
@@ -64,7 +64,7 @@ struct Row<'a> {
     target_kind: &'static str,
     /// What the capacity counts: tasks, instances, replicas, partitions or brokers.
     unit: &'static str,
-    status: Status,
+    status: Verdict,
     current: Option<u32>,
     desired: Option<u32>,
     /// The rule whose proposal was taken, e.g. `scale_out[0]`.
@@ -79,7 +79,7 @@ struct Row<'a> {
 /// What the evaluator would do for a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum Status {
+enum Verdict {
     /// It would change the capacity.
     Change,
     /// It would leave the capacity as it is.
@@ -121,8 +121,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         at,
         endpoint: args.endpoint.as_deref(),
         state_table: args.state_table.as_deref(),
-        changes: count(Status::Change),
-        failed: count(Status::Failed),
+        changes: count(Verdict::Change),
+        failed: count(Verdict::Failed),
         policies: rows,
         requests: &pass.requests,
     };
@@ -164,6 +164,7 @@ async fn dry_run<S: StateStore + Sync>(
         state,
         holder: "capstan-plan",
         clock: &Utc::now,
+        limits: Limits::default(),
     };
     evaluate(policies, policies, &ports, at, Mode::DryRun).await
 }
@@ -206,13 +207,13 @@ impl StateStore for NoEarlierActions {
 fn row<'a>(policy: &'a Policy, outcome: &'a Outcome) -> Row<'a> {
     let decision = outcome.decision.as_ref();
     let status = match &outcome.result {
-        RunResult::Failed(_) => Status::Failed,
-        _ if decision.is_some_and(|d| d.change().is_some()) => Status::Change,
-        _ => Status::NoChange,
+        Status::Failed(_) => Verdict::Failed,
+        _ if decision.is_some_and(|d| d.change().is_some()) => Verdict::Change,
+        _ => Verdict::NoChange,
     };
     let why = match (&outcome.result, decision) {
         (_, Some(decision)) => decision.explanation.summary.clone(),
-        (RunResult::Failed(error), None) => format!("no decision: {error}"),
+        (Status::Failed(error), None) => format!("no decision: {error}"),
         (_, None) => "no decision".to_owned(),
     };
     Row {
@@ -321,7 +322,7 @@ fn table(plan: &Plan<'_>) -> String {
         plan.changes,
         plan.policies
             .iter()
-            .filter(|row| row.status == Status::NoChange)
+            .filter(|row| row.status == Verdict::NoChange)
             .count(),
         plan.failed,
     );

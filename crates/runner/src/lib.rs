@@ -29,5 +29,5 @@
 mod pass;
 mod trigger;
 
-pub use pass::{Mode, Outcome, Pass, Ports, Result, evaluate};
+pub use pass::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
 pub use trigger::{AlarmMetric, AlarmTrigger, Trigger};

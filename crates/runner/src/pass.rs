@@ -3,6 +3,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join;
+use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use capstan_engine::ports::{CapacityControl, Lease, MetricSource, StateStore};
@@ -10,7 +12,7 @@ use capstan_engine::{
     CurrentCapacity, Decision, LastAction, MetricData, Observations, Request, ResourceState,
     apply_guards, decide, decide_answering,
 };
-use capstan_policy::model::Policy;
+use capstan_policy::model::{Policy, Target};
 
 /// The adapters one pass reads and acts through.
 pub struct Ports<'a, M, C, S> {
@@ -26,6 +28,42 @@ pub struct Ports<'a, M, C, S> {
     /// The time now, read when a change is made, so that it is remembered at the time it was
     /// made: [`evaluate`]'s `now` is when the pass started, and a pass may take a while.
     pub clock: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+    /// How much the pass may do at once, and until when.
+    pub limits: Limits,
+}
+
+impl<M, C, S> Ports<'_, M, C, S> {
+    /// Whether [`Limits::deadline`] has passed, by [`Ports::clock`].
+    fn past_deadline(&self) -> bool {
+        self.limits
+            .deadline
+            .is_some_and(|deadline| (self.clock)() >= deadline)
+    }
+}
+
+/// How much one pass may do at once, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most changes in flight at once. Everything else a pass does is batched.
+    pub max_in_flight: usize,
+    /// When the pass stops starting work: what it has not reached by then is
+    /// [`Status::Deferred`]. None: no deadline.
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+impl Default for Limits {
+    /// [`Limits::DEFAULT_MAX_IN_FLIGHT`] changes at once, no deadline.
+    fn default() -> Self {
+        Self {
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            deadline: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The default bound on changes in flight.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 }
 
 /// Whether a pass may change anything.
@@ -46,7 +84,7 @@ pub struct Outcome {
     /// The decision, when one could be made.
     pub decision: Option<Decision>,
     /// What came of it.
-    pub result: Result,
+    pub result: Status,
     /// What went wrong around the result without changing it (a lease that could not be
     /// released, a state that could not be saved after no change), or what an earlier
     /// evaluation left behind (a change made but not recorded).
@@ -57,7 +95,7 @@ pub struct Outcome {
 /// What came of one policy's evaluation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "detail")]
-pub enum Result {
+pub enum Status {
     /// The decision asked for no change.
     Unchanged,
     /// The change was applied.
@@ -70,6 +108,10 @@ pub enum Result {
     /// No decision or no action, because reading or acting failed. Nothing was changed by
     /// capstan; the detail names the operation and resource.
     Failed(String),
+    /// Not evaluated, or evaluated but not acted on, because the pass reached its deadline
+    /// ([`Limits::deadline`]) first. Nothing was changed and the lease is released: the next
+    /// pass evaluates the resource again.
+    Deferred,
     /// Not evaluated: another evaluation holds the resource's lease.
     HeldBy {
         /// Who holds it.
@@ -79,13 +121,25 @@ pub enum Result {
     },
 }
 
+impl Outcome {
+    /// `policy`'s outcome, without warnings.
+    fn new(policy: &Policy, decision: Option<Decision>, result: Status) -> Self {
+        Self {
+            policy: policy.name.clone(),
+            decision,
+            result,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.decision, &self.result) {
-            (Some(decision), Result::Failed(why)) => write!(f, "{decision}; not applied: {why}"),
+            (Some(decision), Status::Failed(why)) => write!(f, "{decision}; not applied: {why}"),
             (Some(decision), result) => write!(f, "{decision}; {}", result.label()),
-            (None, Result::Failed(why)) => write!(f, "{}: no decision: {why}", self.policy),
-            (None, Result::HeldBy { holder, until }) => write!(
+            (None, Status::Failed(why)) => write!(f, "{}: no decision: {why}", self.policy),
+            (None, Status::HeldBy { holder, until }) => write!(
                 f,
                 "{}: not evaluated: {holder} holds the resource's lease until {until}",
                 self.policy
@@ -99,7 +153,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-impl Result {
+impl Status {
     fn label(&self) -> &str {
         match self {
             Self::Unchanged => "unchanged",
@@ -107,6 +161,7 @@ impl Result {
             Self::AppliedNotRecorded(_) => "applied, not recorded",
             Self::WouldApply => "dry run: not applied",
             Self::Failed(_) => "failed",
+            Self::Deferred => "deferred: the pass reached its deadline",
             Self::HeldBy { .. } => "held by another evaluation",
         }
     }
@@ -121,27 +176,36 @@ pub struct Pass {
     pub requests: Vec<Request>,
 }
 
-/// Evaluates `policies` at `now`, in three phases:
+/// Evaluates `policies` at `now`, in three phases, each batched where the ports allow:
 ///
 /// 1. **Read and decide.** One batched metric read for all of them (one per distinct period,
-///    since each read covers whole periods of one length), then per policy: in [`Mode::Act`],
-///    its resource's lease for [`Ports::holder`] (a resource another evaluation holds is not
-///    evaluated: [`Result::HeldBy`]); its capacity and remembered state; and the engine's
-///    decision.
+///    since each read covers whole periods of one length); in [`Mode::Act`], the resources'
+///    leases for [`Ports::holder`] ([`StateStore::acquire_leases`]; a resource another
+///    evaluation holds is not evaluated: [`Status::HeldBy`]); the capacities and remembered
+///    states of the leased ones ([`CapacityControl::current_all`], [`StateStore::load_all`],
+///    read at once); and the engine's decision per policy.
 /// 2. **Guard.** The cross-resource guards ([`apply_guards`]) over all the decisions at once:
 ///    connection budgets and partition coupling. `all` is the whole policy set, so that users of
 ///    a budget that are not evaluated in this pass are still charged for. The policies the
 ///    guards' requests address (a database's replicas, a topic's partitions, a user asked to
 ///    shed connections) that are in this pass decide again, answering them
 ///    ([`decide_answering`]), and the guards then run once more over every decision.
-/// 3. **Act** (in [`Mode::Act`]), per policy in the order given: the state saved with the change
-///    as its intent, the change, then the state to remember ([`ResourceState::after`]), saved
-///    after every evaluation, not only after changes, since stabilization windows remember what
-///    the rules asked for. Each save is written only while this pass still holds the lease
-///    ([`StateStore::save`]): an intent refused means the change is not made, a state after it
-///    refused is [`Result::AppliedNotRecorded`]. Then the lease is released. A change is
-///    remembered at the time [`Ports::clock`] gives when it is made, and a change for a paused
-///    policy or a busy resource is refused here too, whatever decided it.
+/// 3. **Act** (in [`Mode::Act`]): the states with each change as their intent, saved together
+///    ([`StateStore::save_all`]); the changes, up to [`Limits::max_in_flight`] at once; then
+///    the states to remember ([`ResourceState::after`]), saved together after every
+///    evaluation, not only after changes, since stabilization windows remember what the rules
+///    asked for. Each save is written only while this pass still holds the lease: an intent
+///    refused means the change is not made, a state after it refused is
+///    [`Status::AppliedNotRecorded`]. Then the leases are released. A change is remembered at
+///    the time [`Ports::clock`] gives when it is made, and a change for a paused policy or a
+///    busy resource is refused here too, whatever decided it.
+///
+/// **Deadline.** No work starts after [`Limits::deadline`]: a pass that reaches it before
+/// taking the leases evaluates nothing, and one that reaches it before a change is made does
+/// not make it. Either way the policy's outcome is [`Status::Deferred`], nothing of it was
+/// changed and its lease is released; the next pass evaluates it again. The deadline must
+/// leave room for the calls already started and for saving and releasing (see
+/// `capstan_aws::OPERATION_TIMEOUT`).
 ///
 /// An intent found when the state is read means an evaluation stopped between acting and
 /// recording: it is settled against the capacity the resource shows
@@ -152,7 +216,7 @@ pub struct Pass {
 /// could not be read is never acted on. When a batched metric read fails as a whole, every
 /// metric counts as unavailable: rules hold and scale-in is blocked, while bounds and schedule
 /// floors still apply. [`Mode::DryRun`] reads and decides but writes nothing, not even the
-/// state, and takes no lease.
+/// state, and takes no lease. Outcomes come back in the order of `policies`.
 pub async fn evaluate<M, C, S>(
     policies: &[&Policy],
     all: &[&Policy],
@@ -165,11 +229,18 @@ where
     C: CapacityControl + Sync,
     S: StateStore + Sync,
 {
-    let observations = read_metrics(policies, ports.metrics, now).await;
-    let mut assessed = Vec::with_capacity(policies.len());
-    for policy in policies {
-        assessed.push(assess(policy, &observations, ports, now, mode).await);
+    if ports.past_deadline() {
+        let outcomes = policies
+            .iter()
+            .map(|policy| Outcome::new(policy, None, Status::Deferred))
+            .collect();
+        return Pass {
+            outcomes,
+            requests: Vec::new(),
+        };
     }
+    let observations = read_metrics(policies, ports.metrics, now).await;
+    let mut assessed = assess(policies, &observations, ports, now, mode).await;
     let guarded = apply_guards(all, decisions(&assessed));
     let requests = guarded.requests;
     // `apply_guards` keeps the order: one decision back for each decided policy.
@@ -206,26 +277,7 @@ where
             decided.decision = decision;
         }
     }
-    let mut outcomes = Vec::with_capacity(policies.len());
-    for (policy, assessment) in policies.iter().zip(assessed) {
-        let mut outcome = match assessment.decided {
-            Err(result) => Outcome {
-                policy: policy.name.clone(),
-                decision: None,
-                result,
-                warnings: assessment.warnings,
-            },
-            Ok(decided) => {
-                let mut outcome = act(policy, decided, ports, mode).await;
-                outcome.warnings.splice(0..0, assessment.warnings);
-                outcome
-            }
-        };
-        if assessment.leased {
-            outcome.warnings.extend(release(policy, ports).await);
-        }
-        outcomes.push(outcome);
-    }
+    let outcomes = act(policies, assessed, ports, mode).await;
     Pass { outcomes, requests }
 }
 
@@ -265,7 +317,7 @@ struct Assessment {
     /// Whether this pass holds the resource's lease, to be released after acting.
     leased: bool,
     /// The decision and what it was made from, or why there is none.
-    decided: std::result::Result<Decided, Result>,
+    decided: std::result::Result<Decided, Status>,
     /// What the reads found left behind.
     warnings: Vec<String>,
 }
@@ -277,79 +329,89 @@ struct Decided {
     state: ResourceState,
 }
 
-/// Takes the policy's lease (in [`Mode::Act`]), reads its capacity and state, and decides.
+/// Takes the policies' leases (in [`Mode::Act`]), reads the leased resources' capacities and
+/// states, and decides: one assessment per policy, in order.
 async fn assess<M, C, S>(
-    policy: &Policy,
+    policies: &[&Policy],
     observations: &Observations,
     ports: &Ports<'_, M, C, S>,
     now: DateTime<Utc>,
     mode: Mode,
-) -> Assessment
+) -> Vec<Assessment>
 where
     C: CapacityControl + Sync,
     S: StateStore + Sync,
 {
-    let unleased = |result| Assessment {
-        leased: false,
-        decided: Err(result),
-        warnings: Vec::new(),
-    };
-    if mode == Mode::Act {
-        match ports
+    let targets: Vec<Target> = policies
+        .iter()
+        .map(|policy| policy.target.clone())
+        .collect();
+    let leases: Vec<std::result::Result<(), Status>> = match mode {
+        Mode::DryRun => targets.iter().map(|_| Ok(())).collect(),
+        Mode::Act => ports
             .state
-            .acquire_lease(&policy.target, ports.holder)
+            .acquire_leases(&targets, ports.holder)
             .await
-        {
-            Ok(Lease::Acquired) => {}
-            Ok(Lease::HeldBy { holder, until }) => {
-                return unleased(Result::HeldBy { holder, until });
-            }
-            Err(error) => {
-                return unleased(Result::Failed(format!(
+            .into_iter()
+            .map(|lease| match lease {
+                Ok(Lease::Acquired) => Ok(()),
+                Ok(Lease::HeldBy { holder, until }) => Err(Status::HeldBy { holder, until }),
+                Err(error) => Err(Status::Failed(format!(
                     "cannot take the resource's lease, not acting: {error}"
-                )));
+                ))),
+            })
+            .collect(),
+    };
+    let readable: Vec<Target> = targets
+        .iter()
+        .zip(&leases)
+        .filter(|(_, lease)| lease.is_ok())
+        .map(|(target, _)| target.clone())
+        .collect();
+    let (currents, states) = join(
+        ports.capacity.current_all(&readable),
+        ports.state.load_all(&readable),
+    )
+    .await;
+    let mut reads = currents.into_iter().zip(states);
+    let leased = mode == Mode::Act;
+    policies
+        .iter()
+        .zip(leases)
+        .map(|(policy, lease)| {
+            if let Err(status) = lease {
+                return Assessment {
+                    leased: false,
+                    decided: Err(status),
+                    warnings: Vec::new(),
+                };
             }
-        }
-    }
-    let mut warnings = Vec::new();
-    let decided = read(policy, ports, &mut warnings)
-        .await
-        .map(|(current, state)| {
-            let decision = decide(policy, observations, &current, &state, now);
-            Decided {
-                decision,
+            let (current, state) = reads.next().expect(ONE_ANSWER_EACH);
+            let mut warnings = Vec::new();
+            let decided = settle(current, state, &mut warnings).map(|(current, state)| Decided {
+                decision: decide(policy, observations, &current, &state, now),
                 current,
                 state,
+            });
+            Assessment {
+                leased,
+                decided: decided.map_err(Status::Failed),
+                warnings,
             }
-        });
-    Assessment {
-        leased: mode == Mode::Act,
-        decided: decided.map_err(Result::Failed),
-        warnings,
-    }
+        })
+        .collect()
 }
 
-/// Reads a policy's capacity and state, settling an intent left behind; the reason when a read
-/// failed.
-async fn read<M, C, S>(
-    policy: &Policy,
-    ports: &Ports<'_, M, C, S>,
+/// A policy's capacity and state as read, with an intent left behind settled; the reason when
+/// a read failed.
+fn settle<CE: fmt::Display, SE: fmt::Display>(
+    current: std::result::Result<CurrentCapacity, CE>,
+    state: std::result::Result<ResourceState, SE>,
     warnings: &mut Vec<String>,
-) -> std::result::Result<(CurrentCapacity, ResourceState), String>
-where
-    C: CapacityControl + Sync,
-    S: StateStore + Sync,
-{
-    let current = ports
-        .capacity
-        .current(&policy.target)
-        .await
-        .map_err(|error| error.to_string())?;
-    let mut state = ports
-        .state
-        .load(&policy.target)
-        .await
-        .map_err(|error| format!("cannot read cooldown state, not acting: {error}"))?;
+) -> std::result::Result<(CurrentCapacity, ResourceState), String> {
+    let current = current.map_err(|error| error.to_string())?;
+    let mut state =
+        state.map_err(|error| format!("cannot read cooldown state, not acting: {error}"))?;
     if let Some(made) = state.reconcile(&current) {
         warnings.push(format!(
             "an earlier evaluation changed the capacity from {} to {} at {} but stopped before recording it; counted as made",
@@ -359,75 +421,238 @@ where
     Ok((current, state))
 }
 
-/// Applies a decision (in [`Mode::Act`]): the state with the change as its intent, the change,
-/// then the state to remember.
+/// Where one policy stands while acting.
+enum Step {
+    /// Its outcome is known.
+    Done(Outcome),
+    /// To be changed, remembering `change`: first the intent, then the change.
+    Change(Decided, LastAction),
+    /// The state after it to save, with the change made, if one was, and the status it then has.
+    Remember(Decided, Option<LastAction>, Status),
+}
+
+/// The third phase over every assessed policy: one outcome per policy, in order.
 async fn act<M, C, S>(
-    policy: &Policy,
-    decided: Decided,
+    policies: &[&Policy],
+    assessed: Vec<Assessment>,
     ports: &Ports<'_, M, C, S>,
     mode: Mode,
-) -> Outcome
+) -> Vec<Outcome>
 where
     C: CapacityControl + Sync,
     S: StateStore + Sync,
 {
-    let Decided {
-        decision, state, ..
-    } = decided;
-    let outcome = |decision: Decision, result| Outcome {
-        policy: policy.name.clone(),
-        decision: Some(decision),
-        result,
-        warnings: Vec::new(),
-    };
-    if let Some(why) = refusal(policy, &decision) {
-        return outcome(decision, Result::Failed(why));
-    }
-    if mode == Mode::DryRun {
-        let result = match decision.change() {
-            None => Result::Unchanged,
-            Some(_) => Result::WouldApply,
-        };
-        return outcome(decision, result);
-    }
-    let applied = match decision.change() {
-        None => None,
-        Some((direction, desired)) => {
-            let change = LastAction {
-                at: (ports.clock)(),
-                direction,
-                from: decision.current,
-                to: desired,
+    let late = ports.past_deadline();
+    let mut leased = Vec::new();
+    let mut found = Vec::with_capacity(policies.len());
+    let mut steps: Vec<Step> = policies
+        .iter()
+        .zip(assessed)
+        .enumerate()
+        .map(|(index, (policy, assessment))| {
+            if assessment.leased {
+                leased.push(index);
+            }
+            found.push(assessment.warnings);
+            let decided = match assessment.decided {
+                Err(status) => return Step::Done(Outcome::new(policy, None, status)),
+                Ok(decided) => decided,
             };
-            let target = &policy.target;
-            let intending = state.intending(change);
-            if let Err(error) = ports.state.save(target, ports.holder, &intending).await {
-                let why =
-                    format!("cannot write down the change before making it, not acting: {error}");
-                return outcome(decision, Result::Failed(why));
+            let done = |decided: Decided, status| {
+                Step::Done(Outcome::new(policy, Some(decided.decision), status))
+            };
+            if let Some(why) = refusal(policy, &decided.decision) {
+                return done(decided, Status::Failed(why));
             }
-            if let Err(error) = ports.capacity.set_desired(target, desired).await {
-                return outcome(decision, Result::Failed(error.to_string()));
+            match (mode, decided.decision.change()) {
+                (Mode::DryRun, None) => done(decided, Status::Unchanged),
+                (Mode::DryRun, Some(_)) => done(decided, Status::WouldApply),
+                (Mode::Act, None) => Step::Remember(decided, None, Status::Unchanged),
+                (Mode::Act, Some(_)) if late => done(decided, Status::Deferred),
+                (Mode::Act, Some((direction, to))) => {
+                    let change = LastAction {
+                        at: (ports.clock)(),
+                        direction,
+                        from: decided.decision.current,
+                        to,
+                    };
+                    Step::Change(decided, change)
+                }
             }
-            Some(change)
-        }
-    };
-    let next = state.after(policy, &decision, applied);
-    let saved = ports.state.save(&policy.target, ports.holder, &next).await;
-    let mut warnings = Vec::new();
-    let result = match (applied, saved) {
-        (None, Ok(())) => Result::Unchanged,
-        (None, Err(error)) => {
-            warnings.push(format!("the state could not be saved: {error}"));
-            Result::Unchanged
-        }
-        (Some(_), Ok(())) => Result::Applied,
-        (Some(_), Err(error)) => Result::AppliedNotRecorded(error.to_string()),
-    };
-    Outcome {
-        warnings,
-        ..outcome(decision, result)
+        })
+        .collect();
+    if mode == Mode::Act {
+        steps = intend(policies, steps, ports).await;
+        steps = make_changes(policies, steps, ports).await;
+        steps = remember(policies, steps, ports).await;
     }
+    let mut outcomes: Vec<Outcome> = steps
+        .into_iter()
+        .zip(found)
+        .map(|(step, mut warnings)| {
+            let Step::Done(mut outcome) = step else {
+                unreachable!("every step is done once its state is remembered")
+            };
+            warnings.append(&mut outcome.warnings);
+            outcome.warnings = warnings;
+            outcome
+        })
+        .collect();
+    let targets: Vec<Target> = leased
+        .iter()
+        .map(|&index| policies[index].target.clone())
+        .collect();
+    let released = ports.state.release_leases(&targets, ports.holder).await;
+    for (index, answer) in leased.into_iter().zip(released) {
+        outcomes[index].warnings.extend(release_warning(answer));
+    }
+    outcomes
+}
+
+/// Saves, together, each change's state with the change as its intent: a change whose intent
+/// could not be written down is not made.
+async fn intend<M, C, S>(
+    policies: &[&Policy],
+    steps: Vec<Step>,
+    ports: &Ports<'_, M, C, S>,
+) -> Vec<Step>
+where
+    S: StateStore + Sync,
+{
+    let intents: Vec<(Target, ResourceState)> = policies
+        .iter()
+        .zip(&steps)
+        .filter_map(|(policy, step)| match step {
+            Step::Change(decided, change) => {
+                Some((policy.target.clone(), decided.state.intending(*change)))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut saved = ports
+        .state
+        .save_all(ports.holder, &intents)
+        .await
+        .into_iter();
+    policies
+        .iter()
+        .zip(steps)
+        .map(|(policy, step)| match step {
+            Step::Change(decided, change) => match saved.next().expect(ONE_ANSWER_EACH) {
+                Ok(()) => Step::Change(decided, change),
+                Err(error) => failed(
+                    policy,
+                    decided,
+                    format!("cannot write down the change before making it, not acting: {error}"),
+                ),
+            },
+            step => step,
+        })
+        .collect()
+}
+
+/// Makes the changes whose intents are written down, up to [`Limits::max_in_flight`] at once.
+/// One not started by the deadline is deferred and remembered as unchanged, which clears its
+/// intent; one that failed is failed, its intent left for the next evaluation to settle.
+async fn make_changes<M, C, S>(
+    policies: &[&Policy],
+    steps: Vec<Step>,
+    ports: &Ports<'_, M, C, S>,
+) -> Vec<Step>
+where
+    C: CapacityControl + Sync,
+{
+    let changes: Vec<(&Target, u32)> = policies
+        .iter()
+        .zip(&steps)
+        .filter_map(|(policy, step)| match step {
+            Step::Change(_, change) => Some((&policy.target, change.to)),
+            _ => None,
+        })
+        .collect();
+    let made: Vec<Option<std::result::Result<(), String>>> = stream::iter(changes)
+        .map(|(target, desired)| async move {
+            if ports.past_deadline() {
+                return None;
+            }
+            let made = ports.capacity.set_desired(target, desired).await;
+            Some(made.map_err(|error| error.to_string()))
+        })
+        .buffered(ports.limits.max_in_flight.max(1))
+        .collect()
+        .await;
+    let mut made = made.into_iter();
+    policies
+        .iter()
+        .zip(steps)
+        .map(|(policy, step)| match step {
+            Step::Change(decided, change) => match made.next().expect(ONE_ANSWER_EACH) {
+                None => Step::Remember(decided, None, Status::Deferred),
+                Some(Ok(())) => Step::Remember(decided, Some(change), Status::Applied),
+                Some(Err(why)) => failed(policy, decided, why),
+            },
+            step => step,
+        })
+        .collect()
+}
+
+/// Saves, together, the state to remember of every policy evaluated.
+async fn remember<M, C, S>(
+    policies: &[&Policy],
+    steps: Vec<Step>,
+    ports: &Ports<'_, M, C, S>,
+) -> Vec<Step>
+where
+    S: StateStore + Sync,
+{
+    let states: Vec<(Target, ResourceState)> = policies
+        .iter()
+        .zip(&steps)
+        .filter_map(|(policy, step)| match step {
+            Step::Remember(decided, applied, _) => Some((
+                policy.target.clone(),
+                decided.state.after(policy, &decided.decision, *applied),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut saved = ports
+        .state
+        .save_all(ports.holder, &states)
+        .await
+        .into_iter();
+    policies
+        .iter()
+        .zip(steps)
+        .map(|(policy, step)| match step {
+            Step::Remember(decided, applied, status) => {
+                let mut outcome = Outcome::new(policy, Some(decided.decision), status);
+                match (applied, saved.next().expect(ONE_ANSWER_EACH)) {
+                    (_, Ok(())) => {}
+                    (None, Err(error)) => outcome
+                        .warnings
+                        .push(format!("the state could not be saved: {error}")),
+                    (Some(_), Err(error)) => {
+                        outcome.result = Status::AppliedNotRecorded(error.to_string());
+                    }
+                }
+                Step::Done(outcome)
+            }
+            step => step,
+        })
+        .collect()
+}
+
+/// What the batched ports promise: one answer for each item asked about, in order.
+const ONE_ANSWER_EACH: &str = "the ports answer once for each item, in order";
+
+/// A decided policy that failed, for `why`.
+fn failed(policy: &Policy, decided: Decided, why: String) -> Step {
+    Step::Done(Outcome::new(
+        policy,
+        Some(decided.decision),
+        Status::Failed(why),
+    ))
 }
 
 /// Why a decided change must not be made, if it must not: the policy is paused or the
@@ -443,16 +668,9 @@ fn refusal(policy: &Policy, decision: &Decision) -> Option<String> {
     Some(format!("refused, not acting: {why}"))
 }
 
-/// Gives the policy's lease back; a warning when that failed.
-async fn release<M, C, S>(policy: &Policy, ports: &Ports<'_, M, C, S>) -> Option<String>
-where
-    S: StateStore + Sync,
-{
-    match ports
-        .state
-        .release_lease(&policy.target, ports.holder)
-        .await
-    {
+/// The warning, if any, of a lease given back.
+fn release_warning<E: fmt::Display>(released: std::result::Result<bool, E>) -> Option<String> {
+    match released {
         Ok(true) => None,
         Ok(false) => Some("the lease had expired and was taken by another evaluation".to_owned()),
         Err(error) => Some(format!(

@@ -19,7 +19,7 @@ use capstan_policy::model::{
     Policy, Rule, Statistic, Step, Target, Threshold,
 };
 use capstan_runner::{
-    AlarmMetric, AlarmTrigger, Mode, Outcome, Pass, Ports, Result as RunResult, Trigger, evaluate,
+    AlarmMetric, AlarmTrigger, Limits, Mode, Outcome, Pass, Ports, Status, Trigger, evaluate,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -330,6 +330,7 @@ impl World {
             state: &self.state,
             holder: "this-pass",
             clock,
+            limits: Limits::default(),
         };
         evaluate(policies, all, &ports, now(), mode).await
     }
@@ -362,7 +363,7 @@ async fn breach_is_applied_and_recorded() {
 
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
-    assert_eq!(outcomes[0].result, RunResult::Applied);
+    assert_eq!(outcomes[0].result, Status::Applied);
     assert_eq!(world.desired("hot"), 4);
     let expected = LastAction {
         at: now(),
@@ -379,7 +380,7 @@ async fn dry_run_decides_but_changes_nothing() {
 
     let outcomes = world.evaluate(&[&policy("hot")], Mode::DryRun).await;
 
-    assert_eq!(outcomes[0].result, RunResult::WouldApply);
+    assert_eq!(outcomes[0].result, Status::WouldApply);
     assert_eq!(outcomes[0].decision.as_ref().map(|d| d.desired), Some(4));
     assert_eq!(world.desired("hot"), 2);
     assert_eq!(world.saved("hot"), None);
@@ -391,7 +392,7 @@ async fn the_state_is_saved_after_every_evaluation_even_without_a_change() {
 
     let outcomes = world.evaluate(&[&policy("calm")], Mode::Act).await;
 
-    assert_eq!(outcomes[0].result, RunResult::Unchanged);
+    assert_eq!(outcomes[0].result, Status::Unchanged);
     let saved = world.saved("calm").expect("a saved state");
     // The stabilization window remembers that the rules asked for the current capacity.
     assert_eq!(
@@ -433,7 +434,7 @@ async fn the_connection_budget_is_shared_across_the_whole_pass() {
 
     // 300 connections at 50 per task: 6 tasks, the higher priority served first.
     assert_eq!((world.desired("first"), world.desired("second")), (4, 2));
-    assert_eq!(pass.outcomes[1].result, RunResult::Unchanged);
+    assert_eq!(pass.outcomes[1].result, Status::Unchanged);
     let held = pass.outcomes[1].decision.as_ref().expect("a decision");
     assert_eq!(
         held.explanation
@@ -471,12 +472,12 @@ async fn failed_capacity_read_fails_that_policy_only() {
         .await;
 
     assert!(
-        matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("not found")),
+        matches!(&outcomes[0].result, Status::Failed(why) if why.contains("not found")),
         "{:?}",
         outcomes[0]
     );
     assert!(outcomes[0].decision.is_none());
-    assert_eq!(outcomes[1].result, RunResult::Applied);
+    assert_eq!(outcomes[1].result, Status::Applied);
 }
 
 #[tokio::test]
@@ -491,9 +492,7 @@ async fn unreadable_state_means_no_action() {
 
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
-    assert!(
-        matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("cooldown state"))
-    );
+    assert!(matches!(&outcomes[0].result, Status::Failed(why) if why.contains("cooldown state")));
     assert_eq!(world.desired("hot"), 2);
 }
 
@@ -504,7 +503,7 @@ async fn failed_metric_read_holds() {
 
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
-    assert_eq!(outcomes[0].result, RunResult::Unchanged);
+    assert_eq!(outcomes[0].result, Status::Unchanged);
     assert_eq!(world.desired("hot"), 2);
 }
 
@@ -515,7 +514,7 @@ async fn failed_change_is_reported_and_not_recorded() {
 
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
-    assert!(matches!(&outcomes[0].result, RunResult::Failed(why) if why.contains("denied")));
+    assert!(matches!(&outcomes[0].result, Status::Failed(why) if why.contains("denied")));
     assert_eq!(world.recorded("hot"), None);
     // The intent stays behind; the next pass finds the capacity unchanged, drops it and acts.
     assert!(
@@ -525,7 +524,7 @@ async fn failed_change_is_reported_and_not_recorded() {
     );
     world.capacity.fail_set = false;
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
-    assert_eq!(outcomes[0].result, RunResult::Applied, "{}", outcomes[0]);
+    assert_eq!(outcomes[0].result, Status::Applied, "{}", outcomes[0]);
     assert!(outcomes[0].warnings.is_empty(), "{}", outcomes[0]);
     assert_eq!(world.desired("hot"), 4);
     assert_eq!(world.saved("hot").and_then(|state| state.intent), None);
@@ -539,7 +538,7 @@ async fn a_resource_leased_to_another_evaluation_is_not_evaluated() {
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert!(
-        matches!(&outcomes[0].result, RunResult::HeldBy { holder, .. } if holder == "other-pass"),
+        matches!(&outcomes[0].result, Status::HeldBy { holder, .. } if holder == "other-pass"),
         "{}",
         outcomes[0]
     );
@@ -560,8 +559,8 @@ async fn the_lease_is_given_back_after_acting_and_after_a_failed_read() {
         .evaluate(&[&policy("hot"), &policy("missing")], Mode::Act)
         .await;
 
-    assert_eq!(outcomes[0].result, RunResult::Applied);
-    assert!(matches!(outcomes[1].result, RunResult::Failed(_)));
+    assert_eq!(outcomes[0].result, Status::Applied);
+    assert!(matches!(outcomes[1].result, Status::Failed(_)));
     let mut leases = world.leases();
     for service in ["hot", "missing"] {
         assert_eq!(
@@ -586,7 +585,7 @@ async fn a_change_made_but_not_recorded_is_not_made_again() {
 
     let dying = world.evaluate(&[&cooling], Mode::Act).await;
     assert!(
-        matches!(&dying[0].result, RunResult::AppliedNotRecorded(why) if why.contains("died")),
+        matches!(&dying[0].result, Status::AppliedNotRecorded(why) if why.contains("died")),
         "{}",
         dying[0]
     );
@@ -595,7 +594,7 @@ async fn a_change_made_but_not_recorded_is_not_made_again() {
     // CPU is still at 90. The next pass finds the intent and the capacity it names: the change
     // was made, its cooldown runs, and no second change follows.
     let next = world.evaluate(&[&cooling], Mode::Act).await;
-    assert_eq!(next[0].result, RunResult::Unchanged, "{}", next[0]);
+    assert_eq!(next[0].result, Status::Unchanged, "{}", next[0]);
     assert_eq!(world.desired("hot"), 4);
     assert!(
         next[0].warnings[0].contains("from 2 to 4")
@@ -629,7 +628,7 @@ async fn a_pass_that_lost_its_lease_before_writing_its_intent_does_not_act() {
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert!(
-        matches!(&outcomes[0].result, RunResult::Failed(why)
+        matches!(&outcomes[0].result, Status::Failed(why)
             if why.contains("not acting") && why.contains("the lease was lost: other-pass holds it")),
         "{}",
         outcomes[0]
@@ -655,7 +654,7 @@ async fn a_change_whose_record_is_fenced_off_is_applied_but_not_recorded() {
     let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
 
     assert!(
-        matches!(&outcomes[0].result, RunResult::AppliedNotRecorded(why)
+        matches!(&outcomes[0].result, Status::AppliedNotRecorded(why)
             if why.starts_with("the lease was lost: other-pass holds it")),
         "{}",
         outcomes[0]
@@ -681,7 +680,7 @@ async fn a_state_fenced_off_after_no_change_is_a_warning() {
 
     let outcomes = world.evaluate(&[&policy("calm")], Mode::Act).await;
 
-    assert_eq!(outcomes[0].result, RunResult::Unchanged);
+    assert_eq!(outcomes[0].result, Status::Unchanged);
     let lost = LeaseLost::HeldBy {
         holder: "other-pass".into(),
         until: DateTime::<Utc>::MAX_UTC,
@@ -705,7 +704,7 @@ async fn a_dry_run_takes_no_lease() {
 
     let outcomes = world.evaluate(&[&policy("hot")], Mode::DryRun).await;
 
-    assert_eq!(outcomes[0].result, RunResult::WouldApply);
+    assert_eq!(outcomes[0].result, Status::WouldApply);
 }
 
 #[test]
@@ -776,7 +775,7 @@ async fn a_failed_replica_read_never_scales_the_readers_in() {
         .iter()
         .find(|outcome| outcome.policy == "order-history-readers")
         .expect("an outcome");
-    assert_eq!(outcome.result, RunResult::Unchanged, "{outcome}");
+    assert_eq!(outcome.result, Status::Unchanged, "{outcome}");
     assert!(
         !pass
             .requests
@@ -819,7 +818,7 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
     assert_eq!((world.desired("first"), world.desired("second")), (2, 1));
     let shed = pass.outcomes[1].decision.as_ref().expect("a decision");
     assert_eq!(shed.explanation.fired.as_deref(), Some("request"));
-    assert_eq!(pass.outcomes[1].result, RunResult::Applied);
+    assert_eq!(pass.outcomes[1].result, Status::Applied);
     assert!(matches!(
         &pass.requests[..],
         [Request::ShedConnections { policy, to: 1, connections: 400, budget: 300, .. }] if policy == "second"

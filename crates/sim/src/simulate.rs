@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use capstan_engine::{Datapoint, Direction};
 use capstan_policy::model::Policy;
-use capstan_runner::{Mode, Ports, Trigger, evaluate};
+use capstan_runner::{Limits, Mode, Ports, Trigger, evaluate};
 
 use crate::baseline::Controller;
 use crate::fleet::Fleet;
@@ -186,6 +186,7 @@ pub fn simulate(
             state: &state,
             holder: "capstan-simulate",
             clock: &|| now,
+            limits: Limits::default(),
         };
         let pass = futures_executor::block_on(evaluate(&woken, &woken, &ports, now, Mode::Act));
         for (((policy, run), outcome), &in_service) in policies

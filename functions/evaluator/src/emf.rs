@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use capstan_runner::{Outcome, Result as RunResult};
+use capstan_runner::{Outcome, Status};
 
 /// The metrics' namespace.
 pub const NAMESPACE: &str = "Capstan";
@@ -17,7 +17,7 @@ fn counts(outcome: &Outcome) -> [(&'static str, u32); 4] {
     let decided = outcome.decision.is_some();
     let actuated = matches!(
         outcome.result,
-        RunResult::Applied | RunResult::AppliedNotRecorded(_)
+        Status::Applied | Status::AppliedNotRecorded(_)
     );
     let blocked = outcome
         .decision
@@ -25,7 +25,7 @@ fn counts(outcome: &Outcome) -> [(&'static str, u32); 4] {
         .is_some_and(|decision| decision.blocked_by().is_some());
     let failed = matches!(
         outcome.result,
-        RunResult::Failed(_) | RunResult::AppliedNotRecorded(_)
+        Status::Failed(_) | Status::AppliedNotRecorded(_)
     );
     [
         // A decision was made (not when capacity or state could not be read).
@@ -93,7 +93,7 @@ mod tests {
     fn the_record_follows_the_emf_specification() {
         let at: DateTime<Utc> = "2026-11-20T12:00:05.250Z".parse().unwrap();
         let record = record(
-            &outcome(Some(decision(2, 4, vec![])), RunResult::Applied),
+            &outcome(Some(decision(2, 4, vec![])), Status::Applied),
             "ecs_service",
             at,
         );
@@ -140,37 +140,37 @@ mod tests {
         };
         let cases = [
             (
-                outcome(Some(decision(2, 2, vec![])), RunResult::Unchanged),
+                outcome(Some(decision(2, 2, vec![])), Status::Unchanged),
                 [1, 0, 0, 0],
             ),
             (
-                outcome(Some(decision(2, 2, vec![busy])), RunResult::Unchanged),
+                outcome(Some(decision(2, 2, vec![busy])), Status::Unchanged),
                 [1, 0, 1, 0],
             ),
             (
-                outcome(Some(decision(2, 4, vec![step])), RunResult::Applied),
+                outcome(Some(decision(2, 4, vec![step])), Status::Applied),
                 [1, 1, 0, 0],
             ),
             (
-                outcome(Some(decision(2, 4, vec![])), RunResult::WouldApply),
+                outcome(Some(decision(2, 4, vec![])), Status::WouldApply),
                 [1, 0, 0, 0],
             ),
             (
                 outcome(
                     Some(decision(2, 4, vec![])),
-                    RunResult::AppliedNotRecorded("table gone".into()),
+                    Status::AppliedNotRecorded("table gone".into()),
                 ),
                 [1, 1, 0, 1],
             ),
             (
                 outcome(
                     Some(decision(2, 4, vec![])),
-                    RunResult::Failed("throttled".into()),
+                    Status::Failed("throttled".into()),
                 ),
                 [1, 0, 0, 1],
             ),
             (
-                outcome(None, RunResult::Failed("not found".into())),
+                outcome(None, Status::Failed("not found".into())),
                 [0, 0, 0, 1],
             ),
         ];

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use capstan_aws::state::Claim;
 use capstan_aws::{Aws, AwsError, DynamoStateStore, Topic};
 use capstan_policy::model::Policy;
-use capstan_runner::{Mode, Outcome, Ports, Result as RunResult, evaluate};
+use capstan_runner::{Limits, Mode, Outcome, Ports, Status, evaluate};
 
 use crate::notice::notice;
 use crate::settings::Settings;
@@ -16,6 +16,11 @@ use crate::{emf, event};
 /// compared in, the clocks of different hosts, and a write sent just before the deadline.
 const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(10);
 
+/// How long before the invocation's deadline a pass stops starting work: room for a change
+/// already in flight to end (each call is bounded by [`capstan_aws::OPERATION_TIMEOUT`]) and
+/// for the batched saves, lease releases and decision log that follow it.
+const DEADLINE_MARGIN: TimeDelta = TimeDelta::seconds(15);
+
 /// What the evaluator holds between invocations.
 pub struct App {
     /// The whole policy set, or why it was refused at cold start.
@@ -24,6 +29,7 @@ pub struct App {
     mode: Mode,
     paused: bool,
     replay: bool,
+    max_in_flight: usize,
     decisions_topic: Option<Topic>,
 }
 
@@ -60,6 +66,7 @@ impl App {
             },
             paused: settings.paused,
             replay: settings.replay,
+            max_in_flight: settings.max_in_flight,
             decisions_topic: settings.decisions_topic.map(|arn| Topic::new(&config, arn)),
         }
     }
@@ -134,6 +141,10 @@ impl App {
                 state: &store,
                 holder: &request_id,
                 clock: if self.replay { &replayed } else { &Utc::now },
+                limits: Limits {
+                    max_in_flight: self.max_in_flight,
+                    deadline: pass_deadline(deadline, Utc::now()),
+                },
             };
             let woken = trigger.select(policies);
             if woken.is_empty() {
@@ -251,6 +262,13 @@ fn lease_duration(deadline: DateTime<Utc>, now: DateTime<Utc>, otherwise: TimeDe
     }
 }
 
+/// When a pass of an attempt that Lambda stops at `deadline` stops starting work, taken at
+/// `now`: [`DEADLINE_MARGIN`] before it. A deadline not ahead of `now` is not a real one (see
+/// [`lease_duration`]): then none.
+fn pass_deadline(deadline: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (deadline > now).then(|| deadline - DEADLINE_MARGIN)
+}
+
 /// The instant to evaluate at: now, or in replay the event's own time when it has one and it
 /// is not in the future (see [`Settings::replay`](crate::settings::Settings::replay)).
 fn evaluation_time(
@@ -268,7 +286,7 @@ fn evaluation_time(
 fn log_decision(outcome: &Outcome) {
     let record = json!({
         "timestamp": Utc::now(),
-        "level": if matches!(outcome.result, RunResult::Failed(_)) { "ERROR" } else { "INFO" },
+        "level": if matches!(outcome.result, Status::Failed(_)) { "ERROR" } else { "INFO" },
         "message": outcome.to_string(),
         "decision": outcome,
     });
@@ -291,6 +309,25 @@ mod tests {
         assert_eq!(
             lease_duration(DateTime::UNIX_EPOCH, now, otherwise),
             otherwise,
+            "no real deadline"
+        );
+    }
+
+    #[test]
+    fn a_pass_stops_starting_work_well_before_its_attempt_is_stopped() {
+        let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+        let deadline = now + TimeDelta::seconds(60);
+        assert_eq!(
+            pass_deadline(deadline, now),
+            Some(now + TimeDelta::seconds(45))
+        );
+        assert!(
+            DEADLINE_MARGIN.to_std().unwrap() > capstan_aws::OPERATION_TIMEOUT,
+            "a call started just before the pass's deadline ends before the attempt's"
+        );
+        assert_eq!(
+            pass_deadline(DateTime::UNIX_EPOCH, now),
+            None,
             "no real deadline"
         );
     }

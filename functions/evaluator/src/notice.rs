@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use capstan_engine::model::Target;
-use capstan_runner::{Mode, Outcome, Result as RunResult};
+use capstan_runner::{Mode, Outcome, Status};
 
 /// A message for the decisions topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,7 @@ pub fn notice(outcome: &Outcome, target: &Target, mode: Mode) -> Option<Notice> 
         .and_then(|decision| decision.blocked_by());
     let failed = matches!(
         outcome.result,
-        RunResult::Failed(_) | RunResult::AppliedNotRecorded(_)
+        Status::Failed(_) | Status::AppliedNotRecorded(_)
     );
     let (reason, subject) = match blocked_by {
         _ if failed => ("failed", format!("capstan: {} failed", outcome.policy)),
@@ -79,7 +79,7 @@ mod tests {
             to: 2,
             detail: "the policy is paused; it would ask for 4".into(),
         };
-        let outcome = outcome(Some(held(vec![paused])), RunResult::Unchanged);
+        let outcome = outcome(Some(held(vec![paused])), Status::Unchanged);
         let notice = notice(&outcome, &target(), Mode::Act).expect("blocked");
         assert_eq!(notice.subject, "capstan: web blocked by paused");
         assert_eq!(notice.message["reason"], "blocked");
@@ -98,10 +98,7 @@ mod tests {
 
     #[test]
     fn failures_are_sent_and_quiet_decisions_are_not() {
-        let failed = outcome(
-            None,
-            RunResult::Failed("ecs:DescribeServices failed".into()),
-        );
+        let failed = outcome(None, Status::Failed("ecs:DescribeServices failed".into()));
         let notice = notice(&failed, &target(), Mode::Act).expect("failed");
         assert_eq!(notice.subject, "capstan: web failed");
         assert_eq!(notice.message["reason"], "failed");
@@ -113,7 +110,7 @@ mod tests {
 
         let not_recorded = outcome(
             Some(held(vec![])),
-            RunResult::AppliedNotRecorded("table gone".into()),
+            Status::AppliedNotRecorded("table gone".into()),
         );
         assert!(notice_of(&not_recorded).is_some());
 
@@ -124,9 +121,9 @@ mod tests {
             detail: "max_step.out is 2".into(),
         };
         for quiet in [
-            outcome(Some(held(vec![])), RunResult::Unchanged),
-            outcome(Some(held(vec![stepped])), RunResult::Applied),
-            outcome(Some(held(vec![])), RunResult::WouldApply),
+            outcome(Some(held(vec![])), Status::Unchanged),
+            outcome(Some(held(vec![stepped])), Status::Applied),
+            outcome(Some(held(vec![])), Status::WouldApply),
         ] {
             assert_eq!(notice_of(&quiet), None, "{quiet}");
         }

@@ -2,6 +2,8 @@
 
 use std::env;
 
+use capstan_runner::Limits;
+
 /// Settings of the evaluator.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -29,6 +31,9 @@ pub struct Settings {
     /// time it runs, however late AWS delivered its event, so that cooldowns, pacing and drain
     /// times count from the real time of each change.
     pub replay: bool,
+    /// `CAPSTAN_MAX_IN_FLIGHT`: the most changes a pass makes at once (a positive whole
+    /// number). By default, [`Limits::DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
 }
 
 /// A setting that is missing or malformed.
@@ -51,6 +56,10 @@ impl Settings {
             problem: "not set".into(),
         })?;
         let replay = flag("CAPSTAN_REPLAY")?;
+        let max_in_flight = match optional("CAPSTAN_MAX_IN_FLIGHT") {
+            None => Limits::DEFAULT_MAX_IN_FLIGHT,
+            Some(value) => positive("CAPSTAN_MAX_IN_FLIGHT", &value)?,
+        };
         Ok(Self {
             dry_run,
             paused,
@@ -59,7 +68,19 @@ impl Settings {
             aws_endpoint: optional("CAPSTAN_AWS_ENDPOINT"),
             policy_dir: optional("CAPSTAN_POLICY_DIR"),
             replay,
+            max_in_flight,
         })
+    }
+}
+
+/// A positive whole number.
+fn positive(name: &'static str, value: &str) -> Result<usize, SettingsError> {
+    match value.parse::<usize>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(SettingsError {
+            name,
+            problem: format!("expected a positive whole number, got `{value}`"),
+        }),
     }
 }
 
@@ -91,5 +112,20 @@ mod tests {
                 .to_string(),
             "setting CAPSTAN_PAUSED: expected true or false, got `yes`"
         );
+    }
+
+    #[test]
+    fn the_bound_on_changes_in_flight_is_a_positive_whole_number() {
+        assert_eq!(positive("CAPSTAN_MAX_IN_FLIGHT", "32").unwrap(), 32);
+        for refused in ["0", "-1", "many", "1.5"] {
+            assert_eq!(
+                positive("CAPSTAN_MAX_IN_FLIGHT", refused)
+                    .unwrap_err()
+                    .to_string(),
+                format!(
+                    "setting CAPSTAN_MAX_IN_FLIGHT: expected a positive whole number, got `{refused}`"
+                )
+            );
+        }
     }
 }

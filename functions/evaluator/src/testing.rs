@@ -2,7 +2,7 @@
 
 use capstan_engine::model::Target;
 use capstan_engine::{Action, Clamp, Decision, Explanation};
-use capstan_runner::{Outcome, Result as RunResult};
+use capstan_runner::{Outcome, Status};
 
 /// A decision of the policy `web` on `target`, from `current` to `desired`, with `clamps`.
 pub(crate) fn decision(target: Target, current: u32, desired: u32, clamps: Vec<Clamp>) -> Decision {
@@ -26,7 +26,7 @@ pub(crate) fn decision(target: Target, current: u32, desired: u32, clamps: Vec<C
 }
 
 /// The outcome for `web` of `decision`, with `result` and no warnings.
-pub(crate) fn outcome(decision: Option<Decision>, result: RunResult) -> Outcome {
+pub(crate) fn outcome(decision: Option<Decision>, result: Status) -> Outcome {
     Outcome {
         policy: "web".into(),
         decision,
