@@ -111,7 +111,9 @@ pub trait StateStore {
     where
         Self: Sync,
     {
-        one_after_another(states, move |(target, state)| self.save(target, holder, state))
+        one_after_another(states, move |(target, state)| {
+            self.save(target, holder, state)
+        })
     }
 
     /// Takes the resource's lease for `holder`, unless another holder has it: only the holder of
