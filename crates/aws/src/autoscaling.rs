@@ -205,6 +205,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pages_are_followed_and_each_group_answered_mocked() {
+        use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+        let group = |name: &str, desired: i32| {
+            AutoScalingGroup::builder()
+                .auto_scaling_group_name(name)
+                .min_size(0)
+                .max_size(10)
+                .desired_capacity(desired)
+                .build()
+        };
+        let first = mock!(Client::describe_auto_scaling_groups)
+            .match_requests(|input| {
+                input.next_token().is_none() && input.max_records() == Some(100)
+            })
+            .then_output(move || {
+                DescribeAutoScalingGroupsOutput::builder()
+                    .auto_scaling_groups(group("web", 2))
+                    .next_token("web")
+                    .build()
+            });
+        let second = mock!(Client::describe_auto_scaling_groups)
+            .match_requests(|input| input.next_token() == Some("web"))
+            .then_output(move || {
+                DescribeAutoScalingGroupsOutput::builder()
+                    .auto_scaling_groups(group("api", 3))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&first, &second]);
+
+        let answers = AutoScalingGroups::new(client)
+            .current_all(&["api", "gone", "web"])
+            .await;
+
+        let desired: Vec<Result<u32, ErrorKind>> = answers
+            .into_iter()
+            .map(|answer| answer.map(|now| now.desired).map_err(|error| error.kind()))
+            .collect();
+        assert_eq!(desired, [Ok(3), Err(ErrorKind::NotFound), Ok(2)]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
     async fn a_group_counting_vcpus_is_refused_mocked_answer_shaped_after_the_api_reference() {
         // DescribeAutoScalingGroups returns DesiredCapacityType for attribute-based groups.
         let rule = mock!(Client::describe_auto_scaling_groups).then_output(|| {

@@ -544,6 +544,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cancellation_without_reasons_is_answered_item_by_item() {
+        use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+        use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+        let cancelled = mock!(Client::transact_write_items).then_error(|| {
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .message("Transaction cancelled")
+                    .build(),
+            )
+        });
+        let put = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&cancelled, &put]);
+        let now = DateTime::from_timestamp(1_772_452_800, 0).unwrap();
+
+        let answers = store(client)
+            .acquire_leases_at(&[group("web"), group("api")], "a", now)
+            .await;
+
+        assert_eq!(answers, [Ok(Lease::Acquired), Ok(Lease::Acquired)]);
+        assert_eq!((cancelled.num_calls(), put.num_calls()), (1, 2));
+    }
+
+    #[tokio::test]
     async fn unprocessed_decisions_are_written_again_and_the_rest_answered() {
         let at = DateTime::from_timestamp(1_772_452_800, 0).unwrap();
         let (web, api) = (group("web"), group("api"));
