@@ -202,10 +202,10 @@ async fn services_are_read_ten_per_call_per_cluster_each_answered_on_its_own() {
             ecs_service(&ecs, cluster, service, 0).await;
         }
     }
-    let arn = |cluster: &str, service: &str| {
-        format!("arn:aws:ecs:us-east-1:123456789012:service/{cluster}/{service}")
-    };
-    asked[3].1 = arn(&asked[3].0, &asked[3].1);
+    asked[3].1 = format!(
+        "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
+        asked[3].0, asked[3].1
+    );
     asked.push((no_cluster.clone(), "orders".into()));
     let pairs: Vec<(&str, &str)> = asked
         .iter()
