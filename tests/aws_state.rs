@@ -502,6 +502,27 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
     assert_eq!(store.load(&target).await.expect("loading"), after);
 }
 
+/// The decision log of `shop/orders`, oldest first.
+async fn decision_log(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    store: &DynamoStateStore,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    dynamodb
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S("resource#ecs_service#shop/orders".into()),
+        )
+        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
+        .send()
+        .await
+        .expect("querying the log")
+        .items
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
     let (store, dynamodb) = new_store().await;
@@ -528,20 +549,8 @@ async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
         .await
         .expect("logging");
 
-    let answer = dynamodb
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S("resource#ecs_service#shop/orders".into()),
-        )
-        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
-        .send()
+    let entries: Vec<(String, String, String)> = decision_log(&dynamodb, &store)
         .await
-        .expect("querying the log");
-    let entries: Vec<(String, String, String)> = answer
-        .items()
         .iter()
         .map(|item| {
             (
@@ -812,21 +821,8 @@ async fn decisions_are_logged_25_per_call() {
 
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
     assert_eq!(calls.take(), counts([("BatchWriteItem", 2)]));
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let logged = dynamodb
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S("resource#ecs_service#shop/orders".into()),
-        )
-        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
-        .send()
-        .await
-        .expect("querying the log");
+    let logged = decision_log(&aws_sdk_dynamodb::Client::new(&sdk_config().await), &store).await;
     let logged: Vec<&String> = logged
-        .items()
         .iter()
         .map(|item| item["outcome"].as_s().expect("outcome"))
         .collect();

@@ -23,8 +23,8 @@
 //! | Port | Implementation | AWS calls |
 //! |---|---|---|
 //! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
-//! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
-//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `TransactWriteItems` (`ConditionCheck`, `Update`), `PutItem`, `UpdateItem`, `DeleteItem` |
+//! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups` (up to 100 groups per call in `current_all`), `SetDesiredCapacity`, `DescribeServices` (up to 10 services of one cluster per call in `current_all`), `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
+//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `BatchGetItem` (100 keys per call in `load_all`), `TransactWriteItems` (`ConditionCheck` and `Update` per save; `Put` per lease taken and `Delete` per lease given back in `acquire_leases` and `release_leases`; 100 actions per call), `PutItem`, `BatchWriteItem` (25 decision log entries per call), `UpdateItem`, `DeleteItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
 //! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).

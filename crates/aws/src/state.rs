@@ -36,6 +36,8 @@
 //!   answer carries the current item, so the caller learns the holder in the same call. Only the
 //!   holder's conditional `DeleteItem` releases it. Expiry is compared in whole seconds of the
 //!   writer's wall clock: a condition expression cannot read DynamoDB's own clock.
+//! - Many resources are read, leased, saved and logged per call with the batched methods: see
+//!   [`batch`].
 //! - A claim works as an idempotency record does in AWS Lambda Powertools: a `PutItem` writes it
 //!   *in progress*, until [`DynamoStateStore::lease_duration`] from now, conditional on the item
 //!   being absent, or in progress and either already the claimant's (a retry of the same
@@ -45,7 +47,7 @@
 //!   working on it and until when ([`Claim::InProgress`]). A claim without `progress` was
 //!   written before claims were completed and counts as completed.
 
-mod batch;
+pub mod batch;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::AsyncSleep;
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, PutRequest,
@@ -169,9 +170,7 @@ impl DynamoStateStore {
         holder: &str,
         now: DateTime<Utc>,
     ) -> Vec<Result<Lease, AwsError>> {
-        let mut writes = Vec::with_capacity(targets.len());
-        let mut answers = Vec::new();
-        for (index, target) in targets.iter().enumerate() {
+        let (writes, mut answers) = one_action_each(targets, |target| {
             let (item, item_name, values) = self.lease_item(target, holder, now);
             let put = Put::builder()
                 .table_name(&self.table)
@@ -181,16 +180,10 @@ impl DynamoStateStore {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
-                .build();
-            match put {
-                Ok(put) => writes.push((
-                    index,
-                    vec![TransactWriteItem::builder().put(put).build()],
-                    item_name,
-                )),
-                Err(error) => answers.push((index, Err(invalid(item_name, &error)))),
-            }
-        }
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build());
+            (put, item_name)
+        });
         for (index, written, item_name) in self.transact(writes).await {
             let answer = match written {
                 Ok(Written::Done) => Ok(Lease::Acquired),
@@ -210,25 +203,17 @@ impl DynamoStateStore {
         targets: &[Target],
         holder: &str,
     ) -> Vec<Result<bool, AwsError>> {
-        let mut writes = Vec::with_capacity(targets.len());
-        let mut answers = Vec::new();
-        for (index, target) in targets.iter().enumerate() {
+        let (writes, mut answers) = one_action_each(targets, |target| {
             let (key, item_name) = self.resource_key(target, LEASE_RECORD);
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key))
                 .condition_expression(LEASE_RELEASED_IF)
                 .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
-                .build();
-            match delete {
-                Ok(delete) => writes.push((
-                    index,
-                    vec![TransactWriteItem::builder().delete(delete).build()],
-                    item_name,
-                )),
-                Err(error) => answers.push((index, Err(invalid(item_name, &error)))),
-            }
-        }
+                .build()
+                .map(|delete| TransactWriteItem::builder().delete(delete).build());
+            (delete, item_name)
+        });
         for (index, written, _) in self.transact(writes).await {
             let answer = match written {
                 Ok(Written::Done) => Ok(true),
@@ -278,7 +263,7 @@ impl DynamoStateStore {
     /// Answers each `(index, actions, item name)` with its index and name.
     async fn transact(
         &self,
-        writes: Vec<(usize, Vec<TransactWriteItem>, String)>,
+        writes: Vec<Write>,
     ) -> Vec<(usize, Result<Written, AwsError>, String)> {
         let per_resource = writes.first().map_or(1, |(_, actions, _)| actions.len());
         let names: Vec<&String> = writes.iter().map(|(_, _, name)| name).collect();
@@ -447,9 +432,37 @@ fn unprocessed(operation: &'static str, item_name: &str) -> AwsError {
     )
 }
 
-/// The error of an action the SDK could not build.
-fn invalid(item_name: String, error: &aws_sdk_dynamodb::error::BuildError) -> AwsError {
-    AwsError::new(TRANSACT, item_name, ErrorKind::Invalid, error.to_string())
+/// A resource's actions in a batched transaction: its index among those asked about, the
+/// actions, and its item's name.
+type Write = (usize, Vec<TransactWriteItem>, String);
+
+/// Answers, each beside the index of what it answers (see [`in_order`]).
+type Indexed<T> = Vec<(usize, T)>;
+
+/// Each target's one action, as `action` builds it with the item's name, to be written with
+/// [`DynamoStateStore::transact`]; beside them, the answers of those whose action the SDK could
+/// not build.
+fn one_action_each<T>(
+    targets: &[Target],
+    action: impl Fn(&Target) -> (Result<TransactWriteItem, BuildError>, String),
+) -> (Vec<Write>, Indexed<Result<T, AwsError>>) {
+    let mut writes = Vec::with_capacity(targets.len());
+    let mut answers = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        match action(target) {
+            (Ok(action), item_name) => writes.push((index, vec![action], item_name)),
+            (Err(error), item_name) => answers.push((
+                index,
+                Err(AwsError::new(
+                    TRANSACT,
+                    item_name,
+                    ErrorKind::Invalid,
+                    error.to_string(),
+                )),
+            )),
+        }
+    }
+    (writes, answers)
 }
 
 #[cfg(test)]
