@@ -1,11 +1,13 @@
 //! Auto Scaling groups through `capstan_aws::Aws` against moto. Run with
 //! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_autoscaling`.
 
-use capstan_aws::{Aws, ErrorKind};
+use capstan_aws::autoscaling::NAMES_PER_CALL;
+use capstan_aws::{AutoScalingGroups, Aws, ErrorKind};
 use capstan_engine::CurrentCapacity;
 use capstan_engine::model::Target;
 use capstan_engine::ports::CapacityControl;
-use capstan_tests::fleet::{asg_desired, autoscaling_group};
+use capstan_tests::calls::{Calls, counts};
+use capstan_tests::fleet::{asg_desired, autoscaling_group, ecs_service};
 use capstan_tests::{sdk_config, unique};
 
 /// A group of bounds 1..=5 at `desired`, with as many instances: moto launches them at once.
@@ -86,4 +88,117 @@ async fn a_missing_group_is_not_found_by_name() {
             )
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_are_read_a_hundred_per_call_each_answered_on_its_own() {
+    let config = sdk_config().await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let calls = Calls::default();
+    let groups = AutoScalingGroups::new(aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    ));
+    let prefix = unique("fleet");
+    let names: Vec<String> = (0..=NAMES_PER_CALL)
+        .map(|n| format!("{prefix}-{n}"))
+        .collect();
+    for (n, name) in names.iter().enumerate() {
+        // Group n has n % 3 instances: each answer is its own group's.
+        let desired = i32::try_from(n % 3).expect("small");
+        autoscaling_group(&asg, name, 0, 5, desired).await;
+    }
+    let missing = format!("{prefix}-missing");
+    let mut asked: Vec<&str> = names.iter().map(String::as_str).collect();
+    asked.insert(50, &missing);
+    calls.take();
+
+    let answers = groups.current_all(&asked).await;
+
+    assert_eq!(
+        calls.take(),
+        counts([("DescribeAutoScalingGroups", 2)]),
+        "{} names in calls of {NAMES_PER_CALL}",
+        asked.len()
+    );
+    assert_eq!(answers.len(), asked.len());
+    for (name, answer) in asked.iter().zip(answers) {
+        if *name == missing {
+            let error = answer.expect_err("no such group");
+            assert_eq!(error.kind(), ErrorKind::NotFound);
+            assert_eq!(error.resource(), missing);
+            continue;
+        }
+        let n: u32 = name
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("n");
+        assert_eq!(
+            answer.expect("reading"),
+            CurrentCapacity {
+                desired: n % 3,
+                resource_min: Some(0),
+                resource_max: Some(5),
+                busy: None,
+                running: Some(n % 3),
+                ..Default::default()
+            },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_of_every_kind_are_answered_in_the_order_asked() {
+    let config = sdk_config().await;
+    let (asg, ecs) = (
+        aws_sdk_autoscaling::Client::new(&config),
+        aws_sdk_ecs::Client::new(&config),
+    );
+    let aws = Aws::new(&config, "unused-state-table");
+    let (web, cluster) = (unique("web"), unique("shop"));
+    autoscaling_group(&asg, &web, 1, 5, 2).await;
+    ecs_service(&ecs, &cluster, "idle", 0).await;
+    let targets = [
+        Target::EcsService {
+            cluster: cluster.clone(),
+            service: "idle".into(),
+        },
+        Target::RdsReplicas {
+            source: unique("no-db"),
+        },
+        Target::AutoscalingGroup { name: web.clone() },
+        Target::AutoscalingGroup {
+            name: unique("missing"),
+        },
+        Target::EcsService {
+            cluster,
+            service: "missing".into(),
+        },
+    ];
+
+    let batched = aws.current_all(&targets).await;
+
+    let mut one_by_one = Vec::new();
+    for target in &targets {
+        one_by_one.push(aws.current(target).await);
+    }
+    assert_eq!(batched, one_by_one);
+    assert_eq!(batched[2], Ok(capacity(2)));
+    let kinds: Vec<Option<ErrorKind>> = batched
+        .iter()
+        .map(|answer| answer.as_ref().err().map(|error| error.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            Some(ErrorKind::NotFound),
+            None,
+            Some(ErrorKind::NotFound),
+            Some(ErrorKind::NotFound)
+        ]
+    );
 }

@@ -8,10 +8,12 @@
 
 use aws_sdk_ecs::types::DeploymentRolloutState;
 
-use capstan_aws::{Aws, ErrorKind};
+use capstan_aws::ecs::SERVICES_PER_CALL;
+use capstan_aws::{Aws, EcsServices, ErrorKind};
 use capstan_engine::CurrentCapacity;
 use capstan_engine::model::Target;
 use capstan_engine::ports::CapacityControl;
+use capstan_tests::calls::{Calls, counts};
 use capstan_tests::fleet::ecs_service;
 use capstan_tests::{sdk_config, unique};
 
@@ -172,4 +174,85 @@ async fn missing_and_deleted_services_are_not_found() {
     assert_eq!(update.kind(), ErrorKind::NotFound);
     assert_eq!(update.operation(), "ecs:UpdateService");
     assert_eq!(update.resource(), format!("{no_cluster}/orders"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_are_read_ten_per_call_per_cluster_each_answered_on_its_own() {
+    let config = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let calls = Calls::default();
+    let services = EcsServices::new(aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    ));
+    let (shop, jobs) = (unique("shop"), unique("jobs"));
+    let no_cluster = unique("no-cluster");
+    // 13 services asked of shop (12 exist), 10 of jobs, interleaved, and one of a cluster that
+    // does not exist: by ARN for some, as the API accepts.
+    let mut asked: Vec<(String, String)> = Vec::new();
+    for n in 0..13 {
+        asked.push((shop.clone(), format!("web-{n}")));
+        if n < 10 {
+            asked.push((jobs.clone(), format!("worker-{n}")));
+        }
+    }
+    for (cluster, service) in &asked {
+        if service != "web-7" {
+            ecs_service(&ecs, cluster, service, 0).await;
+        }
+    }
+    asked[3].1 = format!(
+        "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
+        asked[3].0, asked[3].1
+    );
+    asked.push((no_cluster.clone(), "orders".into()));
+    let pairs: Vec<(&str, &str)> = asked
+        .iter()
+        .map(|(cluster, service)| (cluster.as_str(), service.as_str()))
+        .collect();
+    calls.take();
+
+    let answers = services.current_all(&pairs).await;
+
+    assert_eq!(
+        calls.take(),
+        counts([(
+            "DescribeServices",
+            13_usize.div_ceil(SERVICES_PER_CALL) + 1 + 1
+        )]),
+        "shop in 2 calls, jobs in 1, the missing cluster in 1"
+    );
+    assert_eq!(answers.len(), pairs.len());
+    for ((cluster, service), answer) in pairs.iter().zip(&answers) {
+        match (*cluster, *service) {
+            (cluster, "web-7") => {
+                let error = answer.as_ref().expect_err("web-7 does not exist");
+                assert_eq!(error.kind(), ErrorKind::NotFound);
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "ecs:DescribeServices on {cluster}/web-7 failed: NotFound: ECS reports the service MISSING"
+                    )
+                );
+            }
+            (cluster, service) if cluster == no_cluster => {
+                let error = answer.as_ref().expect_err("the cluster does not exist");
+                assert_eq!(error.kind(), ErrorKind::NotFound);
+                assert_eq!(error.operation(), "ecs:DescribeServices");
+                assert_eq!(error.resource(), format!("{cluster}/{service}"));
+            }
+            (cluster, service) => assert_eq!(
+                answer.as_ref().map_err(ToString::to_string),
+                Ok(&capacity(0, None)),
+                "{cluster}/{service}"
+            ),
+        }
+    }
+    // The batch of one is the same read.
+    assert_eq!(
+        services.current(&shop, "web-0").await.expect("reading"),
+        capacity(0, None)
+    );
+    assert_eq!(calls.take(), counts([("DescribeServices", 1)]));
 }

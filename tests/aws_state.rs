@@ -4,11 +4,12 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use capstan_aws::state::{CLAIM_RETENTION, Claim, DECISION_RETENTION};
+use capstan_aws::state::{CLAIM_RETENTION, Claim, DECISION_RETENTION, Decision};
 use capstan_aws::{DynamoStateStore, ErrorKind, create_table};
 use capstan_engine::model::Target;
 use capstan_engine::ports::{Lease, LeaseLost, SaveError, StateStore};
 use capstan_engine::{Direction, LastAction, Recommendation, ResourceState};
+use capstan_tests::calls::{Calls, counts};
 use capstan_tests::{sdk_config, unique};
 
 /// A store on a new table of its own, and a client to look at the table directly.
@@ -19,6 +20,31 @@ async fn new_store() -> (DynamoStateStore, aws_sdk_dynamodb::Client) {
         .await
         .expect("creating the table");
     (DynamoStateStore::new(dynamodb.clone(), &table), dynamodb)
+}
+
+/// A store on a new table of its own whose calls are counted.
+async fn counted_store() -> (DynamoStateStore, Calls) {
+    let config = sdk_config().await;
+    let table = unique("capstan-state");
+    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
+        .await
+        .expect("creating the table");
+    let calls = Calls::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    (DynamoStateStore::new(client, &table), calls)
+}
+
+/// `count` Auto Scaling groups, `group-0` and on.
+fn groups(count: usize) -> Vec<Target> {
+    (0..count)
+        .map(|n| Target::AutoscalingGroup {
+            name: format!("group-{n}"),
+        })
+        .collect()
 }
 
 fn orders() -> Target {
@@ -476,6 +502,27 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
     assert_eq!(store.load(&target).await.expect("loading"), after);
 }
 
+/// The decision log of `shop/orders`, oldest first.
+async fn decision_log(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    store: &DynamoStateStore,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    dynamodb
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S("resource#ecs_service#shop/orders".into()),
+        )
+        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
+        .send()
+        .await
+        .expect("querying the log")
+        .items
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
     let (store, dynamodb) = new_store().await;
@@ -502,20 +549,8 @@ async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
         .await
         .expect("logging");
 
-    let answer = dynamodb
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :decision)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S("resource#ecs_service#shop/orders".into()),
-        )
-        .expression_attribute_values(":decision", AttributeValue::S("decision#".into()))
-        .send()
+    let entries: Vec<(String, String, String)> = decision_log(&dynamodb, &store)
         .await
-        .expect("querying the log");
-    let entries: Vec<(String, String, String)> = answer
-        .items()
         .iter()
         .map(|item| {
             (
@@ -545,4 +580,251 @@ async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
         ResourceState::default(),
         "the log is not the state"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leases_are_taken_and_given_back_in_one_transaction_and_those_of_others_answered() {
+    let (store, calls) = counted_store().await;
+    let store = store.with_lease_duration(TimeDelta::minutes(2));
+    let targets = groups(6);
+    // group-1 and group-3 are b's; group-2 is a's already; group-4 was b's and expired.
+    for (target, holder, at) in [
+        (1, "b", noon()),
+        (3, "b", noon()),
+        (2, "a", noon()),
+        (4, "b", noon() - TimeDelta::minutes(5)),
+    ] {
+        store
+            .acquire_lease_at(&targets[target], holder, at)
+            .await
+            .expect("acquiring");
+    }
+    calls.take();
+    let held_by_b = Lease::HeldBy {
+        holder: "b".into(),
+        until: noon() + TimeDelta::minutes(2),
+    };
+
+    let answers = store.acquire_leases_at(&targets, "a", noon()).await;
+
+    let answers: Vec<Lease> = answers
+        .into_iter()
+        .map(|answer| answer.expect("acquiring"))
+        .collect();
+    use Lease::Acquired;
+    assert_eq!(
+        answers,
+        [
+            Acquired,
+            held_by_b.clone(),
+            Acquired,
+            held_by_b.clone(),
+            Acquired,
+            Acquired
+        ]
+    );
+    assert_eq!(
+        calls.take(),
+        counts([("TransactWriteItems", 2)]),
+        "one cancelled by b's leases, one for the rest"
+    );
+    // What a took is a's: b is refused it; what b holds is still b's.
+    let by_b = store.acquire_leases_at(&targets, "b", noon()).await;
+    let held_by_a = Lease::HeldBy {
+        holder: "a".into(),
+        until: noon() + TimeDelta::minutes(2),
+    };
+    for (n, answer) in by_b.into_iter().enumerate() {
+        let expected = if n == 1 || n == 3 {
+            Acquired
+        } else {
+            held_by_a.clone()
+        };
+        assert_eq!(answer.expect("acquiring"), expected, "group-{n}");
+    }
+    calls.take();
+
+    let released = store.release_leases(&targets, "a").await;
+
+    let released: Vec<bool> = released
+        .into_iter()
+        .map(|answer| answer.expect("releasing"))
+        .collect();
+    assert_eq!(released, [true, false, true, false, true, true]);
+    assert_eq!(calls.take(), counts([("TransactWriteItems", 2)]));
+    assert_eq!(
+        store
+            .acquire_lease_at(&targets[0], "c", noon())
+            .await
+            .expect("acquiring"),
+        Acquired,
+        "given back"
+    );
+    assert_eq!(
+        store
+            .acquire_lease_at(&targets[1], "c", noon())
+            .await
+            .expect("acquiring"),
+        held_by_b,
+        "not a's to give back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batched_save_is_fenced_per_resource() {
+    let (store, calls) = counted_store().await;
+    let store = store.with_lease_duration(TimeDelta::minutes(2));
+    let targets = groups(3);
+    let state = |evaluations_without_data| ResourceState {
+        evaluations_without_data,
+        ..ResourceState::default()
+    };
+    for answer in store.acquire_leases_at(&targets, "a", noon()).await {
+        assert_eq!(answer.expect("acquiring"), Lease::Acquired);
+    }
+    // a's lease of group-1 expired and b took it.
+    let later = noon() + TimeDelta::minutes(3);
+    for target in [0, 2] {
+        store
+            .acquire_lease_at(&targets[target], "a", later)
+            .await
+            .expect("renewing");
+    }
+    store
+        .acquire_lease_at(&targets[1], "b", later)
+        .await
+        .expect("taking over");
+    calls.take();
+    let states: Vec<(Target, ResourceState)> = targets
+        .iter()
+        .cloned()
+        .zip([state(1), state(2), state(3)])
+        .collect();
+
+    let answers = store.save_all_at("a", &states, later).await;
+
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert!(answers[2].is_ok(), "{:?}", answers[2]);
+    match &answers[1] {
+        Err(SaveError::LeaseLost(lost)) => assert_eq!(
+            *lost,
+            LeaseLost::HeldBy {
+                holder: "b".into(),
+                until: later + TimeDelta::minutes(2)
+            }
+        ),
+        other => panic!("expected group-1's save to be fenced off, got {other:?}"),
+    }
+    assert_eq!(calls.take(), counts([("TransactWriteItems", 2)]));
+    let loaded: Vec<ResourceState> = store
+        .load_all(&targets)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("loading"))
+        .collect();
+    assert_eq!(loaded, [state(1), ResourceState::default(), state(3)]);
+    assert_eq!(calls.take(), counts([("BatchGetItem", 1)]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_resources_are_leased_saved_and_loaded_in_batches() {
+    const RESOURCES: usize = 150;
+    let (store, calls) = counted_store().await;
+    let targets = groups(RESOURCES);
+    let state = |n: usize| ResourceState {
+        evaluations_without_data: u32::try_from(n).expect("small"),
+        ..ResourceState::default()
+    };
+
+    let leases = store.acquire_leases(&targets, "a").await;
+    assert!(
+        leases
+            .iter()
+            .all(|answer| answer.as_ref().is_ok_and(|lease| *lease == Lease::Acquired)),
+        "{leases:?}"
+    );
+    assert_eq!(
+        calls.take(),
+        counts([("TransactWriteItems", 2)]),
+        "100 leases per transaction"
+    );
+
+    // Every other resource is saved; the rest were never evaluated.
+    let states: Vec<(Target, ResourceState)> = targets
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % 2 == 0)
+        .map(|(n, target)| (target.clone(), state(n)))
+        .collect();
+    let saved = store.save_all("a", &states).await;
+    assert!(saved.iter().all(Result::is_ok), "{saved:?}");
+    assert_eq!(
+        calls.take(),
+        counts([("TransactWriteItems", 2)]),
+        "75 saves, 50 (100 actions) per transaction"
+    );
+
+    let loaded = store.load_all(&targets).await;
+
+    assert_eq!(
+        calls.take(),
+        counts([("BatchGetItem", 2)]),
+        "100 keys per call"
+    );
+    for (n, answer) in loaded.into_iter().enumerate() {
+        let expected = if n % 2 == 0 {
+            state(n)
+        } else {
+            ResourceState::default()
+        };
+        assert_eq!(answer.expect("loading"), expected, "group-{n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batched_read_of_a_missing_table_names_each_resource() {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = unique("no-such-table");
+    let store = DynamoStateStore::new(dynamodb, &table);
+
+    let answers = store.load_all(&groups(2)).await;
+
+    for (n, answer) in answers.into_iter().enumerate() {
+        let error = answer.expect_err("the table does not exist");
+        assert_eq!(error.kind(), ErrorKind::NotFound);
+        assert_eq!(error.operation(), "dynamodb:BatchGetItem");
+        assert_eq!(
+            error.resource(),
+            format!("{table}/resource#autoscaling_group#group-{n}")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_are_logged_25_per_call() {
+    let (store, calls) = counted_store().await;
+    let target = orders();
+    let outcomes: Vec<String> = (0..30).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
+    let decisions: Vec<Decision<'_>> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(n, outcome)| Decision {
+            target: &target,
+            policy: "orders",
+            at: noon() + TimeDelta::seconds(i64::try_from(n).expect("small")),
+            evaluator: "request-1",
+            outcome: outcome.clone(),
+        })
+        .collect();
+
+    let answers = store.log_decisions(&decisions).await;
+
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(calls.take(), counts([("BatchWriteItem", 2)]));
+    let logged = decision_log(&aws_sdk_dynamodb::Client::new(&sdk_config().await), &store).await;
+    let logged: Vec<&String> = logged
+        .iter()
+        .map(|item| item["outcome"].as_s().expect("outcome"))
+        .collect();
+    assert_eq!(logged, outcomes.iter().collect::<Vec<_>>(), "in time order");
 }

@@ -192,7 +192,15 @@ export class CapstanStack extends Stack {
       }),
       new iam.PolicyStatement({
         sid: 'StateTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:PutItem',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:ConditionCheckItem',
+        ],
         resources: [stateTable.attrArn],
       }),
       new iam.PolicyStatement({

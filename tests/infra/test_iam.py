@@ -53,9 +53,16 @@ DEPENDENT_ACTIONS = {
 # Operations that are no IAM action of their own, authorised as the actions of their parts instead.
 AUTHORISED_AS_ITS_PARTS = {
     # DynamoDB Developer Guide, "Using IAM with DynamoDB transactions": a transaction's Update is
-    # authorised as UpdateItem, its ConditionCheck as ConditionCheckItem. state.rs fences each state
-    # write with one ConditionCheck (the lease) and one Update (the state).
-    "dynamodb:TransactWriteItems": ["dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"],
+    # authorised as UpdateItem, its ConditionCheck as ConditionCheckItem, its Put as PutItem and its
+    # Delete as DeleteItem. state.rs fences each state write with one ConditionCheck (the lease) and
+    # one Update (the state); state/batch.rs takes leases (Put) and gives them back (Delete) in
+    # transactions too.
+    "dynamodb:TransactWriteItems": [
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ],
 }
 
 # Operations in the adapters that no function calls, with why.
@@ -81,14 +88,17 @@ def action_name(prefix: str, operation: str) -> str:
 
 
 def operations(module: str) -> set:
-    """The IAM actions of the `client.<operation>()` calls in crates/aws/src/<module>.rs."""
-    code = non_test_code(ADAPTERS / f"{module}.rs")
+    """The IAM actions of the `client.<operation>()` calls in crates/aws/src/<module>.rs and its
+    submodules (crates/aws/src/<module>/*.rs)."""
+    files = [ADAPTERS / f"{module}.rs", *sorted((ADAPTERS / module).glob("*.rs"))]
+    code = "\n".join(non_test_code(path) for path in files)
     prefixes = set(re.findall(r"\baws_sdk_([a-z0-9]+)::", code))
     calls = {
         call
         for call in re.findall(r"\bclient\s*\.\s*([a-z0-9_]+)\s*\(", code)
-        # A waiter (only create_table's) polls a Describe call; it is no operation of its own.
-        if not call.startswith("wait_until_")
+        # A waiter (only create_table's) polls a Describe call; it is no operation of its own, and
+        # neither is reading the client's configuration.
+        if not call.startswith("wait_until_") and call != "config"
     }
     if calls and len(prefixes) != 1:
         raise AssertionError(f"{module}.rs: expected one SDK crate, found {sorted(prefixes)}")

@@ -2,6 +2,7 @@
 //! `scripts/with-emulator.sh` starts (see `docs/testing.md`).
 
 pub mod alarms;
+pub mod calls;
 pub mod fleet;
 pub mod lambda;
 pub mod msk_mock;

@@ -1,6 +1,9 @@
 //! ECS services: reading and setting their desired count.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
 use capstan_engine::CurrentCapacity;
@@ -10,6 +13,9 @@ use crate::error::{AwsError, ErrorKind};
 
 const DESCRIBE: &str = "ecs:DescribeServices";
 const UPDATE: &str = "ecs:UpdateService";
+
+/// How many services one `DescribeServices` call asks about: the API's limit.
+pub const SERVICES_PER_CALL: usize = 10;
 
 /// ECS services, by cluster and service name.
 ///
@@ -51,60 +57,64 @@ impl EcsServices {
     /// A service ECS reports as missing, or as `INACTIVE` (deleted), is an
     /// [`ErrorKind::NotFound`] error naming `cluster/service`; so is a missing cluster.
     pub async fn current(&self, cluster: &str, service: &str) -> Result<CurrentCapacity, AwsError> {
-        let resource = service_id(cluster, service);
-        let answer = self
-            .client
+        let answer = self.describe(cluster, &[service]).await?;
+        read(&answer, cluster, service)
+    }
+
+    /// [`current`](Self::current) of each `(cluster, service)`, one answer per service in the
+    /// order given, read [`SERVICES_PER_CALL`] services of one cluster per `DescribeServices`
+    /// call. A service the answer lists as a failure, or does not list, is that service's
+    /// error; a call that fails (e.g. on a missing cluster) is the error of each service it
+    /// asked about.
+    pub async fn current_all(
+        &self,
+        services: &[(&str, &str)],
+    ) -> Vec<Result<CurrentCapacity, AwsError>> {
+        let mut by_cluster: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, (cluster, _)) in services.iter().enumerate() {
+            by_cluster.entry(cluster).or_default().push(index);
+        }
+        let mut answers = Vec::with_capacity(services.len());
+        for (cluster, indices) in by_cluster {
+            let names: Vec<&str> = indices
+                .iter()
+                .map(|&index| service_name(services[index].1))
+                .collect();
+            for run in crate::batches(&names, SERVICES_PER_CALL) {
+                let asked: Vec<&str> = indices[run.clone()]
+                    .iter()
+                    .map(|&index| services[index].1)
+                    .collect();
+                let answer = self.describe(cluster, &asked).await;
+                answers.extend(indices[run].iter().zip(asked).map(|(&index, service)| {
+                    let capacity = match &answer {
+                        Ok(answer) => read(answer, cluster, service),
+                        Err(error) => Err(error.about(service_id(cluster, service))),
+                    };
+                    (index, capacity)
+                }));
+            }
+        }
+        crate::in_order(answers)
+    }
+
+    /// One `DescribeServices` call on `services` of `cluster`. Its error names the first
+    /// service; [`current_all`](Self::current_all) renames it for each.
+    async fn describe(
+        &self,
+        cluster: &str,
+        services: &[&str],
+    ) -> Result<DescribeServicesOutput, AwsError> {
+        self.client
             .describe_services()
             .cluster(cluster)
-            .services(service)
+            .set_services(Some(services.iter().map(|s| (*s).to_owned()).collect()))
             .send()
             .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE, &resource, error))?;
-        if let Some(failure) = answer.failures().first() {
-            let reason = failure.reason().unwrap_or("no reason given");
-            let kind = if reason == "MISSING" {
-                ErrorKind::NotFound
-            } else {
-                ErrorKind::Other
-            };
-            let detail = failure
-                .detail()
-                .map(|detail| format!(" ({detail})"))
-                .unwrap_or_default();
-            return Err(AwsError::new(
-                DESCRIBE,
-                resource,
-                kind,
-                format!("ECS reports the service {reason}{detail}"),
-            ));
-        }
-        let Some(found) = answer.services().first() else {
-            return Err(AwsError::new(
-                DESCRIBE,
-                resource,
-                ErrorKind::NotFound,
-                "ECS returned no such service",
-            ));
-        };
-        if found.status() == Some("INACTIVE") {
-            return Err(AwsError::new(
-                DESCRIBE,
-                resource,
-                ErrorKind::NotFound,
-                "the service is INACTIVE (deleted)",
-            ));
-        }
-        Ok(CurrentCapacity {
-            desired: count(Some(found.desired_count())),
-            resource_min: None,
-            resource_max: None,
-            busy: busy(found),
-            running: Some(
-                count(Some(found.running_count()))
-                    .saturating_add(count(Some(found.pending_count()))),
-            ),
-            ..Default::default()
-        })
+            .map_err(|error| {
+                let first = services.first().copied().unwrap_or_default();
+                AwsError::from_sdk(DESCRIBE, service_id(cluster, first), error)
+            })
     }
 
     /// Sets the service's desired count. This alone starts no deployment.
@@ -139,6 +149,77 @@ impl EcsServices {
 /// How a service is named in errors and in stored state: `cluster/service`.
 pub(crate) fn service_id(cluster: &str, service: &str) -> String {
     format!("{cluster}/{service}")
+}
+
+/// The capacity of `service` (a name or an ARN) of `cluster` in a `DescribeServices` answer:
+/// its failure if the answer lists one for it, [`ErrorKind::NotFound`] if the answer lists
+/// neither it nor a failure for it.
+fn read(
+    answer: &DescribeServicesOutput,
+    cluster: &str,
+    service: &str,
+) -> Result<CurrentCapacity, AwsError> {
+    let resource = service_id(cluster, service);
+    let name = service_name(service);
+    let failure = answer
+        .failures()
+        .iter()
+        .find(|failure| failure.arn().map(service_name) == Some(name));
+    if let Some(failure) = failure {
+        let reason = failure.reason().unwrap_or("no reason given");
+        let kind = if reason == "MISSING" {
+            ErrorKind::NotFound
+        } else {
+            ErrorKind::Other
+        };
+        let detail = failure
+            .detail()
+            .map(|detail| format!(" ({detail})"))
+            .unwrap_or_default();
+        return Err(AwsError::new(
+            DESCRIBE,
+            resource,
+            kind,
+            format!("ECS reports the service {reason}{detail}"),
+        ));
+    }
+    let Some(found) = answer
+        .services()
+        .iter()
+        .find(|found| found.service_name() == Some(name))
+    else {
+        return Err(AwsError::new(
+            DESCRIBE,
+            resource,
+            ErrorKind::NotFound,
+            "ECS returned no such service",
+        ));
+    };
+    if found.status() == Some("INACTIVE") {
+        return Err(AwsError::new(
+            DESCRIBE,
+            resource,
+            ErrorKind::NotFound,
+            "the service is INACTIVE (deleted)",
+        ));
+    }
+    Ok(CurrentCapacity {
+        desired: count(Some(found.desired_count())),
+        resource_min: None,
+        resource_max: None,
+        busy: busy(found),
+        running: Some(
+            count(Some(found.running_count())).saturating_add(count(Some(found.pending_count()))),
+        ),
+        ..Default::default()
+    })
+}
+
+/// A service's name from its name or its ARN (`arn:...:service/cluster/name`, or
+/// `arn:...:service/name` in the older format ECS still uses in failures): what an answer's
+/// services and failures are matched on.
+fn service_name(name_or_arn: &str) -> &str {
+    name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
 }
 
 /// Why the service must not be scaled now, if it must not: the rule documented on [`EcsServices`].

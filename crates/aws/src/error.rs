@@ -176,6 +176,15 @@ impl AwsError {
         }
     }
 
+    /// The same failure, about `resource`: a batched call that failed as a whole is the error
+    /// of each resource it asked about, each naming its own.
+    pub(crate) fn about(&self, resource: impl Into<String>) -> Self {
+        Self {
+            resource: resource.into(),
+            ..self.clone()
+        }
+    }
+
     /// The operation, as `service:Operation`, e.g. `ecs:UpdateService`.
     pub fn operation(&self) -> &'static str {
         self.operation

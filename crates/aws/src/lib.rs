@@ -23,8 +23,8 @@
 //! | Port | Implementation | AWS calls |
 //! |---|---|---|
 //! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
-//! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups`, `SetDesiredCapacity`, `DescribeServices`, `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
-//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `TransactWriteItems` (`ConditionCheck`, `Update`), `PutItem`, `UpdateItem`, `DeleteItem` |
+//! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups` (up to 100 groups per call in `current_all`), `SetDesiredCapacity`, `DescribeServices` (up to 10 services of one cluster per call in `current_all`), `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
+//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `BatchGetItem` (100 keys per call in `load_all`), `TransactWriteItems` (`ConditionCheck` and `Update` per save; `Put` per lease taken and `Delete` per lease given back in `acquire_leases` and `release_leases`; 100 actions per call), `PutItem`, `BatchWriteItem` (25 decision log entries per call), `UpdateItem`, `DeleteItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
 //! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).
@@ -43,7 +43,9 @@ pub mod rds;
 pub mod sns;
 pub mod state;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
+use std::ops::Range;
 
 use std::time::Duration;
 
@@ -181,6 +183,39 @@ impl CapacityControl for Aws {
         }
     }
 
+    /// Auto Scaling groups and ECS services are read in batches (see
+    /// [`AutoScalingGroups::current_all`] and [`EcsServices::current_all`]); RDS sources and MSK
+    /// topics and clusters one after another.
+    async fn current_all(&self, targets: &[Target]) -> Vec<Result<CurrentCapacity, AwsError>> {
+        let (mut groups, mut services, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, target) in targets.iter().enumerate() {
+            match target {
+                Target::AutoscalingGroup { name } => groups.push((index, name.as_str())),
+                Target::EcsService { cluster, service } => {
+                    services.push((index, (cluster.as_str(), service.as_str())));
+                }
+                _ => others.push(index),
+            }
+        }
+        let mut answers = Vec::with_capacity(targets.len());
+        let (indices, names): (Vec<usize>, Vec<&str>) = groups.into_iter().unzip();
+        answers.extend(
+            indices
+                .into_iter()
+                .zip(self.autoscaling.current_all(&names).await),
+        );
+        let (indices, services): (Vec<usize>, Vec<(&str, &str)>) = services.into_iter().unzip();
+        answers.extend(
+            indices
+                .into_iter()
+                .zip(self.ecs.current_all(&services).await),
+        );
+        for index in others {
+            answers.push((index, self.current(&targets[index]).await));
+        }
+        in_order(answers)
+    }
+
     async fn set_desired(&self, target: &Target, desired: u32) -> Result<(), AwsError> {
         match target {
             Target::AutoscalingGroup { name } => self.autoscaling.set_desired(name, desired).await,
@@ -218,6 +253,34 @@ pub(crate) fn resource_id(target: &Target) -> String {
     }
 }
 
+/// Splits `keys` into runs of consecutive keys, in order, of at most `size` keys each and none
+/// naming a key twice (a batched call may not ask about one item twice; the later one waits for
+/// the next run): the runs' index ranges.
+pub(crate) fn batches<K: Eq + Hash>(keys: &[K], size: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut seen = HashSet::new();
+    for (index, key) in keys.iter().enumerate() {
+        if index - start == size || !seen.insert(key) {
+            runs.push(start..index);
+            start = index;
+            seen.clear();
+            seen.insert(key);
+        }
+    }
+    if start < keys.len() {
+        runs.push(start..keys.len());
+    }
+    runs
+}
+
+/// The answers of `indexed` (each beside the index of what it answers) in the order of their
+/// indices: batched calls answer grouped by call, callers in the order they asked.
+pub(crate) fn in_order<T>(mut indexed: Vec<(usize, T)>) -> Vec<T> {
+    indexed.sort_by_key(|(index, _)| *index);
+    indexed.into_iter().map(|(_, answer)| answer).collect()
+}
+
 /// A count the SDK reports as an optional `i32`, where absent or negative means none.
 pub(crate) fn count(value: Option<i32>) -> u32 {
     value
@@ -228,6 +291,14 @@ pub(crate) fn count(value: Option<i32>) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_runs_of_at_most_size_without_a_key_twice() {
+        assert_eq!(batches::<u8>(&[], 2), Vec::<Range<usize>>::new());
+        assert_eq!(batches(&[1, 2, 3, 4, 5], 2), [0..2, 2..4, 4..5]);
+        assert_eq!(batches(&[1, 2, 1, 3], 10), [0..2, 2..4], "1 again waits");
+        assert_eq!(batches(&[1, 1, 1], 10), [0..1, 1..2, 2..3]);
+    }
 
     #[tokio::test]
     async fn replicas_without_a_known_policy_are_not_created_untagged() {

@@ -36,6 +36,8 @@
 //!   answer carries the current item, so the caller learns the holder in the same call. Only the
 //!   holder's conditional `DeleteItem` releases it. Expiry is compared in whole seconds of the
 //!   writer's wall clock: a condition expression cannot read DynamoDB's own clock.
+//! - Many resources are read, leased, saved and logged per call with the batched methods: see
+//!   [`batch`].
 //! - A claim works as an idempotency record does in AWS Lambda Powertools: a `PutItem` writes it
 //!   *in progress*, until [`DynamoStateStore::lease_duration`] from now, conditional on the item
 //!   being absent, or in progress and either already the claimant's (a retry of the same
@@ -44,6 +46,8 @@
 //!   *completed*. A later delivery is told who completed it ([`Claim::Duplicate`]), or who is
 //!   working on it and until when ([`Claim::InProgress`]). A claim without `progress` was
 //!   written before claims were completed and counts as completed.
+
+pub mod batch;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -79,6 +83,15 @@ const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
 /// Until when a claim in progress keeps other deliveries out.
 const IN_PROGRESS_UNTIL: &str = "in_progress_until";
+
+/// The condition on a lease item for `:holder` to take it at `:now`: absent, expired, or
+/// already theirs.
+const LEASE_TAKEN_IF: &str = "attribute_not_exists(pk) OR expires_at <= :now OR holder = :holder";
+/// The condition on a lease item for `:holder` to give it back: theirs.
+const LEASE_RELEASED_IF: &str = "holder = :holder";
+const TRANSACT: &str = "dynamodb:TransactWriteItems";
+/// A cancellation reason's code for an action whose condition failed.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 /// How long [`create_table`] waits for the new table to become active.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
@@ -196,29 +209,28 @@ impl DynamoStateStore {
         match answer {
             Ok(_) => Ok(None),
             Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().cloned().map(Some).ok_or_else(|| {
-                        AwsError::new(
-                            OPERATION,
-                            item_name,
-                            ErrorKind::Other,
-                            "the condition failed but the answer carries no item",
-                        )
-                    })
-                }
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => failed
+                    .item()
+                    .cloned()
+                    .map(Some)
+                    .ok_or_else(|| no_item(OPERATION, item_name)),
                 _ => Err(AwsError::from_sdk(OPERATION, item_name, error)),
             },
         }
     }
 
-    /// Takes the lease of `target` for `holder` as of `now` (see the [module docs](self)); the
-    /// [`StateStore`] port does the same as of the wall clock.
-    pub async fn acquire_lease_at(
+    /// The lease item of `target` for `holder` taken at `now`, its name, and the values of
+    /// [`LEASE_TAKEN_IF`].
+    fn lease_item(
         &self,
         target: &Target,
         holder: &str,
         now: DateTime<Utc>,
-    ) -> Result<Lease, AwsError> {
+    ) -> (
+        HashMap<String, AttributeValue>,
+        String,
+        HashMap<String, AttributeValue>,
+    ) {
         let (mut item, item_name) = self.resource_key(target, LEASE_RECORD);
         item.extend([
             ("holder".to_owned(), AttributeValue::S(holder.to_owned())),
@@ -231,40 +243,45 @@ impl DynamoStateStore {
                 epoch_seconds(now + self.lease_duration),
             ),
         ]);
-        let held = self
-            .put_unless_present(
-                item,
-                item_name.clone(),
-                "attribute_not_exists(pk) OR expires_at <= :now OR holder = :holder",
-                HashMap::from([
-                    (":now".to_owned(), epoch_seconds(now)),
-                    (":holder".to_owned(), AttributeValue::S(holder.to_owned())),
-                ]),
-            )
-            .await?;
-        let Some(held) = held else {
-            return Ok(Lease::Acquired);
-        };
-        let (holder, until) = lease_holder(&held)
-            .map_err(|problem| malformed("dynamodb:PutItem", item_name, &problem))?;
-        Ok(Lease::HeldBy { holder, until })
+        let values = HashMap::from([
+            (":now".to_owned(), epoch_seconds(now)),
+            (":holder".to_owned(), AttributeValue::S(holder.to_owned())),
+        ]);
+        (item, item_name, values)
     }
 
-    /// Saves the state of `target` for `holder` as of `now`, fenced by the lease (see the
-    /// [module docs](self)); the [`StateStore`] port does the same as of the wall clock.
-    pub async fn save_at(
+    /// Takes the lease of `target` for `holder` as of `now` (see the [module docs](self)); the
+    /// [`StateStore`] port does the same as of the wall clock.
+    pub async fn acquire_lease_at(
+        &self,
+        target: &Target,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Lease, AwsError> {
+        let (item, item_name, values) = self.lease_item(target, holder, now);
+        let held = self
+            .put_unless_present(item, item_name.clone(), LEASE_TAKEN_IF, values)
+            .await?;
+        match held {
+            None => Ok(Lease::Acquired),
+            Some(held) => held_by(&held, "dynamodb:PutItem", item_name),
+        }
+    }
+
+    /// The two actions of a fenced save of `state` of `target` for `holder` at `now`: the
+    /// `ConditionCheck` on the lease, then the `Update` of the state; and the state item's name.
+    fn save_actions(
         &self,
         target: &Target,
         holder: &str,
         state: &ResourceState,
         now: DateTime<Utc>,
-    ) -> Result<(), SaveError<AwsError>> {
-        const OPERATION: &str = "dynamodb:TransactWriteItems";
+    ) -> Result<(Vec<TransactWriteItem>, String), SaveError<AwsError>> {
         let (state_key, item_name) = self.resource_key(target, STATE_RECORD);
         let (lease_key, _) = self.resource_key(target, LEASE_RECORD);
         let invalid = |problem: String| {
             SaveError::Store(AwsError::new(
-                OPERATION,
+                TRANSACT,
                 &item_name,
                 ErrorKind::Invalid,
                 problem,
@@ -288,11 +305,27 @@ impl DynamoStateStore {
             .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
             .build()
             .map_err(|error| invalid(error.to_string()))?;
+        let actions = vec![
+            TransactWriteItem::builder().condition_check(fence).build(),
+            TransactWriteItem::builder().update(write).build(),
+        ];
+        Ok((actions, item_name))
+    }
+
+    /// Saves the state of `target` for `holder` as of `now`, fenced by the lease (see the
+    /// [module docs](self)); the [`StateStore`] port does the same as of the wall clock.
+    pub async fn save_at(
+        &self,
+        target: &Target,
+        holder: &str,
+        state: &ResourceState,
+        now: DateTime<Utc>,
+    ) -> Result<(), SaveError<AwsError>> {
+        let (actions, item_name) = self.save_actions(target, holder, state, now)?;
         let answer = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(fence).build())
-            .transact_items(TransactWriteItem::builder().update(write).build())
+            .set_transact_items(Some(actions))
             .send()
             .await;
         let Err(error) = answer else {
@@ -302,14 +335,12 @@ impl DynamoStateStore {
         if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
             error.as_service_error()
             && let Some(fence) = cancelled.cancellation_reasons().first()
-            && fence.code() == Some("ConditionalCheckFailed")
+            && fence.code() == Some(CONDITION_FAILED)
         {
-            let lost = lease_lost(fence.item(), holder)
-                .map_err(|problem| SaveError::Store(malformed(OPERATION, item_name, &problem)))?;
-            return Err(lost.into());
+            return Err(fenced_off(fence.item(), holder, item_name));
         }
         Err(SaveError::Store(AwsError::from_sdk(
-            OPERATION, item_name, error,
+            TRANSACT, item_name, error,
         )))
     }
 
@@ -420,19 +451,13 @@ impl DynamoStateStore {
         evaluator: &str,
         outcome: String,
     ) -> Result<(), AwsError> {
-        let (mut item, item_name) = self.resource_key(target, &decision_sort_key(at, evaluator));
-        item.extend([
-            ("policy".to_owned(), AttributeValue::S(policy.to_owned())),
-            (
-                "evaluator".to_owned(),
-                AttributeValue::S(evaluator.to_owned()),
-            ),
-            ("outcome".to_owned(), AttributeValue::S(outcome)),
-            (
-                EXPIRES_AT.to_owned(),
-                epoch_seconds(at + DECISION_RETENTION),
-            ),
-        ]);
+        let (item, item_name) = self.decision_item(&Decision {
+            target,
+            policy,
+            at,
+            evaluator,
+            outcome,
+        });
         self.client
             .put_item()
             .table_name(&self.table)
@@ -442,6 +467,49 @@ impl DynamoStateStore {
             .map_err(|error| AwsError::from_sdk("dynamodb:PutItem", item_name, error))?;
         Ok(())
     }
+
+    /// The decision log item of `decision`, and its name.
+    fn decision_item(&self, decision: &Decision<'_>) -> (HashMap<String, AttributeValue>, String) {
+        let (mut item, item_name) = self.resource_key(
+            decision.target,
+            &decision_sort_key(decision.at, decision.evaluator),
+        );
+        item.extend([
+            (
+                "policy".to_owned(),
+                AttributeValue::S(decision.policy.to_owned()),
+            ),
+            (
+                "evaluator".to_owned(),
+                AttributeValue::S(decision.evaluator.to_owned()),
+            ),
+            (
+                "outcome".to_owned(),
+                AttributeValue::S(decision.outcome.clone()),
+            ),
+            (
+                EXPIRES_AT.to_owned(),
+                epoch_seconds(decision.at + DECISION_RETENTION),
+            ),
+        ]);
+        (item, item_name)
+    }
+}
+
+/// One entry of the decision log: what [`DynamoStateStore::log_decision`] takes, for
+/// [`DynamoStateStore::log_decisions`].
+#[derive(Debug, Clone)]
+pub struct Decision<'a> {
+    /// The resource evaluated.
+    pub target: &'a Target,
+    /// The policy that evaluated it.
+    pub policy: &'a str,
+    /// When it was evaluated.
+    pub at: DateTime<Utc>,
+    /// Who evaluated it, e.g. the evaluator's request id.
+    pub evaluator: &'a str,
+    /// The evaluation's outcome, as JSON.
+    pub outcome: String,
 }
 
 impl StateStore for DynamoStateStore {
@@ -465,6 +533,11 @@ impl StateStore for DynamoStateStore {
         }
     }
 
+    /// With `BatchGetItem`; see [`batch`].
+    async fn load_all(&self, targets: &[Target]) -> Vec<Result<ResourceState, AwsError>> {
+        self.load_many(targets).await
+    }
+
     async fn save(
         &self,
         target: &Target,
@@ -474,8 +547,35 @@ impl StateStore for DynamoStateStore {
         self.save_at(target, holder, state, Utc::now()).await
     }
 
+    /// With `TransactWriteItems`; see [`batch`].
+    async fn save_all(
+        &self,
+        holder: &str,
+        states: &[(Target, ResourceState)],
+    ) -> Vec<Result<(), SaveError<AwsError>>> {
+        self.save_all_at(holder, states, Utc::now()).await
+    }
+
     async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, AwsError> {
         self.acquire_lease_at(target, holder, Utc::now()).await
+    }
+
+    /// With `TransactWriteItems`; see [`batch`].
+    async fn acquire_leases(
+        &self,
+        targets: &[Target],
+        holder: &str,
+    ) -> Vec<Result<Lease, AwsError>> {
+        self.acquire_leases_at(targets, holder, Utc::now()).await
+    }
+
+    /// With `TransactWriteItems`; see [`batch`].
+    async fn release_leases(
+        &self,
+        targets: &[Target],
+        holder: &str,
+    ) -> Vec<Result<bool, AwsError>> {
+        self.release_many(targets, holder).await
     }
 
     async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, AwsError> {
@@ -486,7 +586,7 @@ impl StateStore for DynamoStateStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .condition_expression("holder = :holder")
+            .condition_expression(LEASE_RELEASED_IF)
             .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
             .send()
             .await;
@@ -589,6 +689,39 @@ fn lease_lost(
     } else {
         LeaseLost::HeldBy { holder, until }
     })
+}
+
+/// The answer to a lease request refused because of the lease item `held`.
+fn held_by(
+    held: &HashMap<String, AttributeValue>,
+    operation: &'static str,
+    item_name: String,
+) -> Result<Lease, AwsError> {
+    let (holder, until) =
+        lease_holder(held).map_err(|problem| malformed(operation, item_name, &problem))?;
+    Ok(Lease::HeldBy { holder, until })
+}
+
+/// The answer to `writer`'s save fenced off by the lease item `item` (see [`lease_lost`]).
+fn fenced_off(
+    item: Option<&HashMap<String, AttributeValue>>,
+    writer: &str,
+    item_name: String,
+) -> SaveError<AwsError> {
+    match lease_lost(item, writer) {
+        Ok(lost) => lost.into(),
+        Err(problem) => SaveError::Store(malformed(TRANSACT, item_name, &problem)),
+    }
+}
+
+/// The error for a failed condition whose answer does not carry the item it failed on.
+fn no_item(operation: &'static str, item_name: String) -> AwsError {
+    AwsError::new(
+        operation,
+        item_name,
+        ErrorKind::Other,
+        "the condition failed but the answer carries no item",
+    )
 }
 
 /// The claim an item records, as a later delivery sees it.
