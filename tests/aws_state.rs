@@ -528,26 +528,25 @@ async fn decisions_are_logged_per_resource_in_time_order_with_a_time_to_live() {
     let (store, dynamodb) = new_store().await;
     let target = orders();
     let later = noon() + TimeDelta::minutes(1);
-    store
-        .log_decision(
-            &target,
-            "orders",
-            later,
-            "request-1",
-            r#"{"result":"applied"}"#.into(),
-        )
-        .await
-        .expect("logging");
-    store
-        .log_decision(
-            &target,
-            "orders",
-            noon(),
-            "request-2",
-            r#"{"result":"unchanged"}"#.into(),
-        )
-        .await
-        .expect("logging");
+    let logged = store
+        .log_decisions(&[
+            Decision {
+                target: &target,
+                policy: "orders",
+                at: later,
+                evaluator: "request-1",
+                outcome: r#"{"result":"applied"}"#.into(),
+            },
+            Decision {
+                target: &target,
+                policy: "orders",
+                at: noon(),
+                evaluator: "request-2",
+                outcome: r#"{"result":"unchanged"}"#.into(),
+            },
+        ])
+        .await;
+    assert!(logged.iter().all(Result::is_ok), "{logged:?}");
 
     let entries: Vec<(String, String, String)> = decision_log(&dynamodb, &store)
         .await

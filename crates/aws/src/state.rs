@@ -439,35 +439,6 @@ impl DynamoStateStore {
         }
     }
 
-    /// Appends an entry to the decision log of `target`: `outcome` (the evaluation's JSON) of
-    /// `policy` evaluated at `at` by `evaluator` (e.g. its request id), kept for
-    /// [`DECISION_RETENTION`]. Entries sort by evaluation time; an evaluator's second entry for
-    /// the same resource and instant replaces its first.
-    pub async fn log_decision(
-        &self,
-        target: &Target,
-        policy: &str,
-        at: DateTime<Utc>,
-        evaluator: &str,
-        outcome: String,
-    ) -> Result<(), AwsError> {
-        let (item, item_name) = self.decision_item(&Decision {
-            target,
-            policy,
-            at,
-            evaluator,
-            outcome,
-        });
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk("dynamodb:PutItem", item_name, error))?;
-        Ok(())
-    }
-
     /// The decision log item of `decision`, and its name.
     fn decision_item(&self, decision: &Decision<'_>) -> (HashMap<String, AttributeValue>, String) {
         let (mut item, item_name) = self.resource_key(

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use capstan_aws::state::Claim;
+use capstan_aws::state::{Claim, Decision};
 use capstan_aws::{Aws, AwsError, DynamoStateStore, Topic};
 use capstan_policy::model::Policy;
 use capstan_runner::{Limits, Mode, Outcome, Ports, Status, evaluate};
@@ -154,10 +154,13 @@ impl App {
             for request in &pass.requests {
                 tracing::info!(request = %request, "a guard asks for more capacity elsewhere");
             }
-            for (policy, outcome) in woken.iter().zip(pass.outcomes) {
-                self.report(&outcome, policy, now, &request_id).await;
-                results.push(outcome);
+            for (policy, outcome) in woken.iter().zip(&pass.outcomes) {
+                self.report(outcome, policy).await;
             }
+            if self.mode == Mode::Act {
+                self.keep(&woken, &pass.outcomes, now, &request_id).await;
+            }
+            results.extend(pass.outcomes);
             requests.extend(pass.requests);
             triggers.push(trigger);
             if let Some(key) = claimed {
@@ -199,33 +202,13 @@ impl App {
             })
     }
 
-    /// Logs the decision and its metrics, keeps it in the decision log (when acting) and tells
-    /// the decisions topic of a blocked or failed actuation. A failure to keep or publish it is
-    /// logged and changes nothing else: the decision is already made and logged.
-    async fn report(
-        &self,
-        outcome: &Outcome,
-        policy: &Policy,
-        at: DateTime<Utc>,
-        request_id: &str,
-    ) {
+    /// Logs the decision and its metrics and tells the decisions topic of a blocked or failed
+    /// actuation. A failure to publish it is logged and changes nothing else: the decision is
+    /// already made and logged.
+    async fn report(&self, outcome: &Outcome, policy: &Policy) {
         let target = &policy.target;
         log_decision(outcome);
         println!("{}", emf::record(outcome, target.kind(), Utc::now()));
-        if self.mode == Mode::Act {
-            let kept = match serde_json::to_string(outcome) {
-                Ok(json) => self
-                    .aws
-                    .state()
-                    .log_decision(target, &policy.name, at, request_id, json)
-                    .await
-                    .map_err(|error| error.to_string()),
-                Err(error) => Err(error.to_string()),
-            };
-            if let Err(error) = kept {
-                tracing::warn!(policy = %policy.name, error = %error, "decision not kept in the decision log");
-            }
-        }
         let (Some(topic), Some(notice)) =
             (&self.decisions_topic, notice(outcome, target, self.mode))
         else {
@@ -236,6 +219,56 @@ impl App {
             .await
         {
             tracing::error!(policy = %outcome.policy, error = %error, "cannot publish to the decisions topic");
+        }
+    }
+}
+
+impl App {
+    /// Keeps the outcomes of `policies`, evaluated at `at`, in the state table's decision log,
+    /// together. An outcome that could not be kept is logged and changes nothing else.
+    async fn keep(
+        &self,
+        policies: &[&Policy],
+        outcomes: &[Outcome],
+        at: DateTime<Utc>,
+        request_id: &str,
+    ) {
+        let entries: Vec<(&Policy, Result<String, String>)> = policies
+            .iter()
+            .copied()
+            .zip(outcomes)
+            .map(|(policy, outcome)| {
+                (
+                    policy,
+                    serde_json::to_string(outcome).map_err(|error| error.to_string()),
+                )
+            })
+            .collect();
+        let decisions: Vec<Decision<'_>> = entries
+            .iter()
+            .filter_map(|(policy, json)| {
+                Some(Decision {
+                    target: &policy.target,
+                    policy: &policy.name,
+                    at,
+                    evaluator: request_id,
+                    outcome: json.as_ref().ok()?.clone(),
+                })
+            })
+            .collect();
+        let kept = self.aws.state().log_decisions(&decisions).await;
+        let mut kept = kept.into_iter();
+        for (policy, json) in &entries {
+            let failure = match json {
+                Err(error) => Some(error.clone()),
+                Ok(_) => kept
+                    .next()
+                    .and_then(|kept| kept.err())
+                    .map(|error| error.to_string()),
+            };
+            if let Some(error) = failure {
+                tracing::warn!(policy = %policy.name, error = %error, "decision not kept in the decision log");
+            }
         }
     }
 }

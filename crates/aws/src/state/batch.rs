@@ -341,9 +341,9 @@ impl DynamoStateStore {
         answers
     }
 
-    /// Appends each entry to its resource's decision log, as
-    /// [`log_decision`](Self::log_decision) does, with `BatchWriteItem`: one answer per entry,
-    /// in the order given.
+    /// Appends each entry to its resource's decision log, kept for [`DECISION_RETENTION`], with
+    /// `BatchWriteItem`: one answer per entry, in the order given. Entries sort by evaluation
+    /// time; an evaluator's second entry for the same resource and instant replaces its first.
     pub async fn log_decisions(&self, decisions: &[Decision<'_>]) -> Vec<Result<(), AwsError>> {
         const OPERATION: &str = "dynamodb:BatchWriteItem";
         let items: Vec<_> = decisions
