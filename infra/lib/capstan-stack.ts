@@ -77,6 +77,13 @@ export class CapstanStack extends Stack {
       allowedValues: ['true', 'false'],
       description: 'Global pause switch: every policy is evaluated and explained, nothing acts.',
     });
+    const maxInFlight = new CfnParameter(this, 'MaxInFlight', {
+      type: 'Number',
+      default: 16,
+      minValue: 1,
+      maxValue: 100,
+      description: 'The most capacity changes one evaluation pass makes at once (CAPSTAN_MAX_IN_FLIGHT).',
+    });
     const tickRate = new CfnParameter(this, 'TickRate', {
       type: 'String',
       default: 'rate(1 minute)',
@@ -291,6 +298,7 @@ export class CapstanStack extends Stack {
       environment: {
         DRY_RUN: dryRun.valueAsString,
         CAPSTAN_PAUSED: paused.valueAsString,
+        CAPSTAN_MAX_IN_FLIGHT: maxInFlight.valueAsString,
         CAPSTAN_STATE_TABLE: stateTable.ref,
         CAPSTAN_DECISIONS_TOPIC: decisionsTopic.ref,
         RUST_LOG: logLevel.valueAsString,
@@ -419,6 +427,20 @@ export class CapstanStack extends Stack {
         okActions: [alertsTopic.ref],
       });
     }
+    new cloudwatch.CfnAlarm(this, 'EvaluatorDeferredAlarm', {
+      alarmName: `${Aws.STACK_NAME}-health-evaluator-deferred`,
+      alarmDescription: 'An evaluation pass reached its deadline before evaluating or acting on some resources.',
+      namespace: 'Capstan',
+      metricName: 'Deferred',
+      statistic: 'Sum',
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 1,
+      comparisonOperator: 'GreaterThanOrEqualToThreshold',
+      treatMissingData: 'notBreaching',
+      alarmActions: [alertsTopic.ref],
+      okActions: [alertsTopic.ref],
+    });
     new cloudwatch.CfnAlarm(this, 'DeadLetterQueueAlarm', {
       alarmName: `${Aws.STACK_NAME}-health-dead-letters`,
       alarmDescription: 'An invocation of a capstan function failed for good and is in the dead-letter queue.',
@@ -459,7 +481,7 @@ export class CapstanStack extends Stack {
         [
           new cloudwatch.GraphWidget({
             title: 'Decisions and actuations',
-            left: ['Decisions', 'Actuations', 'BlockedByGuard', 'Errors'].map(capstanMetric),
+            left: ['Decisions', 'Actuations', 'BlockedByGuard', 'Errors', 'Deferred'].map(capstanMetric),
           }),
           new cloudwatch.GraphWidget({
             title: 'Actuations by policy',

@@ -551,9 +551,11 @@ where
         .collect()
 }
 
-/// Makes the changes whose intents are written down, up to [`Limits::max_in_flight`] at once.
-/// One not started by the deadline is deferred and remembered as unchanged, which clears its
-/// intent; one that failed is failed, its intent left for the next evaluation to settle.
+/// Makes the changes whose intents are written down, up to [`Limits::max_in_flight`] at once,
+/// those of the resources changed longest ago (or never) first, so that a resource deferred
+/// at one deadline is among the first changed in the next pass. One not started by the
+/// deadline is deferred and remembered as unchanged, which clears its intent; one that failed
+/// is failed, its intent left for the next evaluation to settle.
 async fn make_changes<M, C, S>(
     policies: &[&Policy],
     steps: Vec<Step>,
@@ -562,36 +564,49 @@ async fn make_changes<M, C, S>(
 where
     C: CapacityControl + Sync,
 {
-    let changes: Vec<(&Target, u32)> = policies
+    let mut changes: Vec<(usize, u32, Option<DateTime<Utc>>)> = steps
         .iter()
-        .zip(&steps)
-        .filter_map(|(policy, step)| match step {
-            Step::Change(_, change) => Some((&policy.target, change.to)),
+        .enumerate()
+        .filter_map(|(index, step)| match step {
+            Step::Change(decided, change) => Some((
+                index,
+                change.to,
+                decided.state.last_action().map(|last| last.at),
+            )),
             _ => None,
         })
         .collect();
-    let made: Vec<Option<std::result::Result<(), String>>> = stream::iter(changes)
-        .map(|(target, desired)| async move {
+    changes.sort_by_key(|&(_, _, last)| last);
+    let mut made: Vec<Option<Option<std::result::Result<(), String>>>> =
+        steps.iter().map(|_| None).collect();
+    let answers: Vec<(usize, Option<std::result::Result<(), String>>)> = stream::iter(changes)
+        .map(|(index, desired, _)| async move {
             if ports.past_deadline() {
-                return None;
+                return (index, None);
             }
-            let made = ports.capacity.set_desired(target, desired).await;
-            Some(made.map_err(|error| error.to_string()))
+            let answer = ports
+                .capacity
+                .set_desired(&policies[index].target, desired)
+                .await;
+            (index, Some(answer.map_err(|error| error.to_string())))
         })
         .buffered(ports.limits.max_in_flight.max(1))
         .collect()
         .await;
-    let mut made = made.into_iter();
+    for (index, answer) in answers {
+        made[index] = Some(answer);
+    }
     policies
         .iter()
         .zip(steps)
-        .map(|(policy, step)| match step {
-            Step::Change(decided, change) => match made.next().expect(ONE_ANSWER_EACH) {
+        .zip(made)
+        .map(|((policy, step), made)| match (step, made) {
+            (Step::Change(decided, change), Some(made)) => match made {
                 None => Step::Remember(decided, None, Status::Deferred),
                 Some(Ok(())) => Step::Remember(decided, Some(change), Status::Applied),
                 Some(Err(why)) => failed(policy, decided, why),
             },
-            step => step,
+            (step, _) => step,
         })
         .collect()
 }

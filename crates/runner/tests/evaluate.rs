@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
@@ -62,11 +63,30 @@ impl MetricSource for FakeMetrics {
     }
 }
 
-/// Capacity held in memory; a target missing from the map fails to read.
+/// Capacity held in memory; a target missing from the map fails to read. Each change counts
+/// the changes in flight (`most_in_flight` keeps the most at once: a change yields once, so
+/// that the pass can start others beside it) and moves `time` on by `each_change_takes`.
 #[derive(Default)]
 struct FakeCapacity {
     desired: Mutex<BTreeMap<Target, u32>>,
     fail_set: bool,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    time: Mutex<Option<DateTime<Utc>>>,
+    each_change_takes: TimeDelta,
+}
+
+/// A future that is pending once, then ready: a call that does not answer at once.
+fn answer_later() -> impl std::future::Future<Output = ()> {
+    let mut asked = false;
+    std::future::poll_fn(move |context| {
+        if asked {
+            return std::task::Poll::Ready(());
+        }
+        asked = true;
+        context.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
 }
 
 impl CapacityControl for FakeCapacity {
@@ -91,6 +111,13 @@ impl CapacityControl for FakeCapacity {
     async fn set_desired(&self, target: &Target, desired: u32) -> Result<(), FakeError> {
         if self.fail_set {
             return Err(FakeError("UpdateService denied".into()));
+        }
+        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        answer_later().await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(time) = self.time.lock().expect("fake port lock").as_mut() {
+            *time += self.each_change_takes;
         }
         self.desired
             .lock()
@@ -282,6 +309,7 @@ struct World {
     metrics: FakeMetrics,
     capacity: FakeCapacity,
     state: FakeState,
+    limits: Limits,
 }
 
 impl World {
@@ -300,6 +328,7 @@ impl World {
                 ..Default::default()
             },
             state: FakeState::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -330,7 +359,7 @@ impl World {
             state: &self.state,
             holder: "this-pass",
             clock,
-            limits: Limits::default(),
+            limits: self.limits,
         };
         evaluate(policies, all, &ports, now(), mode).await
     }
@@ -858,4 +887,141 @@ fn an_alarm_also_wakes_the_policies_a_guard_couples_to_the_one_it_watches() {
         .map(|p| p.name.as_str())
         .collect();
     assert_eq!(woken, ["a", "c", "replicas"]);
+}
+
+/// `count` services `s0`, `s1`, ... at CPU 90 and 2 tasks, and their policies.
+fn hot_services(count: usize) -> (World, Vec<Policy>) {
+    let names: Vec<String> = (0..count).map(|i| format!("s{i}")).collect();
+    let services: Vec<&str> = names.iter().map(String::as_str).collect();
+    let policies = services.iter().map(|service| policy(service)).collect();
+    (World::new(&services, 90.0), policies)
+}
+
+#[tokio::test]
+async fn changes_are_made_up_to_the_bound_at_once_and_outcomes_keep_their_order() {
+    let (mut world, policies) = hot_services(20);
+    world.limits.max_in_flight = 4;
+    let policies: Vec<&Policy> = policies.iter().collect();
+
+    let outcomes = world.evaluate(&policies, Mode::Act).await;
+
+    assert_eq!(world.capacity.most_in_flight.load(Ordering::SeqCst), 4);
+    let names: Vec<&str> = outcomes.iter().map(|o| o.policy.as_str()).collect();
+    let expected: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, expected, "outcomes in the order of the policies");
+    for (outcome, policy) in outcomes.iter().zip(&policies) {
+        assert_eq!(outcome.result, Status::Applied, "{outcome}");
+        assert_eq!(world.desired(&policy.name), 4);
+        assert_eq!(world.recorded(&policy.name).map(|a| a.to), Some(4));
+    }
+    assert!(world.leases().acquire(&target("s0"), "other-pass") == Lease::Acquired);
+}
+
+#[tokio::test]
+async fn a_pass_already_past_its_deadline_evaluates_nothing_and_holds_no_lease() {
+    let (mut world, policies) = hot_services(3);
+    world.limits.deadline = Some(now());
+    let policies: Vec<&Policy> = policies.iter().collect();
+
+    let outcomes = world.evaluate(&policies, Mode::Act).await;
+
+    for (outcome, policy) in outcomes.iter().zip(&policies) {
+        assert_eq!(outcome.result, Status::Deferred, "{outcome}");
+        assert!(outcome.decision.is_none());
+        assert_eq!(world.desired(&policy.name), 2);
+        assert_eq!(world.saved(&policy.name), None);
+        assert_eq!(
+            world.leases().acquire(&policy.target, "other-pass"),
+            Lease::Acquired,
+            "no lease left behind"
+        );
+    }
+    assert!(
+        world
+            .metrics
+            .reads
+            .lock()
+            .expect("fake port lock")
+            .is_empty(),
+        "not even the metrics are read"
+    );
+}
+
+#[tokio::test]
+async fn changes_not_started_by_the_deadline_are_deferred_and_made_first_in_the_next_pass() {
+    let (mut world, policies) = hot_services(5);
+    // One change at a time, each taking a minute: the third starts at 12:02:30, before the
+    // deadline; the fourth would start at 12:03:30, after it.
+    world.limits.max_in_flight = 1;
+    world.limits.deadline = Some(now() + TimeDelta::seconds(150));
+    world.capacity.each_change_takes = TimeDelta::minutes(1);
+    *world.capacity.time.lock().expect("fake port lock") = Some(now());
+    let policies: Vec<&Policy> = policies.iter().collect();
+    let clock = || {
+        world
+            .capacity
+            .time
+            .lock()
+            .expect("fake port lock")
+            .unwrap_or_else(now)
+    };
+
+    let pass = world
+        .pass_timed(&policies, &policies, Mode::Act, &clock)
+        .await;
+
+    let results: Vec<&Status> = pass.outcomes.iter().map(|o| &o.result).collect();
+    assert_eq!(
+        results,
+        [
+            &Status::Applied,
+            &Status::Applied,
+            &Status::Applied,
+            &Status::Deferred,
+            &Status::Deferred
+        ]
+    );
+    for (outcome, policy) in pass.outcomes.iter().zip(&policies).skip(3) {
+        let decision = outcome
+            .decision
+            .as_ref()
+            .expect("decided before the deadline");
+        assert_eq!(decision.desired, 4, "it would have scaled out");
+        assert_eq!(world.desired(&policy.name), 2, "but nothing was changed");
+        let saved = world.saved(&policy.name).expect("its state is remembered");
+        assert_eq!(saved.intent, None, "and its intent cleared");
+        assert_eq!(saved.last_action(), None);
+        assert_eq!(
+            world.leases().acquire(&policy.target, "other-pass"),
+            Lease::Acquired,
+            "its lease given back"
+        );
+        world.leases().release(&policy.target, "other-pass");
+    }
+
+    // The next pass, still hot: the two deferred, never changed, go first, then the one
+    // changed longest ago.
+    let later = clock();
+    world.limits.deadline = Some(later + TimeDelta::seconds(150));
+    let next = world
+        .pass_timed(&policies, &policies, Mode::Act, &clock)
+        .await;
+
+    let results: Vec<(&str, &Status)> = next
+        .outcomes
+        .iter()
+        .map(|o| (o.policy.as_str(), &o.result))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("s0", &Status::Applied),
+            ("s1", &Status::Deferred),
+            ("s2", &Status::Deferred),
+            ("s3", &Status::Applied),
+            ("s4", &Status::Applied),
+        ]
+    );
+    assert_eq!(world.desired("s3"), 4);
+    assert_eq!(world.desired("s0"), 6);
 }

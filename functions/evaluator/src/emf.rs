@@ -13,7 +13,7 @@ use capstan_runner::{Outcome, Status};
 pub const NAMESPACE: &str = "Capstan";
 
 /// The metrics of one outcome, each a count of 0 or 1, in the order they are declared.
-fn counts(outcome: &Outcome) -> [(&'static str, u32); 4] {
+fn counts(outcome: &Outcome) -> [(&'static str, u32); 5] {
     let decided = outcome.decision.is_some();
     let actuated = matches!(
         outcome.result,
@@ -36,12 +36,14 @@ fn counts(outcome: &Outcome) -> [(&'static str, u32); 4] {
         ("BlockedByGuard", u32::from(blocked)),
         // Reading, acting or recording failed.
         ("Errors", u32::from(failed)),
+        // The pass reached its deadline before evaluating or acting on it.
+        ("Deferred", u32::from(outcome.result == Status::Deferred)),
     ]
 }
 
 /// The EMF record of `outcome`, for a policy whose target is of kind `target_kind` (e.g.
 /// `ecs_service`), stamped `at`: the dimensions `Policy` and `TargetKind`, and the counts
-/// `Decisions`, `Actuations`, `BlockedByGuard` and `Errors`, under the dimension sets
+/// `Decisions`, `Actuations`, `BlockedByGuard`, `Errors` and `Deferred`, under the dimension sets
 /// `[Policy, TargetKind]` and `[]`.
 pub fn record(outcome: &Outcome, target_kind: &str, at: DateTime<Utc>) -> Value {
     let counts = counts(outcome);
@@ -84,9 +86,15 @@ mod tests {
         crate::testing::decision(target, current, desired, clamps)
     }
 
-    fn values(record: &Value) -> [u64; 4] {
-        ["Decisions", "Actuations", "BlockedByGuard", "Errors"]
-            .map(|name| record[name].as_u64().unwrap_or_else(|| panic!("{name}")))
+    fn values(record: &Value) -> [u64; 5] {
+        [
+            "Decisions",
+            "Actuations",
+            "BlockedByGuard",
+            "Errors",
+            "Deferred",
+        ]
+        .map(|name| record[name].as_u64().unwrap_or_else(|| panic!("{name}")))
     }
 
     #[test]
@@ -110,6 +118,7 @@ mod tests {
                             { "Name": "Actuations", "Unit": "Count" },
                             { "Name": "BlockedByGuard", "Unit": "Count" },
                             { "Name": "Errors", "Unit": "Count" },
+                            { "Name": "Deferred", "Unit": "Count" },
                         ],
                     }],
                 },
@@ -119,6 +128,7 @@ mod tests {
                 "Actuations": 1,
                 "BlockedByGuard": 0,
                 "Errors": 0,
+                "Deferred": 0,
             })
         );
     }
@@ -141,37 +151,42 @@ mod tests {
         let cases = [
             (
                 outcome(Some(decision(2, 2, vec![])), Status::Unchanged),
-                [1, 0, 0, 0],
+                [1, 0, 0, 0, 0],
             ),
             (
                 outcome(Some(decision(2, 2, vec![busy])), Status::Unchanged),
-                [1, 0, 1, 0],
+                [1, 0, 1, 0, 0],
             ),
             (
                 outcome(Some(decision(2, 4, vec![step])), Status::Applied),
-                [1, 1, 0, 0],
+                [1, 1, 0, 0, 0],
             ),
             (
                 outcome(Some(decision(2, 4, vec![])), Status::WouldApply),
-                [1, 0, 0, 0],
+                [1, 0, 0, 0, 0],
             ),
             (
                 outcome(
                     Some(decision(2, 4, vec![])),
                     Status::AppliedNotRecorded("table gone".into()),
                 ),
-                [1, 1, 0, 1],
+                [1, 1, 0, 1, 0],
             ),
             (
                 outcome(
                     Some(decision(2, 4, vec![])),
                     Status::Failed("throttled".into()),
                 ),
-                [1, 0, 0, 1],
+                [1, 0, 0, 1, 0],
             ),
             (
                 outcome(None, Status::Failed("not found".into())),
-                [0, 0, 0, 1],
+                [0, 0, 0, 1, 0],
+            ),
+            (outcome(None, Status::Deferred), [0, 0, 0, 0, 1]),
+            (
+                outcome(Some(decision(2, 4, vec![])), Status::Deferred),
+                [1, 0, 0, 0, 1],
             ),
         ];
         for (outcome, expected) in cases {
