@@ -1,5 +1,6 @@
 //! The evaluation pass: lease, read, decide, guard, act, record, release.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -7,7 +8,7 @@ use futures_util::future::join;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use capstan_engine::ports::{CapacityControl, Lease, MetricSource, StateStore};
+use capstan_engine::ports::{CapacityControl, Lease, MetricSource, SaveError, StateStore};
 use capstan_engine::{
     CurrentCapacity, Decision, LastAction, MetricData, Observations, Request, ResourceState,
     apply_guards, decide, decide_answering,
@@ -519,36 +520,25 @@ async fn intend<M, C, S>(
 where
     S: StateStore + Sync,
 {
-    let intents: Vec<(Target, ResourceState)> = policies
-        .iter()
-        .zip(&steps)
-        .filter_map(|(policy, step)| match step {
-            Step::Change(decided, change) => {
-                Some((policy.target.clone(), decided.state.intending(*change)))
-            }
+    save_together(
+        policies,
+        steps,
+        ports,
+        |_, step| match step {
+            Step::Change(decided, change) => Some(decided.state.intending(*change)),
             _ => None,
-        })
-        .collect();
-    let mut saved = ports
-        .state
-        .save_all(ports.holder, &intents)
-        .await
-        .into_iter();
-    policies
-        .iter()
-        .zip(steps)
-        .map(|(policy, step)| match step {
-            Step::Change(decided, change) => match saved.next().expect(ONE_ANSWER_EACH) {
-                Ok(()) => Step::Change(decided, change),
-                Err(error) => failed(
-                    policy,
-                    decided,
-                    format!("cannot write down the change before making it, not acting: {error}"),
-                ),
-            },
-            step => step,
-        })
-        .collect()
+        },
+        |policy, step, saved| match (step, saved) {
+            (step, Ok(())) => step,
+            (Step::Change(decided, _), Err(error)) => failed(
+                policy,
+                decided,
+                format!("cannot write down the change before making it, not acting: {error}"),
+            ),
+            (_, Err(_)) => unreachable!("only changes have an intent"),
+        },
+    )
+    .await
 }
 
 /// Makes the changes whose intents are written down, up to [`Limits::max_in_flight`] at once,
@@ -577,9 +567,8 @@ where
         })
         .collect();
     changes.sort_by_key(|&(_, _, last)| last);
-    let mut made: Vec<Option<Option<std::result::Result<(), String>>>> =
-        steps.iter().map(|_| None).collect();
-    let answers: Vec<(usize, Option<std::result::Result<(), String>>)> = stream::iter(changes)
+    // Per change, by its index: `None` when the deadline came before it was started.
+    let mut made: BTreeMap<usize, Option<std::result::Result<(), String>>> = stream::iter(changes)
         .map(|(index, desired, _)| async move {
             if ports.past_deadline() {
                 return (index, None);
@@ -593,20 +582,17 @@ where
         .buffered(ports.limits.max_in_flight.max(1))
         .collect()
         .await;
-    for (index, answer) in answers {
-        made[index] = Some(answer);
-    }
     policies
         .iter()
         .zip(steps)
-        .zip(made)
-        .map(|((policy, step), made)| match (step, made) {
-            (Step::Change(decided, change), Some(made)) => match made {
+        .enumerate()
+        .map(|(index, (policy, step))| match step {
+            Step::Change(decided, change) => match made.remove(&index).expect(ONE_ANSWER_EACH) {
                 None => Step::Remember(decided, None, Status::Deferred),
                 Some(Ok(())) => Step::Remember(decided, Some(change), Status::Applied),
                 Some(Err(why)) => failed(policy, decided, why),
             },
-            (step, _) => step,
+            step => step,
         })
         .collect()
 }
@@ -620,40 +606,75 @@ async fn remember<M, C, S>(
 where
     S: StateStore + Sync,
 {
-    let states: Vec<(Target, ResourceState)> = policies
+    save_together(
+        policies,
+        steps,
+        ports,
+        |policy, step| match step {
+            Step::Remember(decided, applied, _) => {
+                Some(decided.state.after(policy, &decided.decision, *applied))
+            }
+            _ => None,
+        },
+        |policy, step, saved| {
+            let Step::Remember(decided, applied, status) = step else {
+                unreachable!("only states to remember are saved")
+            };
+            let mut outcome = Outcome::new(policy, Some(decided.decision), status);
+            match (applied, saved) {
+                (_, Ok(())) => {}
+                (None, Err(error)) => outcome
+                    .warnings
+                    .push(format!("the state could not be saved: {error}")),
+                (Some(_), Err(error)) => {
+                    outcome.result = Status::AppliedNotRecorded(error.to_string());
+                }
+            }
+            Step::Done(outcome)
+        },
+    )
+    .await
+}
+
+/// Saves, in one [`StateStore::save_all`], the state `state_of` gives for each step that has
+/// one, then turns each of those steps into what `answered` makes of it and its save's
+/// answer; the other steps stay as they are.
+async fn save_together<M, C, S>(
+    policies: &[&Policy],
+    steps: Vec<Step>,
+    ports: &Ports<'_, M, C, S>,
+    state_of: impl Fn(&Policy, &Step) -> Option<ResourceState>,
+    answered: impl Fn(&Policy, Step, std::result::Result<(), SaveError<S::Error>>) -> Step,
+) -> Vec<Step>
+where
+    S: StateStore + Sync,
+{
+    let mut saving: Vec<(Target, ResourceState)> = Vec::new();
+    let has_state: Vec<bool> = policies
         .iter()
         .zip(&steps)
-        .filter_map(|(policy, step)| match step {
-            Step::Remember(decided, applied, _) => Some((
-                policy.target.clone(),
-                decided.state.after(policy, &decided.decision, *applied),
-            )),
-            _ => None,
+        .map(|(policy, step)| {
+            let state = state_of(policy, step);
+            let has = state.is_some();
+            saving.extend(state.map(|state| (policy.target.clone(), state)));
+            has
         })
         .collect();
     let mut saved = ports
         .state
-        .save_all(ports.holder, &states)
+        .save_all(ports.holder, &saving)
         .await
         .into_iter();
     policies
         .iter()
         .zip(steps)
-        .map(|(policy, step)| match step {
-            Step::Remember(decided, applied, status) => {
-                let mut outcome = Outcome::new(policy, Some(decided.decision), status);
-                match (applied, saved.next().expect(ONE_ANSWER_EACH)) {
-                    (_, Ok(())) => {}
-                    (None, Err(error)) => outcome
-                        .warnings
-                        .push(format!("the state could not be saved: {error}")),
-                    (Some(_), Err(error)) => {
-                        outcome.result = Status::AppliedNotRecorded(error.to_string());
-                    }
-                }
-                Step::Done(outcome)
+        .zip(has_state)
+        .map(|((policy, step), has_state)| {
+            if has_state {
+                answered(policy, step, saved.next().expect(ONE_ANSWER_EACH))
+            } else {
+                step
             }
-            step => step,
         })
         .collect()
 }
