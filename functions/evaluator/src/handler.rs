@@ -221,9 +221,7 @@ impl App {
             tracing::error!(policy = %outcome.policy, error = %error, "cannot publish to the decisions topic");
         }
     }
-}
 
-impl App {
     /// Keeps the outcomes of `policies`, evaluated at `at`, in the state table's decision log,
     /// together. An outcome that could not be kept is logged and changes nothing else.
     async fn keep(
@@ -233,41 +231,25 @@ impl App {
         at: DateTime<Utc>,
         request_id: &str,
     ) {
-        let entries: Vec<(&Policy, Result<String, String>)> = policies
-            .iter()
-            .copied()
-            .zip(outcomes)
-            .map(|(policy, outcome)| {
-                (
-                    policy,
-                    serde_json::to_string(outcome).map_err(|error| error.to_string()),
-                )
-            })
-            .collect();
-        let decisions: Vec<Decision<'_>> = entries
-            .iter()
-            .filter_map(|(policy, json)| {
-                Some(Decision {
+        let mut decisions = Vec::with_capacity(outcomes.len());
+        for (policy, outcome) in policies.iter().zip(outcomes) {
+            match serde_json::to_string(outcome) {
+                Ok(outcome) => decisions.push(Decision {
                     target: &policy.target,
                     policy: &policy.name,
                     at,
                     evaluator: request_id,
-                    outcome: json.as_ref().ok()?.clone(),
-                })
-            })
-            .collect();
+                    outcome,
+                }),
+                Err(error) => {
+                    tracing::warn!(policy = %policy.name, error = %error, "decision not kept in the decision log");
+                }
+            }
+        }
         let kept = self.aws.state().log_decisions(&decisions).await;
-        let mut kept = kept.into_iter();
-        for (policy, json) in &entries {
-            let failure = match json {
-                Err(error) => Some(error.clone()),
-                Ok(_) => kept
-                    .next()
-                    .and_then(|kept| kept.err())
-                    .map(|error| error.to_string()),
-            };
-            if let Some(error) = failure {
-                tracing::warn!(policy = %policy.name, error = %error, "decision not kept in the decision log");
+        for (decision, kept) in decisions.iter().zip(kept) {
+            if let Err(error) = kept {
+                tracing::warn!(policy = %decision.policy, error = %error, "decision not kept in the decision log");
             }
         }
     }
