@@ -410,14 +410,20 @@ export class CapstanStack extends Stack {
       ['AlarmSyncThrottlesAlarm', 'alarm-sync-throttles', alarmSync, 'Throttles', 1, 1],
       ['AlarmSyncDurationAlarm', 'alarm-sync-duration', alarmSync, 'Duration', 240000, 1],
     ];
-    for (const [alarmId, name, fn, metricName, threshold, evaluationPeriods] of health) {
+    // One health alarm: `<stack>-health-<name>` on the metric, at or above the threshold, telling
+    // the alerts topic; missing data is not breaching.
+    const healthAlarm = (
+      alarmId: string,
+      name: string,
+      alarmDescription: string,
+      metric: Pick<cloudwatch.CfnAlarmProps, 'namespace' | 'metricName' | 'dimensions' | 'statistic'>,
+      threshold = 1,
+      evaluationPeriods = 1,
+    ) =>
       new cloudwatch.CfnAlarm(this, alarmId, {
         alarmName: `${Aws.STACK_NAME}-health-${name}`,
-        alarmDescription: `capstan health: ${name} (see the function's log group).`,
-        namespace: 'AWS/Lambda',
-        metricName,
-        dimensions: [{ name: 'FunctionName', value: fn.functionName }],
-        statistic: metricName === 'Duration' ? 'Maximum' : 'Sum',
+        alarmDescription,
+        ...metric,
         period: 300,
         evaluationPeriods,
         threshold,
@@ -426,36 +432,38 @@ export class CapstanStack extends Stack {
         alarmActions: [alertsTopic.ref],
         okActions: [alertsTopic.ref],
       });
+    for (const [alarmId, name, fn, metricName, threshold, evaluationPeriods] of health) {
+      healthAlarm(
+        alarmId,
+        name,
+        `capstan health: ${name} (see the function's log group).`,
+        {
+          namespace: 'AWS/Lambda',
+          metricName,
+          dimensions: [{ name: 'FunctionName', value: fn.functionName }],
+          statistic: metricName === 'Duration' ? 'Maximum' : 'Sum',
+        },
+        threshold,
+        evaluationPeriods,
+      );
     }
-    new cloudwatch.CfnAlarm(this, 'EvaluatorDeferredAlarm', {
-      alarmName: `${Aws.STACK_NAME}-health-evaluator-deferred`,
-      alarmDescription: 'An evaluation pass reached its deadline before evaluating or acting on some resources.',
-      namespace: 'Capstan',
-      metricName: 'Deferred',
-      statistic: 'Sum',
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 1,
-      comparisonOperator: 'GreaterThanOrEqualToThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: [alertsTopic.ref],
-      okActions: [alertsTopic.ref],
-    });
-    new cloudwatch.CfnAlarm(this, 'DeadLetterQueueAlarm', {
-      alarmName: `${Aws.STACK_NAME}-health-dead-letters`,
-      alarmDescription: 'An invocation of a capstan function failed for good and is in the dead-letter queue.',
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: [{ name: 'QueueName', value: deadLetterQueue.queueName }],
-      statistic: 'Maximum',
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 1,
-      comparisonOperator: 'GreaterThanOrEqualToThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: [alertsTopic.ref],
-      okActions: [alertsTopic.ref],
-    });
+    healthAlarm(
+      'EvaluatorDeferredAlarm',
+      'evaluator-deferred',
+      'An evaluation pass reached its deadline before evaluating or acting on some resources.',
+      { namespace: 'Capstan', metricName: 'Deferred', statistic: 'Sum' },
+    );
+    healthAlarm(
+      'DeadLetterQueueAlarm',
+      'dead-letters',
+      'An invocation of a capstan function failed for good and is in the dead-letter queue.',
+      {
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateNumberOfMessagesVisible',
+        dimensions: [{ name: 'QueueName', value: deadLetterQueue.queueName }],
+        statistic: 'Maximum',
+      },
+    );
 
     new CfnOutput(this, 'EvaluatorFunctionArn', { description: "The evaluator Lambda's ARN.", value: evaluator.functionArn });
     new CfnOutput(this, 'AlarmSyncFunctionArn', { description: "The alarm-sync Lambda's ARN.", value: alarmSync.functionArn });
