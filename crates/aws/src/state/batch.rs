@@ -482,6 +482,19 @@ mod tests {
         Target::AutoscalingGroup { name: name.into() }
     }
 
+    /// An answer that leaves `key` of the table `capstan` unprocessed.
+    fn unprocessed(key: &HashMap<String, AttributeValue>) -> BatchGetItemOutput {
+        BatchGetItemOutput::builder()
+            .unprocessed_keys(
+                "capstan",
+                KeysAndAttributes::builder()
+                    .keys(key.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
     #[tokio::test]
     async fn unprocessed_keys_are_asked_again_until_none_are_left() {
         let saved = ResourceState {
@@ -495,17 +508,7 @@ mod tests {
         web_item.insert("memory".into(), AttributeValue::S(memory));
         let first = {
             let web_key = web_key.clone();
-            mock!(Client::batch_get_item).then_output(move || {
-                BatchGetItemOutput::builder()
-                    .unprocessed_keys(
-                        "capstan",
-                        KeysAndAttributes::builder()
-                            .keys(web_key.clone())
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
+            mock!(Client::batch_get_item).then_output(move || unprocessed(&web_key))
         };
         let second = mock!(Client::batch_get_item)
             .match_requests(|input| input.request_items().unwrap()["capstan"].keys().len() == 1)
@@ -530,17 +533,7 @@ mod tests {
     async fn a_key_left_unprocessed_through_every_retry_is_its_own_error() {
         let (web_key, _) =
             store(mock_client!(aws_sdk_dynamodb, [])).resource_key(&group("web"), STATE_RECORD);
-        let always = mock!(Client::batch_get_item).then_output(move || {
-            BatchGetItemOutput::builder()
-                .unprocessed_keys(
-                    "capstan",
-                    KeysAndAttributes::builder()
-                        .keys(web_key.clone())
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-        });
+        let always = mock!(Client::batch_get_item).then_output(move || unprocessed(&web_key));
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&always]);
 
         let answers = store(client).load_many(&[group("web"), group("api")]).await;
