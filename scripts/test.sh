@@ -19,7 +19,7 @@ cargo build --workspace --all-targets --locked
 # The end-to-end tests run the evaluator under `cargo lambda watch`, which builds it alone.
 cargo build --package capstan-evaluator --locked
 
-step "emulator bridge"
+step "emulator (the CBOR bridge, DynamoDB one request at a time)"
 .venv/bin/python -m unittest discover --start-directory tests/emulator --pattern 'test_*.py'
 
 step "tests (unit, property, integration and end-to-end, against moto)"

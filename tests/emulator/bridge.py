@@ -16,6 +16,8 @@ import cbor2
 from botocore.model import OperationNotFoundError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from one_at_a_time import DynamoDbOneAtATime
+
 SERVICE = "GraniteServiceVersion20100801"
 CBOR_PATH = re.compile(rf"/service/{SERVICE}/operation/(\w+)")
 CBOR_HEADERS = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
@@ -135,5 +137,6 @@ def respond(start_response, status, headers, value):
 
 
 def make_app():
-    """moto's server app with the CBOR bridge in front of it."""
-    return CborBridge(DomainDispatcherApplication(create_backend_app))
+    """moto's server app with the CBOR bridge in front of it, its DynamoDB requests handled one at
+    a time (see one_at_a_time.py)."""
+    return DynamoDbOneAtATime(CborBridge(DomainDispatcherApplication(create_backend_app)))
