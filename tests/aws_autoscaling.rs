@@ -5,7 +5,7 @@ use capstan_aws::autoscaling::NAMES_PER_CALL;
 use capstan_aws::{AutoScalingGroups, Aws, ErrorKind};
 use capstan_engine::CurrentCapacity;
 use capstan_engine::model::Target;
-use capstan_engine::ports::CapacityControl;
+use capstan_runner::ports::CapacityControl;
 use capstan_tests::calls::{Calls, counts};
 use capstan_tests::fleet::{asg_desired, autoscaling_group, ecs_service};
 use capstan_tests::{sdk_config, unique};

@@ -15,8 +15,8 @@ use chrono::{TimeDelta, Utc};
 
 use capstan_aws::CloudWatchReader;
 use capstan_engine::model::{MetricQuery, Statistic};
-use capstan_engine::ports::MetricSource;
 use capstan_engine::{Datapoint, MetricData};
+use capstan_runner::ports::MetricSource;
 use capstan_tests::fleet::last_complete_minutes;
 use capstan_tests::{sdk_config, unique};
 

@@ -12,7 +12,7 @@ use capstan_aws::ecs::SERVICES_PER_CALL;
 use capstan_aws::{Aws, EcsServices, ErrorKind};
 use capstan_engine::CurrentCapacity;
 use capstan_engine::model::Target;
-use capstan_engine::ports::CapacityControl;
+use capstan_runner::ports::CapacityControl;
 use capstan_tests::calls::{Calls, counts};
 use capstan_tests::fleet::ecs_service;
 use capstan_tests::{sdk_config, unique};

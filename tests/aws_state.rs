@@ -7,8 +7,8 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use capstan_aws::state::{CLAIM_RETENTION, Claim, DECISION_RETENTION, Decision};
 use capstan_aws::{DynamoStateStore, ErrorKind, create_table};
 use capstan_engine::model::Target;
-use capstan_engine::ports::{Lease, LeaseLost, SaveError, StateStore};
 use capstan_engine::{Direction, LastAction, Recommendation, ResourceState};
+use capstan_runner::ports::{Lease, LeaseLost, SaveError, StateStore};
 use capstan_tests::calls::{Calls, counts};
 use capstan_tests::{sdk_config, unique};
 

@@ -11,9 +11,9 @@ use tokio::sync::Barrier;
 use capstan_aws::state::Claim;
 use capstan_aws::{Aws, AwsError, DynamoStateStore};
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::ports::{CapacityControl, Lease, SaveError, StateStore};
 use capstan_engine::{CurrentCapacity, Direction, LastAction, ResourceState};
 use capstan_policy::{PolicySet, Source};
+use capstan_runner::ports::{CapacityControl, Lease, SaveError, StateStore};
 use capstan_runner::{Limits, Mode, Outcome, Ports, Status, evaluate};
 use capstan_tests::fleet::{self, MetricId};
 

@@ -9,8 +9,8 @@ use aws_sdk_cloudwatch::types::{
 use chrono::{DateTime, Utc};
 
 use capstan_engine::model::MetricQuery;
-use capstan_engine::ports::MetricSource;
 use capstan_engine::{Datapoint, MetricData, Observations};
+use capstan_runner::ports::MetricSource;
 
 use crate::error::AwsError;
 

@@ -1,10 +1,10 @@
-//! capstan's AWS adapters: one module per AWS service, each implementing a port the engine
-//! defines ([`capstan_engine::ports`]).
+//! capstan's AWS adapters: one module per AWS service, each implementing a port the runner
+//! defines ([`capstan_runner::ports`]).
 //!
 //! ```no_run
 //! use capstan_aws::{Aws, AwsError, load_config};
 //! use capstan_engine::model::{Policy, Target};
-//! use capstan_engine::ports::CapacityControl;
+//! use capstan_runner::ports::CapacityControl;
 //!
 //! # async fn example() -> Result<(), AwsError> {
 //! // The emulator's endpoint in tests and demos; AWS's own endpoints otherwise.
@@ -22,9 +22,9 @@
 //!
 //! | Port | Implementation | AWS calls |
 //! |---|---|---|
-//! | [`MetricSource`](capstan_engine::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
+//! | [`MetricSource`](capstan_runner::ports::MetricSource) | [`CloudWatchReader`] | `GetMetricData` |
 //! | [`CapacityControl`] | [`Aws`], by target kind: [`AutoScalingGroups`], [`EcsServices`], [`RdsReplicas`], [`MskClusters`] | `DescribeAutoScalingGroups` (up to 100 groups per call in `current_all`), `SetDesiredCapacity`, `DescribeServices` (up to 10 services of one cluster per call in `current_all`), `UpdateService`, `DescribeDBInstances`, `CreateDBInstanceReadReplica`, `DeleteDBInstance`, `DescribeClusterV2`, `DescribeClusterOperationV2`, `DescribeTopic`, `ListTopics`, `UpdateTopic`, `UpdateBrokerCount` |
-//! | [`StateStore`](capstan_engine::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `BatchGetItem` (100 keys per call in `load_all`), `TransactWriteItems` (`ConditionCheck` and `Update` per save; `Put` per lease taken and `Delete` per lease given back in `acquire_leases` and `release_leases`; 100 actions per call), `PutItem`, `BatchWriteItem` (25 decision log entries per call), `UpdateItem`, `DeleteItem` |
+//! | [`StateStore`](capstan_runner::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `BatchGetItem` (100 keys per call in `load_all`), `TransactWriteItems` (`ConditionCheck` and `Update` per save; `Put` per lease taken and `Delete` per lease given back in `acquire_leases` and `release_leases`; 100 actions per call), `PutItem`, `BatchWriteItem` (25 decision log entries per call), `UpdateItem`, `DeleteItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
 //! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).
@@ -55,7 +55,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use capstan_engine::CurrentCapacity;
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::ports::CapacityControl;
+use capstan_runner::ports::CapacityControl;
 
 pub use alarms::CloudWatchAlarms;
 pub use autoscaling::AutoScalingGroups;

@@ -134,7 +134,7 @@ impl RdsReplicas {
 
     /// The number of replicas of `source` capstan owns (not counting ones being deleted), how
     /// many of them are in service, and whether the target is busy, as [Status](Self#status)
-    /// says. The resource's maximum is RDS's limit of [`MAX_REPLICAS`] less the replicas capstan
+    /// says. The resource's maximum is RDS's limit of 15 read replicas per source less the replicas capstan
     /// does not own.
     ///
     /// A missing source is [`ErrorKind::NotFound`]; an Aurora or other unsupported engine, or

@@ -65,7 +65,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use capstan_engine::ResourceState;
 use capstan_engine::model::Target;
-use capstan_engine::ports::{Lease, LeaseLost, SaveError, StateStore};
+use capstan_runner::ports::{Lease, LeaseLost, SaveError, StateStore};
 
 use crate::error::{AwsError, ErrorKind};
 
@@ -467,8 +467,7 @@ impl DynamoStateStore {
     }
 }
 
-/// One entry of the decision log: what [`DynamoStateStore::log_decision`] takes, for
-/// [`DynamoStateStore::log_decisions`].
+/// One entry of the decision log, as [`DynamoStateStore::log_decisions`] takes it.
 #[derive(Debug, Clone)]
 pub struct Decision<'a> {
     /// The resource evaluated.

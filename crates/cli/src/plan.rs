@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use capstan_aws::Aws;
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::ports::{Lease, SaveError, StateStore};
 use capstan_engine::{Clamp, Request, ResourceState};
 use capstan_policy::PolicySet;
+use capstan_runner::ports::{Lease, SaveError, StateStore};
 use capstan_runner::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
 
 /// The exit status of a plan with at least one change.

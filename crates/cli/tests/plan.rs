@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use capstan_aws::DynamoStateStore;
 use capstan_engine::model::Target;
-use capstan_engine::ports::StateStore;
 use capstan_engine::{Direction, LastAction, ResourceState};
+use capstan_runner::ports::StateStore;
 use capstan_tests::fleet::{self, MetricId};
 
 /// Runs `capstan plan` with `args` against the emulator.

@@ -91,7 +91,7 @@ pub fn decide(
 /// connection budget) one like a rule's scale-in, `fired` as `request` when it is taken. So
 /// every bound and guard (cooldowns, `max_step`, pacing, the resource's own bounds, paused,
 /// busy, and the block on scale-in while data is missing) applies to them.
-pub fn decide_answering(
+pub(crate) fn decide_answering(
     policy: &Policy,
     observations: &Observations,
     current: &CurrentCapacity,

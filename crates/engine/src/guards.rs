@@ -7,7 +7,7 @@
 //! - A guard never lowers a resource below its current capacity. It only holds growth back;
 //!   where capacity must really be removed (a breached connection budget), it asks the policy
 //!   for that with a [`Request`], which the policy answers like a rule's scale-in, through every
-//!   scale-in guard (see [`crate::decide_answering`]). So no guard ever acts on the strength of
+//!   scale-in guard (see [`crate::decide_all`]). So no guard ever acts on the strength of
 //!   a read that failed or a decision that is not in the pass.
 //!
 //! Policies coupled by a guard ([`coupled`]) are woken together, so that a pass woken by one
@@ -96,7 +96,7 @@ use crate::decide::label;
 use crate::decision::{Action, Clamp, ClampKind, Decision, TrackOutcome};
 use crate::observe::Share;
 
-/// Something a guard asks a policy for, answered by [`crate::decide_answering`].
+/// Something a guard asks a policy for, answered by [`crate::decide_all`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Request {
@@ -211,7 +211,7 @@ impl fmt::Display for Request {
 
 /// The decisions after the guards, and what the guards ask for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Guarded {
+pub(crate) struct Guarded {
     /// The decisions, in the order given.
     pub decisions: Vec<Decision>,
     /// Requests to policies.
@@ -220,7 +220,7 @@ pub struct Guarded {
 
 /// Applies the cross-resource guards to `decisions`, made for `policies` (matched by name).
 /// Deterministic: the result depends on neither order.
-pub fn apply_guards(policies: &[&Policy], mut decisions: Vec<Decision>) -> Guarded {
+pub(crate) fn apply_guards(policies: &[&Policy], mut decisions: Vec<Decision>) -> Guarded {
     let by_name: BTreeMap<&str, &Policy> = policies.iter().map(|p| (p.name.as_str(), *p)).collect();
     let databases: BTreeMap<&str, &Database> = policies
         .iter()
@@ -756,38 +756,10 @@ mod tests {
     use capstan_policy::model::{Connections, Database, Target};
 
     use super::*;
+    use crate::decide::{decide, decide_answering};
     use crate::observe::ResourceState;
     use crate::observe::{CurrentCapacity, Direction, LastAction, Share};
-    use crate::testing::{capacity, now, policy};
-    use crate::{decide, decide_answering};
-
-    fn database(max_connections: u32) -> BTreeMap<String, Database> {
-        BTreeMap::from([(
-            "orders-db".to_owned(),
-            Database {
-                max_connections,
-                reserve: 0,
-                source: "declared".into(),
-            },
-        )])
-    }
-
-    fn user(name: &str, priority: i32, min: u32) -> Policy {
-        let mut policy = policy();
-        policy.name = name.into();
-        policy.target = Target::EcsService {
-            cluster: "prod".into(),
-            service: name.into(),
-        };
-        policy.capacity.min = min;
-        policy.priority = priority;
-        policy.connections = Some(Connections {
-            database: "orders-db".into(),
-            per_task: 50,
-            read_only: false,
-        });
-        policy
-    }
+    use crate::testing::{capacity, database, now, policy, user};
 
     /// A user that only reads.
     fn reader(name: &str, min: u32) -> Policy {

@@ -10,6 +10,7 @@ use capstan_policy::model::{
     Threshold, Track, TrackGoal,
 };
 
+use crate::decide::{decide, decide_answering};
 use crate::decision::{ClampKind, TrackOutcome};
 use crate::guards::Request;
 use crate::observe::{
@@ -17,7 +18,6 @@ use crate::observe::{
     ResourceState,
 };
 use crate::testing::{now, period_start, point, policy, rule, secs};
-use crate::{decide, decide_answering};
 
 const METRICS: [&str; 2] = ["cpu", "memory"];
 

@@ -16,7 +16,7 @@ use capstan_policy::model::{MetricQuery, Policy};
 
 use crate::window::Periods;
 
-/// One read for the caller to make through [`crate::ports::MetricSource::read`].
+/// One read for the caller to make, e.g. through `capstan_runner::ports::MetricSource::read`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricRead {
     /// Distinct queries, sorted, all with the same period.

@@ -19,7 +19,7 @@
 //!   `max_step.in` allow, and never while a metric the policy reads is unavailable or a
 //!   scale-in window has gaps: like any scale-in, it waits until the picture is complete.
 //!
-//! Requests from the cross-resource guards are answered by [`crate::decide_answering`].
+//! Requests from the cross-resource guards are answered by [`crate::decide_all`].
 //! Retirement is a scale-in: it waits while scale-in is blocked for missing or unreadable data.
 
 use chrono::{DateTime, Utc};
@@ -181,11 +181,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::decide::{decide, decide_answering};
     use crate::decision::{Action, Decision};
     use crate::guards::Request;
     use crate::observe::{CurrentCapacity, ResourceState};
     use crate::testing::{capacity, now, observations, policy, series};
-    use crate::{decide, decide_answering};
 
     /// Replicas of `orders-db`, 0 to 3, with one planned 45 minutes ahead of a daily 13:00 UTC
     /// one-hour window, retired 30 minutes after it, while cpu is below 40 for 10 minutes.

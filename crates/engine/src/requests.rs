@@ -1,5 +1,5 @@
 //! How a policy answers the cross-resource guards' [`Request`]s addressed to it (see
-//! [`Request::addressee`]), in [`crate::decide_answering`]:
+//! [`Request::addressee`]), in [`crate::decide_all`]:
 //!
 //! - **Growth**: a [`Request::DatabaseConnections`] asks an `rds_replicas` policy for one
 //!   replica more than there are; a [`Request::PartitionGrowth`] asks an `msk_topic` policy for

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 
 use capstan_policy::model::{
-    Capacity, Condition, DEFAULT_TOLERANCE, Datapoints, Duration, Guards, Metric, MetricQuery,
-    MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
+    Capacity, Condition, Connections, DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards,
+    Metric, MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 
 use crate::observe::{CurrentCapacity, Datapoint, MetricData, Observations};
@@ -143,4 +143,34 @@ pub fn capacity(desired: u32) -> CurrentCapacity {
 /// `seconds` as a `TimeDelta`.
 pub fn secs(seconds: i64) -> TimeDelta {
     TimeDelta::seconds(seconds)
+}
+
+/// The connection budget of `orders-db`, declared at `max_connections`.
+pub fn database(max_connections: u32) -> BTreeMap<String, Database> {
+    BTreeMap::from([(
+        "orders-db".to_owned(),
+        Database {
+            max_connections,
+            reserve: 0,
+            source: "declared".into(),
+        },
+    )])
+}
+
+/// An ECS service `name` in `prod` using `orders-db`, 50 connections per task.
+pub fn user(name: &str, priority: i32, min: u32) -> Policy {
+    let mut policy = policy();
+    policy.name = name.into();
+    policy.target = Target::EcsService {
+        cluster: "prod".into(),
+        service: name.into(),
+    };
+    policy.capacity.min = min;
+    policy.priority = priority;
+    policy.connections = Some(Connections {
+        database: "orders-db".into(),
+        per_task: 50,
+        read_only: false,
+    });
+    policy
 }

@@ -9,8 +9,8 @@
 //!
 //! ```no_run
 //! # async fn example<M, C, S>(ports: capstan_runner::Ports<'_, M, C, S>, policies: &capstan_policy::PolicySet)
-//! # where M: capstan_engine::ports::MetricSource + Sync, C: capstan_engine::ports::CapacityControl + Sync,
-//! #       S: capstan_engine::ports::StateStore + Sync {
+//! # where M: capstan_runner::ports::MetricSource + Sync, C: capstan_runner::ports::CapacityControl + Sync,
+//! #       S: capstan_runner::ports::StateStore + Sync {
 //! use capstan_runner::{evaluate, Mode, Trigger};
 //! let now = chrono::Utc::now();
 //! let all: Vec<_> = policies.policies().iter().collect();
@@ -21,12 +21,13 @@
 //! # }
 //! ```
 //!
-//! [`MetricSource`]: capstan_engine::ports::MetricSource
-//! [`CapacityControl`]: capstan_engine::ports::CapacityControl
-//! [`StateStore`]: capstan_engine::ports::StateStore
+//! [`MetricSource`]: ports::MetricSource
+//! [`CapacityControl`]: ports::CapacityControl
+//! [`StateStore`]: ports::StateStore
 //! [`Decision`]: capstan_engine::Decision
 
 mod pass;
+pub mod ports;
 mod trigger;
 
 pub use pass::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};

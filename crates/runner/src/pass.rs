@@ -8,12 +8,13 @@ use futures_util::future::join;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use capstan_engine::ports::{CapacityControl, Lease, MetricSource, SaveError, StateStore};
 use capstan_engine::{
     CurrentCapacity, Decision, LastAction, MetricData, Observations, Request, ResourceState,
-    apply_guards, decide, decide_answering,
+    Subject, decide_all,
 };
 use capstan_policy::model::{Policy, Target};
+
+use crate::ports::{CapacityControl, Lease, MetricSource, SaveError, StateStore};
 
 /// The adapters one pass reads and acts through.
 pub struct Ports<'a, M, C, S> {
@@ -179,18 +180,14 @@ pub struct Pass {
 
 /// Evaluates `policies` at `now`, in three phases, each batched where the ports allow:
 ///
-/// 1. **Read and decide.** One batched metric read for all of them (one per distinct period,
-///    since each read covers whole periods of one length); in [`Mode::Act`], the resources'
-///    leases for [`Ports::holder`] ([`StateStore::acquire_leases`]; a resource another
-///    evaluation holds is not evaluated: [`Status::HeldBy`]); the capacities and remembered
-///    states of the leased ones ([`CapacityControl::current_all`], [`StateStore::load_all`],
-///    read at once); and the engine's decision per policy.
-/// 2. **Guard.** The cross-resource guards ([`apply_guards`]) over all the decisions at once:
-///    connection budgets and partition coupling. `all` is the whole policy set, so that users of
-///    a budget that are not evaluated in this pass are still charged for. The policies the
-///    guards' requests address (a database's replicas, a topic's partitions, a user asked to
-///    shed connections) that are in this pass decide again, answering them
-///    ([`decide_answering`]), and the guards then run once more over every decision.
+/// 1. **Read.** One batched metric read for all of them (one per distinct period, since each
+///    read covers whole periods of one length); in [`Mode::Act`], the resources' leases for
+///    [`Ports::holder`] ([`StateStore::acquire_leases`]; a resource another evaluation holds is
+///    not evaluated: [`Status::HeldBy`]); the capacities and remembered states of the leased
+///    ones ([`CapacityControl::current_all`], [`StateStore::load_all`], read at once).
+/// 2. **Decide**, every policy read at once, with the cross-resource guards and the answers to
+///    their requests: [`decide_all`]. `all` is the whole policy set, so that users of a budget
+///    that are not evaluated in this pass are still charged for.
 /// 3. **Act** (in [`Mode::Act`]): the states with each change as their intent, saved together
 ///    ([`StateStore::save_all`]); the changes, up to [`Limits::max_in_flight`] at once; then
 ///    the states to remember ([`ResourceState::after`]), saved together after every
@@ -241,45 +238,30 @@ where
         };
     }
     let observations = read_metrics(policies, ports.metrics, now).await;
-    let mut assessed = assess(policies, &observations, ports, now, mode).await;
-    let guarded = apply_guards(all, decisions(&assessed));
-    let requests = guarded.requests;
-    // `apply_guards` keeps the order: one decision back for each decided policy.
-    let mut answered = false;
-    let decided = policies
+    let assessed = assess(policies, ports, mode).await;
+    let subjects: Vec<Subject<'_>> = policies
         .iter()
-        .zip(&mut assessed)
-        .filter_map(|(policy, assessment)| Some(policy).zip(assessment.decided.as_mut().ok()));
-    for ((policy, decided), guarded_decision) in decided.zip(guarded.decisions) {
-        decided.decision = if requests
-            .iter()
-            .any(|request| request.addressee() == Some(policy.name.as_str()))
-        {
-            answered = true;
-            decide_answering(
+        .zip(&assessed)
+        .filter_map(|(policy, assessment)| {
+            let read = assessment.read.as_ref().ok()?;
+            Some(Subject {
                 policy,
-                &observations,
-                &decided.current,
-                &decided.state,
-                now,
-                &requests,
-            )
-        } else {
-            guarded_decision
-        };
+                current: &read.current,
+                state: &read.state,
+            })
+        })
+        .collect();
+    let round = decide_all(&subjects, all, &observations, now);
+    let decisions = round
+        .decisions
+        .into_iter()
+        .map(|decision| (decision.policy.clone(), decision))
+        .collect();
+    let outcomes = act(policies, assessed, decisions, ports, mode).await;
+    Pass {
+        outcomes,
+        requests: round.requests,
     }
-    if answered {
-        // The guards have the last word over the answers too.
-        let regarded = apply_guards(all, decisions(&assessed));
-        let decided = assessed
-            .iter_mut()
-            .filter_map(|assessment| assessment.decided.as_mut().ok());
-        for (decided, decision) in decided.zip(regarded.decisions) {
-            decided.decision = decision;
-        }
-    }
-    let outcomes = act(policies, assessed, ports, mode).await;
-    Pass { outcomes, requests }
 }
 
 async fn read_metrics<M: MetricSource>(
@@ -304,39 +286,33 @@ async fn read_metrics<M: MetricSource>(
     observations
 }
 
-/// The decisions made so far, in the order of `assessed`.
-fn decisions(assessed: &[Assessment]) -> Vec<Decision> {
-    assessed
-        .iter()
-        .filter_map(|assessment| assessment.decided.as_ref().ok())
-        .map(|decided| decided.decision.clone())
-        .collect()
-}
-
 /// One policy after the first phase.
 struct Assessment {
     /// Whether this pass holds the resource's lease, to be released after acting.
     leased: bool,
-    /// The decision and what it was made from, or why there is none.
-    decided: std::result::Result<Decided, Status>,
+    /// The resource's capacity and remembered state, or why they could not be read.
+    read: std::result::Result<Read, Status>,
     /// What the reads found left behind.
     warnings: Vec<String>,
 }
 
-/// A decision and the inputs it was made from that acting needs again.
-struct Decided {
-    decision: Decision,
+/// What a policy's decision is made from, besides the metrics.
+struct Read {
     current: CurrentCapacity,
     state: ResourceState,
 }
 
-/// Takes the policies' leases (in [`Mode::Act`]), reads the leased resources' capacities and
-/// states, and decides: one assessment per policy, in order.
+/// A decision, and the remembered state acting on it starts from.
+struct Decided {
+    decision: Decision,
+    state: ResourceState,
+}
+
+/// Takes the policies' leases (in [`Mode::Act`]) and reads the leased resources' capacities and
+/// states: one assessment per policy, in order.
 async fn assess<M, C, S>(
     policies: &[&Policy],
-    observations: &Observations,
     ports: &Ports<'_, M, C, S>,
-    now: DateTime<Utc>,
     mode: Mode,
 ) -> Vec<Assessment>
 where
@@ -376,27 +352,22 @@ where
     .await;
     let mut reads = currents.into_iter().zip(states);
     let leased = mode == Mode::Act;
-    policies
-        .iter()
-        .zip(leases)
-        .map(|(policy, lease)| {
+    leases
+        .into_iter()
+        .map(|lease| {
             if let Err(status) = lease {
                 return Assessment {
                     leased: false,
-                    decided: Err(status),
+                    read: Err(status),
                     warnings: Vec::new(),
                 };
             }
             let (current, state) = reads.next().expect(ONE_ANSWER_EACH);
             let mut warnings = Vec::new();
-            let decided = settle(current, state, &mut warnings).map(|(current, state)| Decided {
-                decision: decide(policy, observations, &current, &state, now),
-                current,
-                state,
-            });
+            let read = settle(current, state, &mut warnings);
             Assessment {
                 leased,
-                decided: decided.map_err(Status::Failed),
+                read: read.map_err(Status::Failed),
                 warnings,
             }
         })
@@ -409,7 +380,7 @@ fn settle<CE: fmt::Display, SE: fmt::Display>(
     current: std::result::Result<CurrentCapacity, CE>,
     state: std::result::Result<ResourceState, SE>,
     warnings: &mut Vec<String>,
-) -> std::result::Result<(CurrentCapacity, ResourceState), String> {
+) -> std::result::Result<Read, String> {
     let current = current.map_err(|error| error.to_string())?;
     let mut state =
         state.map_err(|error| format!("cannot read cooldown state, not acting: {error}"))?;
@@ -419,7 +390,7 @@ fn settle<CE: fmt::Display, SE: fmt::Display>(
             made.from, made.to, made.at
         ));
     }
-    Ok((current, state))
+    Ok(Read { current, state })
 }
 
 /// Where one policy stands while acting.
@@ -436,6 +407,7 @@ enum Step {
 async fn act<M, C, S>(
     policies: &[&Policy],
     assessed: Vec<Assessment>,
+    mut decisions: BTreeMap<String, Decision>,
     ports: &Ports<'_, M, C, S>,
     mode: Mode,
 ) -> Vec<Outcome>
@@ -455,9 +427,14 @@ where
                 leased.push(index);
             }
             found.push(assessment.warnings);
-            let decided = match assessment.decided {
+            let decided = match assessment.read {
                 Err(status) => return Step::Done(Outcome::new(policy, None, status)),
-                Ok(decided) => decided,
+                Ok(read) => Decided {
+                    decision: decisions
+                        .remove(&policy.name)
+                        .expect("the engine decides once for each policy read"),
+                    state: read.state,
+                },
             };
             let done = |decided: Decided, status| {
                 Step::Done(Outcome::new(policy, Some(decided.decision), status))

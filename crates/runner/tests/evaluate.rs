@@ -7,9 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use capstan_engine::ports::{
-    CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
-};
 use capstan_engine::{
     ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations,
     Recommendation, Request, ResourceState,
@@ -18,6 +15,9 @@ use capstan_policy::model::{
     Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_DELAY, DEFAULT_STABILIZATION_IN,
     DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards, Metric, MetricQuery, MissingData,
     Policy, Rule, Statistic, Step, Target, Threshold,
+};
+use capstan_runner::ports::{
+    CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
 };
 use capstan_runner::{
     AlarmMetric, AlarmTrigger, Limits, Mode, Outcome, Pass, Ports, Status, Trigger, evaluate,

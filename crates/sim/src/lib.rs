@@ -1,7 +1,7 @@
 //! Replays metric traces through capstan's real decision path with a simulated fleet, without
 //! AWS, and compares the result with models of AWS target tracking and step scaling.
 //!
-//! The engine's ports are implemented in memory ([`ports`]): a metric source serving the
+//! The runner's ports are implemented in memory ([`ports`]): a metric source serving the
 //! trace (or metrics a [`load::LoadModel`] derives from its `demand`), the simulated fleets
 //! ([`fleet::Fleet`], whose scale-outs serve only after a warm-up) and a state store. Each
 //! simulated minute runs one real evaluation pass, `capstan_runner::evaluate`, on a tiny

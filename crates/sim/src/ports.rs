@@ -1,4 +1,4 @@
-//! The engine's ports, in memory: a metric source serving the simulated series, the simulated
+//! The runner's ports, in memory: a metric source serving the simulated series, the simulated
 //! fleets as the capacity control, and a state store that remembers the last action.
 
 use std::collections::BTreeMap;
@@ -7,11 +7,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use capstan_engine::ports::{
-    CapacityControl, Lease, LeaseTable, MetricSource, SaveError, StateStore,
-};
 use capstan_engine::{CurrentCapacity, Datapoint, MetricData, Observations, ResourceState};
 use capstan_policy::model::{MetricQuery, Target};
+use capstan_runner::ports::{
+    CapacityControl, Lease, LeaseTable, MetricSource, SaveError, StateStore,
+};
 
 use crate::fleet::Fleet;
 

@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 
 use capstan_engine::ResourceState;
 use capstan_engine::model::Target;
-use capstan_engine::ports::{Lease, SaveError, StateStore};
+use capstan_runner::ports::{Lease, SaveError, StateStore};
 
 use super::{
     CONDITION_FAILED, Decision, DynamoStateStore, LEASE_RECORD, LEASE_RELEASED_IF, LEASE_TAKEN_IF,
@@ -341,7 +341,7 @@ impl DynamoStateStore {
         answers
     }
 
-    /// Appends each entry to its resource's decision log, kept for [`DECISION_RETENTION`], with
+    /// Appends each entry to its resource's decision log, kept for [`DECISION_RETENTION`](super::DECISION_RETENTION), with
     /// `BatchWriteItem`: one answer per entry, in the order given. Entries sort by evaluation
     /// time; an evaluator's second entry for the same resource and instant replaces its first.
     pub async fn log_decisions(&self, decisions: &[Decision<'_>]) -> Vec<Result<(), AwsError>> {

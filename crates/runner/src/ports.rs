@@ -1,6 +1,7 @@
-//! The ports the engine's callers plug AWS (or a simulation) into. The engine itself never calls
-//! them: the caller reads through them, hands the results to [`crate::decide()`] and acts on the
-//! decision through them. Each adapter lives in its own module of the `capstan-aws` crate.
+//! The ports a pass reads and acts through, which AWS (or a simulation) plugs into: the pass
+//! reads through them, hands the readings to the engine ([`capstan_engine::decide_all`]) and
+//! acts on the decisions through them. Each AWS adapter lives in its own module of the
+//! `capstan-aws` crate.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use capstan_policy::model::{MetricQuery, Target};
 
-use crate::observe::{CurrentCapacity, Observations, ResourceState};
+use capstan_engine::{CurrentCapacity, Observations, ResourceState};
 
 /// Reads metric datapoints.
 pub trait MetricSource {
@@ -18,7 +19,7 @@ pub trait MetricSource {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Reads every query over `[start, end)`. Each distinct query is asked once; a query whose
-    /// own read failed comes back as [`crate::MetricData::Unavailable`].
+    /// own read failed comes back as [`capstan_engine::MetricData::Unavailable`].
     fn read(
         &self,
         queries: &[MetricQuery],
