@@ -99,24 +99,33 @@ mod tests {
     use super::*;
     use crate::testing::{capacity, database, now, user};
 
+    /// `checkout` (priority 10), which declares orders-db at 200 connections, and `orders`
+    /// (priority 0), both using it at 50 connections per task, at least 1 task each.
+    fn users_of_a_200_connection_budget() -> (Policy, Policy) {
+        let mut checkout = user("checkout", 10, 1);
+        checkout.databases = database(200);
+        (checkout, user("orders", 0, 1))
+    }
+
+    /// A round over `subjects`, each at 3 tasks with nothing remembered, no metrics read.
+    fn round_at_3_tasks(subjects: &[&Policy], all: &[&Policy]) -> Round {
+        let (current, state) = (capacity(3), ResourceState::default());
+        let subjects: Vec<Subject<'_>> = subjects
+            .iter()
+            .map(|policy| Subject {
+                policy,
+                current: &current,
+                state: &state,
+            })
+            .collect();
+        decide_all(&subjects, all, &Observations::new(), now())
+    }
+
     #[test]
     fn a_user_over_its_budget_is_asked_to_shed_and_answers_in_the_same_round() {
         // Both users run 3 tasks: 300 connections of orders-db's 200.
-        let mut checkout = user("checkout", 10, 1);
-        checkout.databases = database(200);
-        let orders = user("orders", 0, 1);
-        let (current, state) = (capacity(3), ResourceState::default());
-        let subjects = [&checkout, &orders].map(|policy| Subject {
-            policy,
-            current: &current,
-            state: &state,
-        });
-        let round = decide_all(
-            &subjects,
-            &[&checkout, &orders],
-            &Observations::new(),
-            now(),
-        );
+        let (checkout, orders) = users_of_a_200_connection_budget();
+        let round = round_at_3_tasks(&[&checkout, &orders], &[&checkout, &orders]);
         assert!(
             matches!(&round.requests[..], [Request::ShedConnections { policy, to: 1, .. }] if policy == "orders"),
             "{:?}",
@@ -136,23 +145,10 @@ mod tests {
 
     #[test]
     fn a_request_to_a_policy_outside_the_round_is_returned_and_changes_no_subject() {
-        let mut checkout = user("checkout", 10, 1);
-        checkout.databases = database(200);
-        let orders = user("orders", 0, 1);
-        let (current, state) = (capacity(3), ResourceState::default());
-        let subjects = [Subject {
-            policy: &checkout,
-            current: &current,
-            state: &state,
-        }];
+        let (checkout, orders) = users_of_a_200_connection_budget();
         // orders is not read in this round; it is charged at its capacity.max (10 tasks), so
         // checkout may not grow, but nothing is asked of checkout either.
-        let round = decide_all(
-            &subjects,
-            &[&checkout, &orders],
-            &Observations::new(),
-            now(),
-        );
+        let round = round_at_3_tasks(&[&checkout], &[&checkout, &orders]);
         assert_eq!(round.decisions.len(), 1);
         assert_eq!(round.decisions[0].desired, 3);
         assert!(
