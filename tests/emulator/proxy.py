@@ -15,14 +15,15 @@ random draw per request, either
   effect, its answer was lost), or
 - forwards it and relays the answer.
 
-It also sums the time the emulator took over the requests it forwarded, so that a benchmark can
-tell the emulator's share of a run from its own. The emulator's own endpoints (`/moto-api/`) and
-requests that name no operation pass through untouched: not counted, delayed or failed.
+It also sums the time the emulator took over the requests it forwarded, per operation, so that a
+benchmark can tell the emulator's share of a run from its own. The emulator's own endpoints
+(`/moto-api/`) and requests that name no operation pass through untouched: not counted, delayed or
+failed.
 
 Control, never forwarded:
 
 - `GET /__proxy/stats`: `{"calls": {op: n}, "failed_before": {op: n}, "failed_after": {op: n},
-  "max_in_flight": n, "upstream_s": seconds, "config": {...}}`
+  "max_in_flight": n, "upstream_s": {op: seconds}, "config": {...}}`
 - `POST /__proxy/config` with any of `{"latency_ms", "fail_before", "fail_after", "seed"}`: a new
   seed restarts the fault sequence.
 - `POST /__proxy/reset`: the counters back to zero (the configuration and the fault sequence stay).
@@ -128,7 +129,7 @@ class Faults:
             self.failed_after = {}
             self.in_flight = 0
             self.max_in_flight = 0
-            self.upstream_s = 0.0
+            self.upstream_s = {}
 
     def configure(self, settings):
         with self.lock:
@@ -165,10 +166,10 @@ class Faults:
                 fault = None
             return self.latency_ms / 1000, fault
 
-    def end(self, upstream_s):
+    def end(self, name, upstream_s):
         with self.lock:
             self.in_flight -= 1
-            self.upstream_s += upstream_s
+            self.upstream_s[name] = self.upstream_s.get(name, 0.0) + upstream_s
 
     def stats(self):
         with self.lock:
@@ -177,7 +178,7 @@ class Faults:
                 "failed_before": dict(self.failed_before),
                 "failed_after": dict(self.failed_after),
                 "max_in_flight": self.max_in_flight,
-                "upstream_s": self.upstream_s,
+                "upstream_s": dict(self.upstream_s),
                 "config": self.config(),
             }
 
@@ -288,7 +289,7 @@ def make_handler(upstream, faults):
                     return self.answer(503, *unavailable(protocol))
                 return self.answer(status, answer_headers, data)
             finally:
-                faults.end(upstream_s)
+                faults.end(name, upstream_s)
 
         def control(self, body):
             action = self.path[len(CONTROL) :]

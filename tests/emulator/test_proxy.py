@@ -189,17 +189,22 @@ class ProxyTest(unittest.TestCase):
             {"GetItem": 1, "DescribeAutoScalingGroups": 1, "GetMetricData": 1},
         )
         self.assertEqual(stats["failed_after"], {})
-        self.assertEqual(stats["upstream_s"], 0.0)
+        self.assertEqual(
+            stats["upstream_s"],
+            {"GetItem": 0.0, "DescribeAutoScalingGroups": 0.0, "GetMetricData": 0.0},
+        )
 
     def test_a_fault_after_reaches_the_upstream_but_its_answer_is_lost(self):
         self.configure(fail_after=1.0)
         status, _, body = self.dynamodb("PutItem")
         self.assertEqual(status, 503)
         self.assertEqual(json.loads(body)["__type"], "ServiceUnavailable")
-        self.assertEqual([target for _, target, _ in self.stub.received], ["DynamoDB_20120810.PutItem"])
+        self.assertEqual(
+            [target for _, target, _ in self.stub.received], ["DynamoDB_20120810.PutItem"]
+        )
         stats = self.stats()
         self.assertEqual(stats["failed_after"], {"PutItem": 1})
-        self.assertGreater(stats["upstream_s"], 0.0)
+        self.assertGreater(stats["upstream_s"]["PutItem"], 0.0)
 
     def fault_pattern(self, seed):
         """Which of 60 calls fail, after seeding."""
