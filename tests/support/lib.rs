@@ -3,6 +3,7 @@
 
 pub mod alarms;
 pub mod calls;
+pub mod events;
 pub mod fleet;
 pub mod lambda;
 pub mod msk_mock;
