@@ -7,6 +7,8 @@ pub mod events;
 pub mod fleet;
 pub mod lambda;
 pub mod msk_mock;
+pub mod proxy;
+pub mod runtime_api;
 pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
