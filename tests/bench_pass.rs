@@ -733,7 +733,8 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
         "pass-bench: resources={} latency_ms={} fault_rate={} wall_s={:.2} calls_per_resource={:.3} ratio_to_minimum={:.2} deferred={} wrong_final={}",
         fleet.len(),
         faults.latency_ms,
-        faults.fail_before + faults.fail_after,
+        // Rounded, so that 0.2 + 0.1 reads 0.3.
+        ((faults.fail_before + faults.fail_after) * 1e6).round() / 1e6,
         longest.as_secs_f64(),
         calls as f64 / (fleet.len() * ticks.len()) as f64,
         calls as f64 / minimum as f64,
