@@ -492,13 +492,34 @@ fn applied_by_resource(items: &[HashMap<String, AttributeValue>]) -> BTreeMap<St
     applied
 }
 
-/// The outcomes of one tick's answer, counted by status; the first few failures' details.
-fn statuses(answer: &Value) -> (BTreeMap<String, usize>, Vec<String>) {
-    let mut counts = BTreeMap::new();
-    let mut failures = Vec::new();
+/// What one tick's answer says of its outcomes.
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// By status (`applied`, `unchanged`, ...).
+    statuses: BTreeMap<String, usize>,
+    /// By what the first rule of the decision found (`fired`, `missing_data`, ...): why a
+    /// resource is unchanged.
+    first_rules: BTreeMap<String, usize>,
+    /// The first few failures' details.
+    failures: Vec<String>,
+}
+
+/// The outcomes of one tick's answer.
+fn outcomes(answer: &Value) -> Outcomes {
+    let mut found = Outcomes::default();
     for outcome in answer["outcomes"].as_array().into_iter().flatten() {
         let status = outcome["result"]["status"].as_str().unwrap_or("unknown");
-        *counts.entry(status.to_owned()).or_default() += 1;
+        *found.statuses.entry(status.to_owned()).or_default() += 1;
+        // A unit variant is a string, one with fields an object of one key (`{"fired": ..}`).
+        let rule = &outcome["decision"]["explanation"]["rules"][0]["outcome"];
+        let rule = rule.as_str().map(str::to_owned).or_else(|| {
+            rule.as_object()
+                .and_then(|fields| fields.keys().next().cloned())
+        });
+        if let Some(rule) = rule {
+            *found.first_rules.entry(rule).or_default() += 1;
+        }
+        let failures = &mut found.failures;
         if status == "failed" && failures.len() < 3 {
             failures.push(format!(
                 "{}: {}",
@@ -507,7 +528,7 @@ fn statuses(answer: &Value) -> (BTreeMap<String, usize>, Vec<String>) {
             ));
         }
     }
-    (counts, failures)
+    found
 }
 
 /// `counts` as `name=n` pairs.
@@ -599,14 +620,14 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
         let answer = evaluator.invoke(&tick(tick_at(index)));
         let wall = started.elapsed();
         let stats = proxy.stats();
-        let (counts, failures) = match &answer {
-            Ok(answer) => statuses(answer),
-            Err(error) => (
-                BTreeMap::new(),
-                vec![format!("the invocation failed: {error}")],
-            ),
+        let found = match &answer {
+            Ok(answer) => outcomes(answer),
+            Err(error) => Outcomes {
+                failures: vec![format!("the invocation failed: {error}")],
+                ..Outcomes::default()
+            },
         };
-        let deferred = counts.get("deferred").copied().unwrap_or(0);
+        let deferred = found.statuses.get("deferred").copied().unwrap_or(0);
         let leases = leases_held(&scan(&dynamodb, &table).await, Utc::now());
         let minimum_total: usize = minimum.values().sum();
         let total = stats.total();
@@ -661,12 +682,13 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
             )
         );
         println!(
-            "  changes needed: services={} groups={}; outcomes: {}; deferred={deferred}; leases held after the invocation ended: {leases}",
+            "  changes needed: services={} groups={}; outcomes: {}; first rules: {}; deferred={deferred}; leases held after the invocation ended: {leases}",
             needed.0,
             needed.1,
-            pairs(&counts),
+            pairs(&found.statuses),
+            pairs(&found.first_rules),
         );
-        for failure in failures {
+        for failure in found.failures {
             println!("  failed: {failure}");
         }
         ticks.push(Tick {
