@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -312,6 +313,12 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     # An SDK opens many connections at once; the default backlog of 5 would refuse some.
     request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        """A client that gave up on its call (the SDK's attempt timeout) is not the proxy's
+        error; anything else is printed as usual."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 def make_server(upstream_url, port=0):
