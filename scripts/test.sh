@@ -19,7 +19,7 @@ cargo build --workspace --all-targets --locked
 # The end-to-end tests run the evaluator under `cargo lambda watch`, which builds it alone.
 cargo build --package capstan-evaluator --locked
 
-step "emulator (the CBOR bridge, DynamoDB one request at a time)"
+step "emulator (the CBOR bridge, DynamoDB one request at a time, the fault-injecting proxy)"
 .venv/bin/python -m unittest discover --start-directory tests/emulator --pattern 'test_*.py'
 
 step "tests (unit, property, integration and end-to-end, against moto)"
@@ -28,6 +28,10 @@ cargo test --workspace --doc --locked
 
 step "benchmark (brief run; figures are reported, not asserted)"
 cargo bench --package capstan-sim --bench decide --locked -- --warm-up-time 1 --measurement-time 2
+
+step "pass benchmark (brief run; figures are reported, not asserted)"
+scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-bench-pass -- \
+  --resources 100 --latency-ms 10 --ticks 1
 
 step "demo (its own checks: the replica created and retired, the partitions grown)"
 scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-demo

@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use capstan_tests::events::{sample, tick};
 use capstan_tests::fleet::{self, MetricId};
-use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
+use capstan_tests::lambda::LambdaEvaluator;
 use capstan_tests::topic::ObservedTopic;
 
 /// Services of the scenario, each with its own policy and CPU trace.
@@ -17,12 +18,6 @@ const WARM: &str = "warm"; // CPU 90 but one minute of the window missing: holds
 const COOL: &str = "cool"; // CPU 40: no breach
 const PAUSED: &str = "paused"; // CPU 90, policy paused
 const DEPLOYING: &str = "deploying"; // CPU 90, but a deployment is in progress
-
-fn sample(name: &str) -> Value {
-    let path = workspace_root().join("tests/fixtures/events").join(name);
-    serde_json::from_str(&fs::read_to_string(&path).expect("reading a sample event"))
-        .expect("sample is JSON")
-}
 
 fn cpu(cluster: &str, service: &str) -> MetricId {
     MetricId {
@@ -102,13 +97,6 @@ fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
             .collect::<Vec<_>>()
     );
     record["Message"] = json!(message.to_string());
-    event
-}
-
-/// AWS's scheduled-event sample stamped `at`.
-fn tick(at: DateTime<Utc>) -> Value {
-    let mut event = sample("scheduled.json");
-    event["time"] = json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     event
 }
 

@@ -16,6 +16,15 @@ const INVOKE_TIMEOUT_SECS: &str = "540";
 /// How long the runtime emulator may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How the function is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Cargo's `dev` profile, as the tests run it.
+    Debug,
+    /// Cargo's `release` profile, as it is deployed.
+    Release,
+}
+
 /// The evaluator running under cargo lambda's Lambda runtime emulator. Stopped on drop.
 pub struct LambdaEvaluator {
     watch: Child,
@@ -29,6 +38,11 @@ impl LambdaEvaluator {
     /// until its invoke port accepts connections. The function itself is built and started by
     /// the first invocation. Its output is kept for [`LambdaEvaluator::log_records`].
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with(env, Profile::Debug)
+    }
+
+    /// Starts the evaluator as [`LambdaEvaluator::start`] does, built with `profile`.
+    pub fn start_with(env: &[(&str, &str)], profile: Profile) -> Self {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().expect("a log file");
         let mut watch = cargo();
@@ -50,6 +64,7 @@ impl LambdaEvaluator {
                 "--invoke-port",
                 &port.to_string(),
             ])
+            .args((profile == Profile::Release).then_some("--release"))
             .stdin(Stdio::null())
             .stdout(log.reopen().expect("reopening the log file"))
             .stderr(log.reopen().expect("reopening the log file"))

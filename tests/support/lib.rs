@@ -3,9 +3,12 @@
 
 pub mod alarms;
 pub mod calls;
+pub mod events;
 pub mod fleet;
 pub mod lambda;
 pub mod msk_mock;
+pub mod proxy;
+pub mod runtime_api;
 pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};

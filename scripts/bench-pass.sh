@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The pass benchmark (tests/bench_pass.rs): the real evaluator under `cargo lambda watch`, ticking
+# over resources in the emulator through the fault-injecting proxy (tests/emulator/proxy.py).
+# Builds what the run needs, then runs it under scripts/with-emulator.sh with the arguments given.
+#
+#   scripts/bench-pass.sh --resources 1000 --latency-ms 20 --changing 50
+#   scripts/bench-pass.sh --resources 200 --fail-before 0.2 --fail-after 0.1 --ticks 3
+#   scripts/bench-pass.sh --cold-start --policies 1000
+#
+# Figures are printed, not asserted; docs/testing.md says what each one means.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/env.sh
+
+release=false
+cold_start=false
+for arg in "$@"; do
+  case "$arg" in
+    --release) release=true ;;
+    --cold-start) cold_start=true ;;
+  esac
+done
+
+# The evaluator is built alone, as `cargo lambda watch` builds it, so its build is a no-op there.
+if [[ "$cold_start" == true ]]; then
+  cargo build --quiet --locked --release --package capstan-evaluator
+  cargo build --quiet --locked --release --package capstan-tests --bin capstan-hello-lambda
+elif [[ "$release" == true ]]; then
+  cargo build --quiet --locked --release --package capstan-evaluator
+else
+  cargo build --quiet --locked --package capstan-evaluator
+fi
+cargo build --quiet --locked --package capstan-tests --bin capstan-bench-pass
+
+exec scripts/with-emulator.sh "${CARGO_TARGET_DIR:-target}/debug/capstan-bench-pass" "$@"
