@@ -194,7 +194,9 @@ pub struct Pass {
 ///    evaluation, not only after changes, since stabilization windows remember what the rules
 ///    asked for. Each save is written only while this pass still holds the lease: an intent
 ///    refused means the change is not made, a state after it refused is
-///    [`Status::AppliedNotRecorded`]. Then the leases are released. A change is remembered at
+///    [`Status::AppliedNotRecorded`]. Then the leases are released, together: those taken and
+///    those whose taking failed (it may have taken effect, its answer lost), and once more
+///    those whose release failed. A change is remembered at
 ///    the time [`Ports::clock`] gives when it is made, and a change for a paused policy or a
 ///    busy resource is refused here too, whatever decided it.
 ///
@@ -257,11 +259,37 @@ where
         .into_iter()
         .map(|decision| (decision.policy.clone(), decision))
         .collect();
-    let outcomes = act(policies, assessed, decisions, ports, mode).await;
+    let mut outcomes = act(policies, assessed, decisions, ports, mode).await;
+    for (policy, outcome) in policies.iter().zip(&mut outcomes) {
+        if outcome.decision.is_some() {
+            outcome
+                .warnings
+                .extend(unread_metrics(policy, &observations, now));
+        }
+    }
     Pass {
         outcomes,
         requests: round.requests,
     }
+}
+
+/// A warning for each of `policy`'s metrics that could not be read: its rules held and
+/// scale-in was blocked for it (see [`MetricData::Unavailable`]).
+fn unread_metrics(
+    policy: &Policy,
+    observations: &Observations,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    capstan_engine::reads([policy], now)
+        .into_iter()
+        .flat_map(|read| read.queries)
+        .filter_map(|query| match observations.get(&query) {
+            Some(MetricData::Unavailable(why)) => Some(format!(
+                "{query} could not be read, so its rules held and scale-in was blocked: {why}"
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn read_metrics<M: MetricSource>(
@@ -288,12 +316,24 @@ async fn read_metrics<M: MetricSource>(
 
 /// One policy after the first phase.
 struct Assessment {
-    /// Whether this pass holds the resource's lease, to be released after acting.
-    leased: bool,
+    /// Whether this pass holds the resource's lease, to be given back after acting.
+    holding: Holding,
     /// The resource's capacity and remembered state, or why they could not be read.
     read: std::result::Result<Read, Status>,
     /// What the reads found left behind.
     warnings: Vec<String>,
+}
+
+/// Whether a pass holds a resource's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holding {
+    /// It does not: dry run, or another evaluation holds it.
+    No,
+    /// It took the lease.
+    Yes,
+    /// Taking it failed, perhaps after it took effect (an answer lost on the way back): it is
+    /// given back like a lease held, if it turns out to be this pass's.
+    Unknown,
 }
 
 /// What a policy's decision is made from, besides the metrics.
@@ -323,26 +363,31 @@ where
         .iter()
         .map(|policy| policy.target.clone())
         .collect();
-    let leases: Vec<std::result::Result<(), Status>> = match mode {
-        Mode::DryRun => targets.iter().map(|_| Ok(())).collect(),
+    let leases: Vec<(Holding, std::result::Result<(), Status>)> = match mode {
+        Mode::DryRun => targets.iter().map(|_| (Holding::No, Ok(()))).collect(),
         Mode::Act => ports
             .state
             .acquire_leases(&targets, ports.holder)
             .await
             .into_iter()
             .map(|lease| match lease {
-                Ok(Lease::Acquired) => Ok(()),
-                Ok(Lease::HeldBy { holder, until }) => Err(Status::HeldBy { holder, until }),
-                Err(error) => Err(Status::Failed(format!(
-                    "cannot take the resource's lease, not acting: {error}"
-                ))),
+                Ok(Lease::Acquired) => (Holding::Yes, Ok(())),
+                Ok(Lease::HeldBy { holder, until }) => {
+                    (Holding::No, Err(Status::HeldBy { holder, until }))
+                }
+                Err(error) => (
+                    Holding::Unknown,
+                    Err(Status::Failed(format!(
+                        "cannot take the resource's lease, not acting: {error}"
+                    ))),
+                ),
             })
             .collect(),
     };
     let readable: Vec<Target> = targets
         .iter()
         .zip(&leases)
-        .filter(|(_, lease)| lease.is_ok())
+        .filter(|(_, (_, lease))| lease.is_ok())
         .map(|(target, _)| target.clone())
         .collect();
     let (currents, states) = join(
@@ -351,13 +396,12 @@ where
     )
     .await;
     let mut reads = currents.into_iter().zip(states);
-    let leased = mode == Mode::Act;
     leases
         .into_iter()
-        .map(|lease| {
+        .map(|(holding, lease)| {
             if let Err(status) = lease {
                 return Assessment {
-                    leased: false,
+                    holding,
                     read: Err(status),
                     warnings: Vec::new(),
                 };
@@ -366,7 +410,7 @@ where
             let mut warnings = Vec::new();
             let read = settle(current, state, &mut warnings);
             Assessment {
-                leased,
+                holding,
                 read: read.map_err(Status::Failed),
                 warnings,
             }
@@ -423,8 +467,8 @@ where
         .zip(assessed)
         .enumerate()
         .map(|(index, (policy, assessment))| {
-            if assessment.leased {
-                leased.push(index);
+            if assessment.holding != Holding::No {
+                leased.push((index, assessment.holding));
             }
             found.push(assessment.warnings);
             let decided = match assessment.read {
@@ -478,13 +522,40 @@ where
         .collect();
     let targets: Vec<Target> = leased
         .iter()
-        .map(|&index| policies[index].target.clone())
+        .map(|&(index, _)| policies[index].target.clone())
         .collect();
-    let released = ports.state.release_leases(&targets, ports.holder).await;
-    for (index, answer) in leased.into_iter().zip(released) {
-        outcomes[index].warnings.extend(release_warning(answer));
+    let released = release(&targets, ports).await;
+    for ((index, holding), answer) in leased.into_iter().zip(released) {
+        outcomes[index]
+            .warnings
+            .extend(release_warning(holding, answer));
     }
     outcomes
+}
+
+/// Gives back the leases of `targets`, together, and once more those whose first release
+/// failed, unless the deadline has passed: a lease left behind holds its resource until it
+/// expires.
+async fn release<M, C, S>(
+    targets: &[Target],
+    ports: &Ports<'_, M, C, S>,
+) -> Vec<std::result::Result<bool, S::Error>>
+where
+    S: StateStore + Sync,
+{
+    let mut released = ports.state.release_leases(targets, ports.holder).await;
+    let again: Vec<usize> = (0..released.len())
+        .filter(|&index| released[index].is_err())
+        .collect();
+    if again.is_empty() || ports.past_deadline() {
+        return released;
+    }
+    let retried: Vec<Target> = again.iter().map(|&index| targets[index].clone()).collect();
+    let answers = ports.state.release_leases(&retried, ports.holder).await;
+    for (index, answer) in again.into_iter().zip(answers) {
+        released[index] = answer;
+    }
+    released
 }
 
 /// Saves, together, each change's state with the change as its intent: a change whose intent
@@ -681,12 +752,21 @@ fn refusal(policy: &Policy, decision: &Decision) -> Option<String> {
     Some(format!("refused, not acting: {why}"))
 }
 
-/// The warning, if any, of a lease given back.
-fn release_warning<E: fmt::Display>(released: std::result::Result<bool, E>) -> Option<String> {
-    match released {
-        Ok(true) => None,
-        Ok(false) => Some("the lease had expired and was taken by another evaluation".to_owned()),
-        Err(error) => Some(format!(
+/// The warning, if any, of a lease given back, by whether the pass knew it held it.
+fn release_warning<E: fmt::Display>(
+    holding: Holding,
+    released: std::result::Result<bool, E>,
+) -> Option<String> {
+    match (holding, released) {
+        (Holding::Yes, Ok(true)) | (Holding::Unknown | Holding::No, Ok(false)) => None,
+        (Holding::Yes, Ok(false)) => {
+            Some("the lease had expired and was taken by another evaluation".to_owned())
+        }
+        (Holding::Unknown | Holding::No, Ok(true)) => Some(
+            "the lease was taken although the answer to taking it was lost; it was given back"
+                .to_owned(),
+        ),
+        (_, Err(error)) => Some(format!(
             "the lease could not be released and stays until it expires: {error}"
         )),
     }

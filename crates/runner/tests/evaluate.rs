@@ -130,7 +130,9 @@ impl CapacityControl for FakeCapacity {
 /// State and leases in memory; `die_after_next_change` fails the next save of the state after a
 /// change (the first without an intent once one was saved), as if the evaluation died between
 /// acting and recording; `lease_lost` hands the lease to `other-pass` at that point of the pass,
-/// as if this pass's lease expired and another took it.
+/// as if this pass's lease expired and another took it; `lose_lease_answers` takes leases but
+/// answers with an error, as if the answer were lost on its way back; `fail_releases` is how
+/// many releases fail before one succeeds, each without effect.
 #[derive(Default)]
 struct FakeState {
     states: Mutex<BTreeMap<Target, ResourceState>>,
@@ -138,6 +140,8 @@ struct FakeState {
     fail_load: bool,
     die_after_next_change: Mutex<bool>,
     lease_lost: Option<LeaseLostAt>,
+    lose_lease_answers: bool,
+    fail_releases: Mutex<u32>,
 }
 
 /// When [`FakeState`] hands the lease to another pass.
@@ -205,14 +209,23 @@ impl StateStore for FakeState {
     }
 
     async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, FakeError> {
-        Ok(self
+        let lease = self
             .leases
             .lock()
             .expect("fake port lock")
-            .acquire(target, holder))
+            .acquire(target, holder);
+        if self.lose_lease_answers {
+            return Err(FakeError("503: the answer was lost".into()));
+        }
+        Ok(lease)
     }
 
     async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, FakeError> {
+        let mut failing = self.fail_releases.lock().expect("fake port lock");
+        if *failing > 0 {
+            *failing -= 1;
+            return Err(FakeError("503: service unavailable".into()));
+        }
         Ok(self
             .leases
             .lock()
@@ -534,6 +547,15 @@ async fn failed_metric_read_holds() {
 
     assert_eq!(outcomes[0].result, Status::Unchanged);
     assert_eq!(world.desired("hot"), 2);
+    assert_eq!(
+        outcomes[0].warnings,
+        [format!(
+            "{} could not be read, so its rules held and scale-in was blocked: GetMetricData throttled",
+            cpu_query("hot")
+        )],
+        "{}",
+        outcomes[0]
+    );
 }
 
 #[tokio::test]
@@ -598,6 +620,72 @@ async fn the_lease_is_given_back_after_acting_and_after_a_failed_read() {
             "{service}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_lease_taken_although_its_answer_was_lost_is_given_back() {
+    let world = World {
+        state: FakeState {
+            lose_lease_answers: true,
+            ..Default::default()
+        },
+        ..World::hot()
+    };
+
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+
+    assert!(
+        matches!(&outcomes[0].result, Status::Failed(why) if why.contains("cannot take the resource's lease")),
+        "{}",
+        outcomes[0]
+    );
+    assert_eq!(world.desired("hot"), 2, "not acted on");
+    assert_eq!(
+        outcomes[0].warnings,
+        ["the lease was taken although the answer to taking it was lost; it was given back"]
+    );
+    assert_eq!(
+        world.leases().acquire(&target("hot"), "next-pass"),
+        Lease::Acquired,
+        "no lease is left behind"
+    );
+}
+
+#[tokio::test]
+async fn a_release_that_failed_is_tried_once_more() {
+    let world = World {
+        state: FakeState {
+            fail_releases: Mutex::new(1),
+            ..Default::default()
+        },
+        ..World::hot()
+    };
+
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+
+    assert_eq!(outcomes[0].result, Status::Applied);
+    assert!(outcomes[0].warnings.is_empty(), "{}", outcomes[0]);
+    assert_eq!(
+        world.leases().acquire(&target("hot"), "next-pass"),
+        Lease::Acquired
+    );
+
+    // Failing twice, the lease is left to expire, and the outcome says so.
+    *world.state.fail_releases.lock().expect("fake port lock") = 2;
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+    assert!(
+        matches!(outcomes[0].result, Status::HeldBy { .. }),
+        "next-pass holds it: {}",
+        outcomes[0]
+    );
+    world.leases().release(&target("hot"), "next-pass");
+    let outcomes = world.evaluate(&[&policy("hot")], Mode::Act).await;
+    assert_eq!(
+        outcomes[0].warnings,
+        ["the lease could not be released and stays until it expires: 503: service unavailable"]
+    );
+    assert!(!world.leases().release(&target("hot"), "next-pass"));
+    assert!(world.leases().release(&target("hot"), "this-pass"));
 }
 
 #[tokio::test]

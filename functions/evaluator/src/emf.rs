@@ -26,7 +26,7 @@ fn counts(outcome: &Outcome) -> [(&'static str, u32); 5] {
     let failed = matches!(
         outcome.result,
         Status::Failed(_) | Status::AppliedNotRecorded(_)
-    );
+    ) || !outcome.warnings.is_empty();
     [
         // A decision was made (not when capacity or state could not be read).
         ("Decisions", u32::from(decided)),
@@ -34,7 +34,8 @@ fn counts(outcome: &Outcome) -> [(&'static str, u32); 5] {
         ("Actuations", u32::from(actuated)),
         // A guard kept a requested change from taking effect (see `Decision::blocked_by`).
         ("BlockedByGuard", u32::from(blocked)),
-        // Reading, acting or recording failed.
+        // Reading, acting or recording failed, or something went wrong around the result (a
+        // metric that could not be read, a lease that could not be given back: its warnings).
         ("Errors", u32::from(failed)),
         // The pass reached its deadline before evaluating or acting on it.
         ("Deferred", u32::from(outcome.result == Status::Deferred)),
@@ -184,6 +185,13 @@ mod tests {
                 [0, 0, 0, 1, 0],
             ),
             (outcome(None, Status::Deferred), [0, 0, 0, 0, 1]),
+            (
+                Outcome {
+                    warnings: vec!["CPUUtilization could not be read".into()],
+                    ..outcome(Some(decision(2, 2, vec![])), Status::Unchanged)
+                },
+                [1, 0, 0, 1, 0],
+            ),
             (
                 outcome(Some(decision(2, 4, vec![])), Status::Deferred),
                 [1, 0, 0, 0, 1],
