@@ -16,6 +16,7 @@ import cbor2
 from botocore.model import OperationNotFoundError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+import fast_moto
 from one_at_a_time import DynamoDbOneAtATime
 
 SERVICE = "GraniteServiceVersion20100801"
@@ -138,5 +139,6 @@ def respond(start_response, status, headers, value):
 
 def make_app():
     """moto's server app with the CBOR bridge in front of it, its DynamoDB requests handled one at
-    a time (see one_at_a_time.py)."""
+    a time (see one_at_a_time.py), and fast_moto.py's faster TransactWriteItems and GetMetricData."""
+    fast_moto.install()
     return DynamoDbOneAtATime(CborBridge(DomainDispatcherApplication(create_backend_app)))
