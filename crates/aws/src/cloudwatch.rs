@@ -7,6 +7,7 @@ use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
 };
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 
 use capstan_engine::model::MetricQuery;
 use capstan_engine::{Datapoint, MetricData, Observations};
@@ -15,12 +16,13 @@ use capstan_runner::ports::MetricSource;
 use crate::error::AwsError;
 
 /// Reads metrics with as few `GetMetricData` calls as possible: each distinct query is asked
-/// once, up to [`CloudWatchReader::MAX_QUERIES_PER_CALL`] per call, and every `NextToken` page is
-/// followed.
+/// once, up to [`CloudWatchReader::MAX_QUERIES_PER_CALL`] per call, up to
+/// [`CloudWatchReader::CALLS_IN_FLIGHT`] calls at once, and every `NextToken` page is followed.
 ///
 /// A query CloudWatch could not answer (status `InternalError` or `Forbidden`, or a message
 /// attached to its result) comes back as [`MetricData::Unavailable`] while the others are read;
-/// a call that fails as a whole fails the read.
+/// so does every query of a call that failed as a whole, with the call's error, while the
+/// other calls' queries are read.
 #[derive(Debug, Clone)]
 pub struct CloudWatchReader {
     client: Client,
@@ -37,6 +39,10 @@ struct Collected {
 impl CloudWatchReader {
     /// The most `MetricDataQuery` entries CloudWatch accepts in one `GetMetricData` call.
     pub const MAX_QUERIES_PER_CALL: usize = 500;
+
+    /// The most `GetMetricData` calls of one read in flight at once: a read of up to 2,000
+    /// distinct queries takes one round trip.
+    pub const CALLS_IN_FLIGHT: usize = 4;
 
     /// A reader on the given client.
     pub fn new(client: Client) -> Self {
@@ -118,9 +124,28 @@ impl MetricSource for CloudWatchReader {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let batches: Vec<&[&MetricQuery]> = distinct.chunks(Self::MAX_QUERIES_PER_CALL).collect();
+        let calls: Vec<_> = batches
+            .iter()
+            .map(|batch| self.read_batch(batch, start, end))
+            .collect();
+        let answers: Vec<_> = stream::iter(calls)
+            .buffered(Self::CALLS_IN_FLIGHT)
+            .collect()
+            .await;
         let mut observations = Observations::new();
-        for batch in distinct.chunks(Self::MAX_QUERIES_PER_CALL) {
-            observations.extend(self.read_batch(batch, start, end).await?);
+        for (batch, answer) in batches.into_iter().zip(answers) {
+            match answer {
+                Ok(read) => observations.extend(read),
+                Err(error) => {
+                    let reason = error.to_string();
+                    observations.extend(
+                        batch.iter().map(|query| {
+                            ((*query).clone(), MetricData::Unavailable(reason.clone()))
+                        }),
+                    );
+                }
+            }
         }
         Ok(observations)
     }
@@ -223,7 +248,6 @@ mod tests {
     use capstan_engine::model::Statistic;
 
     use super::*;
-    use crate::error::ErrorKind;
 
     fn query(name: &str) -> MetricQuery {
         MetricQuery {
@@ -419,24 +443,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_call_is_a_typed_error() {
-        let rule = mock!(Client::get_metric_data)
-            .sequence()
-            .http_status(403, None)
-            .build();
-        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule]);
+    async fn a_failed_call_makes_its_own_queries_unavailable_and_no_others() {
+        let queries: Vec<MetricQuery> = (0..=CloudWatchReader::MAX_QUERIES_PER_CALL)
+            .map(|i| query(&format!("M{i:03}")))
+            .collect();
+        let full = mock!(Client::get_metric_data)
+            .match_requests(|request| request.metric_data_queries().len() == 500)
+            .then_output(|| {
+                let results =
+                    (0..500).map(|i| result(&format!("q{i}"), StatusCode::Complete, &[(0, 1.0)]));
+                GetMetricDataOutput::builder()
+                    .set_metric_data_results(Some(results.collect()))
+                    .build()
+            });
+        let refused = mock!(Client::get_metric_data)
+            .match_requests(|request| request.metric_data_queries().len() == 1)
+            .then_http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(403).expect("a status"),
+                    aws_smithy_types::body::SdkBody::empty(),
+                )
+            });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&full, &refused]);
 
-        let error = CloudWatchReader::new(client)
-            .read(&[query("A"), query("B")], at(0), at(5))
-            .await;
+        let observations = CloudWatchReader::new(client)
+            .read(&queries, at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
 
-        let error = error
-            .err()
-            .unwrap_or_else(|| panic!("the read should fail"));
-        assert_eq!(error.operation(), "cloudwatch:GetMetricData");
-        assert_eq!(error.resource(), "2 metric queries");
-        assert_eq!(error.kind(), ErrorKind::AccessDenied);
-        assert!(!error.is_retryable());
+        assert_eq!((full.num_calls(), refused.num_calls()), (1, 1));
+        assert_eq!(observations.len(), 501);
+        let (last, read) = queries.split_last().expect("queries");
+        assert!(read.iter().all(|q| observations[q] == series(&[(0, 1.0)])));
+        let MetricData::Unavailable(why) = &observations[last] else {
+            panic!("{:?}", observations[last]);
+        };
+        assert!(
+            why.starts_with("cloudwatch:GetMetricData on 1 metric queries failed"),
+            "{why}"
+        );
     }
 
     #[test]

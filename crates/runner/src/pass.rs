@@ -275,11 +275,7 @@ where
 
 /// A warning for each of `policy`'s metrics that could not be read: its rules held and
 /// scale-in was blocked for it (see [`MetricData::Unavailable`]).
-fn unread_metrics(
-    policy: &Policy,
-    observations: &Observations,
-    now: DateTime<Utc>,
-) -> Vec<String> {
+fn unread_metrics(policy: &Policy, observations: &Observations, now: DateTime<Utc>) -> Vec<String> {
     capstan_engine::reads([policy], now)
         .into_iter()
         .flat_map(|read| read.queries)
