@@ -14,22 +14,34 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 release=false
 cold_start=false
-for arg in "$@"; do
-  case "$arg" in
+policies=1000
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
     --release) release=true ;;
     --cold-start) cold_start=true ;;
+    --policies) policies="${args[i + 1]:-}" ;;
   esac
 done
+bench="${CARGO_TARGET_DIR:-target}/debug/capstan-bench-pass"
+cargo build --quiet --locked --package capstan-tests --bin capstan-bench-pass
+
+if [[ "$cold_start" == true ]]; then
+  # The cold start's set is packaged into the release evaluator, as a deployment packages its
+  # own; the repository's set is packaged again afterwards.
+  set_dir="$(mktemp -d)"
+  trap 'rm -rf "$set_dir"; cargo build --quiet --locked --release --package capstan-evaluator' EXIT
+  "$bench" --write-policies "$set_dir" --policies "$policies"
+  CAPSTAN_POLICIES="$set_dir" cargo build --quiet --locked --release --package capstan-evaluator
+  cargo build --quiet --locked --release --package capstan-tests --bin capstan-hello-lambda
+  "$bench" "$@" --policy-dir "$set_dir"
+  exit
+fi
 
 # The evaluator is built alone, as `cargo lambda watch` builds it, so its build is a no-op there.
-if [[ "$cold_start" == true ]]; then
-  cargo build --quiet --locked --release --package capstan-evaluator
-  cargo build --quiet --locked --release --package capstan-tests --bin capstan-hello-lambda
-elif [[ "$release" == true ]]; then
+if [[ "$release" == true ]]; then
   cargo build --quiet --locked --release --package capstan-evaluator
 else
   cargo build --quiet --locked --package capstan-evaluator
 fi
-cargo build --quiet --locked --package capstan-tests --bin capstan-bench-pass
-
-exec scripts/with-emulator.sh "${CARGO_TARGET_DIR:-target}/debug/capstan-bench-pass" "$@"
+exec scripts/with-emulator.sh "$bench" "$@"

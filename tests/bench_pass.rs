@@ -26,7 +26,8 @@ use capstan_tests::runtime_api::{self, ColdStart};
 const USAGE: &str = "usage: capstan-bench-pass [--resources N] [--services S] [--changing K] \
 [--ticks T] [--latency-ms L] [--fail-before P] [--fail-after Q] [--seed S] [--max-in-flight M] \
 [--release]
-       capstan-bench-pass --cold-start [--policies N] [--runs R]";
+       capstan-bench-pass --cold-start --policy-dir DIR [--policies N] [--runs R]
+       capstan-bench-pass --write-policies DIR [--policies N]";
 
 /// Every resource starts at this capacity; one that does not breach stays there.
 const START: i32 = 2;
@@ -67,6 +68,11 @@ struct Settings {
     profile: Profile,
     /// With `--cold-start`: the size of the policy set and the number of runs.
     cold_start: Option<(usize, usize)>,
+    /// `--policy-dir` with `--cold-start`: where the set packaged in the release evaluator was
+    /// written; `--write-policies`: where to write it.
+    policy_dir: Option<PathBuf>,
+    /// `--write-policies DIR`: only write the cold start's policy set.
+    write_policies: bool,
 }
 
 impl Settings {
@@ -74,6 +80,7 @@ impl Settings {
         let mut raw: HashMap<String, String> = HashMap::new();
         let mut release = false;
         let mut cold_start = false;
+        let mut write_policies = false;
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--release" => release = true,
@@ -81,6 +88,11 @@ impl Settings {
                 "--resources" | "--services" | "--changing" | "--ticks" | "--latency-ms"
                 | "--fail-before" | "--fail-after" | "--seed" | "--max-in-flight"
                 | "--policies" | "--runs" => {
+                    let value = args.next().ok_or(format!("{arg} needs a value"))?;
+                    raw.insert(arg, value);
+                }
+                "--policy-dir" | "--write-policies" => {
+                    write_policies |= arg == "--write-policies";
                     let value = args.next().ok_or(format!("{arg} needs a value"))?;
                     raw.insert(arg, value);
                 }
@@ -126,9 +138,14 @@ impl Settings {
             } else {
                 Profile::Debug
             },
-            cold_start: cold_start
+            cold_start: (cold_start || write_policies)
                 .then(|| Ok::<_, String>((number("--policies", 1000)?, number("--runs", 5)?)))
                 .transpose()?,
+            policy_dir: raw
+                .get("--policy-dir")
+                .or(raw.get("--write-policies"))
+                .map(PathBuf::from),
+            write_policies,
         };
         let mut problems = Vec::new();
         if settings.resources == 0 {
@@ -151,6 +168,12 @@ impl Settings {
             .is_some_and(|(policies, runs)| policies < 2 || runs == 0)
         {
             problems.push("--policies must be at least 2 and --runs at least 1".to_owned());
+        }
+        if cold_start && settings.policy_dir.is_none() {
+            problems.push(
+                "--cold-start needs --policy-dir: the set packaged in the release evaluator"
+                    .to_owned(),
+            );
         }
         if problems.is_empty() {
             Ok(settings)
@@ -789,21 +812,22 @@ fn median<T: Copy + Ord>(mut values: Vec<T>) -> T {
     values[values.len() / 2]
 }
 
-/// Measures the cold start of the release evaluator holding `policies` policies, and of the
+/// The policy set of the cold start: `policies` valid policies.
+fn cold_start_set(policies: usize) -> Vec<Resource> {
+    fleet("cold", policies, policies / 2, policies / 2)
+}
+
+/// Measures the cold start of the release evaluator, which holds packaged the
+/// [`cold_start_set`] of `policies` written to `dir` (`scripts/bench-pass.sh` builds it so),
+/// then of the same evaluator reading and validating that set from `dir` at start, and of the
 /// hello function, `runs` times each, alternately; prints the medians.
-fn cold_start(policies: usize, runs: usize) -> Result<(), String> {
+fn cold_start(policies: usize, runs: usize, dir: &Path) -> Result<(), String> {
     let evaluator = release_binary("evaluator")?;
     let hello = release_binary("capstan-hello-lambda")?;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_policies(
-        dir.path(),
-        &fleet("cold", policies, policies / 2, policies / 2),
-    );
-    let dir = dir.path().to_str().expect("UTF-8 path");
+    let dir = dir.to_str().expect("UTF-8 path");
     // An alarm no policy uses, in dry run: the invocation makes no AWS call, and the endpoint
     // (the discard port) would refuse one.
     let env = [
-        ("CAPSTAN_POLICY_DIR", dir),
         ("CAPSTAN_STATE_TABLE", "cold-start"),
         ("DRY_RUN", "true"),
         ("CAPSTAN_AWS_ENDPOINT", "http://127.0.0.1:9"),
@@ -811,13 +835,24 @@ fn cold_start(policies: usize, runs: usize) -> Result<(), String> {
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ];
+    let reading: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("CAPSTAN_POLICY_DIR", dir)])
+        .collect();
     let event = sample("eventbridge-alarm.json");
-    let (mut evaluated, mut hellos): (Vec<ColdStart>, Vec<ColdStart>) = (Vec::new(), Vec::new());
+    let mut starts: [Vec<ColdStart>; 3] = Default::default();
     for _ in 0..runs {
-        evaluated.push(runtime_api::measure(&evaluator, &env, &event));
-        hellos.push(runtime_api::measure(&hello, &env, &event));
+        starts[0].push(runtime_api::measure(&evaluator, &env, &event));
+        starts[1].push(runtime_api::measure(&evaluator, &reading, &event));
+        starts[2].push(runtime_api::measure(&hello, &env, &event));
     }
-    for (name, starts) in [("evaluator", &evaluated), ("hello", &hellos)] {
+    let names = [
+        "evaluator (packaged)",
+        "evaluator (reading the files)",
+        "hello",
+    ];
+    for (name, starts) in names.iter().zip(&starts) {
         println!(
             "  {name}: init_ms=[{}] peak_rss_kib=[{}]",
             starts
@@ -832,16 +867,19 @@ fn cold_start(policies: usize, runs: usize) -> Result<(), String> {
                 .join(" "),
         );
     }
-    let init = |starts: &[ColdStart]| median(starts.iter().map(|start| start.init).collect());
-    let rss =
-        |starts: &[ColdStart]| median(starts.iter().map(|start| start.peak_rss_kib).collect());
-    let (evaluator_ms, hello_ms) = (
-        init(&evaluated).as_secs_f64() * 1000.0,
-        init(&hellos).as_secs_f64() * 1000.0,
-    );
-    let (evaluator_mb, hello_mb) = (
-        rss(&evaluated) as f64 / 1024.0,
-        rss(&hellos) as f64 / 1024.0,
+    let init_ms = |starts: &[ColdStart]| {
+        median(starts.iter().map(|start| start.init).collect()).as_secs_f64() * 1000.0
+    };
+    let rss_mb = |starts: &[ColdStart]| {
+        median(starts.iter().map(|start| start.peak_rss_kib).collect()) as f64 / 1024.0
+    };
+    let [packaged, reading, hello] = &starts;
+    let (evaluator_ms, reading_ms, hello_ms) =
+        (init_ms(packaged), init_ms(reading), init_ms(hello));
+    let (evaluator_mb, reading_mb, hello_mb) = (rss_mb(packaged), rss_mb(reading), rss_mb(hello));
+    println!(
+        "  reading the files instead: evaluator_ms={reading_ms:.1} time_ratio={:.2} evaluator_rss_mb={reading_mb:.1}",
+        reading_ms / hello_ms,
     );
     println!(
         "cold-start: policies={policies} evaluator_ms={evaluator_ms:.1} hello_ms={hello_ms:.1} time_ratio={:.2} evaluator_rss_mb={evaluator_mb:.1} hello_rss_mb={hello_mb:.1} rss_ratio={:.2}",
@@ -860,9 +898,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ran = match settings.cold_start {
-        Some((policies, runs)) => cold_start(policies, runs),
-        None => pass_bench(&settings).await,
+    let ran = match (settings.cold_start, &settings.policy_dir) {
+        (Some((policies, _)), Some(dir)) if settings.write_policies => {
+            write_policies(dir, &cold_start_set(policies));
+            Ok(())
+        }
+        (Some((policies, runs)), Some(dir)) => cold_start(policies, runs, dir),
+        _ => pass_bench(&settings).await,
     };
     match ran {
         Ok(()) => ExitCode::SUCCESS,

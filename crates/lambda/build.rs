@@ -1,10 +1,14 @@
 //! Packages the policy set into the functions: every `*.yaml`/`*.yml` file of the directory named
-//! by `CAPSTAN_POLICIES` at build time (by default, the repository's `policies/`) is embedded,
-//! so a deployed function carries exactly the policies of the commit it was built from.
+//! by `CAPSTAN_POLICIES` at build time (by default, the repository's `policies/`) is validated
+//! here, as one set, and embedded in packaged form (`PolicySet::to_packaged`), so a deployed
+//! function carries exactly the policies of the commit it was built from and a cold start only
+//! loads them. An invalid set fails the build with its report: each problem's file, line and
+//! field.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::{env, fs};
+use std::{env, fs, process};
+
+use capstan_policy::{PolicySet, Source};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=CAPSTAN_POLICIES");
@@ -30,24 +34,28 @@ fn main() {
         .collect();
     files.sort();
 
-    let mut code = String::from(
-        "/// Policy files embedded at build time: (file name, contents).\npub const EMBEDDED: &[(&str, &str)] = &[\n",
-    );
-    for path in &files {
-        println!("cargo:rerun-if-changed={}", path.display());
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("UTF-8 file name");
-        writeln!(
-            code,
-            "    ({:?}, include_str!({:?})),",
-            format!("policies/{name}"),
-            path.display().to_string()
-        )
-        .expect("writing to a String");
-    }
-    code.push_str("];\n");
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policies.rs");
-    fs::write(&out, code).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+    let sources = files
+        .iter()
+        .map(|path| {
+            println!("cargo:rerun-if-changed={}", path.display());
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("UTF-8 file name");
+            Source {
+                path: format!("policies/{name}"),
+                text: fs::read_to_string(path)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+            }
+        })
+        .collect();
+    let set = PolicySet::from_sources(sources).unwrap_or_else(|report| {
+        eprintln!(
+            "the policy set in {} is not valid, so no function is built with it:\n{report}",
+            dir.display()
+        );
+        process::exit(1);
+    });
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policies.json");
+    fs::write(&out, set.to_packaged()).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

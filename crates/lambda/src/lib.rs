@@ -3,33 +3,21 @@
 
 use std::path::Path;
 
-use capstan_policy::{PolicySet, Source};
+use capstan_policy::PolicySet;
 
-mod packaged {
-    include!(concat!(env!("OUT_DIR"), "/policies.rs"));
-}
+/// The policy set packaged at build time ([`PolicySet::to_packaged`]): every `*.yaml`/`*.yml`
+/// file of the directory named by `CAPSTAN_POLICIES` when the crate was built (by default, the
+/// repository's `policies/`), validated then.
+const PACKAGED: &str = include_str!(concat!(env!("OUT_DIR"), "/policies.json"));
 
-/// The policy files packaged at build time, as (path, contents): every `*.yaml`/`*.yml` file of
-/// the directory named by `CAPSTAN_POLICIES` when the crate was built (by default, the
-/// repository's `policies/`).
-fn packaged_sources() -> Vec<Source> {
-    packaged::EMBEDDED
-        .iter()
-        .map(|(path, text)| Source {
-            path: (*path).to_owned(),
-            text: (*text).to_owned(),
-        })
-        .collect()
-}
-
-/// The policy set read from `dir` when given (`CAPSTAN_POLICY_DIR`), otherwise the packaged one;
-/// an invalid set is its whole report, rendered.
+/// The policy set read and validated from `dir` when given (`CAPSTAN_POLICY_DIR`), otherwise
+/// the packaged one, only loaded; an invalid set is its whole report, rendered.
 pub fn load_policies(dir: Option<&str>) -> Result<PolicySet, String> {
     match dir {
-        Some(dir) => PolicySet::load(&[Path::new(dir)]),
-        None => PolicySet::from_sources(packaged_sources()),
+        Some(dir) => PolicySet::load(&[Path::new(dir)]).map_err(|report| report.to_string()),
+        None => PolicySet::from_packaged(PACKAGED)
+            .map_err(|error| format!("the packaged policy set does not load: {error}")),
     }
-    .map_err(|report| report.to_string())
 }
 
 /// Logs as one JSON object per line, at the level `RUST_LOG` asks for (by default, `info`).
@@ -50,14 +38,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_repositorys_policies_are_packaged_and_valid() {
-        let set = load_policies(None).expect("the packaged set is valid");
-        assert!(set.get("web-asg-cpu").is_some());
-        let sources = packaged_sources();
+    fn the_packaged_set_is_the_repositorys_policies_as_validated() {
+        let packaged = load_policies(None).expect("the packaged set loads");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
+        let read = load_policies(Some(dir)).expect("the repository's policies are valid");
+        assert!(packaged.get("web-asg-cpu").is_some());
         assert!(
-            sources
+            packaged
+                .policies()
                 .iter()
-                .all(|source| source.path.starts_with("policies/") && !source.text.is_empty())
+                .all(|policy| policy.file.starts_with("policies/"))
         );
+        assert_eq!(packaged.len(), read.len());
+        // Read from `dir`, each file is named by its path there: compare the rest.
+        let unnamed = |set: &PolicySet| {
+            set.policies()
+                .iter()
+                .map(|policy| {
+                    let file = policy
+                        .file
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    format!(
+                        "{:?}",
+                        capstan_policy::model::Policy {
+                            file,
+                            ..policy.clone()
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(unnamed(&packaged), unnamed(&read));
     }
 }

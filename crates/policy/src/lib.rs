@@ -34,6 +34,7 @@ pub mod model;
 pub mod raw;
 
 mod checks;
+mod packaged;
 mod parse;
 mod report;
 mod set;

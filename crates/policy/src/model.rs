@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
 /// A validated scaling policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
     /// Unique name across the policy set.
     pub name: String,
@@ -48,7 +48,7 @@ pub struct Policy {
 }
 
 /// Read replicas planned ahead of another policy's schedule window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplicaPlan {
     /// The window, as written: `<policy>/<schedule>`.
     pub ahead_of: String,
@@ -149,7 +149,7 @@ impl fmt::Display for Target {
 }
 
 /// Inclusive capacity bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capacity {
     /// Lower bound.
     pub min: u32,
@@ -159,7 +159,7 @@ pub struct Capacity {
 
 /// A metric the rules read: the series to ask CloudWatch for, and how long its datapoints take
 /// to be complete there.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metric {
     /// What GetMetricData is asked for.
     pub query: MetricQuery,
@@ -174,7 +174,7 @@ pub const DEFAULT_DELAY: Duration = Duration::from_secs(120);
 
 /// One CloudWatch series at one statistic and period: what GetMetricData is asked for.
 /// Equal queries from different policies are fetched once.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MetricQuery {
     /// CloudWatch namespace.
     pub namespace: String,
@@ -203,7 +203,7 @@ impl fmt::Display for MetricQuery {
 }
 
 /// A rule: a condition and the step it takes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// The condition.
     pub when: Condition,
@@ -212,7 +212,7 @@ pub struct Rule {
 }
 
 /// A threshold over the trailing datapoints of one metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     /// Name of the metric, a key of [`Policy::metrics`].
     pub metric: String,
@@ -223,7 +223,7 @@ pub struct Condition {
 }
 
 /// Which side of a threshold breaches. Equal to the threshold never breaches.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Threshold {
     /// Breach when strictly greater.
@@ -252,7 +252,7 @@ impl fmt::Display for Threshold {
 }
 
 /// How a rule moves capacity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Add this many units.
@@ -303,7 +303,7 @@ impl fmt::Display for Step {
 }
 
 /// A target-tracking rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Track {
     /// Name of the metric, a key of [`Policy::metrics`].
     pub metric: String,
@@ -320,7 +320,7 @@ pub struct Track {
 }
 
 /// What a tracked metric is held at. Both values are finite and positive.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackGoal {
     /// A utilisation: desired = ceil(current × value / target).
@@ -339,7 +339,7 @@ impl fmt::Display for TrackGoal {
 }
 
 /// A database's connection limit and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Database {
     /// The connection limit.
     pub max_connections: u32,
@@ -357,7 +357,7 @@ impl Database {
 }
 
 /// The connections each unit of a resource opens to one database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connections {
     /// Name of the database, declared in some policy of the set.
     pub database: String,
@@ -441,7 +441,7 @@ pub fn default_max_connections(class: &str, engine: DbEngine) -> Option<(u32, St
 pub const DEFAULT_TOLERANCE: Fraction = Fraction::TEN_PERCENT;
 
 /// A recurring window that raises the capacity floor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Schedule {
     /// Name of the window.
     pub name: String,
@@ -456,7 +456,7 @@ pub struct Schedule {
 }
 
 /// Safety limits of a policy, with defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guards {
     /// Wait after any action before scaling out.
     pub cooldown_out: Duration,
@@ -497,7 +497,7 @@ impl Guards {
 
 /// At most `units` and/or `percent` of the capacity at the start of each `per` period; at
 /// least one of the two is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
     /// Most units per period.
     pub units: Option<u32>,
@@ -519,7 +519,7 @@ pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
 
 /// Paced scale-in: at most `max_per_interval` units per removal, and no removal until
 /// `max(interval, drain)` after the last change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScaleInPacing {
     /// Most units removed in one interval, at least 1.
     pub max_per_interval: u32,
@@ -537,7 +537,7 @@ impl ScaleInPacing {
 }
 
 /// Behaviour on missing data.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MissingData {
     /// Keep the current capacity: rules whose window is incomplete do not fire.
     #[default]

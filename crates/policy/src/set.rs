@@ -54,12 +54,22 @@ impl PolicySet {
     ///
     /// Every problem in every source; see the crate documentation.
     pub fn from_sources(sources: Vec<Source>) -> Result<Self, Report> {
-        validate::validate(&sources).map(|policies| Self { policies })
+        validate::validate(&sources).map(Self::validated)
+    }
+
+    /// The set of `policies` that passed validation together.
+    pub(crate) fn validated(policies: Vec<Policy>) -> Self {
+        Self { policies }
     }
 
     /// The policies, in the order of their sources.
     pub fn policies(&self) -> &[Policy] {
         &self.policies
+    }
+
+    /// The policies, in the order of their sources, owned.
+    pub fn into_policies(self) -> Vec<Policy> {
+        self.policies
     }
 
     /// The policy named `name`.

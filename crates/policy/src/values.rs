@@ -212,7 +212,8 @@ string_value!(
 );
 
 /// A five-field cron expression (minute hour day-of-month month day-of-week).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "String")]
 pub struct CronExpr {
     text: String,
     cron: croner::Cron,
@@ -236,6 +237,12 @@ impl CronExpr {
 pub struct CronError {
     text: String,
     reason: String,
+}
+
+impl From<CronExpr> for String {
+    fn from(cron: CronExpr) -> Self {
+        cron.text
+    }
 }
 
 impl FromStr for CronExpr {
@@ -270,8 +277,15 @@ string_value!(
 );
 
 /// An IANA time zone such as `Europe/London`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct TimeZone(pub chrono_tz::Tz);
+
+impl From<TimeZone> for String {
+    fn from(zone: TimeZone) -> Self {
+        zone.0.name().to_owned()
+    }
+}
 
 impl Default for TimeZone {
     fn default() -> Self {
@@ -311,6 +325,7 @@ string_value!(
 
 /// `M of N`: at least M of the last N datapoints breach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct Datapoints {
     /// How many datapoints must breach (M).
     pub breaching: u32,
@@ -323,6 +338,18 @@ pub struct Datapoints {
 #[error("invalid datapoints `{text}`: write `M of N` with 1 <= M <= N, e.g. `3 of 5`")]
 pub struct DatapointsError {
     text: String,
+}
+
+impl fmt::Display for Datapoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of {}", self.breaching, self.window)
+    }
+}
+
+impl From<Datapoints> for String {
+    fn from(datapoints: Datapoints) -> Self {
+        datapoints.to_string()
+    }
 }
 
 impl FromStr for Datapoints {

@@ -52,7 +52,7 @@ impl App {
     pub async fn start(settings: Settings) -> Result<Self, lambda_runtime::Error> {
         let config = capstan_aws::load_config(settings.aws_endpoint.as_deref()).await;
         let policies = capstan_lambda::load_policies(settings.policy_dir.as_deref())
-            .map(|set| set.policies().to_vec());
+            .map(|set| set.into_policies());
         match &policies {
             Ok(policies) => tracing::info!(policies = policies.len(), "policy set valid"),
             Err(report) => tracing::error!(error = %report, "policy set invalid: refusing to sync"),

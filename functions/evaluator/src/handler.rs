@@ -39,7 +39,7 @@ impl App {
     /// if it were paused itself.
     pub async fn start(settings: Settings) -> Self {
         let policies = capstan_lambda::load_policies(settings.policy_dir.as_deref()).map(|set| {
-            let mut policies = set.policies().to_vec();
+            let mut policies = set.into_policies();
             tracing::info!(policies = policies.len(), "policy set valid");
             if settings.paused {
                 tracing::warn!(
