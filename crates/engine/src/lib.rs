@@ -60,7 +60,7 @@ pub use decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
     TrackEvaluation, TrackOutcome,
 };
-pub use guards::{Request, coupled};
+pub use guards::{Coupling, Request, coupled, couplings};
 pub use observe::{
     CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
     ResourceState, Share,

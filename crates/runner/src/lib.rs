@@ -5,7 +5,8 @@
 //! and remembered state, asks the engine for a [`Decision`] per policy, applies the
 //! cross-resource guards to all of them at once, and, unless told to only look, applies each
 //! through [`CapacityControl`] and saves what to remember in the [`StateStore`]. The alarm is
-//! only the trigger: metrics are always read fresh.
+//! only the trigger: metrics are always read fresh. A set too large for one pass is split by
+//! [`shards`], each shard evaluated in a pass of its own, keeping together what a guard reads.
 //!
 //! ```no_run
 //! # async fn example<M, C, S>(ports: capstan_runner::Ports<'_, M, C, S>, policies: &capstan_policy::PolicySet)
@@ -28,7 +29,9 @@
 
 mod pass;
 pub mod ports;
+mod shard;
 mod trigger;
 
 pub use pass::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
+pub use shard::{Shard, shards};
 pub use trigger::{AlarmMetric, AlarmTrigger, Trigger};
