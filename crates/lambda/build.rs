@@ -56,6 +56,6 @@ fn main() {
         );
         process::exit(1);
     });
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policies.json");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policies.bin");
     fs::write(&out, set.to_packaged()).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

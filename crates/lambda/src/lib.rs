@@ -8,7 +8,7 @@ use capstan_policy::PolicySet;
 /// The policy set packaged at build time ([`PolicySet::to_packaged`]): every `*.yaml`/`*.yml`
 /// file of the directory named by `CAPSTAN_POLICIES` when the crate was built (by default, the
 /// repository's `policies/`), validated then.
-const PACKAGED: &str = include_str!(concat!(env!("OUT_DIR"), "/policies.json"));
+const PACKAGED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policies.bin"));
 
 /// The policy set read and validated from `dir` when given (`CAPSTAN_POLICY_DIR`), otherwise
 /// the packaged one, only loaded; an invalid set is its whole report, rendered.

@@ -453,7 +453,13 @@ impl<'de> Deserialize<'de> for Fraction {
             }
         }
 
-        deserializer.deserialize_any(Visitor)
+        // Either form in a policy file; a number in the packaged set (`PolicySet::to_packaged`),
+        // whose binary form must be told what to read.
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Visitor)
+        } else {
+            deserializer.deserialize_f64(Visitor)
+        }
     }
 }
 
