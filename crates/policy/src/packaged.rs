@@ -1,7 +1,7 @@
 //! The policy set in packaged form: validated once, when a function is built, and only loaded
 //! at a cold start. Reading YAML is most of the cost of loading a set (nine tenths of it at
 //! 1,000 policies); the packaged form is the validated [`model`](crate::model) in a compact
-//! binary form ([postcard](https://docs.rs/postcard)), which loads tens of times faster and needs
+//! binary form ([postcard](https://docs.rs/postcard)), which loads more than ten times faster and needs
 //! no checks, since the set was valid when it was packaged.
 //!
 //! The form is private to one build: a function reads only what the same build of this crate
