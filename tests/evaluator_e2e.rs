@@ -7,9 +7,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use capstan_tests::events::{sample, tick};
+use capstan_tests::events::{self, sample, tick};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::LambdaEvaluator;
+use capstan_tests::queue::ObservedQueue;
 use capstan_tests::topic::ObservedTopic;
 
 /// Services of the scenario, each with its own policy and CPU trace.
@@ -634,4 +635,179 @@ async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
     };
     assert_eq!(counts(deploying), [json!(1), json!(0), json!(1), json!(0)]);
     assert_eq!(counts(emf(HOT)), [json!(1), json!(1), json!(0), json!(0)]);
+}
+
+/// `service`'s policy of [`policy_yaml`], using the database `database` at 10 connections a
+/// task (1,000 of them, declared by `declares`): a connection budget couples it to the
+/// database's other users.
+fn database_user_yaml(cluster: &str, service: &str, database: &str, declares: bool) -> String {
+    let mut policy = policy_yaml(cluster, service, false);
+    policy.push_str(&format!(
+        "connections: {{ database: {database}, per_task: 10 }}\n"
+    ));
+    if declares {
+        policy.push_str(&format!(
+            "databases:\n  {database}: {{ max_connections: 1000, reserve: 0 }}\n"
+        ));
+    }
+    policy
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tick_over_more_policies_than_one_invocation_fans_out_and_each_is_evaluated_once() {
+    let config = capstan_tests::sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let cluster = capstan_tests::unique("e2e-fan-out");
+    let table = capstan_tests::unique("state");
+    capstan_aws::state::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+    let queue = ObservedQueue::create(&config, &capstan_tests::unique("shards")).await;
+
+    // Seven services, all breaching; s1 and s4 share a database, so a guard reads them together.
+    let services: Vec<String> = (0..7).map(|n| format!("s{n}")).collect();
+    let database = capstan_tests::unique("db");
+    let policies = tempfile::tempdir().expect("tempdir");
+    let now = Utc::now();
+    let trace: Vec<_> = fleet::window_minutes(now, 6)
+        .into_iter()
+        .map(|at| (at, 90.0))
+        .collect();
+    for service in &services {
+        fleet::steady_ecs_service(&ecs, &cluster, service, 2).await;
+        fleet::put_metric(&cloudwatch, &cpu(&cluster, service), &trace).await;
+        let policy = match service.as_str() {
+            "s1" => database_user_yaml(&cluster, service, &database, true),
+            "s4" => database_user_yaml(&cluster, service, &database, false),
+            _ => policy_yaml(&cluster, service, false),
+        };
+        fs::write(policies.path().join(format!("{service}.yaml")), policy)
+            .expect("writing a policy");
+    }
+    let endpoint = capstan_tests::endpoint();
+    let evaluator = LambdaEvaluator::start(&[
+        (
+            "CAPSTAN_POLICY_DIR",
+            policies.path().to_str().expect("UTF-8 path"),
+        ),
+        ("CAPSTAN_STATE_TABLE", &table),
+        ("CAPSTAN_SHARD_QUEUE", &queue.url),
+        ("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", "3"),
+        ("CAPSTAN_REPLAY", "true"),
+        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+
+    // The tick evaluates nothing itself: it sends its shards to the queue.
+    let answer = evaluator.invoke(&tick(now)).expect("tick");
+    assert_eq!(answer["outcomes"], json!([]), "{answer:#}");
+    let sent = answer["fanned_out"][0]["shards"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for service in &services {
+        assert_eq!(fleet::ecs_desired(&ecs, &cluster, service).await, 2);
+    }
+
+    // Read back: every policy in exactly one shard of at most 3, s1 with s4.
+    let messages = queue.take_all().await;
+    assert_eq!(messages.len(), sent.len(), "{answer:#}");
+    assert_eq!(
+        messages.len(),
+        3,
+        "7 policies, at most 3 a shard: {messages:#?}"
+    );
+    let shards: Vec<Value> = messages
+        .iter()
+        .map(|(_, body)| serde_json::from_str(body).expect("a shard is JSON"))
+        .collect();
+    let mut named: Vec<String> = Vec::new();
+    for shard in &shards {
+        let policies: Vec<String> =
+            serde_json::from_value(shard["policies"].clone()).expect("a shard names its policies");
+        assert!(policies.len() <= 3, "{shard}");
+        let coupled = ["s1", "s4"].map(|s| policies.iter().any(|p| p == s));
+        assert!(coupled[0] == coupled[1], "s1 and s4 share a shard: {shard}");
+        named.extend(policies);
+    }
+    named.sort();
+    assert_eq!(named, services, "{shards:#?}");
+
+    // Each shard delivered as SQS delivers it: each policy evaluated once, each service 2 -> 4.
+    let mut evaluated: Vec<String> = Vec::new();
+    for message in &messages {
+        let answer = evaluator
+            .invoke(&events::sqs(std::slice::from_ref(message)))
+            .expect("a shard");
+        assert_eq!(answer.get("batchItemFailures"), None, "{answer:#}");
+        for outcome in answer["outcomes"].as_array().expect("outcomes") {
+            assert_eq!(outcome["result"]["status"], "applied", "{answer:#}");
+            evaluated.push(outcome["policy"].as_str().expect("a name").to_owned());
+        }
+    }
+    evaluated.sort();
+    assert_eq!(evaluated, services);
+    for service in &services {
+        assert_eq!(fleet::ecs_desired(&ecs, &cluster, service).await, 4);
+    }
+
+    // A shard delivered again, beside a message that is no shard: the shard is a duplicate,
+    // the other message alone is refused, for SQS to deliver again and then dead-letter.
+    let again = [
+        messages[0].clone(),
+        ("not-a-shard".to_owned(), "hello".to_owned()),
+    ];
+    let answer = evaluator.invoke(&events::sqs(&again)).expect("a batch");
+    assert_eq!(answer["outcomes"], json!([]), "{answer:#}");
+    assert_eq!(
+        answer["duplicates"].as_array().map(Vec::len),
+        Some(1),
+        "{answer:#}"
+    );
+    assert_eq!(
+        answer["batchItemFailures"],
+        json!([{ "itemIdentifier": "not-a-shard" }]),
+        "{answer:#}"
+    );
+
+    // A shard whose claim another attempt holds is refused alone, for SQS to deliver later.
+    let shard = &shards[1];
+    let key = format!(
+        "shard#{}#{}/{}",
+        shard["tick"]
+            .as_str()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .expect("the tick's time")
+            .with_timezone(&Utc)
+            .to_rfc3339(),
+        shard["index"],
+        shard["of"]
+    );
+    claim_in_progress(
+        &dynamodb,
+        &table,
+        &key,
+        "request-elsewhere",
+        Utc::now() + chrono::TimeDelta::minutes(10),
+    )
+    .await;
+    let (id, body) = &messages[1];
+    let redelivered = (format!("{id}-again"), body.clone());
+    let answer = evaluator
+        .invoke(&events::sqs(std::slice::from_ref(&redelivered)))
+        .expect("a shard in progress elsewhere");
+    assert_eq!(
+        answer["batchItemFailures"],
+        json!([{ "itemIdentifier": redelivered.0 }]),
+        "{answer:#}"
+    );
+    for service in &services {
+        let log = decision_log(&dynamodb, &table, &cluster, service).await;
+        assert_eq!(log.len(), 1, "{service}: {log:#?}");
+        assert_eq!(fleet::ecs_desired(&ecs, &cluster, service).await, 4);
+    }
 }

@@ -18,3 +18,20 @@ pub fn tick(at: DateTime<Utc>) -> Value {
     event["time"] = json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     event
 }
+
+/// AWS's SQS sample carrying `messages` (message id, body), as an event source mapping
+/// delivers them from the shard queue.
+pub fn sqs(messages: &[(String, String)]) -> Value {
+    let mut event = sample("sqs.json");
+    let record = event["Records"][0].clone();
+    event["Records"] = messages
+        .iter()
+        .map(|(id, body)| {
+            let mut record = record.clone();
+            record["messageId"] = json!(id);
+            record["body"] = json!(body);
+            record
+        })
+        .collect();
+    event
+}

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod lambda;
 pub mod msk_mock;
 pub mod proxy;
+pub mod queue;
 pub mod runtime_api;
 pub mod topic;
 

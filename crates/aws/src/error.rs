@@ -72,6 +72,9 @@ impl ErrorKind {
         } else if code.ends_with("NotFoundException")
             || code.ends_with("NotFound")
             || code == "ServiceNotActiveException"
+            // SQS, in its JSON protocol and in its older query-protocol spelling.
+            || code == "QueueDoesNotExist"
+            || code == "AWS.SimpleQueueService.NonExistentQueue"
         {
             Self::NotFound
         } else if code.starts_with("Invalid")
@@ -132,6 +135,23 @@ impl AwsError {
             resource: resource.into(),
             kind,
             code: kind.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The failure of one entry of a batched call, as the service's answer names it with an
+    /// error `code` and `message`: its kind is the code's.
+    pub(crate) fn of_entry(
+        operation: &'static str,
+        resource: impl Into<String>,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            operation,
+            resource: resource.into(),
+            kind: ErrorKind::of_code(code),
+            code: code.to_owned(),
             message: message.into(),
         }
     }
@@ -235,6 +255,8 @@ mod tests {
             ("ClusterNotFoundException", ErrorKind::NotFound),
             ("ResourceNotFoundException", ErrorKind::NotFound),
             ("ServiceNotActiveException", ErrorKind::NotFound),
+            ("QueueDoesNotExist", ErrorKind::NotFound),
+            ("AWS.SimpleQueueService.NonExistentQueue", ErrorKind::NotFound),
             ("ValidationError", ErrorKind::Invalid),
             ("InvalidParameterValue", ErrorKind::Invalid),
             ("ClientException", ErrorKind::Invalid),

@@ -27,7 +27,8 @@
 //! | [`StateStore`](capstan_runner::ports::StateStore) | [`DynamoStateStore`] (also the decision log and event claims) | `GetItem`, `BatchGetItem` (100 keys per call in `load_all`), `TransactWriteItems` (`ConditionCheck` and `Update` per save; `Put` per lease taken and `Delete` per lease given back in `acquire_leases` and `release_leases`; 100 actions per call), `PutItem`, `BatchWriteItem` (25 decision log entries per call), `UpdateItem`, `DeleteItem` |
 //! | alarm sync ([`capstan_engine::alarms`]) | [`CloudWatchAlarms`] | `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm`, `DeleteAlarms` |
 //!
-//! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`).
+//! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`), and a [`Queue`] sends a
+//! fanned-out tick's shards to SQS (`SendMessageBatch`, 10 messages per call).
 //!
 //! Every failure is an [`AwsError`] naming the operation and the resource, with an
 //! [`ErrorKind`] that says whether a retry can help. Throttling and transient failures are first
@@ -41,6 +42,7 @@ pub mod error;
 pub mod msk;
 pub mod rds;
 pub mod sns;
+pub mod sqs;
 pub mod state;
 
 use std::collections::{BTreeMap, HashSet};
@@ -65,6 +67,7 @@ pub use error::{AwsError, ErrorKind};
 pub use msk::MskClusters;
 pub use rds::RdsReplicas;
 pub use sns::Topic;
+pub use sqs::Queue;
 pub use state::{DynamoStateStore, create_table};
 
 /// The longest one AWS call may take, retries included: after it, the call fails as timed out.

@@ -34,4 +34,4 @@ mod trigger;
 
 pub use pass::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
 pub use shard::{Shard, shards};
-pub use trigger::{AlarmMetric, AlarmTrigger, Trigger};
+pub use trigger::{AlarmMetric, AlarmTrigger, ShardTrigger, Trigger};

@@ -1,9 +1,9 @@
 //! What woke capstan, and which policies it wakes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use capstan_engine::coupled;
 use capstan_policy::model::Policy;
@@ -19,6 +19,36 @@ pub enum Trigger {
         /// When the tick was scheduled.
         at: DateTime<Utc>,
     },
+    /// One shard of a tick fanned out over several invocations ([`shards`](crate::shards)).
+    Shard(ShardTrigger),
+}
+
+/// One shard of a fanned-out tick: the policies one invocation evaluates, by name. Sent to the
+/// shard queue by the invocation that split the tick, as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardTrigger {
+    /// When the tick was scheduled.
+    pub tick: DateTime<Utc>,
+    /// The shard's number among the tick's shards, from 0.
+    pub index: usize,
+    /// How many shards the tick was split into.
+    pub of: usize,
+    /// The names of its policies.
+    pub policies: Vec<String>,
+}
+
+impl ShardTrigger {
+    /// The names of the shard's policies that `policies` lacks: the policy set changed between
+    /// the split and this evaluation (a deploy), or the message was not made by this set.
+    pub fn missing<'a>(&'a self, policies: &[Policy]) -> Vec<&'a str> {
+        let known: HashSet<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+        self.policies
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !known.contains(name))
+            .collect()
+    }
 }
 
 /// A CloudWatch alarm state change, from whichever envelope delivered it.
@@ -50,18 +80,27 @@ impl Trigger {
     pub fn at(&self) -> Option<DateTime<Utc>> {
         match self {
             Self::Tick { at } => Some(*at),
+            Self::Shard(shard) => Some(shard.tick),
             Self::Alarm(alarm) => alarm.changed_at,
         }
     }
 
-    /// The policies this trigger wakes, in the order given: all of them for a tick; for an
-    /// alarm, those that use one of its metrics (same namespace, name and dimensions; statistic
+    /// The policies this trigger wakes, in the order given: all of them for a tick; those it
+    /// names for a shard (see [`ShardTrigger::missing`] for the names not found); for an alarm, those that use one of its metrics (same namespace, name and dimensions; statistic
     /// and period may differ, since the alarm is only a trigger), and every policy coupled to
     /// one of those by a cross-resource guard ([`coupled`]), directly or through others, so
     /// that the guard sees all of them in the pass.
     pub fn select<'a>(&self, policies: &'a [Policy]) -> Vec<&'a Policy> {
-        let Self::Alarm(alarm) = self else {
-            return policies.iter().collect();
+        let alarm = match self {
+            Self::Tick { .. } => return policies.iter().collect(),
+            Self::Shard(shard) => {
+                let named: HashSet<&str> = shard.policies.iter().map(String::as_str).collect();
+                return policies
+                    .iter()
+                    .filter(|policy| named.contains(policy.name.as_str()))
+                    .collect();
+            }
+            Self::Alarm(alarm) => alarm,
         };
         let mut woken: Vec<bool> = policies
             .iter()

@@ -20,7 +20,8 @@ use capstan_runner::ports::{
     CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
 };
 use capstan_runner::{
-    AlarmMetric, AlarmTrigger, Limits, Mode, Outcome, Pass, Ports, Status, Trigger, evaluate,
+    AlarmMetric, AlarmTrigger, Limits, Mode, Outcome, Pass, Ports, ShardTrigger, Status, Trigger,
+    evaluate,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -846,6 +847,26 @@ fn an_alarm_wakes_only_the_policies_using_its_metric() {
 
     let tick = Trigger::Tick { at: now() };
     assert_eq!(tick.select(&policies).len(), 2);
+}
+
+#[test]
+fn a_shard_wakes_the_policies_it_names_in_the_sets_order_and_names_those_not_found() {
+    let policies = vec![policy("a"), policy("b"), policy("c")];
+    let shard = ShardTrigger {
+        tick: now(),
+        index: 1,
+        of: 2,
+        policies: vec!["c".into(), "gone".into(), "a".into()],
+    };
+    assert_eq!(shard.missing(&policies), ["gone"]);
+    let shard = Trigger::Shard(shard);
+    let woken: Vec<&str> = shard
+        .select(&policies)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(woken, ["a", "c"]);
+    assert_eq!(shard.at(), Some(now()));
 }
 
 #[tokio::test]

@@ -3,9 +3,13 @@
 //! - EventBridge "CloudWatch Alarm State Change" (`detail-type`, alarm in `detail`);
 //! - a CloudWatch alarm's direct Lambda action (`alarmData`);
 //! - an SNS notification carrying a CloudWatch alarm (`Records[].Sns.Message`);
-//! - an EventBridge scheduled event (`detail-type: Scheduled Event`): the tick.
+//! - an EventBridge scheduled event (`detail-type: Scheduled Event`): the tick;
+//! - a batch of SQS messages from the shard queue (`Records[].eventSource: aws:sqs`), each a
+//!   [`ShardTrigger`] in JSON: the shards of a fanned-out tick.
 //!
-//! Anything else is a [`EventError`] naming what was received; it never leads to an action.
+//! Anything else is a [`EventError`] naming what was received; it never leads to an action. In
+//! an SQS batch, a message that is not a shard is refused alone ([`Batch::refused`]), so that
+//! SQS delivers it again and in the end moves it to the queue's dead-letter queue.
 //!
 //! Each trigger comes with the key that recognises a later delivery of the same event (see
 //! [`Delivery::key`]).
@@ -17,11 +21,12 @@ use aws_lambda_events::cloudwatch_alarms::{
 };
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::{CloudWatchAlarmPayload, SnsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use capstan_runner::{AlarmMetric, AlarmTrigger, Trigger};
+use capstan_runner::{AlarmMetric, AlarmTrigger, ShardTrigger, Trigger};
 
 /// Why an event could not be understood.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +57,13 @@ pub struct Delivery {
     /// What every delivery of the same event shares: `alarm#<name>#<state change time>` for an
     /// alarm (however it was delivered), `tick#<scheduled time>` for a scheduled event (the
     /// same for every attempt of one scheduled invocation, whereas EventBridge Scheduler gives
-    /// each attempt its own id). `None` for an alarm event without its state change time, which
-    /// is then evaluated on every delivery.
+    /// each attempt its own id), `shard#<scheduled time>#<index>/<count>` for a shard of a
+    /// tick. `None` for an alarm event without its state change time, which is then evaluated
+    /// on every delivery.
     pub key: Option<String>,
+    /// The id of the SQS message it came in, for a shard: a shard that cannot be handled now is
+    /// reported by it, and SQS delivers that message again.
+    pub message_id: Option<String>,
 }
 
 impl Delivery {
@@ -65,18 +74,51 @@ impl Delivery {
         Self {
             trigger: Trigger::Alarm(alarm),
             key,
+            message_id: None,
+        }
+    }
+
+    fn shard(shard: ShardTrigger, message_id: String) -> Self {
+        let key = format!(
+            "shard#{}#{}/{}",
+            shard.tick.to_rfc3339(),
+            shard.index,
+            shard.of
+        );
+        Self {
+            trigger: Trigger::Shard(shard),
+            key: Some(key),
+            message_id: Some(message_id),
+        }
+    }
+}
+
+/// An event, read: what it delivers, and the messages of an SQS batch refused one by one.
+#[derive(Debug)]
+pub struct Batch {
+    /// The triggers delivered, in the order of the event.
+    pub deliveries: Vec<Delivery>,
+    /// The SQS messages that are not shards, by message id, with why.
+    pub refused: Vec<(String, EventError)>,
+}
+
+impl From<Vec<Delivery>> for Batch {
+    fn from(deliveries: Vec<Delivery>) -> Self {
+        Self {
+            deliveries,
+            refused: Vec::new(),
         }
     }
 }
 
 /// Reads `event` as one of the accepted kinds.
-pub fn parse(event: Value) -> Result<Vec<Delivery>, EventError> {
+pub fn parse(event: Value) -> Result<Batch, EventError> {
     if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
         return match detail_type {
             "CloudWatch Alarm State Change" => {
                 let event: EventBridgeEvent<CloudWatchAlarmData<Value>> =
                     typed("EventBridge alarm state change", event)?;
-                Ok(vec![Delivery::alarm(from_alarm_data(event.detail))])
+                Ok(vec![Delivery::alarm(from_alarm_data(event.detail))].into())
             }
             "Scheduled Event" => {
                 const KIND: &str = "EventBridge scheduled";
@@ -87,7 +129,9 @@ pub fn parse(event: Value) -> Result<Vec<Delivery>, EventError> {
                 Ok(vec![Delivery {
                     trigger: Trigger::Tick { at },
                     key: Some(format!("tick#{}", at.to_rfc3339())),
-                }])
+                    message_id: None,
+                }]
+                .into())
             }
             other => Err(malformed(
                 "EventBridge",
@@ -97,7 +141,13 @@ pub fn parse(event: Value) -> Result<Vec<Delivery>, EventError> {
     }
     if event.get("alarmData").is_some() {
         let alarm: CloudWatchAlarm<Value> = typed("CloudWatch alarm action", event)?;
-        return Ok(vec![Delivery::alarm(from_alarm_data(alarm.alarm_data))]);
+        return Ok(vec![Delivery::alarm(from_alarm_data(alarm.alarm_data))].into());
+    }
+    let from_sqs = event
+        .pointer("/Records/0/eventSource")
+        .is_some_and(|source| source == "aws:sqs");
+    if from_sqs {
+        return sqs_shards(event);
     }
     if event.get("Records").is_some() {
         let sns: SnsEvent = typed("SNS", event)?;
@@ -109,13 +159,34 @@ pub fn parse(event: Value) -> Result<Vec<Delivery>, EventError> {
                     .map_err(|e| malformed("SNS alarm notification", e.to_string()))?;
                 Ok(Delivery::alarm(from_sns_payload(payload)))
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()
+            .map(Batch::from);
     }
     let keys = match &event {
         Value::Object(map) => map.keys().cloned().collect::<Vec<_>>().join(", "),
         other => format!("not an object: {other}"),
     };
     Err(EventError::Unrecognised { keys })
+}
+
+/// The shards of an SQS batch. A record without a message id refuses the whole batch (it could
+/// not be reported alone); a body that is not a shard refuses its message alone.
+fn sqs_shards(event: Value) -> Result<Batch, EventError> {
+    const KIND: &str = "SQS shard message";
+    let sqs: SqsEvent = typed("SQS", event)?;
+    let mut batch = Batch::from(Vec::new());
+    for (at, record) in sqs.records.into_iter().enumerate() {
+        let message_id = record
+            .message_id
+            .ok_or_else(|| malformed("SQS", format!("record {at} has no messageId")))?;
+        let shard = serde_json::from_str::<ShardTrigger>(record.body.as_deref().unwrap_or(""))
+            .map_err(|e| malformed(KIND, format!("message {message_id}: {e}")));
+        match shard {
+            Ok(shard) => batch.deliveries.push(Delivery::shard(shard, message_id)),
+            Err(error) => batch.refused.push((message_id, error)),
+        }
+    }
+    Ok(batch)
 }
 
 fn typed<T: DeserializeOwned>(kind: &'static str, event: Value) -> Result<T, EventError> {
@@ -204,6 +275,13 @@ mod tests {
         serde_json::from_str(text).expect("sample is JSON")
     }
 
+    /// The deliveries of an event that is read whole.
+    fn deliveries(event: Value) -> Vec<Delivery> {
+        let batch = parse(event).expect("the event is read");
+        assert!(batch.refused.is_empty(), "{:?}", batch.refused);
+        batch.deliveries
+    }
+
     fn only_alarm(deliveries: Vec<Delivery>) -> AlarmTrigger {
         match <[Delivery; 1]>::try_from(deliveries) {
             Ok(
@@ -211,6 +289,7 @@ mod tests {
                     Delivery {
                         trigger: Trigger::Alarm(alarm),
                         key,
+                        message_id: None,
                     },
                 ],
             ) => {
@@ -228,12 +307,9 @@ mod tests {
 
     #[test]
     fn eventbridge_alarm_state_change_names_its_metric() {
-        let alarm = only_alarm(
-            parse(sample(include_str!(
-                "../../../tests/fixtures/events/eventbridge-alarm.json"
-            )))
-            .unwrap(),
-        );
+        let alarm = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/eventbridge-alarm.json"
+        ))));
         assert_eq!(alarm.name, "ServerCpuTooHigh");
         assert_eq!(alarm.state, "ALARM");
         assert_eq!(
@@ -252,12 +328,9 @@ mod tests {
 
     #[test]
     fn direct_alarm_action_names_its_metric() {
-        let alarm = only_alarm(
-            parse(sample(include_str!(
-                "../../../tests/fixtures/events/alarm-action.json"
-            )))
-            .unwrap(),
-        );
+        let alarm = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/alarm-action.json"
+        ))));
         assert_eq!(alarm.name, "lambda-demo-metric-alarm");
         assert_eq!(alarm.state, "ALARM");
         assert_eq!(alarm.metrics[0].namespace, "AWS/Logs");
@@ -266,12 +339,9 @@ mod tests {
 
     #[test]
     fn sns_alarm_notification_names_its_metric() {
-        let alarm = only_alarm(
-            parse(sample(include_str!(
-                "../../../tests/fixtures/events/sns-alarm.json"
-            )))
-            .unwrap(),
-        );
+        let alarm = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/sns-alarm.json"
+        ))));
         assert_eq!(alarm.name, "EXAMPLE");
         assert_eq!(alarm.state, "ALARM");
         assert_eq!(
@@ -284,10 +354,9 @@ mod tests {
 
     #[test]
     fn scheduled_event_is_a_tick_at_its_time() {
-        let triggers = parse(sample(include_str!(
+        let triggers = deliveries(sample(include_str!(
             "../../../tests/fixtures/events/scheduled.json"
-        )))
-        .unwrap();
+        )));
         assert_eq!(
             triggers,
             [Delivery {
@@ -295,16 +364,16 @@ mod tests {
                     at: "2015-10-08T16:53:06Z".parse().unwrap()
                 },
                 key: Some("tick#2015-10-08T16:53:06+00:00".into()),
+                message_id: None,
             }]
         );
     }
 
     #[test]
     fn scheduler_tick_of_the_template_is_a_tick_at_its_scheduled_time() {
-        let triggers = parse(sample(include_str!(
+        let triggers = deliveries(sample(include_str!(
             "../../../tests/fixtures/events/scheduler-tick.json"
-        )))
-        .unwrap();
+        )));
         assert_eq!(
             triggers,
             [Delivery {
@@ -312,18 +381,62 @@ mod tests {
                     at: "2026-03-06T17:00:00Z".parse().unwrap()
                 },
                 key: Some("tick#2026-03-06T17:00:00+00:00".into()),
+                message_id: None,
             }]
         );
     }
 
     #[test]
-    fn one_alarm_state_change_has_one_key_however_it_is_delivered() {
-        let eventbridge = only_alarm(
-            parse(sample(include_str!(
-                "../../../tests/fixtures/events/eventbridge-alarm.json"
-            )))
-            .unwrap(),
+    fn sqs_messages_are_shards_each_refused_alone_when_it_is_not_one() {
+        let mut event = sample(include_str!("../../../tests/fixtures/events/sqs.json"));
+        let shard = ShardTrigger {
+            tick: "2026-03-06T17:00:00Z".parse().unwrap(),
+            index: 2,
+            of: 3,
+            policies: vec!["web".into(), "orders-db".into()],
+        };
+        event["Records"][0]["body"] = serde_json::json!(serde_json::to_string(&shard).unwrap());
+        let batch = parse(event).unwrap();
+        assert_eq!(
+            batch.deliveries,
+            [Delivery {
+                trigger: Trigger::Shard(shard),
+                key: Some("shard#2026-03-06T17:00:00+00:00#2/3".into()),
+                message_id: Some("059f36b4-87a3-44ab-83d2-661975830a7d".into()),
+            }]
         );
+        let [(message_id, error)] = <[_; 1]>::try_from(batch.refused).unwrap();
+        assert_eq!(message_id, "2e1424d4-f796-459a-8184-9c92662be6da");
+        assert!(
+            error.to_string().starts_with(
+                "malformed SQS shard message event: message 2e1424d4-f796-459a-8184-9c92662be6da: "
+            ),
+            "{error}"
+        );
+
+        let mut unknown_field = sample(include_str!("../../../tests/fixtures/events/sqs.json"));
+        unknown_field["Records"][0]["body"] = serde_json::json!(
+            r#"{"tick": "2026-03-06T17:00:00Z", "index": 0, "of": 1, "policies": [], "extra": 1}"#
+        );
+        assert_eq!(parse(unknown_field).unwrap().refused.len(), 2);
+
+        let mut anonymous = sample(include_str!("../../../tests/fixtures/events/sqs.json"));
+        anonymous["Records"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("messageId");
+        let error = parse(anonymous).unwrap_err();
+        assert!(
+            error.to_string().contains("record 1 has no messageId"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn one_alarm_state_change_has_one_key_however_it_is_delivered() {
+        let eventbridge = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/eventbridge-alarm.json"
+        ))));
         let mut action = sample(include_str!(
             "../../../tests/fixtures/events/alarm-action.json"
         ));
@@ -332,7 +445,7 @@ mod tests {
         let key =
             |deliveries: Vec<Delivery>| deliveries.into_iter().map(|d| d.key).collect::<Vec<_>>();
         assert_eq!(
-            key(parse(action).unwrap()),
+            key(deliveries(action)),
             [Some(
                 "alarm#ServerCpuTooHigh#2019-10-02T17:04:40.989+00:00".into()
             )]

@@ -4,10 +4,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use capstan_aws::state::{Claim, Decision};
-use capstan_aws::{Aws, AwsError, DynamoStateStore, Topic};
+use capstan_aws::{Aws, AwsError, DynamoStateStore, Queue, Topic};
 use capstan_policy::model::Policy;
-use capstan_runner::{Limits, Mode, Outcome, Ports, Status, evaluate};
+use capstan_runner::{Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
 
+use crate::fan_out::FanOut;
 use crate::notice::notice;
 use crate::settings::Settings;
 use crate::{emf, event};
@@ -31,6 +32,7 @@ pub struct App {
     replay: bool,
     max_in_flight: usize,
     decisions_topic: Option<Topic>,
+    fan_out: Option<FanOut>,
 }
 
 impl App {
@@ -68,6 +70,12 @@ impl App {
             replay: settings.replay,
             max_in_flight: settings.max_in_flight,
             decisions_topic: settings.decisions_topic.map(|arn| Topic::new(&config, arn)),
+            fan_out: settings.shard_queue.map(|url| {
+                FanOut::new(
+                    Queue::new(&config, url),
+                    settings.max_resources_per_invocation,
+                )
+            }),
         }
     }
 
@@ -80,15 +88,21 @@ impl App {
     ///   and the claim completed once every outcome is logged;
     /// - completed before: acknowledged as a duplicate with a log line naming the first
     ///   delivery, and not evaluated again;
-    /// - in progress by another attempt: not evaluated, and the invocation fails, so that
-    ///   Lambda retries it after that attempt ended (see [`Self::claim`]).
+    /// - in progress by another attempt: not evaluated, and left to a later delivery (see
+    ///   [`Self::claim`] and [`Refusals`]).
+    ///
+    /// A tick over a set larger than one invocation evaluates, with a shard queue set, is not
+    /// evaluated here: its shards are sent to the queue ([`FanOut`]), and each comes back as a
+    /// delivery of its own.
     ///
     /// The pass's leases and the claims last until `deadline` plus [`LEASE_MARGIN`]: they
     /// outlast the attempt, however long the function's timeout. They are held under the
-    /// request id, which Lambda's retries of the invocation reuse, so a retry picks up its own
-    /// claim and leases at once. That is safe because Lambda retries an asynchronous
+    /// request id, which Lambda's retries of an asynchronous invocation reuse, so a retry picks
+    /// up its own claim and leases at once. That is safe because Lambda retries an asynchronous
     /// invocation only after the attempt ended with an error or a timeout, and stops a timed
-    /// out attempt: the earlier holder is gone.
+    /// out attempt: the earlier holder is gone. SQS's deliveries of a message again come with
+    /// new request ids, after the queue's visibility timeout, by when the claims and leases of
+    /// an attempt that died have expired.
     pub async fn handle(
         &self,
         event: Value,
@@ -98,9 +112,14 @@ impl App {
         let policies = self.policies.as_ref().map_err(
             |_| "policy set invalid: refusing to act (see the cold-start error in the log)",
         )?;
-        let deliveries = event::parse(event).inspect_err(|error| {
+        let batch = event::parse(event).inspect_err(|error| {
             tracing::error!(error = %error, "event rejected: no action taken");
         })?;
+        let mut refusals = Refusals::default();
+        for (message_id, error) in batch.refused {
+            tracing::error!(error = %error, message_id = %message_id, "message rejected: no action taken; SQS delivers it again, then moves it to the dead-letter queue");
+            refusals.failed.push(message_id);
+        }
         let store = self.aws.state().clone().with_lease_duration(lease_duration(
             deadline,
             Utc::now(),
@@ -109,85 +128,139 @@ impl App {
         let all: Vec<&Policy> = policies.iter().collect();
         let mut triggers = Vec::new();
         let mut duplicates = Vec::new();
+        let mut fanned_out = Vec::new();
+        let mut missing = Vec::new();
         let mut requests = Vec::new();
         let mut results = Vec::new();
-        for delivery in deliveries {
+        for delivery in batch.deliveries {
+            let message_id = delivery.message_id;
             let claimed = match (self.mode, delivery.key) {
-                (Mode::Act, Some(key)) => match self.claim(&store, &key, &request_id).await? {
-                    Claim::Claimed => Some(key),
-                    Claim::Duplicate { by, at } => {
+                (Mode::Act, Some(key)) => match self.claim(&store, &key, &request_id).await {
+                    Ok(Claim::Claimed) => Some(key),
+                    Ok(Claim::Duplicate { by, at }) => {
                         tracing::info!(key = %key, first_request_id = %by, first_delivered_at = %at, "duplicate delivery: handled by the first delivery, not evaluated again");
                         duplicates.push(
                             json!({ "key": key, "first_request_id": by, "first_delivered_at": at }),
                         );
                         continue;
                     }
-                    Claim::InProgress { by, until } => {
-                        let error = format!(
-                            "event {key} is being handled by {by} (its claim lasts until {until}): not evaluated; failing so that Lambda retries this delivery later"
-                        );
+                    Ok(Claim::InProgress { by, until }) => {
                         tracing::warn!(key = %key, request_id = %by, until = %until, "delivery in progress elsewhere: not evaluated, retried later");
-                        return Err(error.into());
+                        refusals.refuse(message_id, format!(
+                            "event {key} is being handled by {by} (its claim lasts until {until}): not evaluated; failing so that this delivery is retried later"
+                        ))?;
+                        continue;
+                    }
+                    Err(error) => {
+                        refusals.refuse(message_id, error.to_string())?;
+                        continue;
                     }
                 },
                 _ => None,
             };
             let trigger = delivery.trigger;
-            let now = evaluation_time(trigger.at(), Utc::now(), self.replay);
-            let replayed = move || now;
-            let ports = Ports {
-                metrics: self.aws.cloudwatch(),
-                capacity: &self.aws,
-                state: &store,
-                holder: &request_id,
-                clock: if self.replay { &replayed } else { &Utc::now },
-                limits: Limits {
-                    max_in_flight: self.max_in_flight,
-                    deadline: pass_deadline(deadline, Utc::now()),
-                },
-            };
-            let woken = trigger.select(policies);
-            if woken.is_empty() {
-                tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
+            if let (Trigger::Tick { at }, Some(fan_out)) = (&trigger, &self.fan_out)
+                && fan_out.applies(policies)
+            {
+                match fan_out.send(*at, policies).await {
+                    Ok(sent) => fanned_out.push(sent),
+                    Err(error) => {
+                        tracing::error!(error = %error, "tick not fanned out whole: failing so that Lambda retries it");
+                        return Err(error.into());
+                    }
+                }
+            } else {
+                if let Trigger::Shard(shard) = &trigger {
+                    for name in shard.missing(policies) {
+                        tracing::error!(policy = %name, shard = shard.index, "a shard names a policy this deployment does not have (the set changed since the tick was split): not evaluated; the next tick splits the set deployed now");
+                        missing.push(name.to_owned());
+                    }
+                }
+                let pass = self
+                    .pass(&trigger, policies, &all, &store, &request_id, deadline)
+                    .await;
+                results.extend(pass.outcomes);
+                requests.extend(pass.requests);
             }
-            let pass = evaluate(&woken, &all, &ports, now, self.mode).await;
-            for request in &pass.requests {
-                tracing::info!(request = %request, "a guard asks for more capacity elsewhere");
-            }
-            for (policy, outcome) in woken.iter().zip(&pass.outcomes) {
-                self.report(outcome, policy).await;
-            }
-            if self.mode == Mode::Act {
-                self.keep(&woken, &pass.outcomes, now, &request_id).await;
-            }
-            results.extend(pass.outcomes);
-            requests.extend(pass.requests);
             triggers.push(trigger);
             if let Some(key) = claimed {
                 complete(&store, &key, &request_id).await;
             }
         }
-        Ok(json!({
+        let mut answer = json!({
             "triggers": triggers,
             "duplicates": duplicates,
             "mode": self.mode,
             "paused": self.paused,
             "outcomes": results,
             "requests": requests,
-        }))
+        });
+        if !fanned_out.is_empty() {
+            answer["fanned_out"] = json!(fanned_out);
+        }
+        if !missing.is_empty() {
+            answer["missing_policies"] = json!(missing);
+        }
+        if let Some(failures) = refusals.batch_item_failures() {
+            answer["batchItemFailures"] = failures;
+        }
+        Ok(answer)
+    }
+
+    /// Evaluates the policies `trigger` wakes among `policies` (`all` of them, for the guards),
+    /// then reports and, when acting, keeps each outcome.
+    async fn pass(
+        &self,
+        trigger: &Trigger,
+        policies: &[Policy],
+        all: &[&Policy],
+        store: &DynamoStateStore,
+        request_id: &str,
+        deadline: DateTime<Utc>,
+    ) -> capstan_runner::Pass {
+        let now = evaluation_time(trigger.at(), Utc::now(), self.replay);
+        let replayed = move || now;
+        let ports = Ports {
+            metrics: self.aws.cloudwatch(),
+            capacity: &self.aws,
+            state: store,
+            holder: request_id,
+            clock: if self.replay { &replayed } else { &Utc::now },
+            limits: Limits {
+                max_in_flight: self.max_in_flight,
+                deadline: pass_deadline(deadline, Utc::now()),
+            },
+        };
+        let woken = trigger.select(policies);
+        if woken.is_empty() {
+            tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
+        }
+        let pass = evaluate(&woken, all, &ports, now, self.mode).await;
+        for request in &pass.requests {
+            tracing::info!(request = %request, "a guard asks for more capacity elsewhere");
+        }
+        for (policy, outcome) in woken.iter().zip(&pass.outcomes) {
+            self.report(outcome, policy).await;
+        }
+        if self.mode == Mode::Act {
+            self.keep(&woken, &pass.outcomes, now, request_id).await;
+        }
+        pass
     }
 
     /// Claims the event `key` for this delivery. Failing to learn whether it is a duplicate
-    /// fails the invocation, so that nothing acts twice and Lambda's retry decides again.
+    /// refuses the delivery ([`Refusals`]), so that nothing acts twice and a later delivery
+    /// decides again.
     ///
-    /// A claim in progress by another attempt fails the invocation too, rather than returning:
-    /// every trigger (EventBridge, an alarm action, SNS, the schedule) invokes the function
-    /// asynchronously, and Lambda retries a failed asynchronous invocation one and then two
-    /// minutes later. By then the other attempt has ended, since its claim lasts only until its
-    /// own deadline plus [`LEASE_MARGIN`]: the retry finds the claim completed (and is
-    /// acknowledged as a duplicate) or expired (and evaluates). Returning instead would drop
+    /// A claim in progress by another attempt refuses the delivery too, rather than dropping
+    /// it: every trigger but the shard queue (EventBridge, an alarm action, SNS, the schedule)
+    /// invokes the function asynchronously, and Lambda retries a failed asynchronous invocation
+    /// one and then two minutes later; SQS delivers a shard message again after the queue's
+    /// visibility timeout. By then the other attempt has ended, since its claim lasts only until
+    /// its own deadline plus [`LEASE_MARGIN`]: the retry finds the claim completed (and is
+    /// acknowledged as a duplicate) or expired (and evaluates). Dropping it instead would lose
     /// this delivery's evaluation if the other attempt then died. A delivery that is still
-    /// refused after Lambda's retries lands in the dead-letter queue.
+    /// refused after its retries lands in a dead-letter queue.
     async fn claim(
         &self,
         store: &DynamoStateStore,
@@ -252,6 +325,47 @@ impl App {
                 tracing::warn!(policy = %decision.policy, error = %error, "decision not kept in the decision log");
             }
         }
+    }
+}
+
+/// The deliveries of an invocation left to a later delivery. An SQS message is refused alone,
+/// as a batch item failure (the event source mapping reports them with
+/// `ReportBatchItemFailures`): SQS delivers it again and the batch's other messages are done.
+/// Any other delivery fails the whole invocation, for Lambda's asynchronous retry.
+#[derive(Default)]
+struct Refusals {
+    /// The ids of the SQS messages refused.
+    failed: Vec<String>,
+}
+
+impl Refusals {
+    /// Refuses the delivery that came in SQS message `message_id`, or, when it came otherwise,
+    /// fails the invocation with `why`.
+    fn refuse(
+        &mut self,
+        message_id: Option<String>,
+        why: String,
+    ) -> Result<(), lambda_runtime::Error> {
+        match message_id {
+            Some(id) => {
+                tracing::warn!(message_id = %id, error = %why, "message refused: SQS delivers it again");
+                self.failed.push(id);
+                Ok(())
+            }
+            None => Err(why.into()),
+        }
+    }
+
+    /// The `batchItemFailures` of the answer to an SQS batch, when a message was refused.
+    fn batch_item_failures(&self) -> Option<Value> {
+        (!self.failed.is_empty()).then(|| {
+            json!(
+                self.failed
+                    .iter()
+                    .map(|id| json!({ "itemIdentifier": id }))
+                    .collect::<Vec<_>>()
+            )
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod emf;
 mod event;
+mod fan_out;
 mod handler;
 mod notice;
 mod settings;

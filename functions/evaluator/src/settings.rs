@@ -1,6 +1,7 @@
 //! The evaluator's settings, read once from the environment at cold start.
 
 use std::env;
+use std::num::NonZeroUsize;
 
 use capstan_runner::Limits;
 
@@ -34,7 +35,21 @@ pub struct Settings {
     /// `CAPSTAN_MAX_IN_FLIGHT`: the most changes a pass makes at once (a positive whole
     /// number). By default, [`Limits::DEFAULT_MAX_IN_FLIGHT`].
     pub max_in_flight: usize,
+    /// `CAPSTAN_SHARD_QUEUE`: the URL of the SQS queue a tick over more than
+    /// `max_resources_per_invocation` policies is fanned out through
+    /// ([`FanOut`](crate::fan_out::FanOut)). By default, none: one invocation evaluates the
+    /// whole set.
+    pub shard_queue: Option<String>,
+    /// `CAPSTAN_MAX_RESOURCES_PER_INVOCATION`: the most policies one invocation evaluates in a
+    /// tick when a shard queue is set (a positive whole number). By default,
+    /// [`DEFAULT_MAX_RESOURCES_PER_INVOCATION`].
+    pub max_resources_per_invocation: NonZeroUsize,
 }
+
+/// The most policies one invocation evaluates in a fanned-out tick, by default. Measured (see
+/// docs/deploy.md, the operating envelope): 1,000 took 14 s of the 45 s a pass has, without
+/// faults; 200 took 22 s with 30% of calls failing. 500 leaves room for slow APIs and faults.
+pub const DEFAULT_MAX_RESOURCES_PER_INVOCATION: NonZeroUsize = NonZeroUsize::new(500).unwrap();
 
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +73,11 @@ impl Settings {
         let replay = flag("CAPSTAN_REPLAY")?;
         let max_in_flight = match optional("CAPSTAN_MAX_IN_FLIGHT") {
             None => Limits::DEFAULT_MAX_IN_FLIGHT,
-            Some(value) => positive("CAPSTAN_MAX_IN_FLIGHT", &value)?,
+            Some(value) => positive("CAPSTAN_MAX_IN_FLIGHT", &value)?.get(),
+        };
+        let max_resources_per_invocation = match optional("CAPSTAN_MAX_RESOURCES_PER_INVOCATION") {
+            None => DEFAULT_MAX_RESOURCES_PER_INVOCATION,
+            Some(value) => positive("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", &value)?,
         };
         Ok(Self {
             dry_run,
@@ -69,19 +88,18 @@ impl Settings {
             policy_dir: optional("CAPSTAN_POLICY_DIR"),
             replay,
             max_in_flight,
+            shard_queue: optional("CAPSTAN_SHARD_QUEUE"),
+            max_resources_per_invocation,
         })
     }
 }
 
 /// A positive whole number.
-fn positive(name: &'static str, value: &str) -> Result<usize, SettingsError> {
-    match value.parse::<usize>() {
-        Ok(number) if number > 0 => Ok(number),
-        _ => Err(SettingsError {
-            name,
-            problem: format!("expected a positive whole number, got `{value}`"),
-        }),
-    }
+fn positive(name: &'static str, value: &str) -> Result<NonZeroUsize, SettingsError> {
+    value.parse().map_err(|_| SettingsError {
+        name,
+        problem: format!("expected a positive whole number, got `{value}`"),
+    })
 }
 
 /// An on/off setting: unset, empty, `false` or `0` is off; `true` or `1` is on.
@@ -116,7 +134,7 @@ mod tests {
 
     #[test]
     fn the_bound_on_changes_in_flight_is_a_positive_whole_number() {
-        assert_eq!(positive("CAPSTAN_MAX_IN_FLIGHT", "32").unwrap(), 32);
+        assert_eq!(positive("CAPSTAN_MAX_IN_FLIGHT", "32").unwrap().get(), 32);
         for refused in ["0", "-1", "many", "1.5"] {
             assert_eq!(
                 positive("CAPSTAN_MAX_IN_FLIGHT", refused)
