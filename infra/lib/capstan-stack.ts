@@ -84,6 +84,20 @@ export class CapstanStack extends Stack {
       maxValue: 100,
       description: 'The most capacity changes one evaluation pass makes at once (CAPSTAN_MAX_IN_FLIGHT).',
     });
+    const maxResourcesPerInvocation = new CfnParameter(this, 'MaxResourcesPerInvocation', {
+      type: 'Number',
+      default: 500,
+      minValue: 1,
+      description:
+        'The most policies one invocation evaluates in a tick (CAPSTAN_MAX_RESOURCES_PER_INVOCATION); a larger set is fanned out through the shard queue.',
+    });
+    const evaluatorConcurrency = new CfnParameter(this, 'EvaluatorConcurrency', {
+      type: 'Number',
+      default: 1,
+      minValue: 1,
+      maxValue: 1000,
+      description: "The evaluator's reserved concurrency; read docs/deploy.md (one writer per resource) before raising it above 1.",
+    });
     const tickRate = new CfnParameter(this, 'TickRate', {
       type: 'String',
       default: 'rate(1 minute)',
@@ -158,10 +172,21 @@ export class CapstanStack extends Stack {
       }),
     });
 
-    // Failed asynchronous invocations of either function, kept 14 days.
+    // Failed asynchronous invocations of either function, and shards refused 5 times, kept 14 days.
     const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // The shards of a fanned-out tick (see template.yaml): visibility six times the evaluator's
+    // timeout, 256 KiB messages, 5 receives before the dead-letter queue.
+    const shardQueue = new sqs.Queue(this, 'ShardQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      visibilityTimeout: Duration.seconds(360),
+      maxMessageSizeBytes: 262144,
+      retentionPeriod: Duration.hours(1),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 5 },
       enforceSSL: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -214,6 +239,16 @@ export class CapstanStack extends Stack {
         sid: 'PublishBlockedOrFailedDecisions',
         actions: ['sns:Publish'],
         resources: [decisionsTopic.ref],
+      }),
+      new iam.PolicyStatement({
+        sid: 'SendShards',
+        actions: ['sqs:SendMessage'],
+        resources: [shardQueue.queueArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReceiveShards',
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        resources: [shardQueue.queueArn],
       }),
       new iam.PolicyStatement({
         sid: 'DescribeDatabases',
@@ -292,7 +327,7 @@ export class CapstanStack extends Stack {
       description: 'capstan evaluator',
       memorySize: 256,
       timeout: Duration.seconds(60),
-      reservedConcurrentExecutions: 1,
+      reservedConcurrentExecutions: evaluatorConcurrency.valueAsNumber,
       role: evaluatorRole.withoutPolicyUpdates(),
       logGroup: evaluatorLogGroup,
       environment: {
@@ -301,11 +336,21 @@ export class CapstanStack extends Stack {
         CAPSTAN_MAX_IN_FLIGHT: maxInFlight.valueAsString,
         CAPSTAN_STATE_TABLE: stateTable.ref,
         CAPSTAN_DECISIONS_TOPIC: decisionsTopic.ref,
+        CAPSTAN_SHARD_QUEUE: shardQueue.queueUrl,
+        CAPSTAN_MAX_RESOURCES_PER_INVOCATION: maxResourcesPerInvocation.valueAsString,
         RUST_LOG: logLevel.valueAsString,
       },
       deadLetterQueue,
       maxEventAge: Duration.seconds(900),
       retryAttempts: 2,
+    });
+
+    // One shard per invocation; the answer names the shards refused.
+    new lambda.CfnEventSourceMapping(this, 'ShardQueueMapping', {
+      eventSourceArn: shardQueue.queueArn,
+      functionName: evaluator.functionName,
+      batchSize: 1,
+      functionResponseTypes: ['ReportBatchItemFailures'],
     });
 
     new events.Rule(this, 'AlarmStateChange', {
@@ -454,6 +499,18 @@ export class CapstanStack extends Stack {
       { namespace: 'Capstan', metricName: 'Deferred', statistic: 'Sum' },
     );
     healthAlarm(
+      'ShardQueueAgeAlarm',
+      'shard-queue-age',
+      'A shard of a fanned-out tick waited 5 minutes or more in the shard queue.',
+      {
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateAgeOfOldestMessage',
+        dimensions: [{ name: 'QueueName', value: shardQueue.queueName }],
+        statistic: 'Maximum',
+      },
+      300,
+    );
+    healthAlarm(
       'DeadLetterQueueAlarm',
       'dead-letters',
       'An invocation of a capstan function failed for good and is in the dead-letter queue.',
@@ -477,8 +534,12 @@ export class CapstanStack extends Stack {
       value: alertsTopic.ref,
     });
     new CfnOutput(this, 'DeadLetterQueueUrl', {
-      description: 'Failed invocations of either function land here.',
+      description: 'Failed invocations of either function, and shards refused 5 times, land here.',
       value: deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'ShardQueueUrl', {
+      description: 'The shards of fanned-out ticks wait here for an evaluator.',
+      value: shardQueue.queueUrl,
     });
 
     const capstanMetric = (metricName: string) =>

@@ -57,6 +57,8 @@ AUTHORISED_AS_ITS_PARTS = {
     # Delete as DeleteItem. state.rs fences each state write with one ConditionCheck (the lease) and
     # one Update (the state); state/batch.rs takes leases (Put) and gives them back (Delete) in
     # transactions too.
+    # SQS API Reference, SendMessageBatch: its permissions are those of SendMessage.
+    "sqs:SendMessageBatch": ["sqs:SendMessage"],
     "dynamodb:TransactWriteItems": [
         "dynamodb:ConditionCheckItem",
         "dynamodb:UpdateItem",
@@ -75,6 +77,12 @@ NOT_CALLED_BY_FUNCTIONS = {
 GRANTED_WITHOUT_A_CALL = {
     "sqs:SendMessage": "Lambda sends a failed asynchronous invocation to the dead-letter queue with the "
     "function's role",
+    **{
+        action: "the event source mapping polls the shard queue with the evaluator's role and deletes "
+        "the messages handled (Lambda Developer Guide, 'Using Lambda with Amazon SQS': execution role "
+        "permissions)"
+        for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    },
 }
 
 

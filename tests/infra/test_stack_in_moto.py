@@ -140,6 +140,29 @@ class StackInMotoTest(unittest.TestCase):
         self.assertEqual(len(deletes), 1)
         self.assertEqual(deletes[0]["Condition"], {"StringEquals": {"aws:ResourceTag/capstan:managed": "true"}})
 
+    def test_shards_reach_the_evaluator_through_the_shard_queue(self):
+        sqs = client("sqs")
+        queue_url = self.physical["ShardQueue"]
+        function = client("lambda").get_function(FunctionName=self.physical["EvaluatorFunction"])
+        variables = function["Configuration"]["Environment"]["Variables"]
+        self.assertEqual(variables["CAPSTAN_SHARD_QUEUE"], queue_url)
+        # moto keeps a Number parameter's default as a number where Lambda would hold its text.
+        self.assertEqual(str(variables["CAPSTAN_MAX_RESOURCES_PER_INVOCATION"]), "500")
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        self.assertEqual(attributes["VisibilityTimeout"], "360", "six times the evaluator's timeout")
+        self.assertEqual(attributes["MaximumMessageSize"], "262144", "what crates/aws/src/sqs.rs sends")
+        dead_letters = sqs.get_queue_attributes(
+            QueueUrl=self.physical["DeadLetterQueue"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.assertEqual(
+            json.loads(attributes["RedrivePolicy"]), {"deadLetterTargetArn": dead_letters, "maxReceiveCount": 5}
+        )
+        [mapping] = client("lambda").list_event_source_mappings(FunctionName=self.physical["EvaluatorFunction"])[
+            "EventSourceMappings"
+        ]
+        self.assertEqual(mapping["EventSourceArn"], attributes["QueueArn"])
+        self.assertEqual(mapping["BatchSize"], 1)
+
     def test_dead_letter_queue_and_dashboard_exist(self):
         queue_url = self.physical["DeadLetterQueue"]
         attributes = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MessageRetentionPeriod"])

@@ -256,7 +256,10 @@ mod tests {
             ("ResourceNotFoundException", ErrorKind::NotFound),
             ("ServiceNotActiveException", ErrorKind::NotFound),
             ("QueueDoesNotExist", ErrorKind::NotFound),
-            ("AWS.SimpleQueueService.NonExistentQueue", ErrorKind::NotFound),
+            (
+                "AWS.SimpleQueueService.NonExistentQueue",
+                ErrorKind::NotFound,
+            ),
             ("ValidationError", ErrorKind::Invalid),
             ("InvalidParameterValue", ErrorKind::Invalid),
             ("ClientException", ErrorKind::Invalid),

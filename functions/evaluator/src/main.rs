@@ -4,7 +4,8 @@
 //! clients once. Each invocation turns the event into a trigger, evaluates the policies it
 //! wakes and logs two JSON records per decision: the decision with its explanation, and its
 //! metrics in the Embedded Metric Format. A blocked or failed actuation is also published to the
-//! decisions topic, when one is set.
+//! decisions topic, when one is set. A tick over a set larger than one invocation evaluates is
+//! sent to the shard queue in shards instead, each coming back as an SQS delivery of its own.
 
 mod emf;
 mod event;
