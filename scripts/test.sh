@@ -32,6 +32,8 @@ cargo bench --package capstan-sim --bench decide --locked -- --warm-up-time 1 --
 step "pass benchmark (brief run; figures are reported, not asserted)"
 scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-bench-pass -- \
   --resources 100 --latency-ms 10 --ticks 1
+scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-bench-pass -- \
+  --resources 100 --latency-ms 10 --ticks 1 --shard-size 40
 
 step "demo (its own checks: the replica created and retired, the partitions grown)"
 scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-demo

@@ -5,6 +5,18 @@ use capstan_aws::{ErrorKind, Queue};
 use capstan_tests::queue::ObservedQueue;
 use capstan_tests::{sdk_config, unique};
 
+/// The bodies of the messages in `queue`, taken, in order.
+async fn bodies_in(queue: &ObservedQueue) -> Vec<String> {
+    let mut bodies: Vec<String> = queue
+        .take_all()
+        .await
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect();
+    bodies.sort();
+    bodies
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_message_is_sent_in_batches_within_sqs_limits() {
     let config = sdk_config().await;
@@ -21,13 +33,7 @@ async fn every_message_is_sent_in_batches_within_sqs_limits() {
     let sent = queue.send_all(&bodies).await;
 
     assert!(sent.iter().all(Result::is_ok), "{sent:?}");
-    let mut received: Vec<String> = observed
-        .take_all()
-        .await
-        .into_iter()
-        .map(|(_, body)| body)
-        .collect();
-    received.sort();
+    let received = bodies_in(&observed).await;
     assert_eq!(received, bodies);
 }
 
@@ -48,13 +54,7 @@ async fn a_message_too_large_fails_alone_and_a_missing_queue_fails_each_naming_i
     let error = sent[1].as_ref().expect_err("too large");
     assert_eq!(error.operation(), "sqs:SendMessageBatch");
     assert!(error.resource().ends_with("message 1"), "{error}");
-    let mut received: Vec<String> = observed
-        .take_all()
-        .await
-        .into_iter()
-        .map(|(_, body)| body)
-        .collect();
-    received.sort();
+    let received = bodies_in(&observed).await;
     assert_eq!(received, ["small", "tiny"]);
 
     let missing = Queue::new(

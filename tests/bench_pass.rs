@@ -17,15 +17,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
-use capstan_tests::events::{sample, tick};
+use capstan_tests::events::{self, sample, tick};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, Profile, workspace_root};
 use capstan_tests::proxy::{Faults, Proxy, Stats};
+use capstan_tests::queue::ObservedQueue;
 use capstan_tests::runtime_api::{self, ColdStart};
 
 const USAGE: &str = "usage: capstan-bench-pass [--resources N] [--services S] [--changing K] \
 [--ticks T] [--latency-ms L] [--fail-before P] [--fail-after Q] [--seed S] [--max-in-flight M] \
-[--release]
+[--shard-size Z] [--release]
        capstan-bench-pass --cold-start --policy-dir DIR [--policies N] [--runs R]
        capstan-bench-pass --write-policies DIR [--policies N]";
 
@@ -44,6 +45,7 @@ const KEYS_PER_BATCH_GET: usize = 100;
 const ACTIONS_PER_TRANSACTION: usize = 100;
 const ITEMS_PER_BATCH_WRITE: usize = 25;
 const QUERIES_PER_GET_METRIC_DATA: usize = 500;
+const MESSAGES_PER_SEND_BATCH: usize = 10;
 /// A fenced write of a resource's state is two actions of a transaction: the check of its lease
 /// and the update (see `capstan_aws::state`).
 const ACTIONS_PER_FENCED_WRITE: usize = 2;
@@ -64,6 +66,10 @@ struct Settings {
     faults: Faults,
     /// `CAPSTAN_MAX_IN_FLIGHT` of the evaluator. By default, the evaluator's own default.
     max_in_flight: usize,
+    /// `--shard-size Z`: a shard queue is set and each tick fans out in shards of at most Z
+    /// policies (`CAPSTAN_MAX_RESOURCES_PER_INVOCATION`), each delivered to the evaluator as
+    /// SQS delivers it, one after another. By default, none: one invocation per tick.
+    shard_size: Option<usize>,
     /// How the evaluator is built. By default, as the tests build it (debug).
     profile: Profile,
     /// With `--cold-start`: the size of the policy set and the number of runs.
@@ -87,7 +93,7 @@ impl Settings {
                 "--cold-start" => cold_start = true,
                 "--resources" | "--services" | "--changing" | "--ticks" | "--latency-ms"
                 | "--fail-before" | "--fail-after" | "--seed" | "--max-in-flight"
-                | "--policies" | "--runs" => {
+                | "--shard-size" | "--policies" | "--runs" => {
                     let value = args.next().ok_or(format!("{arg} needs a value"))?;
                     raw.insert(arg, value);
                 }
@@ -133,6 +139,10 @@ impl Settings {
                 "--max-in-flight",
                 capstan_runner::Limits::DEFAULT_MAX_IN_FLIGHT,
             )?,
+            shard_size: raw
+                .contains_key("--shard-size")
+                .then(|| number("--shard-size", 0))
+                .transpose()?,
             profile: if release {
                 Profile::Release
             } else {
@@ -156,6 +166,9 @@ impl Settings {
         }
         if settings.changing > settings.resources {
             problems.push("--changing must not exceed --resources".to_owned());
+        }
+        if settings.shard_size == Some(0) {
+            problems.push("--shard-size must be at least 1".to_owned());
         }
         if settings.ticks == 0 || settings.max_in_flight == 0 {
             problems.push("--ticks and --max-in-flight must be at least 1".to_owned());
@@ -525,12 +538,28 @@ struct Outcomes {
     first_rules: BTreeMap<String, usize>,
     /// The first few failures' details.
     failures: Vec<String>,
+    /// How many outcomes each policy has.
+    evaluated: HashMap<String, usize>,
 }
 
-/// The outcomes of one tick's answer.
-fn outcomes(answer: &Value) -> Outcomes {
+/// The outcomes of one tick's answers (the tick's own, then its shards'), or why an invocation
+/// failed.
+fn outcomes(answers: &[Result<Value, String>]) -> Outcomes {
     let mut found = Outcomes::default();
-    for outcome in answer["outcomes"].as_array().into_iter().flatten() {
+    let mut all = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(answer) => all.extend(answer["outcomes"].as_array().into_iter().flatten()),
+            Err(error) => found
+                .failures
+                .push(format!("the invocation failed: {error}")),
+        }
+    }
+    for outcome in all {
+        *found
+            .evaluated
+            .entry(outcome["policy"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
         let status = outcome["result"]["status"].as_str().unwrap_or("unknown");
         *found.statuses.entry(status.to_owned()).or_default() += 1;
         // A unit variant is a string, one with fields an object of one key (`{"fired": ..}`).
@@ -561,6 +590,51 @@ fn pairs<V: std::fmt::Display>(counts: impl IntoIterator<Item = (impl AsRef<str>
         .map(|(name, count)| format!("{}={count}", name.as_ref()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// One shard of a fanned-out tick, as delivered.
+struct ShardRun {
+    /// The names of its policies.
+    policies: Vec<String>,
+    wall: Duration,
+    /// The AWS calls of its invocation.
+    calls: u64,
+    outcomes: Outcomes,
+}
+
+/// The fewest calls of a fanned-out tick: each shard's [`minimum`] as a pass of its own (its
+/// claim included), and the tick's claim and its `SendMessageBatch` calls.
+fn fanned_out_minimum(
+    fleet: &[Resource],
+    current: &[i32],
+    shards: &[ShardRun],
+) -> BTreeMap<&'static str, usize> {
+    let at: HashMap<&str, usize> = fleet
+        .iter()
+        .enumerate()
+        .map(|(index, resource)| (resource.name(), index))
+        .collect();
+    let mut total = BTreeMap::from([
+        ("PutItem", 1),
+        ("UpdateItem", 1),
+        (
+            "SendMessageBatch",
+            shards.len().div_ceil(MESSAGES_PER_SEND_BATCH),
+        ),
+    ]);
+    for shard in shards {
+        let members: Vec<usize> = shard
+            .policies
+            .iter()
+            .filter_map(|name| at.get(name.as_str()).copied())
+            .collect();
+        let resources: Vec<Resource> = members.iter().map(|&i| fleet[i].clone()).collect();
+        let capacities: Vec<i32> = members.iter().map(|&i| current[i]).collect();
+        for (operation, calls) in minimum(&resources, changes_needed(&resources, &capacities)) {
+            *total.entry(operation).or_default() += calls;
+        }
+    }
+    total
 }
 
 /// What one tick did, for the totals.
@@ -604,6 +678,22 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
     let proxy = Proxy::start(&capstan_tests::endpoint());
     let proxy_url = proxy.url();
     let max_in_flight = settings.max_in_flight.to_string();
+    let queue = match settings.shard_size {
+        Some(_) => {
+            Some(ObservedQueue::create(&config, &capstan_tests::unique("bench-shards")).await)
+        }
+        None => None,
+    };
+    let shard_size = settings.shard_size.map(|size| size.to_string());
+    let fan_out = queue
+        .as_ref()
+        .zip(shard_size.as_deref())
+        .map(|(queue, size)| {
+            [
+                ("CAPSTAN_SHARD_QUEUE", queue.url.as_str()),
+                ("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", size),
+            ]
+        });
     let evaluator = LambdaEvaluator::start_with(
         &[
             (
@@ -618,7 +708,10 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ],
+        ]
+        .into_iter()
+        .chain(fan_out.into_iter().flatten())
+        .collect::<Vec<_>>(),
         settings.profile,
     );
     // An alarm no policy uses: the function is built if need be and started, unmeasured.
@@ -636,20 +729,51 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
     let faults = settings.faults;
     let mut ticks = Vec::new();
     for index in 0..settings.ticks {
-        let needed = changes_needed(&fleet, &capacities(&config, &fleet).await);
-        let minimum = minimum(&fleet, needed);
+        let current = capacities(&config, &fleet).await;
+        let needed = changes_needed(&fleet, &current);
         proxy.reset();
         let started = Instant::now();
-        let answer = evaluator.invoke(&tick(tick_at(index)));
+        let mut answers = vec![evaluator.invoke(&tick(tick_at(index)))];
+        let mut shards = Vec::new();
+        if let Some(queue) = &queue {
+            // Received straight from the emulator, as the event source mapping would: not
+            // capstan's calls.
+            for message in queue.take_all().await {
+                let before = proxy.stats().total();
+                let shard_started = Instant::now();
+                let answer = evaluator.invoke(&events::sqs(std::slice::from_ref(&message)));
+                let shard = ShardRun {
+                    policies: serde_json::from_str::<Value>(&message.1)
+                        .ok()
+                        .and_then(|shard| serde_json::from_value(shard["policies"].clone()).ok())
+                        .unwrap_or_default(),
+                    wall: shard_started.elapsed(),
+                    calls: proxy.stats().total() - before,
+                    outcomes: outcomes(std::slice::from_ref(&answer)),
+                };
+                shards.push(shard);
+                answers.push(answer);
+            }
+        }
         let wall = started.elapsed();
         let stats = proxy.stats();
-        let found = match &answer {
-            Ok(answer) => outcomes(answer),
-            Err(error) => Outcomes {
-                failures: vec![format!("the invocation failed: {error}")],
-                ..Outcomes::default()
-            },
+        let found = outcomes(&answers);
+        let minimum = if queue.is_some() {
+            fanned_out_minimum(&fleet, &current, &shards)
+        } else {
+            minimum(&fleet, needed)
         };
+        for (number, shard) in shards.iter().enumerate() {
+            println!(
+                "  shard {}/{}: policies={} wall_s={:.2} calls={} outcomes: {}",
+                number + 1,
+                shards.len(),
+                shard.policies.len(),
+                shard.wall.as_secs_f64(),
+                shard.calls,
+                pairs(&shard.outcomes.statuses),
+            );
+        }
         let deferred = found.statuses.get("deferred").copied().unwrap_or(0);
         let leases = leases_held(&scan(&dynamodb, &table).await, Utc::now());
         let minimum_total: usize = minimum.values().sum();
@@ -703,6 +827,15 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
                     .into_iter()
                     .map(|(operation, time)| (operation, format!("{:.2}", time.as_secs_f64())))
             )
+        );
+        let more_than_once = found.evaluated.values().filter(|n| **n > 1).count();
+        let never = fleet
+            .iter()
+            .filter(|resource| !found.evaluated.contains_key(resource.name()))
+            .count();
+        println!(
+            "  evaluated: policies={} more than once={more_than_once} never={never}",
+            found.evaluated.len(),
         );
         println!(
             "  changes needed: services={} groups={}; outcomes: {}; first rules: {}; deferred={deferred}; leases held after the invocation ended: {leases}",

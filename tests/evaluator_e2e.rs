@@ -2,6 +2,7 @@
 //! events, reading CloudWatch and scaling ECS services in the emulator.
 
 use std::fs;
+use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -101,6 +102,24 @@ fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
     event
 }
 
+/// The evaluator reading the policies in `policies`, keeping its state in `table`, in replay (each
+/// event is evaluated as of the time it carries: the datapoints are laid out before now, and the
+/// first invocation may wait minutes for the function's build), with the settings `more`.
+fn replaying_evaluator(policies: &Path, table: &str, more: &[(&str, &str)]) -> LambdaEvaluator {
+    let endpoint = capstan_tests::endpoint();
+    let mut env = vec![
+        ("CAPSTAN_POLICY_DIR", policies.to_str().expect("UTF-8 path")),
+        ("CAPSTAN_STATE_TABLE", table),
+        ("CAPSTAN_REPLAY", "true"),
+        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    env.extend_from_slice(more);
+    LambdaEvaluator::start(&env)
+}
+
 fn outcome<'a>(answer: &'a Value, policy: &str) -> &'a Value {
     answer["outcomes"]
         .as_array()
@@ -147,21 +166,7 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
     gappy.remove(3);
     fleet::put_metric(&cloudwatch, &cpu(&cluster, WARM), &gappy).await;
 
-    let endpoint = capstan_tests::endpoint();
-    let evaluator = LambdaEvaluator::start(&[
-        (
-            "CAPSTAN_POLICY_DIR",
-            policies.path().to_str().expect("UTF-8 path"),
-        ),
-        ("CAPSTAN_STATE_TABLE", &table),
-        // In replay, each event is evaluated as of the time it carries: the datapoints are laid
-        // out before `now`, and the first invocation may wait minutes for the function's build.
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ]);
+    let evaluator = replaying_evaluator(policies.path(), &table, &[]);
 
     // The alarm on HOT's CPU, via EventBridge: HOT alone is woken, breaches, and goes 2 -> 4.
     let answer = evaluator
@@ -367,21 +372,7 @@ async fn a_delivery_in_progress_elsewhere_is_left_to_a_retry_and_an_expired_clai
         policy_yaml(&cluster, HOT, false),
     )
     .expect("writing a policy");
-    let endpoint = capstan_tests::endpoint();
-    let evaluator = LambdaEvaluator::start(&[
-        (
-            "CAPSTAN_POLICY_DIR",
-            policies.path().to_str().expect("UTF-8 path"),
-        ),
-        ("CAPSTAN_STATE_TABLE", &table),
-        // In replay, each event is evaluated as of the time it carries: the datapoints are laid
-        // out before `now`, and the first invocation may wait minutes for the function's build.
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ]);
+    let evaluator = replaying_evaluator(policies.path(), &table, &[]);
     let key = format!("alarm#capstan-{HOT}#{}", now.to_rfc3339());
     let alarm = eventbridge_alarm(&cpu(&cluster, HOT), now);
 
@@ -559,22 +550,11 @@ async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
         fleet::put_metric(&cloudwatch, &cpu(&cluster, service), &trace).await;
     }
 
-    let endpoint = capstan_tests::endpoint();
-    let evaluator = LambdaEvaluator::start(&[
-        (
-            "CAPSTAN_POLICY_DIR",
-            policies.path().to_str().expect("UTF-8 path"),
-        ),
-        ("CAPSTAN_STATE_TABLE", &table),
-        // In replay, each event is evaluated as of the time it carries: the datapoints are laid
-        // out before `now`, and the first invocation may wait minutes for the function's build.
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_DECISIONS_TOPIC", &topic.arn),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ]);
+    let evaluator = replaying_evaluator(
+        policies.path(),
+        &table,
+        &[("CAPSTAN_DECISIONS_TOPIC", &topic.arn)],
+    );
     let answer = evaluator.invoke(&tick(now)).expect("tick");
     assert_eq!(
         outcome(&answer, HOT)["result"]["status"],
@@ -686,21 +666,14 @@ async fn a_tick_over_more_policies_than_one_invocation_fans_out_and_each_is_eval
         fs::write(policies.path().join(format!("{service}.yaml")), policy)
             .expect("writing a policy");
     }
-    let endpoint = capstan_tests::endpoint();
-    let evaluator = LambdaEvaluator::start(&[
-        (
-            "CAPSTAN_POLICY_DIR",
-            policies.path().to_str().expect("UTF-8 path"),
-        ),
-        ("CAPSTAN_STATE_TABLE", &table),
-        ("CAPSTAN_SHARD_QUEUE", &queue.url),
-        ("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", "3"),
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ]);
+    let evaluator = replaying_evaluator(
+        policies.path(),
+        &table,
+        &[
+            ("CAPSTAN_SHARD_QUEUE", &queue.url),
+            ("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", "3"),
+        ],
+    );
 
     // The tick evaluates nothing itself: it sends its shards to the queue.
     let answer = evaluator.invoke(&tick(now)).expect("tick");

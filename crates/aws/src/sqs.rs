@@ -44,8 +44,9 @@ impl Queue {
         &self.url
     }
 
-    /// Sends each of `bodies` as one message, in SendMessageBatch calls of [`batches`], up to
-    /// [`CALLS_IN_FLIGHT`] calls at once, and answers for each body in order: sent, or why not.
+    /// Sends each of `bodies` as one message, in SendMessageBatch calls of at most 10 messages
+    /// and 256 KiB of bodies, up to 4 calls at once, and answers for each body in order: sent,
+    /// or why not.
     /// A call that fails fails each of its messages; an entry the answer names as failed, or
     /// does not name at all, fails alone; a queue refuses a body over its `MaximumMessageSize`.
     pub async fn send_all(&self, bodies: &[String]) -> Vec<Result<(), AwsError>> {
