@@ -29,6 +29,24 @@ impl ObservedQueue {
         }
     }
 
+    /// The queue's ARN.
+    pub async fn arn(&self) -> String {
+        let attribute = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        let answer = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(attribute.clone())
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        answer
+            .attributes()
+            .and_then(|attributes| attributes.get(&attribute))
+            .expect("queue ARN")
+            .clone()
+    }
+
     /// Every message in the queue (message id, body), received and deleted. The emulator
     /// answers from what it holds, so a message sent before this call is among them.
     pub async fn take_all(&self) -> Vec<(String, String)> {

@@ -46,8 +46,7 @@ impl Queue {
 
     /// Sends each of `bodies` as one message, in SendMessageBatch calls of at most 10 messages
     /// and 256 KiB of bodies, up to 4 calls at once, and answers for each body in order: sent,
-    /// or why not.
-    /// A call that fails fails each of its messages; an entry the answer names as failed, or
+    /// or why not. A call that fails fails each of its messages; an entry the answer names as failed, or
     /// does not name at all, fails alone; a queue refuses a body over its `MaximumMessageSize`.
     pub async fn send_all(&self, bodies: &[String]) -> Vec<Result<(), AwsError>> {
         let answers: Vec<Vec<Result<(), AwsError>>> = stream::iter(batches(bodies))
@@ -72,16 +71,18 @@ impl Queue {
         });
         let entries: Result<Vec<_>, _> = entries.collect();
         let message = |id: &str| format!("{} message {id}", self.url);
+        let each_failed = |error: AwsError| -> Vec<Result<(), AwsError>> {
+            ids.iter().map(|id| Err(error.about(message(id)))).collect()
+        };
         let entries = match entries {
             Ok(entries) => entries,
             Err(error) => {
-                let error = AwsError::new(
+                return each_failed(AwsError::new(
                     SEND_MESSAGE_BATCH,
                     &self.url,
                     ErrorKind::Invalid,
                     error.to_string(),
-                );
-                return ids.iter().map(|id| Err(error.about(message(id)))).collect();
+                ));
             }
         };
         let answer = match self
@@ -94,8 +95,7 @@ impl Queue {
         {
             Ok(answer) => answer,
             Err(error) => {
-                let error = AwsError::from_sdk(SEND_MESSAGE_BATCH, &self.url, error);
-                return ids.iter().map(|id| Err(error.about(message(id)))).collect();
+                return each_failed(AwsError::from_sdk(SEND_MESSAGE_BATCH, &self.url, error));
             }
         };
         ids.iter()

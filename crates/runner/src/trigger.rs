@@ -86,10 +86,11 @@ impl Trigger {
     }
 
     /// The policies this trigger wakes, in the order given: all of them for a tick; those it
-    /// names for a shard (see [`ShardTrigger::missing`] for the names not found); for an alarm, those that use one of its metrics (same namespace, name and dimensions; statistic
-    /// and period may differ, since the alarm is only a trigger), and every policy coupled to
-    /// one of those by a cross-resource guard ([`coupled`]), directly or through others, so
-    /// that the guard sees all of them in the pass.
+    /// names for a shard (see [`ShardTrigger::missing`] for the names not found); for an alarm,
+    /// those that use one of its metrics (same namespace, name and dimensions; statistic and
+    /// period may differ, since the alarm is only a trigger), and every policy coupled to one
+    /// of those by a cross-resource guard ([`coupled`]), directly or through others, so that
+    /// the guard sees all of them in the pass.
     pub fn select<'a>(&self, policies: &'a [Policy]) -> Vec<&'a Policy> {
         let alarm = match self {
             Self::Tick { .. } => return policies.iter().collect(),
