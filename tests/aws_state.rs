@@ -326,7 +326,7 @@ async fn a_completed_event_is_a_duplicate_for_every_later_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_in_progress_is_retried_by_its_claimant_and_taken_over_once_expired() {
+async fn an_event_in_progress_is_claimed_again_by_its_claimant_and_taken_over_once_expired() {
     let (store, dynamodb) = new_store().await;
     let store = store.with_lease_duration(TimeDelta::seconds(70));
     let key = "tick#2026-03-02T12:00:00+00:00";
@@ -350,11 +350,11 @@ async fn an_event_in_progress_is_retried_by_its_claimant_and_taken_over_once_exp
         in_progress("request-1", 70),
         "another live attempt is kept out"
     );
-    // The attempt failed; Lambda retries it under the same request id: it is processed again,
-    // and its claim runs from the retry.
-    assert_eq!(claim("request-1", 30).await, Claim::Claimed, "a retry");
+    // The claimant asks again (its first write took effect but the answer was lost, and the
+    // SDK retried it): the claim is still its own, and runs from the second write.
+    assert_eq!(claim("request-1", 30).await, Claim::Claimed, "asked again");
     assert_eq!(claim("request-2", 99).await, in_progress("request-1", 100));
-    // The retry died too: once its claim expires, another delivery takes it over.
+    // The claimant died: once its claim expires, another delivery takes it over.
     assert_eq!(claim("request-2", 100).await, Claim::Claimed, "expired");
     let error = store
         .complete_event(key, "request-1", noon() + TimeDelta::seconds(101))
@@ -380,6 +380,56 @@ async fn an_event_in_progress_is_retried_by_its_claimant_and_taken_over_once_exp
     assert_eq!(
         item["in_progress_until"],
         AttributeValue::N((noon() + TimeDelta::seconds(170)).timestamp().to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_given_back_by_its_claimant_is_taken_at_once_by_the_next_delivery() {
+    let (store, _) = new_store().await;
+    let key = "tick#2026-03-02T12:01:00+00:00";
+    let claim = |claimant: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .claim_event(key, claimant, noon())
+                .await
+                .expect("claiming")
+        }
+    };
+
+    assert_eq!(claim("attempt-1").await, Claim::Claimed);
+    assert!(
+        matches!(claim("attempt-2").await, Claim::InProgress { by, .. } if by == "attempt-1"),
+        "kept out while attempt-1 works on it"
+    );
+    assert!(
+        !store
+            .release_event(key, "attempt-2")
+            .await
+            .expect("releasing"),
+        "only the claimant gives a claim back"
+    );
+    assert!(
+        store
+            .release_event(key, "attempt-1")
+            .await
+            .expect("releasing")
+    );
+    assert_eq!(claim("attempt-2").await, Claim::Claimed, "taken at once");
+    store
+        .complete_event(key, "attempt-2", noon())
+        .await
+        .expect("completing");
+    assert!(
+        !store
+            .release_event(key, "attempt-2")
+            .await
+            .expect("releasing"),
+        "a completed claim is never given back"
+    );
+    assert!(
+        matches!(claim("attempt-3").await, Claim::Duplicate { by, .. } if by == "attempt-2"),
+        "still a duplicate"
     );
 }
 

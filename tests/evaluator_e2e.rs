@@ -203,7 +203,7 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
             "{delivery}: {again:#}"
         );
         assert!(
-            duplicate["first_request_id"]
+            duplicate["first_attempt"]
                 .as_str()
                 .is_some_and(|id| !id.is_empty()),
             "the first delivery is named: {again:#}"

@@ -433,46 +433,68 @@ async fn an_evaluation_whose_lease_was_taken_over_before_its_intent_does_not_act
 }
 
 /// An attempt claims an alarm's event and dies making its change, before or after the change
-/// reached AWS; Lambda retries the invocation under the same request id. The retry is
-/// evaluated, and the change is made once over both attempts.
+/// reached AWS; Lambda retries the invocation under the same request id, as an attempt of its
+/// own. While the dead attempt's claim and lease last, the retry is kept out; once they expire
+/// it is evaluated, and the change is made once over both attempts.
 async fn a_retry_after_dying(after_change: bool) {
     let scene = Scene::new("10m").await;
+    // The dying attempt's claim and lease last 4 seconds (a real one's last until the
+    // invocation's deadline plus 10 seconds), so that the test need not wait long for them to
+    // expire.
+    let dying_store = scene
+        .aws
+        .state()
+        .clone()
+        .with_lease_duration(TimeDelta::seconds(4));
     let store = scene.aws.state();
     let capacity = CountingChanges {
         aws: &scene.aws,
         changes: AtomicUsize::new(0),
     };
     let key = format!("alarm#capstan-{SERVICE}#{}", scene.now.to_rfc3339());
-    let claim = |request_id: &'static str| {
-        let key = &key;
+    let claim = |store: &DynamoStateStore, attempt: &'static str| {
+        let (key, store) = (&key, store.clone());
         async move {
             store
-                .claim_event(key, request_id, Utc::now())
+                .claim_event(key, attempt, Utc::now())
                 .await
                 .expect("claiming")
         }
     };
 
-    assert_eq!(claim("request-1").await, Claim::Claimed);
+    assert_eq!(
+        claim(&dying_store, "request-1/attempt-1").await,
+        Claim::Claimed
+    );
     let dying = DiesAtTheChange {
         capacity: &capacity,
-        store,
+        store: &dying_store,
         after_change,
         dead: AtomicBool::new(false),
     };
-    let died = scene.pass("request-1", &dying, &dying).await;
+    let died = scene.pass("request-1/attempt-1", &dying, &dying).await;
     assert!(matches!(died.result, Status::Failed(_)), "{died}");
-    let holder = store
-        .acquire_lease(&scene.policy.target, "request-2")
-        .await
-        .expect("acquiring");
+
+    // The retry comes while the dead attempt's claim and lease still hold: kept out of both.
+    let Claim::InProgress { by, until } = claim(store, "request-1/attempt-2").await else {
+        panic!("the dead attempt's claim holds until it expires");
+    };
+    assert_eq!(by, "request-1/attempt-1");
+    let kept_out = scene.pass("request-1/attempt-2", store, &capacity).await;
     assert!(
-        matches!(&holder, Lease::HeldBy { holder, .. } if holder == "request-1"),
-        "the dead attempt's lease stays: {holder:?}"
+        matches!(&kept_out.result, Status::HeldBy { holder, .. } if holder == "request-1/attempt-1"),
+        "the dead attempt's lease holds: {kept_out}"
     );
 
-    assert_eq!(claim("request-1").await, Claim::Claimed, "the retry");
-    let retry = scene.pass("request-1", store, &capacity).await;
+    // Lambda's next retry comes after they expired (expiry is compared in whole seconds).
+    let expired = until + TimeDelta::seconds(1) - Utc::now();
+    tokio::time::sleep(expired.to_std().unwrap_or_default()).await;
+    assert_eq!(
+        claim(store, "request-1/attempt-3").await,
+        Claim::Claimed,
+        "the retry"
+    );
+    let retry = scene.pass("request-1/attempt-3", store, &capacity).await;
     assert!(retry.decision.is_some(), "evaluated: {retry}");
     if after_change {
         assert_eq!(retry.result, Status::Unchanged, "{retry}");
@@ -484,14 +506,14 @@ async fn a_retry_after_dying(after_change: bool) {
         assert_eq!(retry.result, Status::Applied, "{retry}");
     }
     store
-        .complete_event(&key, "request-1", Utc::now())
+        .complete_event(&key, "request-1/attempt-3", Utc::now())
         .await
         .expect("completing");
 
     assert_eq!(capacity.changes.load(Ordering::SeqCst), 1, "one change");
     assert_eq!(scene.desired().await, 4);
     assert!(
-        matches!(claim("request-2").await, Claim::Duplicate { by, .. } if by == "request-1"),
+        matches!(claim(store, "request-2/attempt-1").await, Claim::Duplicate { by, .. } if by == "request-1/attempt-3"),
         "a later delivery is a duplicate"
     );
 }

@@ -93,10 +93,10 @@ export class CapstanStack extends Stack {
     });
     const evaluatorConcurrency = new CfnParameter(this, 'EvaluatorConcurrency', {
       type: 'Number',
-      default: 1,
+      default: 4,
       minValue: 1,
       maxValue: 1000,
-      description: "The evaluator's reserved concurrency; read docs/deploy.md (one writer per resource) before raising it above 1.",
+      description: "The evaluator's reserved concurrency: how many invocations run at once, shards of a fanned-out tick and alarms alike. See docs/deploy.md (sizing the shard size and the concurrency).",
     });
     const tickRate = new CfnParameter(this, 'TickRate', {
       type: 'String',

@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, and an unconfirmed intent); `updated_at` (RFC 3339) |
 //! | a resource's lease | `resource#<kind>#<identity>` | `lease` | `holder`, `acquired_at` (RFC 3339), `expires_at` (epoch seconds) |
-//! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's request id), `outcome` (the evaluation's JSON), `expires_at` |
+//! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's attempt: its request id and a number of its own), `outcome` (the evaluation's JSON), `expires_at` |
 //! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `progress` (`in_progress` or `completed`), `in_progress_until` (epoch seconds), `completed_at` (RFC 3339, once completed), `expires_at` |
 //!
 //! `<kind>` is the target kind as written in policies (`ecs_service`) and `<identity>` its name
@@ -40,10 +40,10 @@
 //!   [`batch`].
 //! - A claim works as an idempotency record does in AWS Lambda Powertools: a `PutItem` writes it
 //!   *in progress*, until [`DynamoStateStore::lease_duration`] from now, conditional on the item
-//!   being absent, or in progress and either already the claimant's (a retry of the same
-//!   invocation: Lambda retries with the same request id) or expired (an attempt that died).
-//!   Once every outcome of the delivery is logged, a conditional `UpdateItem` marks it
-//!   *completed*. A later delivery is told who completed it ([`Claim::Duplicate`]), or who is
+//!   being absent, or in progress and either already the claimant's or expired (an attempt
+//!   that died). Once every outcome of the delivery is logged, a conditional `UpdateItem` marks
+//!   it *completed*; a claimant that failed to handle the event gives its claim back with a
+//!   conditional `DeleteItem`, so that a retry need not wait for it to expire. A later delivery is told who completed it ([`Claim::Duplicate`]), or who is
 //!   working on it and until when ([`Claim::InProgress`]). A claim without `progress` was
 //!   written before claims were completed and counts as completed.
 
@@ -112,7 +112,8 @@ pub enum Claim {
     Claimed,
     /// The event was handled: its claim is completed.
     Duplicate {
-        /// Who claimed it, as they named themselves (the evaluator uses its request id).
+        /// Who claimed it, as they named themselves (the evaluator names each attempt: its
+        /// request id and a number of the attempt's own).
         by: String,
         /// When.
         at: DateTime<Utc>,
@@ -439,6 +440,60 @@ impl DynamoStateStore {
         }
     }
 
+    /// Gives back `claimant`'s claim of the event `key`, still in progress, so that the next
+    /// delivery of the event takes it at once (the claimant failed to handle it). Answers
+    /// whether it was given back: `false` when the claim is not `claimant`'s in progress.
+    pub async fn release_event(&self, key: &str, claimant: &str) -> Result<bool, AwsError> {
+        let (key, item_name) = self.key(format!("event#{key}"), CLAIM_RECORD);
+        self.delete_if(
+            key,
+            item_name,
+            &format!("claimed_by = :claimant AND {PROGRESS} = :in_progress"),
+            HashMap::from([
+                (
+                    ":claimant".to_owned(),
+                    AttributeValue::S(claimant.to_owned()),
+                ),
+                (
+                    ":in_progress".to_owned(),
+                    AttributeValue::S(IN_PROGRESS.to_owned()),
+                ),
+            ]),
+        )
+        .await
+    }
+
+    /// Deletes the item at `key` when `condition` holds; answers whether it did.
+    async fn delete_if(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        item_name: String,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<bool, AwsError> {
+        const OPERATION: &str = "dynamodb:DeleteItem";
+        let answer = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(AwsError::from_sdk(OPERATION, item_name, error)),
+        }
+    }
+
     /// The decision log item of `decision`, and its name.
     fn decision_item(&self, decision: &Decision<'_>) -> (HashMap<String, AttributeValue>, String) {
         let (mut item, item_name) = self.resource_key(
@@ -476,7 +531,7 @@ pub struct Decision<'a> {
     pub policy: &'a str,
     /// When it was evaluated.
     pub at: DateTime<Utc>,
-    /// Who evaluated it, e.g. the evaluator's request id.
+    /// Who evaluated it, e.g. the evaluator's attempt.
     pub evaluator: &'a str,
     /// The evaluation's outcome, as JSON.
     pub outcome: String,
@@ -549,28 +604,14 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, AwsError> {
-        const OPERATION: &str = "dynamodb:DeleteItem";
         let (key, item_name) = self.resource_key(target, LEASE_RECORD);
-        let answer = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .condition_expression(LEASE_RELEASED_IF)
-            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
-            .send()
-            .await;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(AwsError::from_sdk(OPERATION, item_name, error)),
-        }
+        self.delete_if(
+            key,
+            item_name,
+            LEASE_RELEASED_IF,
+            HashMap::from([(":holder".to_owned(), AttributeValue::S(holder.to_owned()))]),
+        )
+        .await
     }
 }
 

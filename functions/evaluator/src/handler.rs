@@ -84,8 +84,9 @@ impl App {
     /// each outcome is kept in the state table's decision log, and each delivery of an event
     /// (see [`event::Delivery::key`]) first claims it:
     ///
-    /// - claimed (the first delivery, or a retry of an attempt that failed or died): evaluated,
-    ///   and the claim completed once every outcome is logged;
+    /// - claimed (the first delivery, or a later one after an attempt that failed, which gave
+    ///   its claim back, or died, whose claim expired): evaluated, and the claim completed once
+    ///   every outcome is logged;
     /// - completed before: acknowledged as a duplicate with a log line naming the first
     ///   delivery, and not evaluated again;
     /// - in progress by another attempt: not evaluated, and left to a later delivery (see
@@ -97,18 +98,18 @@ impl App {
     ///
     /// The pass's leases and the claims last until `deadline` plus [`LEASE_MARGIN`]: they
     /// outlast the attempt, however long the function's timeout. They are held under the
-    /// request id, which Lambda's retries of an asynchronous invocation reuse, so a retry picks
-    /// up its own claim and leases at once. That is safe because Lambda retries an asynchronous
-    /// invocation only after the attempt ended with an error or a timeout, and stops a timed
-    /// out attempt: the earlier holder is gone. SQS's deliveries of a message again come with
-    /// new request ids, after the queue's visibility timeout, by when the claims and leases of
-    /// an attempt that died have expired.
+    /// attempt's own name ([`attempt_name`]), not the request id alone: Lambda's retries of an
+    /// asynchronous invocation and its rare duplicate deliveries share the request id, and two
+    /// of them may run at once when the reserved concurrency is above 1. A retry of an attempt
+    /// that died therefore waits until the dead attempt's claim and leases expire, as any other
+    /// delivery does.
     pub async fn handle(
         &self,
         event: Value,
-        request_id: String,
+        request_id: &str,
         deadline: DateTime<Utc>,
     ) -> Result<Value, lambda_runtime::Error> {
+        let attempt = attempt_name(request_id);
         let policies = self.policies.as_ref().map_err(
             |_| "policy set invalid: refusing to act (see the cold-start error in the log)",
         )?;
@@ -135,17 +136,17 @@ impl App {
         for delivery in batch.deliveries {
             let message_id = delivery.message_id;
             let claimed = match (self.mode, delivery.key) {
-                (Mode::Act, Some(key)) => match self.claim(&store, &key, &request_id).await {
+                (Mode::Act, Some(key)) => match self.claim(&store, &key, &attempt).await {
                     Ok(Claim::Claimed) => Some(key),
                     Ok(Claim::Duplicate { by, at }) => {
-                        tracing::info!(key = %key, first_request_id = %by, first_delivered_at = %at, "duplicate delivery: handled by the first delivery, not evaluated again");
+                        tracing::info!(key = %key, first_attempt = %by, first_delivered_at = %at, "duplicate delivery: handled by the first delivery, not evaluated again");
                         duplicates.push(
-                            json!({ "key": key, "first_request_id": by, "first_delivered_at": at }),
+                            json!({ "key": key, "first_attempt": by, "first_delivered_at": at }),
                         );
                         continue;
                     }
                     Ok(Claim::InProgress { by, until }) => {
-                        tracing::warn!(key = %key, request_id = %by, until = %until, "delivery in progress elsewhere: not evaluated, retried later");
+                        tracing::warn!(key = %key, attempt = %by, until = %until, "delivery in progress by another attempt: not evaluated, retried later");
                         refusals.refuse(message_id, format!(
                             "event {key} is being handled by {by} (its claim lasts until {until}): not evaluated; failing so that this delivery is retried later"
                         ))?;
@@ -166,6 +167,9 @@ impl App {
                     Ok(sent) => fanned_out.push(sent),
                     Err(error) => {
                         tracing::error!(error = %error, "tick not fanned out whole: failing so that Lambda retries it");
+                        if let Some(key) = claimed {
+                            give_back(&store, &key, &attempt).await;
+                        }
                         return Err(error.into());
                     }
                 }
@@ -177,14 +181,14 @@ impl App {
                     }
                 }
                 let pass = self
-                    .pass(&trigger, policies, &all, &store, &request_id, deadline)
+                    .pass(&trigger, policies, &all, &store, &attempt, deadline)
                     .await;
                 results.extend(pass.outcomes);
                 requests.extend(pass.requests);
             }
             triggers.push(trigger);
             if let Some(key) = claimed {
-                complete(&store, &key, &request_id).await;
+                complete(&store, &key, &attempt).await;
             }
         }
         let mut answer = json!({
@@ -215,7 +219,7 @@ impl App {
         policies: &[Policy],
         all: &[&Policy],
         store: &DynamoStateStore,
-        request_id: &str,
+        attempt: &str,
         deadline: DateTime<Utc>,
     ) -> capstan_runner::Pass {
         let now = evaluation_time(trigger.at(), Utc::now(), self.replay);
@@ -224,7 +228,7 @@ impl App {
             metrics: self.aws.cloudwatch(),
             capacity: &self.aws,
             state: store,
-            holder: request_id,
+            holder: attempt,
             clock: if self.replay { &replayed } else { &Utc::now },
             limits: Limits {
                 max_in_flight: self.max_in_flight,
@@ -243,7 +247,7 @@ impl App {
             self.report(outcome, policy).await;
         }
         if self.mode == Mode::Act {
-            self.keep(&woken, &pass.outcomes, now, request_id).await;
+            self.keep(&woken, &pass.outcomes, now, attempt).await;
         }
         pass
     }
@@ -256,19 +260,19 @@ impl App {
     /// it: every trigger but the shard queue (EventBridge, an alarm action, SNS, the schedule)
     /// invokes the function asynchronously, and Lambda retries a failed asynchronous invocation
     /// one and then two minutes later; SQS delivers a shard message again after the queue's
-    /// visibility timeout. By then the other attempt has ended, since its claim lasts only until
-    /// its own deadline plus [`LEASE_MARGIN`]: the retry finds the claim completed (and is
-    /// acknowledged as a duplicate) or expired (and evaluates). Dropping it instead would lose
-    /// this delivery's evaluation if the other attempt then died. A delivery that is still
-    /// refused after its retries lands in a dead-letter queue.
+    /// visibility timeout. By then the other attempt has usually ended, since its claim lasts
+    /// only until its own deadline plus [`LEASE_MARGIN`]: the retry finds the claim completed
+    /// (and is acknowledged as a duplicate) or expired (and evaluates). Dropping it instead
+    /// would lose this delivery's evaluation if the other attempt then died. A delivery that is
+    /// still refused after its retries lands in a dead-letter queue.
     async fn claim(
         &self,
         store: &DynamoStateStore,
         key: &str,
-        request_id: &str,
+        attempt: &str,
     ) -> Result<Claim, AwsError> {
         store
-            .claim_event(key, request_id, Utc::now())
+            .claim_event(key, attempt, Utc::now())
             .await
             .inspect_err(|error| {
                 tracing::error!(error = %error, key = %key, "cannot tell whether this event was delivered before: not evaluated");
@@ -302,7 +306,7 @@ impl App {
         policies: &[&Policy],
         outcomes: &[Outcome],
         at: DateTime<Utc>,
-        request_id: &str,
+        attempt: &str,
     ) {
         let mut decisions = Vec::with_capacity(outcomes.len());
         for (policy, outcome) in policies.iter().zip(outcomes) {
@@ -311,7 +315,7 @@ impl App {
                     target: &policy.target,
                     policy: &policy.name,
                     at,
-                    evaluator: request_id,
+                    evaluator: attempt,
                     outcome,
                 }),
                 Err(error) => {
@@ -373,10 +377,27 @@ impl Refusals {
 /// fail the invocation: the delivery's work is done, and a retry would evaluate it again. The
 /// claim then stays in progress until it expires, after which a later delivery of the event is
 /// evaluated again.
-async fn complete(store: &DynamoStateStore, key: &str, request_id: &str) {
-    if let Err(error) = store.complete_event(key, request_id, Utc::now()).await {
+async fn complete(store: &DynamoStateStore, key: &str, attempt: &str) {
+    if let Err(error) = store.complete_event(key, attempt, Utc::now()).await {
         tracing::error!(error = %error, key = %key, "the delivery's claim could not be completed: a delivery of this event after the claim expires is evaluated again");
     }
+}
+
+/// Gives back this attempt's claim of the event `key`, which it failed to handle, so that
+/// Lambda's retry of the invocation takes it at once instead of waiting for it to expire. A
+/// failure is logged: the retry then waits for the claim to expire.
+async fn give_back(store: &DynamoStateStore, key: &str, attempt: &str) {
+    if let Err(error) = store.release_event(key, attempt).await {
+        tracing::error!(error = %error, key = %key, "the failed delivery's claim could not be given back: a retry of this event waits until it expires");
+    }
+}
+
+/// Who one attempt at invocation `request_id` is, as its claims, leases and decision log
+/// entries name it: the request id and a number drawn for the attempt, so that two attempts
+/// under one request id (Lambda's retry of an attempt that died, or a duplicate delivery of
+/// its queue running beside the first) never take each other's claim or lease.
+fn attempt_name(request_id: &str) -> String {
+    format!("{request_id}/{:016x}", fastrand::u64(..))
 }
 
 /// How long the leases and claims of an attempt that Lambda stops at `deadline` last, taken
@@ -425,6 +446,19 @@ fn log_decision(outcome: &Outcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_under_one_request_id_have_names_of_their_own() {
+        let first = attempt_name("8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+        let retry = attempt_name("8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+        assert_ne!(first, retry);
+        for name in [first, retry] {
+            assert!(
+                name.starts_with("8476a536-e9f4-11e8-9739-2dfe598c3fcd/"),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn leases_and_claims_outlast_the_attempt() {

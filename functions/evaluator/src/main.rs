@@ -27,10 +27,11 @@ async fn main() -> Result<(), Error> {
     capstan_lambda::init_logging();
 
     let settings = Settings::from_env()?;
-    let app = App::start(settings).await;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+    let app = &App::start(settings).await;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let deadline = event.context.deadline().into();
-        app.handle(event.payload, event.context.request_id, deadline)
+        app.handle(event.payload, &event.context.request_id, deadline)
+            .await
     }))
     .await
 }
