@@ -23,6 +23,7 @@ use capstan_tests::lambda::{LambdaEvaluator, Profile, workspace_root};
 use capstan_tests::proxy::{Faults, Proxy, Stats};
 use capstan_tests::queue::ObservedQueue;
 use capstan_tests::runtime_api::{self, ColdStart};
+use capstan_tests::state_table::{leases_held, scan};
 
 const USAGE: &str = "usage: capstan-bench-pass [--resources N] [--services S] [--changing K] \
 [--ticks T] [--latency-ms L] [--fail-before P] [--fail-after Q] [--seed S] [--max-in-flight M] \
@@ -470,43 +471,6 @@ fn changes_needed(fleet: &[Resource], current: &[i32]) -> (usize, usize) {
         }
     }
     needed
-}
-
-/// Every item of the state table.
-async fn scan(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Vec<HashMap<String, AttributeValue>> {
-    dynamodb
-        .scan()
-        .table_name(table)
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .expect("scanning the state table")
-}
-
-/// The leases in `items` that have not expired at `now`.
-fn leases_held(items: &[HashMap<String, AttributeValue>], now: DateTime<Utc>) -> usize {
-    items
-        .iter()
-        .filter(|item| {
-            item.get("sk")
-                .and_then(|sk| sk.as_s().ok())
-                .is_some_and(|sk| sk == "lease")
-        })
-        .filter(|item| {
-            item.get("expires_at")
-                .and_then(|at| at.as_n().ok())
-                .and_then(|at| at.parse::<i64>().ok())
-                .is_some_and(|at| at > now.timestamp())
-        })
-        .count()
 }
 
 /// How many entries of each resource's decision log record a change applied, by partition key.

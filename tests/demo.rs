@@ -28,7 +28,6 @@ use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
 use capstan_aws::Aws;
-use capstan_aws::rds::MANAGED_TAG;
 use capstan_policy::PolicySet;
 use capstan_policy::model::{Duration, Policy, ReplicaPlan, Target};
 use capstan_runner::{Limits, Mode, Ports, evaluate};
@@ -267,7 +266,10 @@ async fn main() {
             Target::AutoscalingGroup { name } => fleet::asg_desired(&autoscaling, name).await,
             Target::RdsReplicas { source } => {
                 let replicas = fleet::rds_replicas(&rds, source).await;
-                replicas.iter().filter(|(_, tags)| managed(tags)).count() as i32
+                replicas
+                    .iter()
+                    .filter(|(_, tags)| fleet::capstan_created(tags))
+                    .count() as i32
             }
             other => unreachable!("the demo's policies do not target {other}"),
         };
@@ -610,12 +612,6 @@ async fn replicas_line(rds: &aws_sdk_rds::Client, source: &str) -> String {
         .map(|(name, tags)| format!("{name} ({})", tags_text(tags)))
         .collect();
     format!("replicas of {source} now: {}", listed.join(", "))
-}
-
-/// Whether capstan created the instance with these tags.
-fn managed(tags: &[aws_sdk_rds::types::Tag]) -> bool {
-    tags.iter()
-        .any(|t| t.key() == Some(MANAGED_TAG) && t.value() == Some("true"))
 }
 
 /// Tags as `key=value`, or that there are none.

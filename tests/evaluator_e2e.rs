@@ -3,15 +3,17 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use capstan_tests::events::{self, sample, tick};
+use capstan_tests::events::{self, AlarmChange, tick};
 use capstan_tests::fleet::{self, MetricId};
-use capstan_tests::lambda::LambdaEvaluator;
+use capstan_tests::lambda::{LambdaEvaluator, evaluator_function};
 use capstan_tests::queue::ObservedQueue;
+use capstan_tests::state_table;
 use capstan_tests::topic::ObservedTopic;
 
 /// Services of the scenario, each with its own policy and CPU trace.
@@ -50,56 +52,30 @@ paused: {paused}
     )
 }
 
-/// `metric` as an alarm's `metricStat.metric` names it.
-fn alarm_metric(metric: &MetricId) -> Value {
-    let dimensions: serde_json::Map<String, Value> = metric
-        .dimensions
-        .iter()
-        .map(|(name, value)| (name.clone(), json!(value)))
-        .collect();
-    json!({ "namespace": metric.namespace, "name": metric.name, "dimensions": dimensions })
+/// The state change of the alarm on `metric` (named after its service) into `ALARM` at `at`.
+fn alarm(metric: &MetricId, at: DateTime<Utc>) -> AlarmChange {
+    AlarmChange {
+        alarm: format!("capstan-{}", metric.dimensions[1].1),
+        state: "ALARM",
+        at,
+        metric: metric.clone(),
+    }
 }
 
 /// AWS's EventBridge sample, pointed at `metric` and stamped `at`.
 fn eventbridge_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
-    let mut event = sample("eventbridge-alarm.json");
-    event["time"] = json!(at.to_rfc3339());
-    event["detail"]["alarmName"] = json!(format!("capstan-{}", metric.dimensions[1].1));
-    event["detail"]["state"]["timestamp"] = json!(at.to_rfc3339());
-    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"] = alarm_metric(metric);
-    event
+    alarm(metric, at).eventbridge()
 }
 
 /// AWS's direct alarm-action sample, pointed at `metric` and stamped `at`: the same alarm as
 /// [`eventbridge_alarm`]'s.
 fn alarm_action(metric: &MetricId, at: DateTime<Utc>) -> Value {
-    let mut event = sample("alarm-action.json");
-    event["time"] = json!(at.to_rfc3339());
-    event["alarmData"]["alarmName"] = json!(format!("capstan-{}", metric.dimensions[1].1));
-    event["alarmData"]["state"]["timestamp"] = json!(at.to_rfc3339());
-    event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"] =
-        alarm_metric(metric);
-    event
+    alarm(metric, at).alarm_action()
 }
 
-/// AWS's SNS alarm sample, its message's trigger pointed at `metric` and stamped `at`.
+/// AWS's SNS alarm sample, its message pointed at `metric` and stamped `at`.
 fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
-    let mut event = sample("sns-alarm.json");
-    let record = &mut event["Records"][0]["Sns"];
-    let mut message: Value =
-        serde_json::from_str(record["Message"].as_str().expect("message")).expect("message JSON");
-    message["StateChangeTime"] = json!(at.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string());
-    message["Trigger"]["Namespace"] = json!(metric.namespace);
-    message["Trigger"]["MetricName"] = json!(metric.name);
-    message["Trigger"]["Dimensions"] = json!(
-        metric
-            .dimensions
-            .iter()
-            .map(|(name, value)| json!({"name": name, "value": value}))
-            .collect::<Vec<_>>()
-    );
-    record["Message"] = json!(message.to_string());
-    event
+    alarm(metric, at).sns()
 }
 
 /// The evaluator reading the policies in `policies`, keeping its state in `table`, in replay (each
@@ -782,5 +758,66 @@ async fn a_tick_over_more_policies_than_one_invocation_fans_out_and_each_is_eval
         let log = decision_log(&dynamodb, &table, &cluster, service).await;
         assert_eq!(log.len(), 1, "{service}: {log:#?}");
         assert_eq!(fleet::ecs_desired(&ecs, &cluster, service).await, 4);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tick_that_cannot_send_its_shards_fails_and_gives_its_claim_back_for_the_retry() {
+    let config = capstan_tests::sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = capstan_tests::unique("state");
+    capstan_aws::state::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+    let cluster = capstan_tests::unique("e2e-no-queue");
+    let policies = tempfile::tempdir().expect("tempdir");
+    for service in [HOT, COOL] {
+        fs::write(
+            policies.path().join(format!("{service}.yaml")),
+            policy_yaml(&cluster, service, false),
+        )
+        .expect("writing a policy");
+    }
+    let endpoint = capstan_tests::endpoint();
+    let missing = format!(
+        "{endpoint}/123456789012/{}",
+        capstan_tests::unique("missing")
+    );
+    let event = tick(Utc::now());
+    let invoke = || {
+        let mut evaluator = evaluator_function(
+            policies.path(),
+            &table,
+            &endpoint,
+            &[
+                ("CAPSTAN_SHARD_QUEUE", &missing),
+                ("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", "1"),
+            ],
+        );
+        evaluator.invoke(
+            &event,
+            "tick-request",
+            SystemTime::now() + Duration::from_secs(60),
+        );
+        evaluator
+            .answer(Duration::from_secs(120))
+            .expect("an answer")
+            .result
+    };
+
+    // The shards cannot be sent: the invocation fails, naming the queue, and its claim is given
+    // back, so that Lambda's retry (the same request id, another attempt) is not kept out.
+    for attempt in ["first", "retry"] {
+        let error = invoke().expect_err("the shard queue is missing");
+        assert!(
+            error.contains("missing") && !error.contains("is being handled by"),
+            "{attempt}: {error}"
+        );
+        let claims: Vec<_> = state_table::scan(&dynamodb, &table)
+            .await
+            .into_iter()
+            .filter(|item| item.get("sk") == Some(&AttributeValue::S("claim".into())))
+            .collect();
+        assert_eq!(claims, Vec::new(), "{attempt}: the claim was given back");
     }
 }

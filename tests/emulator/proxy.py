@@ -16,17 +16,31 @@ random draw per request, either
 - forwards it and relays the answer.
 
 It also sums the time the emulator took over the requests it forwarded, per operation, so that a
-benchmark can tell the emulator's share of a run from its own. The emulator's own endpoints
+benchmark can tell the emulator's share of a run from its own.
+
+A hold stops a caller between two AWS calls, for a test that kills it there: once set, the
+`hold_from`-th call counted (from 1, since the last reset), or the first call of the operation
+`hold_operation`, and every call after it, are held before they reach the emulator, until released.
+Released calls are forwarded, so that they take effect (a caller killed meanwhile never reads the
+answer), or dropped (answered 503 without forwarding, as if they never left the caller). The emulator's own endpoints
 (`/moto-api/`) and requests that name no operation pass through untouched: not counted, delayed or
 failed.
 
 Control, never forwarded:
 
-- `GET /__proxy/stats`: `{"calls": {op: n}, "failed_before": {op: n}, "failed_after": {op: n},
-  "max_in_flight": n, "upstream_s": {op: seconds}, "config": {...}}`
+- `GET /__proxy/stats`: `{"calls": {op: n}, "forwarded": {op: n}, "invocations": {op: n},
+  "failed_before": {op: n}, "failed_after": {op: n}, "max_in_flight": n, "upstream_s": {op: seconds},
+  "config": {...}}` (`forwarded`: the calls that reached the emulator; `invocations`: how many
+  operation invocations they were, each with the SDK's retries of it counted once, by their
+  `amz-sdk-invocation-id` header).
 - `POST /__proxy/config` with any of `{"latency_ms", "fail_before", "fail_after", "seed"}`: a new
   seed restarts the fault sequence.
 - `POST /__proxy/reset`: the counters back to zero (the configuration and the fault sequence stay).
+- `POST /__proxy/hold` with `{"hold_from": n}` or `{"hold_operation": name}`: sets a hold.
+- `GET /__proxy/held?wait=SECONDS`: the operations of the calls held now, in the order they came,
+  once there is one or after SECONDS: `{"held": [op, ...]}`.
+- `POST /__proxy/release` with `{"forward": true|false}`: lifts the hold and lets every held call
+  go, forwarded or dropped; answers once each has, with `{"released": n}`.
 
 Once the socket is listening, the port is written to --port-file (atomically) and printed.
 """
@@ -125,7 +139,10 @@ class Faults:
 
     def reset(self):
         with self.lock:
+            self.seen = 0
             self.calls = {}
+            self.forwarded = {}
+            self.invocations = {}
             self.failed_before = {}
             self.failed_after = {}
             self.in_flight = 0
@@ -150,9 +167,10 @@ class Faults:
         }
 
     def begin(self, name):
-        """Counts a call of `name` in flight; answers its latency (seconds) and its fault:
-        "before", "after" or None."""
+        """Counts a call of `name` in flight; answers its number (from 1, since the last reset),
+        its latency (seconds) and its fault: "before", "after" or None."""
         with self.lock:
+            self.seen += 1
             self.calls[name] = self.calls.get(name, 0) + 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -165,23 +183,86 @@ class Faults:
                 self.failed_after[name] = self.failed_after.get(name, 0) + 1
             else:
                 fault = None
-            return self.latency_ms / 1000, fault
+            return self.seen, self.latency_ms / 1000, fault
 
-    def end(self, name, upstream_s):
+    def end(self, name, upstream_s, forwarded, invocation):
         with self.lock:
             self.in_flight -= 1
             self.upstream_s[name] = self.upstream_s.get(name, 0.0) + upstream_s
+            if forwarded:
+                self.forwarded[name] = self.forwarded.get(name, 0) + 1
+                self.invocations.setdefault(name, set()).add(invocation)
 
     def stats(self):
         with self.lock:
             return {
                 "calls": dict(self.calls),
+                "forwarded": dict(self.forwarded),
+                "invocations": {name: len(ids) for name, ids in self.invocations.items()},
                 "failed_before": dict(self.failed_before),
                 "failed_after": dict(self.failed_after),
                 "max_in_flight": self.max_in_flight,
                 "upstream_s": dict(self.upstream_s),
                 "config": self.config(),
             }
+
+
+class Hold:
+    """Calls held between the caller and the emulator (see the module docs), shared by every
+    request."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.hold_from = None
+        self.hold_operation = None
+        self.holding = False
+        self.held = []
+        self.verdict = None
+
+    def set(self, settings):
+        with self.condition:
+            self.hold_from = settings.get("hold_from")
+            self.hold_operation = settings.get("hold_operation")
+
+    def wait(self, name, number):
+        """Holds call `number`, of `name`, while a hold applies to it; answers whether it was
+        held (then [`Hold.done`] must follow once it has gone) and whether to forward it."""
+        with self.condition:
+            starts = number == self.hold_from or name == self.hold_operation
+            if not (self.holding or starts):
+                return False, True
+            self.holding = True
+            self.held.append(name)
+            self.condition.notify_all()
+            self.condition.wait_for(lambda: self.verdict is not None)
+            return True, self.verdict
+
+    def done(self, name):
+        """A released call of `name` has gone: forwarded and answered, or dropped."""
+        with self.condition:
+            self.held.remove(name)
+            if not self.held:
+                self.verdict = None
+            self.condition.notify_all()
+
+    def held_now(self, wait_s):
+        """The operations held now, once there is one or after `wait_s` seconds."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.held and self.verdict is None, timeout=wait_s)
+            return list(self.held) if self.verdict is None else []
+
+    def release(self, forward):
+        """Lifts the hold; answers the number of calls it let go, once each has gone (a call
+        forwarded has then taken effect)."""
+        with self.condition:
+            self.hold_from = self.hold_operation = None
+            self.holding = False
+            released = len(self.held)
+            if released:
+                self.verdict = forward
+                self.condition.notify_all()
+                self.condition.wait_for(lambda: not self.held)
+            return released
 
 
 class Upstream:
@@ -217,7 +298,7 @@ class Upstream:
         raise AssertionError("unreachable")
 
 
-def make_handler(upstream, faults):
+def make_handler(upstream, faults, hold):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -276,9 +357,13 @@ def make_handler(upstream, faults):
                 status, answer_headers, data, _ = upstream.send(self.command, self.path, headers, body)
                 return self.answer(status, answer_headers, data)
             name, protocol = called
-            latency_s, fault = faults.begin(name)
+            number, latency_s, fault = faults.begin(name)
             upstream_s = 0.0
+            forwarded = False
+            held, forward = hold.wait(name, number)
             try:
+                if not forward:
+                    return self.answer(503, *unavailable(protocol))
                 if latency_s:
                     time.sleep(latency_s)
                 if fault == "before":
@@ -286,11 +371,14 @@ def make_handler(upstream, faults):
                 status, answer_headers, data, upstream_s = upstream.send(
                     self.command, self.path, headers, body
                 )
+                forwarded = True
                 if fault == "after":
                     return self.answer(503, *unavailable(protocol))
                 return self.answer(status, answer_headers, data)
             finally:
-                faults.end(name, upstream_s)
+                faults.end(name, upstream_s, forwarded, self.headers.get("amz-sdk-invocation-id"))
+                if held:
+                    hold.done(name)
 
         def control(self, body):
             action = self.path[len(CONTROL) :]
@@ -302,6 +390,14 @@ def make_handler(upstream, faults):
             elif self.command == "POST" and action == "reset":
                 faults.reset()
                 result = {}
+            elif self.command == "POST" and action == "hold":
+                hold.set(json.loads(body or b"{}"))
+                result = {}
+            elif self.command == "GET" and action.startswith("held"):
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(action).query)
+                result = {"held": hold.held_now(float(query.get("wait", ["0"])[0]))}
+            elif self.command == "POST" and action == "release":
+                result = {"released": hold.release(bool(json.loads(body)["forward"]))}
             else:
                 return self.answer(404, [("Content-Type", "application/json")], b"{}")
             self.answer(200, [("Content-Type", "application/json")], json.dumps(result).encode())
@@ -323,7 +419,7 @@ class Server(ThreadingHTTPServer):
 
 def make_server(upstream_url, port=0):
     """A proxy to `upstream_url` on 127.0.0.1:`port`, not yet serving."""
-    handler = make_handler(Upstream(upstream_url), Faults())
+    handler = make_handler(Upstream(upstream_url), Faults(), Hold())
     server = Server(("127.0.0.1", port), handler)
     return server
 

@@ -240,5 +240,100 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(self.stats()["max_in_flight"], 1, "calls one after another")
 
 
+    def hold(self, **settings):
+        status, _, _ = self.request("/__proxy/hold", json.dumps(settings).encode())
+        self.assertEqual(status, 200)
+
+    def held(self, count):
+        """The operations held, once `count` are."""
+        for _ in range(20):
+            status, _, body = self.request("/__proxy/held?wait=5", method="GET")
+            self.assertEqual(status, 200)
+            held = json.loads(body)["held"]
+            if len(held) >= count:
+                return held
+        self.fail(f"{count} calls were never held at once")
+
+    def release(self, forward):
+        status, _, body = self.request(
+            "/__proxy/release", json.dumps({"forward": forward}).encode()
+        )
+        self.assertEqual(status, 200)
+        return json.loads(body)["released"]
+
+    def in_background(self, call):
+        """Starts `call` in a thread; answers the thread and the list its status will go to."""
+        answers = []
+        thread = threading.Thread(target=lambda: answers.append(call()[0]))
+        thread.start()
+        return thread, answers
+
+    def received(self):
+        return [target for _, target, _ in self.stub.received]
+
+    def test_a_hold_from_the_nth_call_keeps_it_and_every_later_one_until_released_forwarded(self):
+        self.hold(hold_from=2)
+        self.assertEqual(self.dynamodb("GetItem")[0], 200, "the first call passes")
+        second, second_answer = self.in_background(lambda: self.dynamodb("PutItem"))
+        self.assertEqual(self.held(1), ["PutItem"])
+        third, third_answer = self.in_background(lambda: self.dynamodb("DeleteItem"))
+        self.assertEqual(self.held(2), ["PutItem", "DeleteItem"])
+        self.assertEqual(self.received(), ["DynamoDB_20120810.GetItem"], "held calls wait")
+
+        self.assertEqual(self.release(forward=True), 2)
+        # Released calls have taken effect by the time the release is answered.
+        self.assertEqual(
+            sorted(self.received()),
+            sorted(
+                [
+                    "DynamoDB_20120810.GetItem",
+                    "DynamoDB_20120810.PutItem",
+                    "DynamoDB_20120810.DeleteItem",
+                ]
+            ),
+        )
+        second.join()
+        third.join()
+        self.assertEqual(second_answer + third_answer, [200, 200])
+        self.assertEqual(self.dynamodb("GetItem")[0], 200, "the hold is lifted")
+        stats = self.stats()
+        self.assertEqual(stats["forwarded"], {"GetItem": 2, "PutItem": 1, "DeleteItem": 1})
+
+    def test_an_operation_retried_by_the_sdk_is_one_invocation(self):
+        def call(invocation, attempt):
+            return self.request(
+                "/",
+                b"{}",
+                {
+                    "Content-Type": JSON,
+                    "X-Amz-Target": "DynamoDB_20120810.PutItem",
+                    "amz-sdk-invocation-id": invocation,
+                    "amz-sdk-request": f"attempt={attempt}; max=3",
+                },
+            )
+
+        call("first", 1)
+        call("first", 2)
+        call("second", 1)
+        stats = self.stats()
+        self.assertEqual(stats["forwarded"], {"PutItem": 3})
+        self.assertEqual(stats["invocations"], {"PutItem": 2})
+
+    def test_held_calls_dropped_never_reach_the_upstream(self):
+        self.hold(hold_operation="PutItem")
+        self.assertEqual(self.dynamodb("GetItem")[0], 200)
+        held, answer = self.in_background(lambda: self.dynamodb("PutItem"))
+        self.assertEqual(self.held(1), ["PutItem"])
+
+        self.assertEqual(self.release(forward=False), 1)
+        held.join()
+        self.assertEqual(answer, [503])
+        self.assertEqual(self.received(), ["DynamoDB_20120810.GetItem"])
+        self.assertEqual(self.stats()["forwarded"], {"GetItem": 1})
+        self.assertEqual(self.stats()["calls"], {"GetItem": 1, "PutItem": 1})
+        self.assertEqual(self.release(forward=True), 0, "nothing left to release")
+        self.assertEqual(self.dynamodb("PutItem")[0], 200, "the hold is lifted")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,6 +5,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ecs::types::ContainerDefinition;
 use aws_sdk_rds::types::{Filter, Tag};
+use capstan_aws::rds::MANAGED_TAG;
 use capstan_policy::model::DEFAULT_DELAY;
 
 /// Creates an ECS cluster (if needed), a task definition and a service with `desired` tasks.
@@ -188,6 +189,12 @@ pub async fn rds_replicas(rds: &aws_sdk_rds::Client, source: &str) -> Vec<(Strin
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found
+}
+
+/// Whether capstan created the DB instance with these tags.
+pub fn capstan_created(tags: &[Tag]) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(MANAGED_TAG) && t.value() == Some("true"))
 }
 
 /// A CloudWatch metric identity: namespace, name and dimensions.

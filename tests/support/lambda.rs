@@ -1,12 +1,16 @@
-//! The real evaluator binary under `cargo lambda watch`, invoked with `cargo lambda invoke`.
+//! The real evaluator binary under `cargo lambda watch`, invoked with `cargo lambda invoke`, or
+//! run as Lambda runs it against a Runtime API of the test's own ([`evaluator_function`]).
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::runtime_api::Function;
 
 /// How long an invocation may wait for the function (seconds): the first one builds and starts
 /// it, so a function that cannot start fails the invocation instead of hanging it. Below
@@ -135,6 +139,57 @@ impl Drop for LambdaEvaluator {
             .status();
         let _ = self.watch.wait();
     }
+}
+
+/// The debug evaluator binary, built once per test process the way `cargo lambda watch`
+/// builds it (the package alone), for tests that run it against a Runtime API of their own
+/// ([`crate::runtime_api::Function`]).
+///
+/// # Panics
+///
+/// When the build fails.
+pub fn evaluator_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = cargo()
+                .current_dir(workspace_root())
+                .args([
+                    "build",
+                    "--quiet",
+                    "--locked",
+                    "--package",
+                    "capstan-evaluator",
+                ])
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "building the evaluator: {status}");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+            target.join("debug").join("evaluator")
+        })
+        .clone()
+}
+
+/// A new execution environment of the debug evaluator ([`evaluator_binary`]) reading the
+/// policies in `policies`, keeping its state in `table`, calling AWS at `endpoint` with the
+/// emulator's test credentials, with the settings `more`.
+pub fn evaluator_function(
+    policies: &Path,
+    table: &str,
+    endpoint: &str,
+    more: &[(&str, &str)],
+) -> Function {
+    let mut env = vec![
+        ("CAPSTAN_POLICY_DIR", policies.to_str().expect("UTF-8 path")),
+        ("CAPSTAN_STATE_TABLE", table),
+        ("CAPSTAN_AWS_ENDPOINT", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    env.extend_from_slice(more);
+    Function::spawn(&evaluator_binary(), &env)
 }
 
 /// `cargo`, without the variables cargo set for this process (it runs under `cargo test`,

@@ -10,6 +10,7 @@ pub mod msk_mock;
 pub mod proxy;
 pub mod queue;
 pub mod runtime_api;
+pub mod state_table;
 pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -32,6 +32,11 @@ pub struct Faults {
 pub struct Stats {
     /// Requests by operation (`DescribeServices`), each attempt of the SDK's retries one.
     pub calls: BTreeMap<String, u64>,
+    /// Requests that reached the emulator, by operation.
+    pub forwarded: BTreeMap<String, u64>,
+    /// The operation invocations those requests were, by operation: the SDK's retries of one
+    /// invocation count once (they share its `amz-sdk-invocation-id`).
+    pub invocations: BTreeMap<String, u64>,
     /// Requests answered 503 before reaching the emulator, by operation.
     pub failed_before: BTreeMap<String, u64>,
     /// Requests forwarded and answered 503, by operation.
@@ -58,6 +63,15 @@ impl Stats {
     pub fn of(&self, operation: &str) -> u64 {
         self.calls.get(operation).copied().unwrap_or(0)
     }
+}
+
+/// Where the proxy starts holding calls (see [`Proxy::hold`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hold {
+    /// At the call with this number, from 1, counted since the last reset.
+    From(u64),
+    /// At the first call of this operation (`UpdateService`).
+    Operation(String),
 }
 
 /// The proxy process, forwarding to an upstream. Stopped on drop.
@@ -112,6 +126,43 @@ impl Proxy {
         self.control("POST", "config", &settings.to_string());
     }
 
+    /// Holds calls from `hold` on before they reach the emulator: that call and every later one
+    /// wait at the proxy until [`Proxy::release`], so that a test can stop their caller between
+    /// two AWS calls.
+    pub fn hold(&self, hold: &Hold) {
+        let settings = match hold {
+            Hold::From(number) => json!({ "hold_from": number }),
+            Hold::Operation(name) => json!({ "hold_operation": name }),
+        };
+        self.control("POST", "hold", &settings.to_string());
+    }
+
+    /// The operations of the calls held now, in the order they came, once one is or after
+    /// `wait` (then none).
+    pub fn held(&self, wait: Duration) -> Vec<String> {
+        let answer = self.control("GET", &format!("held?wait={}", wait.as_secs_f64()), "");
+        answer["held"]
+            .as_array()
+            .map(|held| {
+                held.iter()
+                    .filter_map(|name| name.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Lifts the hold and lets every held call go, `forward`ed to the emulator (it takes
+    /// effect) or dropped (answered 503 without reaching it); answers how many, once each has
+    /// gone.
+    pub fn release(&self, forward: bool) -> u64 {
+        let answer = self.control(
+            "POST",
+            "release",
+            &json!({ "forward": forward }).to_string(),
+        );
+        answer["released"].as_u64().unwrap_or(0)
+    }
+
     /// Sets the counters back to zero.
     pub fn reset(&self) {
         self.control("POST", "reset", "");
@@ -133,6 +184,8 @@ impl Proxy {
         };
         Stats {
             calls: counts("calls"),
+            forwarded: counts("forwarded"),
+            invocations: counts("invocations"),
             failed_before: counts("failed_before"),
             failed_after: counts("failed_after"),
             max_in_flight: stats["max_in_flight"].as_u64().unwrap_or(0),
