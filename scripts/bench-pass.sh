@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pass benchmark (tests/bench_pass.rs): the real evaluator under `cargo lambda watch`, ticking
+# The pass benchmark (tests/bench_pass.rs): the real evaluator, run as Lambda runs it, ticking
 # over resources in the emulator through the fault-injecting proxy (tests/emulator/proxy.py).
 # Builds what the run needs, then runs it under scripts/with-emulator.sh with the arguments given.
 #
@@ -23,8 +23,10 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --policies) policies="${args[i + 1]:-}" ;;
   esac
 done
+# The benchmark and the debug evaluator come from the workspace's one build, as scripts/test.sh
+# builds it.
 bench="${CARGO_TARGET_DIR:-target}/debug/capstan-bench-pass"
-cargo build --quiet --locked --package capstan-tests --bin capstan-bench-pass
+cargo build --quiet --locked --workspace --all-targets
 
 if [[ "$cold_start" == true ]]; then
   # The cold start's set is packaged into the release evaluator, as a deployment packages its
@@ -38,10 +40,7 @@ if [[ "$cold_start" == true ]]; then
   exit
 fi
 
-# The evaluator is built alone, as `cargo lambda watch` builds it, so its build is a no-op there.
 if [[ "$release" == true ]]; then
   cargo build --quiet --locked --release --package capstan-evaluator
-else
-  cargo build --quiet --locked --package capstan-evaluator
 fi
 exec scripts/with-emulator.sh "$bench" "$@"

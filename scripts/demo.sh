@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs the tools, starts the AWS emulator, and runs capstan against it, one
-# simulated minute at a time, in two sections. First the real evaluator Lambda (under
-# `cargo lambda watch`): a CPU spike, a flash sale, and a read replica created ahead of the sale
-# and retired after it. Then Kafka: consumers held at their topic's partitions while their lag
+# simulated minute at a time, in two sections. First the real evaluator Lambda (its binary run as
+# Lambda runs it, against a Runtime API of the demo's own): a CPU spike, a flash sale, and a read
+# replica created ahead of the sale and retired after it. Then Kafka: consumers held at their topic's partitions while their lag
 # grows, and the topic's partitions grown for them, by the runner in process. No emulator
 # implements MSK's topic operations, so that section's Kafka client is mocked in process
 # (aws-smithy-mocks); everything else is moto.
@@ -10,5 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 . scripts/env.sh
-cargo build --quiet --locked --package capstan-evaluator --package capstan-tests --bin capstan-demo
-scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-demo
+# One build of the evaluator and the demo, sharing their dependencies; the demo runs the
+# evaluator binary it built.
+cargo build --quiet --locked --workspace --bins
+scripts/with-emulator.sh "${CARGO_TARGET_DIR:-target}/debug/capstan-demo"

@@ -15,9 +15,11 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
+# One build of everything, the dependencies compiled once with the features the tests need: the
+# tests run the evaluator binary it builds, and the steps below run its binaries directly, since
+# `cargo run --package` would build them again with another feature set.
 cargo build --workspace --all-targets --locked
-# The end-to-end tests run the evaluator under `cargo lambda watch`, which builds it alone.
-cargo build --package capstan-evaluator --locked
+bin="${CARGO_TARGET_DIR:-target}/debug"
 
 step "emulator (the CBOR bridge, DynamoDB one request at a time, the fault-injecting proxy)"
 .venv/bin/python -m unittest discover --start-directory tests/emulator --pattern 'test_*.py'
@@ -30,16 +32,15 @@ step "benchmark (brief run; figures are reported, not asserted)"
 cargo bench --package capstan-sim --bench decide --locked -- --warm-up-time 1 --measurement-time 2
 
 step "pass benchmark (brief run; figures are reported, not asserted)"
-scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-bench-pass -- \
-  --resources 100 --latency-ms 10 --ticks 1
-scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-bench-pass -- \
-  --resources 100 --latency-ms 10 --ticks 1 --shard-size 40
+scripts/with-emulator.sh "$bin/capstan-bench-pass" --resources 100 --latency-ms 10 --ticks 1
+scripts/with-emulator.sh "$bin/capstan-bench-pass" --resources 100 --latency-ms 10 --ticks 1 \
+  --shard-size 40
 
 step "demo (its own checks: the replica created and retired, the partitions grown)"
-scripts/with-emulator.sh cargo run --quiet --locked --package capstan-tests --bin capstan-demo
+scripts/with-emulator.sh "$bin/capstan-demo"
 
 step "policies"
-cargo run --quiet --package capstan --locked -- validate policies/
+"$bin/capstan" validate policies/
 
 step "SAM template"
 bash scripts/check-template.sh

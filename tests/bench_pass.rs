@@ -1,4 +1,4 @@
-//! The pass benchmark: the real evaluator, under `cargo lambda watch`, ticking over N resources in
+//! The pass benchmark: the real evaluator, run as Lambda runs it, ticking over N resources in
 //! the emulator through the fault-injecting proxy of `tests/emulator/proxy.py`, with the calls of
 //! each tick counted by operation and set against the fewest AWS's batch sizes allow. With
 //! `--cold-start`, it measures instead the cold start of the release evaluator holding a large
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use capstan_tests::events::{self, sample, tick};
 use capstan_tests::fleet::{self, MetricId};
-use capstan_tests::lambda::{LambdaEvaluator, Profile, workspace_root};
+use capstan_tests::lambda::{LambdaEvaluator, Profile, built_binary};
 use capstan_tests::proxy::{Faults, Proxy, Stats};
 use capstan_tests::queue::ObservedQueue;
 use capstan_tests::runtime_api::{self, ColdStart};
@@ -678,7 +678,7 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
         .collect::<Vec<_>>(),
         settings.profile,
     );
-    // An alarm no policy uses: the function is built if need be and started, unmeasured.
+    // An alarm no policy uses: the function is started, unmeasured.
     let warm = Instant::now();
     evaluator
         .invoke(&sample("eventbridge-alarm.json"))
@@ -886,23 +886,6 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// The release binary `name`, built beforehand (see `scripts/bench-pass.sh`).
-fn release_binary(name: &str) -> Result<PathBuf, String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let binary = target.join("release").join(name);
-    if binary.is_file() {
-        Ok(binary)
-    } else {
-        Err(format!(
-            "{} is missing: build it first (`cargo build --release -p capstan-evaluator` and \
-             `cargo build --release -p capstan-tests --bin capstan-hello-lambda`, as \
-             scripts/bench-pass.sh does)",
-            binary.display()
-        ))
-    }
-}
-
 /// The median of `values`.
 fn median<T: Copy + Ord>(mut values: Vec<T>) -> T {
     values.sort_unstable();
@@ -919,8 +902,8 @@ fn cold_start_set(policies: usize) -> Vec<Resource> {
 /// then of the same evaluator reading and validating that set from `dir` at start, and of the
 /// hello function, `runs` times each, alternately; prints the medians.
 fn cold_start(policies: usize, runs: usize, dir: &Path) -> Result<(), String> {
-    let evaluator = release_binary("evaluator")?;
-    let hello = release_binary("capstan-hello-lambda")?;
+    let evaluator = built_binary("evaluator", Profile::Release);
+    let hello = built_binary("capstan-hello-lambda", Profile::Release);
     let dir = dir.to_str().expect("UTF-8 path");
     // An alarm no policy uses, in dry run: the invocation makes no AWS call, and the endpoint
     // (the discard port) would refuse one.

@@ -1,6 +1,7 @@
 //! The demo: capstan against the emulated AWS, minute by simulated minute, in two sections.
 //!
-//! **The evaluator.** The real evaluator Lambda, under `cargo lambda watch`, against moto. It
+//! **The evaluator.** The real evaluator Lambda, its binary run as Lambda runs it against a
+//! Runtime API of the demo's own ([`LambdaEvaluator`]), against moto. It
 //! creates the resources of four shipped example policies in the emulator: an ECS service
 //! and an Auto Scaling group that scale on CPU, the storefront ECS service with its flash sale,
 //! and the `orders-db` RDS instance whose read replica is planned ahead of that sale (with a

@@ -1,5 +1,6 @@
-//! End to end: the real evaluator binary under `cargo lambda watch`, woken by AWS's sample
-//! events, reading CloudWatch and scaling ECS services in the emulator.
+//! End to end: the real evaluator binary, run as Lambda runs it (against a Runtime API of the
+//! tests' own, [`LambdaEvaluator`]), woken by AWS's sample events, reading CloudWatch and scaling
+//! ECS services in the emulator.
 
 use std::fs;
 use std::path::Path;
@@ -79,8 +80,8 @@ fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
 }
 
 /// The evaluator reading the policies in `policies`, keeping its state in `table`, in replay (each
-/// event is evaluated as of the time it carries: the datapoints are laid out before now, and the
-/// first invocation may wait minutes for the function's build), with the settings `more`.
+/// event is evaluated as of the time it carries: the datapoints are laid out before now), with
+/// the settings `more`.
 fn replaying_evaluator(policies: &Path, table: &str, more: &[(&str, &str)]) -> LambdaEvaluator {
     let endpoint = capstan_tests::endpoint();
     let mut env = vec![
@@ -359,12 +360,6 @@ async fn a_delivery_in_progress_elsewhere_is_left_to_a_retry_and_an_expired_clai
     let error = evaluator
         .invoke(&alarm)
         .expect_err("a delivery in progress elsewhere fails");
-    // cargo lambda wraps the message over lines, each after a `│`.
-    let error = error
-        .split_whitespace()
-        .filter(|word| *word != "│")
-        .collect::<Vec<_>>()
-        .join(" ");
     assert!(
         error.contains(&format!(
             "event {key} is being handled by request-elsewhere"
