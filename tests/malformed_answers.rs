@@ -95,8 +95,20 @@ scale_out:
         });
     }
 
+    /// A new scene with a busy service in one new cluster for each of `names` (each made
+    /// unique): the scene, the cluster and the services' names.
+    async fn with_services<const N: usize>(names: [&str; N]) -> (Self, String, [String; N]) {
+        let mut scene = Self::new().await;
+        let cluster = unique("answers");
+        let services = names.map(unique);
+        for service in &services {
+            scene.service(&cluster, service).await;
+        }
+        (scene, cluster, services)
+    }
+
     /// An ECS service of `cluster` at 2 tasks, busy, with its policy (named as the service).
-    async fn service(&mut self, cluster: &str, service: &str) -> Target {
+    async fn service(&mut self, cluster: &str, service: &str) {
         fleet::steady_ecs_service(&self.ecs, cluster, service, 2).await;
         let metric = MetricId {
             namespace: "AWS/ECS".into(),
@@ -108,10 +120,6 @@ scale_out:
         };
         let target = format!("{{ ecs_service: {{ cluster: {cluster}, service: {service} }} }}");
         self.busy(service, &target, metric).await;
-        Target::EcsService {
-            cluster: cluster.into(),
-            service: service.into(),
-        }
     }
 
     /// An Auto Scaling group of bounds 1..=5 at 2, busy, with its policy (named as the group).
@@ -189,6 +197,14 @@ scale_out:
     }
 }
 
+/// The ECS service `service` of `cluster`.
+fn ecs(cluster: &str, service: &str) -> Target {
+    Target::EcsService {
+        cluster: cluster.into(),
+        service: service.into(),
+    }
+}
+
 /// The partition key of `target`'s items in the state table.
 fn state_key(target: &Target) -> String {
     match target {
@@ -210,11 +226,7 @@ fn failure(outcome: &Outcome) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_listed_without_desired_count_is_not_scaled_and_the_others_are_mocked() {
-    let mut scene = Scene::new().await;
-    let cluster = unique("answers");
-    let (web, api) = (unique("web"), unique("api"));
-    scene.service(&cluster, &web).await;
-    scene.service(&cluster, &api).await;
+    let (scene, cluster, [web, api]) = Scene::with_services(["web", "api"]).await;
     let without = web.clone();
     let tamper = Tamper::new("DescribeServices", &cluster, move |body| {
         let mut answer: serde_json::Value = serde_json::from_slice(body).expect("JSON");
@@ -337,12 +349,9 @@ async fn an_auto_scaling_answer_of_the_wrong_type_fails_its_groups_and_not_the_r
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_state_record_written_by_a_newer_version_is_neither_acted_on_nor_overwritten() {
-    let mut scene = Scene::new().await;
-    let cluster = unique("answers");
-    let (newer, wrong, api) = (unique("newer"), unique("wrong"), unique("api"));
-    let newer_target = scene.service(&cluster, &newer).await;
-    let wrong_target = scene.service(&cluster, &wrong).await;
-    scene.service(&cluster, &api).await;
+    let (scene, cluster, [newer, wrong, api]) =
+        Scene::with_services(["newer", "wrong", "api"]).await;
+    let (newer_target, wrong_target) = (ecs(&cluster, &newer), ecs(&cluster, &wrong));
     // As a newer capstan would write it: a higher version and a field this one does not know.
     let newer_item = HashMap::from([
         ("pk".to_owned(), AttributeValue::S(state_key(&newer_target))),
@@ -412,21 +421,16 @@ async fn a_state_record_written_by_a_newer_version_is_neither_acted_on_nor_overw
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_state_read_cut_short_fails_the_resources_of_that_call_mocked() {
-    let mut scene = Scene::new().await;
-    let cluster = unique("answers");
-    let (web, api) = (unique("web"), unique("api"));
-    let targets = [
-        scene.service(&cluster, &web).await,
-        scene.service(&cluster, &api).await,
-    ];
+    let (scene, cluster, [web, api]) = Scene::with_services(["web", "api"]).await;
     let tamper = Tamper::truncate("BatchGetItem", &scene.table);
 
     let outcomes = scene.pass(&tampered(&scene.config, &[&tamper])).await;
 
     assert!(tamper.rewritten() >= 1);
-    for (service, target) in [&web, &api].into_iter().zip(&targets) {
+    for service in [&web, &api] {
+        let target = ecs(&cluster, service);
         let why = failure(&outcomes[service]);
-        let item = format!("{}/{}", scene.table, state_key(target));
+        let item = format!("{}/{}", scene.table, state_key(&target));
         assert!(
             why.starts_with(&format!(
                 "cannot read cooldown state, not acting: dynamodb:BatchGetItem on {item} failed: \
@@ -439,17 +443,13 @@ async fn a_state_read_cut_short_fails_the_resources_of_that_call_mocked() {
             2,
             "untouched"
         );
-        assert!(scene.lease_free(target).await);
+        assert!(scene.lease_free(&target).await);
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_get_metric_data_answer_cut_short_holds_the_rules_of_its_queries_mocked() {
-    let mut scene = Scene::new().await;
-    let cluster = unique("answers");
-    let (web, api) = (unique("web"), unique("api"));
-    scene.service(&cluster, &web).await;
-    scene.service(&cluster, &api).await;
+    let (scene, cluster, [web, api]) = Scene::with_services(["web", "api"]).await;
     let tamper = Tamper::truncate("GetMetricData", "");
 
     let outcomes = scene.pass(&tampered(&scene.config, &[&tamper])).await;
@@ -522,11 +522,7 @@ async fn two_values_for_one_minute_hold_the_rules_on_that_metric_only_mocked() {
     // Mocked: CloudWatch, and moto, aggregate every datapoint of a minute into one value, so
     // no emulator answers one minute twice; the answer is well formed, only its content is
     // wrong, so the typed output is what the SDK would read from it.
-    let mut scene = Scene::new().await;
-    let cluster = unique("answers");
-    let (web, api) = (unique("web"), unique("api"));
-    scene.service(&cluster, &web).await;
-    scene.service(&cluster, &api).await;
+    let (scene, cluster, [web, api]) = Scene::with_services(["web", "api"]).await;
     let minutes = fleet::window_minutes(scene.now, 6);
     let conflicting = web.clone();
     let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
