@@ -574,4 +574,31 @@ mod tests {
         assert_eq!(observations[&query("A")], unreadable);
         assert_eq!(observations[&query("B")], unreadable);
     }
+
+    #[tokio::test]
+    async fn a_list_of_the_wrong_type_is_no_result_for_any_query_mocked() {
+        // `{"metricDataResults": 5}`: the SDK's CBOR deserializer skips a member of the wrong
+        // type, so the answer reads as one without results; no emulator writes it.
+        let mut body = vec![0xa1, 0x71];
+        body.extend_from_slice(b"metricDataResults");
+        body.push(0x05);
+        let rule = mock!(Client::get_metric_data).then_http_response(move || {
+            let mut answer = crate::raw_answer("application/cbor", body.clone());
+            answer
+                .headers_mut()
+                .insert("smithy-protocol", "rpc-v2-cbor");
+            answer
+        });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]);
+
+        let observations = CloudWatchReader::new(client)
+            .read(&[query("A")], at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        assert_eq!(
+            observations[&query("A")],
+            MetricData::Unavailable("CloudWatch returned no result for this query".into())
+        );
+    }
 }
