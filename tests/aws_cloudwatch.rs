@@ -17,7 +17,7 @@ use capstan_aws::CloudWatchReader;
 use capstan_engine::model::{MetricQuery, Statistic};
 use capstan_engine::{Datapoint, MetricData};
 use capstan_runner::ports::MetricSource;
-use capstan_tests::fleet::last_complete_minutes;
+use capstan_tests::fleet::{MetricId, last_complete_minutes, put_metric};
 use capstan_tests::{sdk_config, unique};
 
 /// Counts the `GetMetricData` calls made by the client it is installed on: one per execution
@@ -135,4 +135,52 @@ async fn distinct_queries_are_batched_by_500_and_duplicates_asked_once() {
 
     assert_eq!(counter.take(), 2, "duplicates are asked once");
     assert_eq!(again, observations);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn datapoints_put_out_of_order_and_twice_for_a_minute_are_read_in_order_once_each() {
+    let config = sdk_config().await;
+    let client = aws_sdk_cloudwatch::Client::new(&config);
+    let metric = MetricId {
+        namespace: unique("capstan/aws-cloudwatch"),
+        name: unique("Latency"),
+        dimensions: vec![("Service".into(), "orders".into())],
+    };
+    let [first, second, third] = last_complete_minutes(Utc::now(), 3)[..] else {
+        panic!("three minutes")
+    };
+    // Newest first, and the first minute twice: CloudWatch (and moto) keep every sample and
+    // answer one statistic per minute.
+    put_metric(
+        &client,
+        &metric,
+        &[(third, 30.0), (first, 10.0), (second, 20.0), (first, 50.0)],
+    )
+    .await;
+    let query = MetricQuery {
+        namespace: metric.namespace.clone(),
+        name: metric.name.clone(),
+        dimensions: BTreeMap::from([("Service".to_owned(), "orders".to_owned())]),
+        stat: Statistic::Average,
+        period_secs: 60,
+    };
+
+    let observations = CloudWatchReader::new(client)
+        .read(
+            std::slice::from_ref(&query),
+            first,
+            third + TimeDelta::minutes(1),
+        )
+        .await
+        .expect("reading the metric");
+
+    let point = |timestamp, value| Datapoint { timestamp, value };
+    assert_eq!(
+        observations[&query],
+        MetricData::Series(vec![
+            point(first, 30.0),
+            point(second, 20.0),
+            point(third, 30.0)
+        ])
+    );
 }

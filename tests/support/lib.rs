@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod queue;
 pub mod runtime_api;
 pub mod state_table;
+pub mod tamper;
 pub mod topic;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,7 +7,7 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 
 use capstan_engine::CurrentCapacity;
 
-use crate::count;
+use crate::answer::WholeDocument;
 use crate::error::{AwsError, ErrorKind};
 
 const DESCRIBE: &str = "autoscaling:DescribeAutoScalingGroups";
@@ -18,15 +18,34 @@ const SET_DESIRED: &str = "autoscaling:SetDesiredCapacity";
 pub const NAMES_PER_CALL: usize = 100;
 
 /// Auto Scaling groups, by name.
+///
+/// # Malformed answers
+///
+/// Auto Scaling keeps every group within its own bounds: each write that sets `MinSize`,
+/// `MaxSize` or `DesiredCapacity` is refused or adjusted so that `MinSize <= DesiredCapacity <=
+/// MaxSize`. An answer that breaks this (or lacks one of the three, or gives a negative one)
+/// is not a state Auto Scaling holds: one of its numbers is wrong and capstan cannot tell which,
+/// so any change worked out from it could go the wrong way. Such a group is refused as
+/// [`ErrorKind::Malformed`], naming the three numbers, and not acted on; the other groups of the
+/// same answer are read as usual. A policy's own `capacity` bounds are separate and only ever
+/// narrow the group's.
+///
+/// The SDK's XML reader takes an answer cut short for a complete one with fewer groups; the
+/// client refuses such an answer as unreadable, so that its groups fail as
+/// [`ErrorKind::Malformed`] rather than as not found.
 #[derive(Debug, Clone)]
 pub struct AutoScalingGroups {
     client: Client,
 }
 
 impl AutoScalingGroups {
-    /// Groups reached through the given client.
+    /// Groups reached through the given client, whose answers are refused when cut short (see
+    /// [Malformed answers](Self#malformed-answers)).
     pub fn new(client: Client) -> Self {
-        Self { client }
+        let config = client.config().to_builder().interceptor(WholeDocument);
+        Self {
+            client: Client::from_conf(config.build()),
+        }
     }
 
     /// The group's desired capacity, its own `MinSize`/`MaxSize`, and its instances in any
@@ -35,9 +54,13 @@ impl AutoScalingGroups {
     ///
     /// A group that does not exist is an [`ErrorKind::NotFound`] error naming it; a group whose
     /// `DesiredCapacityType` is not `units` (it counts vCPUs or memory, for attribute-based
-    /// instance type selection) is [`ErrorKind::Invalid`]: capstan counts instances.
+    /// instance type selection) is [`ErrorKind::Invalid`]: capstan counts instances. A group
+    /// whose sizes do not hold together is [`ErrorKind::Malformed`] (see
+    /// [Malformed answers](Self#malformed-answers)).
     pub async fn current(&self, name: &str) -> Result<CurrentCapacity, AwsError> {
-        self.describe(name).await.map(|group| capacity(&group))
+        self.describe(name)
+            .await
+            .map(|(group, sizes)| capacity(&group, sizes))
     }
 
     /// [`current`](Self::current) of each of `names`, one answer per name in the order given,
@@ -49,11 +72,9 @@ impl AutoScalingGroups {
         for run in crate::batches(names, NAMES_PER_CALL) {
             let asked = &names[run];
             match self.describe_many(asked).await {
-                Ok(found) => answers.extend(
-                    asked
-                        .iter()
-                        .map(|name| checked(name, found.get(*name)).map(capacity)),
-                ),
+                Ok(found) => answers.extend(asked.iter().map(|name| {
+                    checked(name, found.get(*name)).map(|(group, sizes)| capacity(group, sizes))
+                })),
                 Err(error) => answers.extend(asked.iter().map(|name| Err(error.about(*name)))),
             }
         }
@@ -67,11 +88,10 @@ impl AutoScalingGroups {
     /// [`ErrorKind::Invalid`] error before anything is changed. The engine already clamps to
     /// these bounds; this check guards against a caller that did not.
     pub async fn set_desired(&self, name: &str, desired: u32) -> Result<(), AwsError> {
-        let group = self.describe(name).await?;
-        let (min, max) = (group.min_size().unwrap_or(0), group.max_size().unwrap_or(0));
-        let Some(desired) = i32::try_from(desired)
-            .ok()
+        let (_, Sizes { min, max, .. }) = self.describe(name).await?;
+        let Some(desired) = Some(desired)
             .filter(|desired| (min..=max).contains(desired))
+            .and_then(|desired| i32::try_from(desired).ok())
         else {
             return Err(AwsError::new(
                 SET_DESIRED,
@@ -92,9 +112,9 @@ impl AutoScalingGroups {
         Ok(())
     }
 
-    async fn describe(&self, name: &str) -> Result<AutoScalingGroup, AwsError> {
+    async fn describe(&self, name: &str) -> Result<(AutoScalingGroup, Sizes), AwsError> {
         let found = self.describe_many(&[name]).await?;
-        checked(name, found.get(name)).cloned()
+        checked(name, found.get(name)).map(|(group, sizes)| (group.clone(), sizes))
     }
 
     /// The groups of the given names that exist, by name, following `NextToken`. Errors name the
@@ -133,23 +153,57 @@ impl AutoScalingGroups {
     }
 }
 
+/// A group's sizes, as checked: `min <= desired <= max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sizes {
+    min: u32,
+    max: u32,
+    desired: u32,
+}
+
 /// The capacity a group reports; see [`AutoScalingGroups::current`].
-fn capacity(group: &AutoScalingGroup) -> CurrentCapacity {
+fn capacity(group: &AutoScalingGroup, sizes: Sizes) -> CurrentCapacity {
     CurrentCapacity {
-        desired: count(group.desired_capacity()),
-        resource_min: Some(count(group.min_size())),
-        resource_max: Some(count(group.max_size())),
+        desired: sizes.desired,
+        resource_min: Some(sizes.min),
+        resource_max: Some(sizes.max),
         busy: None,
         running: Some(u32::try_from(group.instances().len()).unwrap_or(u32::MAX)),
         ..Default::default()
     }
 }
 
-/// The group `name` as found, if capstan can scale it: it exists and counts instances.
+/// The sizes of the group `name` as the answer gives them, if they hold together (see
+/// [Malformed answers](AutoScalingGroups#malformed-answers)).
+fn sizes(name: &str, group: &AutoScalingGroup) -> Result<Sizes, AwsError> {
+    let malformed = |problem: String| AwsError::malformed(DESCRIBE, name, problem);
+    let size = |member: &str, value: Option<i32>| {
+        let value = value
+            .ok_or_else(|| malformed(format!("the answer lists the group without its {member}")))?;
+        u32::try_from(value)
+            .map_err(|_| malformed(format!("the answer gives the group a {member} of {value}")))
+    };
+    let sizes = Sizes {
+        min: size("MinSize", group.min_size())?,
+        max: size("MaxSize", group.max_size())?,
+        desired: size("DesiredCapacity", group.desired_capacity())?,
+    };
+    if (sizes.min..=sizes.max).contains(&sizes.desired) {
+        Ok(sizes)
+    } else {
+        Err(malformed(format!(
+            "the answer gives the group a DesiredCapacity of {} outside its own MinSize {} and MaxSize {}, which Auto Scaling never holds",
+            sizes.desired, sizes.min, sizes.max
+        )))
+    }
+}
+
+/// The group `name` as found, with its sizes, if capstan can scale it: it exists, counts
+/// instances and its sizes hold together.
 fn checked<'a>(
     name: &str,
     group: Option<&'a AutoScalingGroup>,
-) -> Result<&'a AutoScalingGroup, AwsError> {
+) -> Result<(&'a AutoScalingGroup, Sizes), AwsError> {
     let group = group.ok_or_else(|| {
         AwsError::new(
             DESCRIBE,
@@ -159,7 +213,7 @@ fn checked<'a>(
         )
     })?;
     match group.desired_capacity_type() {
-        None | Some("units") => Ok(group),
+        None | Some("units") => Ok((group, sizes(name, group)?)),
         Some(other) => Err(AwsError::new(
             DESCRIBE,
             name,
@@ -272,5 +326,106 @@ mod tests {
             error.to_string().contains("DesiredCapacityType is vcpu"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_group_whose_sizes_do_not_hold_together_is_refused() {
+        let group = |min: Option<i32>, max: Option<i32>, desired: Option<i32>| {
+            AutoScalingGroup::builder()
+                .auto_scaling_group_name("web")
+                .set_min_size(min)
+                .set_max_size(max)
+                .set_desired_capacity(desired)
+                .build()
+        };
+        let refusal = |min, max, desired| {
+            let error = sizes("web", &group(min, max, desired)).expect_err("refused");
+            assert_eq!(error.kind(), ErrorKind::Malformed);
+            assert_eq!(error.operation(), DESCRIBE);
+            error.message().to_owned()
+        };
+
+        assert_eq!(
+            sizes("web", &group(Some(1), Some(5), Some(5))),
+            Ok(Sizes {
+                min: 1,
+                max: 5,
+                desired: 5
+            })
+        );
+        assert_eq!(
+            refusal(Some(1), Some(5), Some(9)),
+            "the answer gives the group a DesiredCapacity of 9 outside its own MinSize 1 and MaxSize 5, which Auto Scaling never holds"
+        );
+        assert_eq!(
+            refusal(Some(3), Some(2), Some(2)),
+            "the answer gives the group a DesiredCapacity of 2 outside its own MinSize 3 and MaxSize 2, which Auto Scaling never holds"
+        );
+        assert_eq!(
+            refusal(Some(1), Some(5), None),
+            "the answer lists the group without its DesiredCapacity"
+        );
+        assert_eq!(
+            refusal(Some(-1), Some(5), Some(2)),
+            "the answer gives the group a MinSize of -1"
+        );
+    }
+
+    /// A `DescribeAutoScalingGroups` answer of `groups` (`<member>` elements), as Auto Scaling
+    /// writes it.
+    fn describe_answer(groups: &str) -> String {
+        format!(
+            r#"<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeAutoScalingGroupsResult><AutoScalingGroups>{groups}</AutoScalingGroups></DescribeAutoScalingGroupsResult><ResponseMetadata><RequestId>7c6e177f</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>"#
+        )
+    }
+
+    #[tokio::test]
+    async fn an_answer_cut_short_or_of_the_wrong_type_fails_every_group_it_was_for_mocked() {
+        // The SDK's XML reader reads these bodies; no emulator cuts its answers short or
+        // writes a word for a number.
+        let member = |desired: &str| {
+            format!(
+                "<member><AutoScalingGroupName>web</AutoScalingGroupName><MinSize>1</MinSize>\
+                 <MaxSize>5</MaxSize><DesiredCapacity>{desired}</DesiredCapacity></member>"
+            )
+        };
+        let whole = describe_answer(&member("2"));
+        let cut = whole[..whole.find("<MaxSize>").expect("a MaxSize")].to_owned();
+        let wrong_type = describe_answer(&member("two"));
+        for (body, cause) in [
+            (
+                cut,
+                "the XML document ends before the end tag of its root element \
+                 `DescribeAutoScalingGroupsResponse`: the body was cut short",
+            ),
+            (
+                wrong_type,
+                "error parsing XML: expected (integer: \
+                 `com.amazonaws.autoscaling#AutoScalingGroupDesiredCapacity`)",
+            ),
+        ] {
+            let answer = body.clone();
+            let rule = mock!(Client::describe_auto_scaling_groups)
+                .then_http_response(move || crate::raw_answer("text/xml", answer.clone()));
+            let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&rule]);
+
+            let answers = AutoScalingGroups::new(client)
+                .current_all(&["web", "api"])
+                .await;
+
+            for (answer, name) in answers.into_iter().zip(["web", "api"]) {
+                let error = answer.expect_err("an unreadable answer fails the call");
+                assert_eq!(error.kind(), ErrorKind::Malformed);
+                let shown: String = body.chars().take(100).collect();
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "autoscaling:DescribeAutoScalingGroups on {name} failed: Malformed: the answer could not be read: {cause}; \
+                         received HTTP 200 with {} bytes of text/xml: `{shown}...`",
+                        body.len()
+                    )
+                );
+            }
+        }
     }
 }

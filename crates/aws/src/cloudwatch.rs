@@ -21,8 +21,12 @@ use crate::error::AwsError;
 ///
 /// A query CloudWatch could not answer (status `InternalError` or `Forbidden`, or a message
 /// attached to its result) comes back as [`MetricData::Unavailable`] while the others are read;
-/// so does every query of a call that failed as a whole, with the call's error, while the
-/// other calls' queries are read.
+/// so does every query of a call that failed as a whole, with the call's error (an answer that
+/// could not be read among them), while the other calls' queries are read.
+///
+/// Datapoints are given to the engine in time order, once each, whatever order the answer
+/// gave them in; a query given two different values for one timestamp is unavailable, naming
+/// the timestamp and both values (see `Collected::finish`).
 #[derive(Debug, Clone)]
 pub struct CloudWatchReader {
     client: Client,
@@ -183,10 +187,33 @@ impl Collected {
         }
     }
 
-    fn finish(self) -> MetricData {
+    /// The series the pages gave, or why there is none. Datapoints come back in time order
+    /// whatever order CloudWatch gave them in, and one datapoint given twice counts once; two
+    /// different values for one timestamp make the series unavailable, naming both: capstan
+    /// cannot tell which CloudWatch meant, so the rules on the metric hold.
+    fn finish(mut self) -> MetricData {
         if !self.answered {
-            MetricData::Unavailable("CloudWatch returned no result for this query".to_owned())
-        } else if self.problems.is_empty() {
+            return MetricData::Unavailable(
+                "CloudWatch returned no result for this query".to_owned(),
+            );
+        }
+        self.datapoints.sort_by(|a, b| {
+            a.timestamp
+                .cmp(&b.timestamp)
+                .then(a.value.total_cmp(&b.value))
+        });
+        self.datapoints.dedup_by(|later, first| {
+            later.timestamp == first.timestamp && later.value.total_cmp(&first.value).is_eq()
+        });
+        for pair in self.datapoints.windows(2) {
+            if pair[0].timestamp == pair[1].timestamp {
+                self.problems.push(format!(
+                    "CloudWatch returned two values for {}: {} and {}",
+                    pair[0].timestamp, pair[0].value, pair[1].value
+                ));
+            }
+        }
+        if self.problems.is_empty() {
             MetricData::Series(self.datapoints)
         } else {
             MetricData::Unavailable(self.problems.join("; "))
@@ -488,5 +515,90 @@ mod tests {
     fn times_convert_both_ways() {
         let time = at(3) + chrono::Duration::milliseconds(250);
         assert_eq!(chrono_time(&smithy_time(time)), Some(time));
+    }
+
+    #[test]
+    fn datapoints_come_in_time_order_once_each_and_two_values_for_one_time_are_refused() {
+        let read = |points: &[(u32, f64)]| {
+            let mut collected = Collected::default();
+            collected.add(&result("q0", StatusCode::Complete, points));
+            collected.finish()
+        };
+        assert_eq!(
+            read(&[(3, 3.0), (1, 1.0), (2, 2.0), (1, 1.0)]),
+            series(&[(1, 1.0), (2, 2.0), (3, 3.0)]),
+            "sorted, and the same datapoint twice counted once"
+        );
+        assert_eq!(
+            read(&[(1, 91.0), (2, 90.0), (1, 40.0)]),
+            MetricData::Unavailable(
+                "CloudWatch returned two values for 2025-03-01 12:01:00 UTC: 40 and 91".into()
+            )
+        );
+        // Across pages as within one.
+        let mut paged = Collected::default();
+        paged.add(&result("q0", StatusCode::PartialData, &[(2, 2.0)]));
+        paged.add(&result("q0", StatusCode::Complete, &[(1, 1.0), (2, 2.5)]));
+        assert_eq!(
+            paged.finish(),
+            MetricData::Unavailable(
+                "CloudWatch returned two values for 2025-03-01 12:02:00 UTC: 2 and 2.5".into()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_cannot_be_read_makes_the_queries_of_its_call_unavailable_mocked() {
+        // A map holding a key cut short: the SDK's CBOR deserializer reads it; no emulator cuts
+        // its answers.
+        let cut = [0xa1, 0x71, b'm', b'e', b't', b'r', b'i', b'c'];
+        let rule = mock!(Client::get_metric_data).then_http_response(move || {
+            let mut answer = crate::raw_answer("application/cbor", cut.to_vec());
+            answer
+                .headers_mut()
+                .insert("smithy-protocol", "rpc-v2-cbor");
+            answer
+        });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]);
+
+        let observations = CloudWatchReader::new(client)
+            .read(&[query("A"), query("B")], at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        let unreadable = MetricData::Unavailable(
+            "cloudwatch:GetMetricData on 2 metric queries failed: Malformed: the answer could not \
+             be read: end of input bytes; received HTTP 200 with 8 bytes of application/cbor"
+                .into(),
+        );
+        assert_eq!(observations[&query("A")], unreadable);
+        assert_eq!(observations[&query("B")], unreadable);
+    }
+
+    #[tokio::test]
+    async fn a_list_of_the_wrong_type_is_no_result_for_any_query_mocked() {
+        // `{"metricDataResults": 5}`: the SDK's CBOR deserializer skips a member of the wrong
+        // type, so the answer reads as one without results; no emulator writes it.
+        let mut body = vec![0xa1, 0x71];
+        body.extend_from_slice(b"metricDataResults");
+        body.push(0x05);
+        let rule = mock!(Client::get_metric_data).then_http_response(move || {
+            let mut answer = crate::raw_answer("application/cbor", body.clone());
+            answer
+                .headers_mut()
+                .insert("smithy-protocol", "rpc-v2-cbor");
+            answer
+        });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]);
+
+        let observations = CloudWatchReader::new(client)
+            .read(&[query("A")], at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        assert_eq!(
+            observations[&query("A")],
+            MetricData::Unavailable("CloudWatch returned no result for this query".into())
+        );
     }
 }

@@ -8,11 +8,15 @@ use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
 use capstan_engine::CurrentCapacity;
 
-use crate::count;
+use crate::answer::MissingMembers;
 use crate::error::{AwsError, ErrorKind};
 
 const DESCRIBE: &str = "ecs:DescribeServices";
 const UPDATE: &str = "ecs:UpdateService";
+
+/// The members of a service in a `DescribeServices` answer that capstan reads as counts. The
+/// SDK reads a missing one as 0; capstan refuses a service whose answer lacks one.
+const COUNTS: [&str; 3] = ["desiredCount", "runningCount", "pendingCount"];
 
 /// How many services one `DescribeServices` call asks about: the API's limit.
 pub const SERVICES_PER_CALL: usize = 10;
@@ -55,7 +59,9 @@ impl EcsServices {
     /// ECS services have no bounds of their own.
     ///
     /// A service ECS reports as missing, or as `INACTIVE` (deleted), is an
-    /// [`ErrorKind::NotFound`] error naming `cluster/service`; so is a missing cluster.
+    /// [`ErrorKind::NotFound`] error naming `cluster/service`; so is a missing cluster. A service
+    /// the answer lists without its `desiredCount`, `runningCount` or `pendingCount`, or with a
+    /// negative one, is [`ErrorKind::Malformed`]: the SDK would read a missing count as 0.
     pub async fn current(&self, cluster: &str, service: &str) -> Result<CurrentCapacity, AwsError> {
         let answer = self.describe(cluster, &[service]).await?;
         read(&answer, cluster, service)
@@ -98,23 +104,28 @@ impl EcsServices {
         crate::in_order(answers)
     }
 
-    /// One `DescribeServices` call on `services` of `cluster`. Its error names the first
-    /// service; [`current_all`](Self::current_all) renames it for each.
-    async fn describe(
-        &self,
-        cluster: &str,
-        services: &[&str],
-    ) -> Result<DescribeServicesOutput, AwsError> {
-        self.client
+    /// One `DescribeServices` call on `services` of `cluster`, with the services its answer
+    /// lists without some of their [`COUNTS`]. Its error names the first service;
+    /// [`current_all`](Self::current_all) renames it for each.
+    async fn describe(&self, cluster: &str, services: &[&str]) -> Result<Described, AwsError> {
+        let missing = MissingMembers::new("services", "serviceName", &COUNTS);
+        let answer = self
+            .client
             .describe_services()
             .cluster(cluster)
             .set_services(Some(services.iter().map(|s| (*s).to_owned()).collect()))
+            .customize()
+            .interceptor(missing.clone())
             .send()
             .await
             .map_err(|error| {
                 let first = services.first().copied().unwrap_or_default();
                 AwsError::from_sdk(DESCRIBE, service_id(cluster, first), error)
-            })
+            })?;
+        Ok(Described {
+            answer,
+            missing: missing.found(),
+        })
     }
 
     /// Sets the service's desired count. This alone starts no deployment.
@@ -146,6 +157,13 @@ impl EcsServices {
     }
 }
 
+/// A `DescribeServices` answer, and the services it lists without some of their [`COUNTS`],
+/// by name, with the counts each lacks.
+struct Described {
+    answer: DescribeServicesOutput,
+    missing: BTreeMap<String, Vec<&'static str>>,
+}
+
 /// How a service is named in errors and in stored state: `cluster/service`.
 pub(crate) fn service_id(cluster: &str, service: &str) -> String {
     format!("{cluster}/{service}")
@@ -153,12 +171,10 @@ pub(crate) fn service_id(cluster: &str, service: &str) -> String {
 
 /// The capacity of `service` (a name or an ARN) of `cluster` in a `DescribeServices` answer:
 /// its failure if the answer lists one for it, [`ErrorKind::NotFound`] if the answer lists
-/// neither it nor a failure for it.
-fn read(
-    answer: &DescribeServicesOutput,
-    cluster: &str,
-    service: &str,
-) -> Result<CurrentCapacity, AwsError> {
+/// neither it nor a failure for it, [`ErrorKind::Malformed`] if the answer lacks one of its
+/// counts or gives a negative one.
+fn read(described: &Described, cluster: &str, service: &str) -> Result<CurrentCapacity, AwsError> {
+    let answer = &described.answer;
     let resource = service_id(cluster, service);
     let name = service_name(service);
     let failure = answer
@@ -203,14 +219,40 @@ fn read(
             "the service is INACTIVE (deleted)",
         ));
     }
+    if let Some(missing) = described.missing.get(name) {
+        return Err(AwsError::malformed(
+            DESCRIBE,
+            resource,
+            format!(
+                "the answer lists the service without its {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    // In the order of COUNTS.
+    let values = [
+        found.desired_count(),
+        found.running_count(),
+        found.pending_count(),
+    ];
+    let [desired, running, pending] = std::array::from_fn(|index| {
+        u32::try_from(values[index]).map_err(|_| {
+            AwsError::malformed(
+                DESCRIBE,
+                &resource,
+                format!(
+                    "the answer gives the service a {} of {}",
+                    COUNTS[index], values[index]
+                ),
+            )
+        })
+    });
     Ok(CurrentCapacity {
-        desired: count(Some(found.desired_count())),
+        desired: desired?,
         resource_min: None,
         resource_max: None,
         busy: busy(found),
-        running: Some(
-            count(Some(found.running_count())).saturating_add(count(Some(found.pending_count()))),
-        ),
+        running: Some(running?.saturating_add(pending?)),
         ..Default::default()
     })
 }
@@ -345,5 +387,80 @@ mod tests {
             error.to_string(),
             "ecs:UpdateService on shop/order-processing failed: ServiceNotFoundException: Service not found."
         );
+    }
+
+    /// `DescribeServices` answers as bodies: the SDK's JSON deserializer reads them, and no
+    /// emulator answers a service without its counts or cuts its answers short.
+    fn describe_services_answering(body: &'static str) -> (aws_smithy_mocks::Rule, Client) {
+        let rule = mock!(Client::describe_services)
+            .then_http_response(move || crate::raw_answer("application/x-amz-json-1.1", body));
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule]);
+        (rule, client)
+    }
+
+    #[tokio::test]
+    async fn a_service_listed_without_a_count_is_refused_and_the_others_read_mocked() {
+        let (_rule, client) = describe_services_answering(
+            r#"{"services": [
+                {"serviceName": "web", "status": "ACTIVE", "desiredCount": 3, "runningCount": 3, "pendingCount": 0},
+                {"serviceName": "api", "status": "ACTIVE", "runningCount": 2, "pendingCount": 0},
+                {"serviceName": "jobs", "status": "ACTIVE", "desiredCount": -1, "runningCount": 0, "pendingCount": 0}
+            ], "failures": []}"#,
+        );
+
+        let answers = EcsServices::new(client)
+            .current_all(&[("shop", "web"), ("shop", "api"), ("shop", "jobs")])
+            .await;
+
+        assert_eq!(answers[0].as_ref().map(|now| now.desired), Ok(3));
+        let errors: Vec<(ErrorKind, String)> = answers[1..]
+            .iter()
+            .map(|answer| {
+                let error = answer.clone().expect_err("refused");
+                (error.kind(), error.to_string())
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    ErrorKind::Malformed,
+                    "ecs:DescribeServices on shop/api failed: Malformed: the answer lists the service without its desiredCount".to_owned()
+                ),
+                (
+                    ErrorKind::Malformed,
+                    "ecs:DescribeServices on shop/jobs failed: Malformed: the answer gives the service a desiredCount of -1".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_cannot_be_read_fails_every_service_it_was_for_mocked() {
+        let truncated = r#"{"services": [{"serviceName": "web", "status": "ACTIVE", "desiredCou"#;
+        let wrong_type = r#"{"services": [{"serviceName": "web", "desiredCount": "three"}]}"#;
+        for (body, cause) in [
+            (truncated, "invalid input: unterminated string key"),
+            (wrong_type, "type mismatch: expected integer"),
+        ] {
+            let (_rule, client) = describe_services_answering(body);
+
+            let answers = EcsServices::new(client)
+                .current_all(&[("shop", "web"), ("shop", "api")])
+                .await;
+
+            for (answer, service) in answers.into_iter().zip(["web", "api"]) {
+                let error = answer.expect_err("an unreadable answer fails the call");
+                assert_eq!(error.kind(), ErrorKind::Malformed);
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "ecs:DescribeServices on shop/{service} failed: Malformed: the answer could not be read: {cause}; \
+                         received HTTP 200 with {} bytes of application/x-amz-json-1.1: `{body}`",
+                        body.len()
+                    )
+                );
+            }
+        }
     }
 }

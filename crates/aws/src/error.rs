@@ -23,8 +23,12 @@ pub enum ErrorKind {
     Invalid,
     /// The service failed or could not be reached (5xx, timeout, connection error).
     Unavailable,
-    /// capstan cannot act on this kind of resource yet.
+    /// capstan cannot act on this kind of resource yet, or on a record a newer capstan wrote.
     Unsupported,
+    /// The service answered, but capstan cannot use the answer: it could not be read (a
+    /// truncated body, a member of the wrong type), it lacks a member capstan needs, or it
+    /// contradicts itself (a desired capacity outside the resource's own bounds).
+    Malformed,
     /// Anything else, e.g. a conflict with another change in progress.
     Other,
 }
@@ -158,7 +162,9 @@ impl AwsError {
 
     /// Converts the error of any SDK operation. A service's answer is classified by its error
     /// code, or by its HTTP status when it has none; a request that never got an answer
-    /// (connection failure, timeout, unreadable answer) is [`ErrorKind::Unavailable`].
+    /// (connection failure, timeout) is [`ErrorKind::Unavailable`]; an answer the SDK could not
+    /// read is [`ErrorKind::Malformed`], its message saying why and what was received (see
+    /// [`AwsError::malformed`]).
     pub(crate) fn from_sdk<E>(
         operation: &'static str,
         resource: impl Into<String>,
@@ -167,6 +173,31 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let unreadable = match &error {
+            SdkError::ResponseError(context) => Some(context.raw()),
+            // Older protocols report an answer they could not read as a service error without
+            // a code, on a successful status.
+            SdkError::ServiceError(service)
+                if error.code().is_none() && service.raw().status().is_success() =>
+            {
+                Some(service.raw())
+            }
+            _ => None,
+        };
+        if let Some(answer) = unreadable {
+            let mut cause: &dyn std::error::Error = &error;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            return Self::malformed(
+                operation,
+                resource,
+                format!(
+                    "the answer could not be read: {cause}; {}",
+                    received(answer)
+                ),
+            );
+        }
         let (kind, code) = match (&error, error.code()) {
             (SdkError::ServiceError(_), Some(code)) => (ErrorKind::of_code(code), code.to_owned()),
             (SdkError::ServiceError(service), None) => {
@@ -180,7 +211,6 @@ impl AwsError {
             (SdkError::DispatchFailure(_), _) => {
                 (ErrorKind::Unavailable, "DispatchFailure".to_owned())
             }
-            (SdkError::ResponseError(_), _) => (ErrorKind::Unavailable, "ResponseError".to_owned()),
             (_, _) => (ErrorKind::Other, "Unknown".to_owned()),
         };
         let message = match error.message() {
@@ -194,6 +224,16 @@ impl AwsError {
             code,
             message,
         }
+    }
+
+    /// An answer capstan cannot use ([`ErrorKind::Malformed`]): `problem` says what is wrong
+    /// with it.
+    pub(crate) fn malformed(
+        operation: &'static str,
+        resource: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::new(operation, resource, ErrorKind::Malformed, problem)
     }
 
     /// The same failure, about `resource`: a batched call that failed as a whole is the error
@@ -235,6 +275,37 @@ impl AwsError {
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
+}
+
+/// What an answer was, for an error about it: its status, size and content type, and the
+/// beginning of its body when that is text.
+pub(crate) fn received(answer: &HttpResponse) -> String {
+    const SHOWN: usize = 100;
+    let mut what = format!("received HTTP {}", answer.status());
+    let Some(body) = answer.body().bytes() else {
+        what.push_str(" whose body could not be read in full");
+        return what;
+    };
+    what.push_str(&format!(" with {} bytes", body.len()));
+    if let Some(kind) = answer.headers().get("content-type") {
+        what.push_str(&format!(" of {kind}"));
+    }
+    if let Ok(text) = std::str::from_utf8(body)
+        && !text.is_empty()
+    {
+        let shown: String = text
+            .chars()
+            .take(SHOWN)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let more = if text.chars().count() > SHOWN {
+            "..."
+        } else {
+            ""
+        };
+        what.push_str(&format!(": `{shown}{more}`"));
+    }
+    what
 }
 
 #[cfg(test)]
@@ -279,6 +350,7 @@ mod tests {
             ErrorKind::AccessDenied,
             ErrorKind::Invalid,
             ErrorKind::Unsupported,
+            ErrorKind::Malformed,
         ] {
             assert!(!kind.is_retryable(), "{kind}");
         }

@@ -35,6 +35,7 @@
 //! retried by the SDK's standard retry mode, which [`load_config`] turns on.
 
 pub mod alarms;
+mod answer;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ecs;
@@ -289,6 +290,21 @@ pub(crate) fn count(value: Option<i32>) -> u32 {
     value
         .and_then(|value| u32::try_from(value).ok())
         .unwrap_or(0)
+}
+
+/// An answer of status 200 with `body`, of `content_type`: what a mocked rule answers when a
+/// test needs the SDK's own deserializer to read a body as received.
+#[cfg(test)]
+pub(crate) fn raw_answer(
+    content_type: &str,
+    body: impl Into<aws_smithy_types::body::SdkBody>,
+) -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    let ok = aws_smithy_runtime_api::http::StatusCode::try_from(200).expect("a status");
+    let mut answer = aws_smithy_runtime_api::http::Response::new(ok, body.into());
+    answer
+        .headers_mut()
+        .insert("content-type", content_type.to_owned());
+    answer
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@
 //! in the available state"), and a source that has failed may need its replicas to recover its
 //! data, so none is deleted either.
 //!
+//! An answer cut short is refused as [`ErrorKind::Malformed`]: the SDK's XML reader would take
+//! it for a complete one listing fewer replicas, and capstan would create replicas it has.
+//!
 //! Creating a replica takes many minutes. capstan never waits for it inside one invocation: it
 //! asks RDS to create the replica and reads its status on later evaluations, busy meanwhile, so
 //! the engine stacks no further change.
@@ -56,6 +59,7 @@ use aws_sdk_rds::types::{DbInstance, Filter, Tag};
 
 use capstan_engine::CurrentCapacity;
 
+use crate::answer::WholeDocument;
 use crate::error::{AwsError, ErrorKind};
 
 const DESCRIBE: &str = "rds:DescribeDBInstances";
@@ -127,9 +131,12 @@ enum State {
 }
 
 impl RdsReplicas {
-    /// Replicas reached through the given client.
+    /// Replicas reached through the given client, whose answers are refused when cut short.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        let config = client.config().to_builder().interceptor(WholeDocument);
+        Self {
+            client: Client::from_conf(config.build()),
+        }
     }
 
     /// The number of replicas of `source` capstan owns (not counting ones being deleted), how

@@ -7,7 +7,7 @@
 //!
 //! | Item | `pk` | `sk` | Other attributes |
 //! |---|---|---|---|
-//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, and an unconfirmed intent); `updated_at` (RFC 3339) |
+//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, and an unconfirmed intent); `version`: the format of `memory` ([`STATE_VERSION`]); `updated_at` (RFC 3339) |
 //! | a resource's lease | `resource#<kind>#<identity>` | `lease` | `holder`, `acquired_at` (RFC 3339), `expires_at` (epoch seconds) |
 //! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's attempt: its request id and a number of its own), `outcome` (the evaluation's JSON), `expires_at` |
 //! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `progress` (`in_progress` or `completed`), `in_progress_until` (epoch seconds), `completed_at` (RFC 3339, once completed), `expires_at` |
@@ -26,6 +26,13 @@
 //!   one just wrote. Before acting, the runner saves the state with the change it is about to
 //!   make as its intent; the state saved after the change has none. An intent found on the next
 //!   read means the evaluation stopped in between (see [`ResourceState::reconcile`]).
+//! - A state item written by a newer capstan, one whose `version` is above [`STATE_VERSION`],
+//!   is refused when read ([`ErrorKind::Unsupported`]): the resource is not evaluated, so its
+//!   state is not saved over what the newer version wrote. An item without `version` was written
+//!   before the format was numbered, and is of format 1. A version that changes what `memory`
+//!   holds raises [`STATE_VERSION`]; fields `memory` holds that this version does not know are
+//!   ignored (the first format's `last_action` among them), so the version, not unknown fields,
+//!   is what tells a newer record.
 //! - The state is written only by the holder of the resource's lease: a `TransactWriteItems` of
 //!   a `ConditionCheck` on the lease item (`holder` is the writer and `expires_at` is still
 //!   ahead) and the `Update` of the state item. When the check fails the transaction writes
@@ -76,6 +83,12 @@ const LEASE_RECORD: &str = "lease";
 const CLAIM_RECORD: &str = "claim";
 /// The attribute holding the serialized [`ResourceState`].
 const MEMORY: &str = "memory";
+/// The attribute holding the format of [`MEMORY`], as a number.
+const VERSION: &str = "version";
+
+/// The format of the state this version of capstan writes, and the newest it reads: the
+/// fields of [`ResourceState`] as JSON. Raise it when they change.
+pub const STATE_VERSION: u32 = 1;
 const EXPIRES_AT: &str = "expires_at";
 /// A claim's stage, [`IN_PROGRESS`] or [`COMPLETED`].
 const PROGRESS: &str = "progress";
@@ -301,8 +314,11 @@ impl DynamoStateStore {
         let write = Update::builder()
             .table_name(&self.table)
             .set_key(Some(state_key))
-            .update_expression(format!("SET {MEMORY} = :memory, updated_at = :now"))
+            .update_expression(format!(
+                "SET {MEMORY} = :memory, {VERSION} = :version, updated_at = :now"
+            ))
             .expression_attribute_values(":memory", AttributeValue::S(memory))
+            .expression_attribute_values(":version", AttributeValue::N(STATE_VERSION.to_string()))
             .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
             .build()
             .map_err(|error| invalid(error.to_string()))?;
@@ -554,7 +570,7 @@ impl StateStore for DynamoStateStore {
             .map_err(|error| AwsError::from_sdk(OPERATION, &item_name, error))?;
         match answer.item() {
             None => Ok(ResourceState::default()),
-            Some(item) => decode(item).map_err(|problem| malformed(OPERATION, item_name, &problem)),
+            Some(item) => decode(item, OPERATION, item_name),
         }
     }
 
@@ -668,15 +684,47 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-/// The state an item records; an item without `memory` is the default state.
-fn decode(item: &HashMap<String, AttributeValue>) -> Result<ResourceState, String> {
+/// The state the item `item_name` records, read by `operation`; an item without `memory` is
+/// the default state. An item of a newer format than [`STATE_VERSION`] is refused (see the
+/// [module docs](self)), as is one capstan cannot read.
+fn decode(
+    item: &HashMap<String, AttributeValue>,
+    operation: &'static str,
+    item_name: String,
+) -> Result<ResourceState, AwsError> {
+    let version = match item.get(VERSION) {
+        None => 1,
+        Some(_) => Fields(item)
+            .number(VERSION)
+            .map_err(|problem| malformed(operation, item_name.clone(), &problem))?,
+    };
+    if version > u64::from(STATE_VERSION) {
+        return Err(AwsError::new(
+            operation,
+            item_name,
+            ErrorKind::Unsupported,
+            format!(
+                "the stored state is of version {version}, written by a newer capstan; this one reads versions up to {STATE_VERSION}, so it does not act on the resource, nor write over that state"
+            ),
+        ));
+    }
     let Some(memory) = item.get(MEMORY) else {
         return Ok(ResourceState::default());
     };
-    let json = memory
-        .as_s()
-        .map_err(|_| format!("attribute `{MEMORY}` is not a string"))?;
-    serde_json::from_str(json).map_err(|error| format!("attribute `{MEMORY}`: {error}"))
+    let json = memory.as_s().map_err(|_| {
+        malformed(
+            operation,
+            item_name.clone(),
+            &format!("attribute `{MEMORY}` is not a string"),
+        )
+    })?;
+    serde_json::from_str(json).map_err(|error| {
+        malformed(
+            operation,
+            item_name,
+            &format!("attribute `{MEMORY}`: {error}"),
+        )
+    })
 }
 
 /// Who holds a lease and until when, from its item.
@@ -778,13 +826,19 @@ impl Fields<'_> {
             .map_err(|error| format!("attribute `{name}`: {error}"))
     }
 
-    fn epoch(&self, name: &str) -> Result<DateTime<Utc>, String> {
-        let seconds: i64 = self
-            .attribute(name)?
+    fn number<N: std::str::FromStr<Err: std::fmt::Display>>(
+        &self,
+        name: &str,
+    ) -> Result<N, String> {
+        self.attribute(name)?
             .as_n()
             .map_err(|_| format!("attribute `{name}` is not a number"))?
             .parse()
-            .map_err(|error| format!("attribute `{name}`: {error}"))?;
+            .map_err(|error| format!("attribute `{name}`: {error}"))
+    }
+
+    fn epoch(&self, name: &str) -> Result<DateTime<Utc>, String> {
+        let seconds: i64 = self.number(name)?;
         DateTime::from_timestamp(seconds, 0)
             .ok_or_else(|| format!("attribute `{name}`: {seconds} is out of range"))
     }
@@ -806,10 +860,9 @@ fn decision_sort_key(at: DateTime<Utc>, evaluator: &str) -> String {
 
 /// The error for a stored item capstan cannot read.
 fn malformed(operation: &'static str, item_name: String, problem: &str) -> AwsError {
-    AwsError::new(
+    AwsError::malformed(
         operation,
         item_name,
-        ErrorKind::Invalid,
         format!("the stored item is malformed: {problem}"),
     )
 }
@@ -846,32 +899,83 @@ mod tests {
         }
     }
 
+    /// [`decode`] of `item` as a `GetItem` of `capstan/web` reads it, its error as text.
+    fn read(item: &HashMap<String, AttributeValue>) -> Result<ResourceState, String> {
+        decode(item, "dynamodb:GetItem", "capstan/web".into()).map_err(|error| error.to_string())
+    }
+
+    fn item(attributes: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+        attributes
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect()
+    }
+
     #[test]
     fn a_state_survives_encoding() {
         let json = serde_json::to_string(&state()).unwrap();
-        let item = HashMap::from([(MEMORY.to_owned(), AttributeValue::S(json))]);
-        assert_eq!(decode(&item), Ok(state()));
+        assert_eq!(
+            read(&item(&[(MEMORY, AttributeValue::S(json))])),
+            Ok(state())
+        );
+    }
+
+    #[test]
+    fn the_state_format_is_that_of_its_version() {
+        // What STATE_VERSION 1 is. When this changes, a capstan of the previous version would
+        // drop or misread what this one writes: raise STATE_VERSION, then update this.
+        assert_eq!(STATE_VERSION, 1);
+        assert_eq!(
+            serde_json::to_string(&state()).unwrap(),
+            r#"{"actions":[{"at":"2025-03-01T12:30:05Z","direction":"in","from":6,"to":4}],"recommendations":[{"at":"2025-03-01T12:30:05Z","capacity":4}],"evaluations_without_data":2,"intent":{"at":"2025-03-01T12:30:05Z","direction":"out","from":4,"to":7},"settling":true}"#
+        );
     }
 
     #[test]
     fn an_item_without_memory_is_the_default_state() {
-        assert_eq!(decode(&HashMap::new()), Ok(ResourceState::default()));
+        assert_eq!(read(&HashMap::new()), Ok(ResourceState::default()));
+    }
+
+    #[test]
+    fn items_of_this_version_or_unnumbered_are_read_and_newer_ones_refused() {
+        let memory = AttributeValue::S(serde_json::to_string(&state()).unwrap());
+        let version = |n: &str| AttributeValue::N(n.into());
+        assert_eq!(
+            read(&item(&[(MEMORY, memory.clone()), (VERSION, version("1"))])),
+            Ok(state())
+        );
+        // The first format, before the version was written, kept one `last_action`.
+        let first =
+            r#"{"last_action":{"at":"2025-03-01T12:30:05Z","direction":"in","from":6,"to":4}}"#;
+        assert_eq!(
+            read(&item(&[(MEMORY, AttributeValue::S(first.into()))])),
+            Ok(ResourceState::default())
+        );
+        assert_eq!(
+            read(&item(&[(MEMORY, memory), (VERSION, version("2"))])),
+            Err("dynamodb:GetItem on capstan/web failed: Unsupported: the stored state is of version 2, written by a newer capstan; this one reads versions up to 1, so it does not act on the resource, nor write over that state".into())
+        );
+        assert_eq!(
+            read(&item(&[(VERSION, AttributeValue::S("2".into()))])),
+            Err("dynamodb:GetItem on capstan/web failed: Malformed: the stored item is malformed: attribute `version` is not a number".into())
+        );
     }
 
     #[test]
     fn a_malformed_item_is_reported() {
-        let item = HashMap::from([(MEMORY.to_owned(), AttributeValue::N("4".into()))]);
         assert_eq!(
-            decode(&item),
-            Err("attribute `memory` is not a string".into())
+            read(&item(&[(MEMORY, AttributeValue::N("4".into()))])),
+            Err("dynamodb:GetItem on capstan/web failed: Malformed: the stored item is malformed: attribute `memory` is not a string".into())
         );
-        let item = HashMap::from([(
-            MEMORY.to_owned(),
+        let error = read(&item(&[(
+            MEMORY,
             AttributeValue::S("{\"actions\": 4}".into()),
-        )]);
-        let error = decode(&item).unwrap_err();
+        )]))
+        .unwrap_err();
         assert!(
-            error.starts_with("attribute `memory`: invalid type: integer `4`"),
+            error.contains(
+                "the stored item is malformed: attribute `memory`: invalid type: integer `4`"
+            ),
             "{error}"
         );
     }

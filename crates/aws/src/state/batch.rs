@@ -35,8 +35,7 @@ use capstan_runner::ports::{Lease, SaveError, StateStore};
 
 use super::{
     CONDITION_FAILED, Decision, DynamoStateStore, LEASE_RECORD, LEASE_RELEASED_IF, LEASE_TAKEN_IF,
-    PARTITION_KEY, SORT_KEY, STATE_RECORD, TRANSACT, decode, fenced_off, held_by, malformed,
-    no_item,
+    PARTITION_KEY, SORT_KEY, STATE_RECORD, TRANSACT, decode, fenced_off, held_by, no_item,
 };
 use crate::error::{AwsError, ErrorKind};
 use crate::{batches, in_order};
@@ -150,9 +149,7 @@ impl DynamoStateStore {
             answers.extend(asked.iter().map(|(key, name)| {
                 let key = key_of(key);
                 match (found.get(&key), &failure) {
-                    (Some(item), _) => {
-                        decode(item).map_err(|problem| malformed(OPERATION, name.clone(), &problem))
-                    }
+                    (Some(item), _) => decode(item, OPERATION, name.clone()),
                     (None, _) if !pending.contains(&key) => Ok(ResourceState::default()),
                     (None, Some(error)) => Err(error.about(name)),
                     (None, None) => Err(unprocessed(OPERATION, name)),
