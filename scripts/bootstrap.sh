@@ -2,11 +2,12 @@
 # Installs the project's tools: the Python tools pinned in scripts/requirements.txt into <repo>/.venv,
 # checkov (scripts/requirements-checkov.txt) into <repo>/.tools/checkov, the IAM policy lint
 # (scripts/requirements-iam-lint.txt) into <repo>/.tools/iam-lint, the CDK app's npm packages
-# (infra/package-lock.json) into infra/node_modules, and cargo-nextest. Idempotent: each is
-# reinstalled only when its pin file changes.
+# (infra/package-lock.json) into infra/node_modules, and cargo-nextest and cargo-machete. Idempotent:
+# each is reinstalled only when its pin changes.
 set -euo pipefail
 
 NEXTEST_VERSION=0.9.143
+MACHETE_VERSION=0.9.2
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
@@ -45,9 +46,17 @@ else
   echo "$wanted" > "$npm_stamp"
 fi
 
-if cargo nextest --version >/dev/null 2>&1; then
-  echo "bootstrap: $(cargo nextest --version | head -n 1) present"
-else
-  echo "bootstrap: installing cargo-nextest $NEXTEST_VERSION"
-  cargo install --locked "cargo-nextest@$NEXTEST_VERSION"
-fi
+# Installs the cargo subcommand $1 at version $2 (crate $3, by default cargo-$1) unless it is there.
+cargo_tool() {
+  local command="$1" version="$2" crate="${3:-cargo-$1}"
+  if cargo "$command" --version >/dev/null 2>&1; then
+    echo "bootstrap: $(cargo "$command" --version | head -n 1) present"
+  else
+    echo "bootstrap: installing $crate $version"
+    cargo install --locked "$crate@$version"
+  fi
+}
+
+cargo_tool nextest "$NEXTEST_VERSION"
+# Finds dependencies a manifest declares and its crate never uses.
+cargo_tool machete "$MACHETE_VERSION"

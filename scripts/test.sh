@@ -4,7 +4,28 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step is announced, and timed: the times are printed together at the end.
+times=()
+step_name=""
+step_started=$SECONDS
+step() {
+  end_step
+  step_name="$*"
+  step_started=$SECONDS
+  printf '\n== %s\n' "$step_name"
+}
+end_step() {
+  if [[ -n "$step_name" ]]; then
+    times+=("$(printf '%5d s  %s' $((SECONDS - step_started)) "$step_name")")
+  fi
+}
+print_times() {
+  end_step
+  printf '\n== step times\n'
+  printf '%s\n' "${times[@]}"
+  printf '%5d s  in all\n' "$SECONDS"
+}
+trap print_times EXIT
 
 step "tools"
 bash scripts/bootstrap.sh
@@ -13,6 +34,10 @@ bash scripts/bootstrap.sh
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo machete
+
+step "docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "build"
 # One build of everything, the dependencies compiled once with the features the tests need: the
