@@ -111,8 +111,10 @@ export class CapstanStack extends Stack {
     });
     const logLevel = new CfnParameter(this, 'LogLevel', {
       type: 'String',
-      default: 'info',
-      description: "RUST_LOG filter for the functions' JSON logs.",
+      default: 'INFO',
+      allowedValues: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'],
+      description:
+        "The functions' log level: their logging configuration's ApplicationLogLevel, which Lambda passes to them as AWS_LAMBDA_LOG_LEVEL.",
     });
     const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
       type: 'Number',
@@ -330,6 +332,8 @@ export class CapstanStack extends Stack {
       reservedConcurrentExecutions: evaluatorConcurrency.valueAsNumber,
       role: evaluatorRole.withoutPolicyUpdates(),
       logGroup: evaluatorLogGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       environment: {
         DRY_RUN: dryRun.valueAsString,
         CAPSTAN_PAUSED: paused.valueAsString,
@@ -338,7 +342,6 @@ export class CapstanStack extends Stack {
         CAPSTAN_DECISIONS_TOPIC: decisionsTopic.ref,
         CAPSTAN_SHARD_QUEUE: shardQueue.queueUrl,
         CAPSTAN_MAX_RESOURCES_PER_INVOCATION: maxResourcesPerInvocation.valueAsString,
-        RUST_LOG: logLevel.valueAsString,
       },
       deadLetterQueue,
       maxEventAge: Duration.seconds(900),
@@ -425,15 +428,23 @@ export class CapstanStack extends Stack {
       reservedConcurrentExecutions: 1,
       role: alarmSyncRole.withoutPolicyUpdates(),
       logGroup: alarmSyncLogGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       environment: {
         CAPSTAN_ALARM_PREFIX: alarmPrefix.valueAsString,
         CAPSTAN_STACK: Aws.STACK_NAME,
-        RUST_LOG: logLevel.valueAsString,
       },
       deadLetterQueue,
       maxEventAge: Duration.seconds(3600),
       retryAttempts: 2,
     });
+    // The log level is a parameter's value, which the typed property (an enum) cannot take.
+    for (const fn of [evaluator, alarmSync]) {
+      (fn.node.defaultChild as lambda.CfnFunction).addPropertyOverride(
+        'LoggingConfig.ApplicationLogLevel',
+        logLevel.valueAsString,
+      );
+    }
     this.schedule('DailySync', alarmSync, {
       scheduleExpression: 'rate(1 day)',
       description: 'capstan daily alarm sync',

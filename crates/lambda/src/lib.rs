@@ -20,22 +20,65 @@ pub fn load_policies(dir: Option<&str>) -> Result<PolicySet, String> {
     }
 }
 
-/// Logs as one JSON object per line, at the level `RUST_LOG` asks for (by default, `info`).
+/// Logs as Lambda's logging configuration asks, reading the variables Lambda sets from it as
+/// `lambda_runtime`'s own default subscriber does: at the level of `AWS_LAMBDA_LOG_LEVEL` (the
+/// configuration's `ApplicationLogLevel`), else of the filter `RUST_LOG` (for runs outside
+/// Lambda), else `info`; one JSON object per line (fields at the top level, for CloudWatch Logs
+/// Insights), unless `AWS_LAMBDA_LOG_FORMAT` is `Text`.
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
+    let variable = |name| std::env::var(name).ok();
+    let logs = tracing_subscriber::fmt()
         .with_target(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        .with_env_filter(tracing_subscriber::EnvFilter::new(log_filter(
+            variable("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+            variable("RUST_LOG").as_deref(),
+        )));
+    if in_text(variable("AWS_LAMBDA_LOG_FORMAT").as_deref()) {
+        logs.init();
+    } else {
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    }
+}
+
+/// The log filter for Lambda's log level `lambda` (`TRACE` to `FATAL`; tracing has no `FATAL`,
+/// whose records are errors), else the filter `rust_log`, else `info`.
+fn log_filter(lambda: Option<&str>, rust_log: Option<&str>) -> String {
+    match lambda.map(str::to_ascii_lowercase).as_deref() {
+        Some("fatal") => "error".to_owned(),
+        Some(level) => level.to_owned(),
+        None => rust_log.unwrap_or("info").to_owned(),
+    }
+}
+
+/// Whether Lambda's log format `format` asks for plain text rather than JSON.
+fn in_text(format: Option<&str>) -> bool {
+    format.is_some_and(|format| format.eq_ignore_ascii_case("text"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lambdas_log_level_comes_first_then_rust_log_then_info() {
+        assert_eq!(log_filter(Some("DEBUG"), Some("warn")), "debug");
+        assert_eq!(log_filter(Some("FATAL"), None), "error");
+        assert_eq!(
+            log_filter(None, Some("capstan_engine=debug")),
+            "capstan_engine=debug"
+        );
+        assert_eq!(log_filter(None, None), "info");
+    }
+
+    #[test]
+    fn logs_are_json_unless_lambda_asks_for_text() {
+        assert!(!in_text(None));
+        assert!(!in_text(Some("JSON")));
+        assert!(in_text(Some("Text")));
+    }
 
     #[test]
     fn the_packaged_set_is_the_repositorys_policies_as_validated() {
