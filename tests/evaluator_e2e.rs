@@ -25,32 +25,11 @@ const PAUSED: &str = "paused"; // CPU 90, policy paused
 const DEPLOYING: &str = "deploying"; // CPU 90, but a deployment is in progress
 
 fn cpu(cluster: &str, service: &str) -> MetricId {
-    MetricId {
-        namespace: "AWS/ECS".into(),
-        name: "CPUUtilization".into(),
-        dimensions: vec![
-            ("ClusterName".into(), cluster.into()),
-            ("ServiceName".into(), service.into()),
-        ],
-    }
+    MetricId::ecs_cpu(cluster, service)
 }
 
 fn policy_yaml(cluster: &str, service: &str, paused: bool) -> String {
-    format!(
-        "version: 1
-name: {service}
-target:
-  ecs_service: {{ cluster: {cluster}, service: {service} }}
-capacity: {{ min: 1, max: 10 }}
-metrics:
-  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, dimensions: {{ ClusterName: {cluster}, ServiceName: {service} }}, stat: Average, period: 1m }}
-scale_out:
-  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: 2 }}
-guards:
-  cooldown: {{ out: 10m }}
-paused: {paused}
-"
-    )
+    fleet::ecs_cpu_policy(cluster, service, "10m") + &format!("paused: {paused}\n")
 }
 
 /// The state change of the alarm on `metric` (named after its service) into `ALARM` at `at`.

@@ -71,7 +71,7 @@ fn plan(cluster: &str, deliveries: usize, seed: u64, now: DateTime<Utc>) -> Plan
     while plan.deliveries.len() < deliveries {
         let index = plan.services.len();
         let service = format!("svc-{index:04}");
-        let metric = cpu(cluster, &service);
+        let metric = MetricId::ecs_cpu(cluster, &service);
         let mut states = vec![("ALARM", 4), ("OK", 3), ("ALARM", 2)];
         if random.u8(0..3) == 0 {
             states.push(("ALARM", 180));
@@ -102,36 +102,6 @@ fn plan(cluster: &str, deliveries: usize, seed: u64, now: DateTime<Utc>) -> Plan
     }
     random.shuffle(&mut plan.deliveries);
     plan
-}
-
-fn cpu(cluster: &str, service: &str) -> MetricId {
-    MetricId {
-        namespace: "AWS/ECS".into(),
-        name: "CPUUtilization".into(),
-        dimensions: vec![
-            ("ClusterName".into(), cluster.into()),
-            ("ServiceName".into(), service.into()),
-        ],
-    }
-}
-
-/// The policy of `service`: CPU above 70 for five minutes adds 2 tasks, then a cooldown longer
-/// than the test.
-fn policy(cluster: &str, service: &str) -> String {
-    format!(
-        "version: 1
-name: {service}
-target:
-  ecs_service: {{ cluster: {cluster}, service: {service} }}
-capacity: {{ min: 1, max: 10 }}
-metrics:
-  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, dimensions: {{ ClusterName: {cluster}, ServiceName: {service} }}, stat: Average, period: 1m }}
-scale_out:
-  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: 2 }}
-guards:
-  cooldown: {{ out: 30m }}
-"
-    )
 }
 
 /// The deliveries still to make, shared by the evaluators: taken from the front, a refused one
@@ -307,10 +277,10 @@ async fn every_alarm_state_change_delivered_many_times_to_evaluators_at_once_act
     for service in &plan.services {
         fleet::steady_ecs_service(&ecs, &cluster, service, 2).await;
         let points: Vec<_> = minutes.iter().map(|at| (*at, 90.0)).collect();
-        fleet::put_metric(&cloudwatch, &cpu(&cluster, service), &points).await;
+        fleet::put_metric(&cloudwatch, &MetricId::ecs_cpu(&cluster, service), &points).await;
         std::fs::write(
             policies.path().join(format!("{service}.yaml")),
-            policy(&cluster, service),
+            fleet::ecs_cpu_policy(&cluster, service, "30m"),
         )
         .expect("writing a policy");
     }

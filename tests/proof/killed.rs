@@ -107,33 +107,22 @@ impl Scene {
 
     /// Each resource's CPU metric, with the policy target it belongs to.
     fn metrics(&self) -> [(MetricId, Target); 3] {
-        let metric = |namespace: &str, dimensions: Vec<(&str, &str)>| MetricId {
-            namespace: namespace.into(),
-            name: "CPUUtilization".into(),
-            dimensions: dimensions
-                .into_iter()
-                .map(|(name, value)| (name.into(), value.into()))
-                .collect(),
-        };
         [
             (
-                metric(
-                    "AWS/ECS",
-                    vec![("ClusterName", &self.cluster), ("ServiceName", SERVICE)],
-                ),
+                MetricId::ecs_cpu(&self.cluster, SERVICE),
                 Target::EcsService {
                     cluster: self.cluster.clone(),
                     service: SERVICE.into(),
                 },
             ),
             (
-                metric("AWS/EC2", vec![("AutoScalingGroupName", &self.group)]),
+                MetricId::asg_cpu(&self.group),
                 Target::AutoscalingGroup {
                     name: self.group.clone(),
                 },
             ),
             (
-                metric("AWS/RDS", vec![("DBInstanceIdentifier", &self.source)]),
+                MetricId::rds_cpu(&self.source),
                 Target::RdsReplicas {
                     source: self.source.clone(),
                 },
@@ -166,28 +155,9 @@ impl Scene {
                     ),
                     other => unreachable!("no such resource in the trial: {other:?}"),
                 };
-                let dimensions: Vec<String> = metric
-                    .dimensions
-                    .iter()
-                    .map(|(name, value)| format!("{name}: {value}"))
-                    .collect();
-                let yaml = format!(
-                    "version: 1
-name: policy-{index}
-target:
-  {target}
-capacity: {capacity}
-metrics:
-  cpu: {{ namespace: {namespace}, name: CPUUtilization, dimensions: {{ {dimensions} }}, stat: Average, period: 1m }}
-scale_out:
-  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: {add} }}
-guards:
-  cooldown: {{ out: 30m }}
-",
-                    namespace = metric.namespace,
-                    dimensions = dimensions.join(", "),
-                );
-                (format!("policy-{index}.yaml"), yaml)
+                let name = format!("policy-{index}");
+                let yaml = fleet::cpu_policy(&name, &target, capacity, &metric, add, "30m");
+                (format!("{name}.yaml"), yaml)
             })
             .collect()
     }

@@ -208,6 +208,86 @@ pub struct MetricId {
     pub dimensions: Vec<(String, String)>,
 }
 
+impl MetricId {
+    /// The `CPUUtilization` metric of the ECS service `service` of `cluster`.
+    pub fn ecs_cpu(cluster: &str, service: &str) -> Self {
+        Self::cpu(
+            "AWS/ECS",
+            &[("ClusterName", cluster), ("ServiceName", service)],
+        )
+    }
+
+    /// The `CPUUtilization` metric of the Auto Scaling group `group`.
+    pub fn asg_cpu(group: &str) -> Self {
+        Self::cpu("AWS/EC2", &[("AutoScalingGroupName", group)])
+    }
+
+    /// The `CPUUtilization` metric of the DB instance `instance`.
+    pub fn rds_cpu(instance: &str) -> Self {
+        Self::cpu("AWS/RDS", &[("DBInstanceIdentifier", instance)])
+    }
+
+    fn cpu(namespace: &str, dimensions: &[(&str, &str)]) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: "CPUUtilization".into(),
+            dimensions: dimensions
+                .iter()
+                .map(|(name, value)| ((*name).into(), (*value).into()))
+                .collect(),
+        }
+    }
+}
+
+/// A policy (YAML) named `name` of `target` (as the policy's `target` map writes it, such as
+/// `ecs_service: { cluster: shop, service: web }`) within `capacity` (`{ min: 1, max: 10 }`):
+/// when `cpu`, its one metric, is above 70 for five minutes, it adds `add`, then waits
+/// `cooldown` before scaling out again.
+pub fn cpu_policy(
+    name: &str,
+    target: &str,
+    capacity: &str,
+    cpu: &MetricId,
+    add: u32,
+    cooldown: &str,
+) -> String {
+    let dimensions: Vec<String> = cpu
+        .dimensions
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    format!(
+        "version: 1
+name: {name}
+target:
+  {target}
+capacity: {capacity}
+metrics:
+  cpu: {{ namespace: {namespace}, name: {metric}, dimensions: {{ {dimensions} }}, stat: Average, period: 1m }}
+scale_out:
+  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: {add} }}
+guards:
+  cooldown: {{ out: {cooldown} }}
+",
+        namespace = cpu.namespace,
+        metric = cpu.name,
+        dimensions = dimensions.join(", "),
+    )
+}
+
+/// The policy (YAML) of the ECS service `service` of `cluster`, at 1 to 10 tasks: CPU above 70
+/// for five minutes adds 2, then a scale-out cooldown of `cooldown` ([`cpu_policy`]).
+pub fn ecs_cpu_policy(cluster: &str, service: &str, cooldown: &str) -> String {
+    cpu_policy(
+        service,
+        &format!("ecs_service: {{ cluster: {cluster}, service: {service} }}"),
+        "{ min: 1, max: 10 }",
+        &MetricId::ecs_cpu(cluster, service),
+        2,
+        cooldown,
+    )
+}
+
 /// Writes one datapoint per (time, value).
 pub async fn put_metric(
     cloudwatch: &aws_sdk_cloudwatch::Client,
