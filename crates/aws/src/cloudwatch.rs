@@ -547,21 +547,25 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_answer_that_cannot_be_read_makes_the_queries_of_its_call_unavailable_mocked() {
-        // A map holding a key cut short: the SDK's CBOR deserializer reads it; no emulator cuts
-        // its answers.
-        let cut = [0xa1, 0x71, b'm', b'e', b't', b'r', b'i', b'c'];
+    /// A client whose every GetMetricData call is answered `body`, as Smithy RPC v2 CBOR.
+    fn answering_cbor(body: Vec<u8>) -> Client {
         let rule = mock!(Client::get_metric_data).then_http_response(move || {
-            let mut answer = crate::raw_answer("application/cbor", cut.to_vec());
+            let mut answer = crate::raw_answer("application/cbor", body.clone());
             answer
                 .headers_mut()
                 .insert("smithy-protocol", "rpc-v2-cbor");
             answer
         });
-        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]);
+        mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule])
+    }
 
-        let observations = CloudWatchReader::new(client)
+    #[tokio::test]
+    async fn an_answer_that_cannot_be_read_makes_the_queries_of_its_call_unavailable_mocked() {
+        // A map holding a key cut short: the SDK's CBOR deserializer reads it; no emulator cuts
+        // its answers.
+        let cut = [0xa1, 0x71, b'm', b'e', b't', b'r', b'i', b'c'];
+
+        let observations = CloudWatchReader::new(answering_cbor(cut.to_vec()))
             .read(&[query("A"), query("B")], at(0), at(5))
             .await
             .unwrap_or_else(|error| panic!("{error}"));
@@ -582,16 +586,8 @@ mod tests {
         let mut body = vec![0xa1, 0x71];
         body.extend_from_slice(b"metricDataResults");
         body.push(0x05);
-        let rule = mock!(Client::get_metric_data).then_http_response(move || {
-            let mut answer = crate::raw_answer("application/cbor", body.clone());
-            answer
-                .headers_mut()
-                .insert("smithy-protocol", "rpc-v2-cbor");
-            answer
-        });
-        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule]);
 
-        let observations = CloudWatchReader::new(client)
+        let observations = CloudWatchReader::new(answering_cbor(body))
             .read(&[query("A")], at(0), at(5))
             .await
             .unwrap_or_else(|error| panic!("{error}"));
