@@ -9,6 +9,7 @@ use capstan_engine::CurrentCapacity;
 
 use crate::count;
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "autoscaling:DescribeAutoScalingGroups";
 const SET_DESIRED: &str = "autoscaling:SetDesiredCapacity";
@@ -21,12 +22,21 @@ pub const NAMES_PER_CALL: usize = 100;
 #[derive(Debug, Clone)]
 pub struct AutoScalingGroups {
     client: Client,
+    limits: RateLimits,
 }
 
 impl AutoScalingGroups {
-    /// Groups reached through the given client.
+    /// Groups reached through the given client, within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// The same groups, reached within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The group's desired capacity, its own `MinSize`/`MaxSize`, and its instances in any
@@ -80,6 +90,9 @@ impl AutoScalingGroups {
                 format!("desired capacity {desired} is outside the group's bounds [{min}, {max}]"),
             ));
         };
+        self.limits
+            .take(Category::AutoScaling, SET_DESIRED, name)
+            .await?;
         tracing::info!(group = name, desired, "SetDesiredCapacity");
         self.client
             .set_desired_capacity()
@@ -103,9 +116,13 @@ impl AutoScalingGroups {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, AutoScalingGroup>, AwsError> {
+        let first = names.first().copied().unwrap_or_default();
         let mut found = HashMap::new();
         let mut token = None;
         loop {
+            self.limits
+                .take(Category::AutoScaling, DESCRIBE, first)
+                .await?;
             let answer = self
                 .client
                 .describe_auto_scaling_groups()
@@ -116,9 +133,7 @@ impl AutoScalingGroups {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|error| {
-                    AwsError::from_sdk(DESCRIBE, names.first().copied().unwrap_or_default(), error)
-                })?;
+                .map_err(|error| AwsError::from_sdk(DESCRIBE, first, error))?;
             let page = answer.auto_scaling_groups.unwrap_or_default();
             let more = !page.is_empty();
             found.extend(

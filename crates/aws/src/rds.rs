@@ -57,6 +57,7 @@ use aws_sdk_rds::types::{DbInstance, Filter, Tag};
 use capstan_engine::CurrentCapacity;
 
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "rds:DescribeDBInstances";
 const CREATE: &str = "rds:CreateDBInstanceReadReplica";
@@ -97,6 +98,7 @@ const FAILED: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct RdsReplicas {
     client: Client,
+    limits: RateLimits,
 }
 
 /// What RDS says about a source and its replicas, after the checks.
@@ -127,9 +129,17 @@ enum State {
 }
 
 impl RdsReplicas {
-    /// Replicas reached through the given client.
+    /// Replicas reached through the given client, within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// The same replicas, reached within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The number of replicas of `source` capstan owns (not counting ones being deleted), how
@@ -198,6 +208,7 @@ impl RdsReplicas {
             ));
         }
         for name in free {
+            self.limits.take(Category::Rds, CREATE, name).await?;
             tracing::info!(source, replica = %name, "CreateDBInstanceReadReplica");
             self.client
                 .create_db_instance_read_replica()
@@ -217,6 +228,7 @@ impl RdsReplicas {
             if name == source || !is_managed(replica) {
                 continue;
             }
+            self.limits.take(Category::Rds, DELETE, name).await?;
             tracing::info!(source, replica = name, "DeleteDBInstance");
             self.client
                 .delete_db_instance()
@@ -238,6 +250,7 @@ impl RdsReplicas {
         names: &[String],
         operation: &'static str,
     ) -> Result<Replicas, AwsError> {
+        self.limits.take(Category::Rds, DESCRIBE, source).await?;
         let found = self
             .client
             .describe_db_instances()
@@ -327,10 +340,14 @@ impl RdsReplicas {
             .filters(filter)
             .into_paginator()
             .send();
+        self.limits.take(Category::Rds, DESCRIBE, source).await?;
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|error| AwsError::from_sdk(DESCRIBE, source, error))?;
             found.extend_from_slice(page.db_instances());
+            self.limits
+                .take_next_page(page.marker(), Category::Rds, DESCRIBE, source)
+                .await?;
         }
         Ok(found)
     }
