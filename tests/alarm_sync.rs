@@ -9,6 +9,7 @@ use std::fs;
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
+use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -198,7 +199,8 @@ fn request(kind: &str, url: &str, prefix: &str, physical_id: &str) -> Value {
 
 /// Invokes the handler with `event` while the receiver waits for its answer.
 async fn invoke(app: &App, listener: &TcpListener, event: Value) -> (Value, Received) {
-    let (result, received) = tokio::join!(app.handle(event.clone()), receive(listener));
+    let deadline = Utc::now() + TimeDelta::minutes(5);
+    let (result, received) = tokio::join!(app.handle(event.clone(), deadline), receive(listener));
     let result = result.unwrap_or_else(|error| panic!("the handler failed: {error}"));
     assert_eq!(
         received.request_line,

@@ -27,7 +27,7 @@ use capstan_tests::state_table::{leases_held, scan};
 
 const USAGE: &str = "usage: capstan-bench-pass [--resources N] [--services S] [--changing K] \
 [--ticks T] [--latency-ms L] [--fail-before P] [--fail-after Q] [--seed S] [--max-in-flight M] \
-[--shard-size Z] [--release]
+[--concurrency C] [--shard-size Z] [--release]
        capstan-bench-pass --cold-start --policy-dir DIR [--policies N] [--runs R]
        capstan-bench-pass --write-policies DIR [--policies N]";
 
@@ -67,6 +67,9 @@ struct Settings {
     faults: Faults,
     /// `CAPSTAN_MAX_IN_FLIGHT` of the evaluator. By default, the evaluator's own default.
     max_in_flight: usize,
+    /// `CAPSTAN_CONCURRENCY` of the evaluator: it keeps to 1/C of AWS's rate limits, as one of C
+    /// evaluators running at once. By default, 1.
+    concurrency: usize,
     /// `--shard-size Z`: a shard queue is set and each tick fans out in shards of at most Z
     /// policies (`CAPSTAN_MAX_RESOURCES_PER_INVOCATION`), each delivered to the evaluator as
     /// SQS delivers it, one after another. By default, none: one invocation per tick.
@@ -94,7 +97,7 @@ impl Settings {
                 "--cold-start" => cold_start = true,
                 "--resources" | "--services" | "--changing" | "--ticks" | "--latency-ms"
                 | "--fail-before" | "--fail-after" | "--seed" | "--max-in-flight"
-                | "--shard-size" | "--policies" | "--runs" => {
+                | "--concurrency" | "--shard-size" | "--policies" | "--runs" => {
                     let value = args.next().ok_or(format!("{arg} needs a value"))?;
                     raw.insert(arg, value);
                 }
@@ -140,6 +143,7 @@ impl Settings {
                 "--max-in-flight",
                 capstan_runner::Limits::DEFAULT_MAX_IN_FLIGHT,
             )?,
+            concurrency: number("--concurrency", 1)?,
             shard_size: raw
                 .contains_key("--shard-size")
                 .then(|| number("--shard-size", 0))
@@ -171,8 +175,9 @@ impl Settings {
         if settings.shard_size == Some(0) {
             problems.push("--shard-size must be at least 1".to_owned());
         }
-        if settings.ticks == 0 || settings.max_in_flight == 0 {
-            problems.push("--ticks and --max-in-flight must be at least 1".to_owned());
+        if settings.ticks == 0 || settings.max_in_flight == 0 || settings.concurrency == 0 {
+            problems
+                .push("--ticks, --max-in-flight and --concurrency must be at least 1".to_owned());
         }
         if settings.faults.fail_before + settings.faults.fail_after > 1.0 {
             problems.push("--fail-before and --fail-after must add up to at most 1".to_owned());
@@ -642,6 +647,7 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
     let proxy = Proxy::start(&capstan_tests::endpoint());
     let proxy_url = proxy.url();
     let max_in_flight = settings.max_in_flight.to_string();
+    let concurrency = settings.concurrency.to_string();
     let queue = match settings.shard_size {
         Some(_) => {
             Some(ObservedQueue::create(&config, &capstan_tests::unique("bench-shards")).await)
@@ -669,6 +675,7 @@ async fn pass_bench(settings: &Settings) -> Result<(), String> {
             ("CAPSTAN_REPLAY", "true"),
             ("CAPSTAN_AWS_ENDPOINT", &proxy_url),
             ("CAPSTAN_MAX_IN_FLIGHT", &max_in_flight),
+            ("CAPSTAN_CONCURRENCY", &concurrency),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -96,7 +96,7 @@ export class CapstanStack extends Stack {
       default: 4,
       minValue: 1,
       maxValue: 1000,
-      description: "The evaluator's reserved concurrency: how many invocations run at once, shards of a fanned-out tick and alarms alike. See docs/deploy.md (sizing the shard size and the concurrency).",
+      description: "The evaluator's reserved concurrency: how many invocations run at once, shards of a fanned-out tick and alarms alike; each keeps to its share of AWS's API rate limits (CAPSTAN_CONCURRENCY). See docs/deploy.md (sizing the shard size and the concurrency, rate limits).",
     });
     const tickRate = new CfnParameter(this, 'TickRate', {
       type: 'String',
@@ -342,6 +342,8 @@ export class CapstanStack extends Stack {
         CAPSTAN_DECISIONS_TOPIC: decisionsTopic.ref,
         CAPSTAN_SHARD_QUEUE: shardQueue.queueUrl,
         CAPSTAN_MAX_RESOURCES_PER_INVOCATION: maxResourcesPerInvocation.valueAsString,
+        // Each evaluator keeps to 1/EvaluatorConcurrency of AWS's rate limits (docs/deploy.md).
+        CAPSTAN_CONCURRENCY: evaluatorConcurrency.valueAsString,
       },
       deadLetterQueue,
       maxEventAge: Duration.seconds(900),

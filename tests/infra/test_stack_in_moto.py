@@ -148,6 +148,7 @@ class StackInMotoTest(unittest.TestCase):
         self.assertEqual(variables["CAPSTAN_SHARD_QUEUE"], queue_url)
         # moto keeps a Number parameter's default as a number where Lambda would hold its text.
         self.assertEqual(str(variables["CAPSTAN_MAX_RESOURCES_PER_INVOCATION"]), "500")
+        self.assertEqual(str(variables["CAPSTAN_CONCURRENCY"]), "4", "the reserved concurrency shares the rate limits")
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
         self.assertEqual(attributes["VisibilityTimeout"], "360", "six times the evaluator's timeout")
         self.assertEqual(attributes["MaximumMessageSize"], "262144", "what crates/aws/src/sqs.rs sends")

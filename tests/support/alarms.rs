@@ -7,6 +7,7 @@ use std::path::Path;
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic, Tag};
+use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -84,9 +85,12 @@ pub async fn stack_app(stack: &str, prefix: &str, policies: &Path) -> App {
 
 /// Runs the scheduled sync and returns its summary.
 pub async fn sync(app: &App) -> Value {
-    app.handle(json!({ "capstan": "sync-alarms" }))
-        .await
-        .unwrap_or_else(|error| panic!("sync failed: {error}"))
+    app.handle(
+        json!({ "capstan": "sync-alarms" }),
+        Utc::now() + TimeDelta::minutes(5),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("sync failed: {error}"))
 }
 
 /// The metric alarms whose names start with `prefix`, by name.

@@ -7,6 +7,7 @@
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use chrono::{DateTime, Utc};
 
 use capstan_engine::alarms::{
     self, AlarmNamespace, AlarmPlan, AlarmSpec, Comparison, ExistingAlarm, MANAGED_TAG, POLICY_TAG,
@@ -15,21 +16,40 @@ use capstan_engine::alarms::{
 use capstan_engine::model::{self, MetricQuery};
 
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
+
+const DESCRIBE: &str = "cloudwatch:DescribeAlarms";
+const LIST_TAGS: &str = "cloudwatch:ListTagsForResource";
+const PUT: &str = "cloudwatch:PutMetricAlarm";
+const DELETE: &str = "cloudwatch:DeleteAlarms";
 
 /// CloudWatch alarms through `DescribeAlarms`, `ListTagsForResource`, `PutMetricAlarm` and
 /// `DeleteAlarms`.
 #[derive(Debug, Clone)]
 pub struct CloudWatchAlarms {
     client: Client,
+    limits: RateLimits,
 }
 
 impl CloudWatchAlarms {
     /// The most alarm names CloudWatch accepts in one `DeleteAlarms` call.
     pub const MAX_DELETE_PER_CALL: usize = 100;
 
-    /// Alarms on the given client.
+    /// Alarms on the given client, within [`RateLimits::default`] (alarm-sync runs alone).
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// The same alarms, for work that must stop sending calls at `deadline`: a call whose turn
+    /// under its rate limit would come after it fails at once (see [`RateLimits::until`]).
+    pub fn until(self, deadline: Option<DateTime<Utc>>) -> Self {
+        Self {
+            limits: self.limits.until(deadline),
+            ..self
+        }
     }
 
     /// The metric alarms of `namespace` (every `DescribeAlarms` page of its name prefix), each
@@ -45,10 +65,12 @@ impl CloudWatchAlarms {
             .alarm_name_prefix(&prefix)
             .into_paginator()
             .send();
+        self.limits
+            .take(Category::DescribeAlarms, DESCRIBE, &prefix)
+            .await?;
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|error| AwsError::from_sdk("cloudwatch:DescribeAlarms", &prefix, error))?;
+            let page = page.map_err(|error| AwsError::from_sdk(DESCRIBE, &prefix, error))?;
             for alarm in page.metric_alarms() {
                 let Some(name) = alarm.alarm_name().filter(|name| namespace.contains(name)) else {
                     continue;
@@ -71,6 +93,14 @@ impl CloudWatchAlarms {
                     ),
                 });
             }
+            self.limits
+                .take_next_page(
+                    page.next_token(),
+                    Category::DescribeAlarms,
+                    DESCRIBE,
+                    &prefix,
+                )
+                .await?;
         }
         Ok(found)
     }
@@ -111,14 +141,16 @@ impl CloudWatchAlarms {
             self.put(spec).await?;
         }
         for batch in plan.delete.chunks(Self::MAX_DELETE_PER_CALL) {
+            let names = batch.join(", ");
+            self.limits
+                .take(Category::DeleteAlarms, DELETE, &names)
+                .await?;
             self.client
                 .delete_alarms()
                 .set_alarm_names(Some(batch.to_vec()))
                 .send()
                 .await
-                .map_err(|error| {
-                    AwsError::from_sdk("cloudwatch:DeleteAlarms", batch.join(", "), error)
-                })?;
+                .map_err(|error| AwsError::from_sdk(DELETE, names, error))?;
         }
         Ok(())
     }
@@ -160,10 +192,13 @@ impl CloudWatchAlarms {
             model::Statistic::Percentile(percentile) => request.extended_statistic(percentile),
             other => request.statistic(Statistic::from(other.to_string().as_str())),
         };
+        self.limits
+            .take(Category::PutMetricAlarm, PUT, &spec.name)
+            .await?;
         request
             .send()
             .await
-            .map_err(|error| AwsError::from_sdk("cloudwatch:PutMetricAlarm", &spec.name, error))?;
+            .map_err(|error| AwsError::from_sdk(PUT, &spec.name, error))?;
         Ok(())
     }
 
@@ -172,13 +207,16 @@ impl CloudWatchAlarms {
         let Some(arn) = arn else {
             return Ok(Vec::new());
         };
+        self.limits
+            .take(Category::ListAlarmTags, LIST_TAGS, name)
+            .await?;
         let output = self
             .client
             .list_tags_for_resource()
             .resource_arn(arn)
             .send()
             .await
-            .map_err(|error| AwsError::from_sdk("cloudwatch:ListTagsForResource", name, error))?;
+            .map_err(|error| AwsError::from_sdk(LIST_TAGS, name, error))?;
         Ok(output.tags().to_vec())
     }
 }

@@ -9,6 +9,7 @@ use capstan_engine::CurrentCapacity;
 
 use crate::answer::WholeDocument;
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "autoscaling:DescribeAutoScalingGroups";
 const SET_DESIRED: &str = "autoscaling:SetDesiredCapacity";
@@ -36,16 +37,23 @@ pub const NAMES_PER_CALL: usize = 100;
 #[derive(Debug, Clone)]
 pub struct AutoScalingGroups {
     client: Client,
+    limits: RateLimits,
 }
 
 impl AutoScalingGroups {
     /// Groups reached through the given client, whose answers are refused when cut short (see
-    /// [Malformed answers](Self#malformed-answers)).
+    /// [Malformed answers](Self#malformed-answers)), within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
         let config = client.config().to_builder().interceptor(WholeDocument);
         Self {
             client: Client::from_conf(config.build()),
+            limits: RateLimits::default(),
         }
+    }
+
+    /// The same groups, reached within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The group's desired capacity, its own `MinSize`/`MaxSize`, and its instances in any
@@ -82,24 +90,23 @@ impl AutoScalingGroups {
     }
 
     /// Sets the group's desired capacity, without honouring the group's own cooldown (capstan
-    /// keeps its own).
-    ///
-    /// A value outside the group's `[MinSize, MaxSize]` is refused with an
-    /// [`ErrorKind::Invalid`] error before anything is changed. The engine already clamps to
-    /// these bounds; this check guards against a caller that did not.
+    /// keeps its own). The engine keeps `desired` within the group's `[MinSize, MaxSize]` as
+    /// [`current`](Self::current) read them (`resource_min` and `resource_max`); should the
+    /// group's bounds change in between, Auto Scaling refuses the value (`ValidationError`),
+    /// and the error names the group. No call re-reads the group first: that would cost an Auto
+    /// Scaling call, of the bucket the changes draw from, for every change.
     pub async fn set_desired(&self, name: &str, desired: u32) -> Result<(), AwsError> {
-        let (_, Sizes { min, max, .. }) = self.describe(name).await?;
-        let Some(desired) = Some(desired)
-            .filter(|desired| (min..=max).contains(desired))
-            .and_then(|desired| i32::try_from(desired).ok())
-        else {
-            return Err(AwsError::new(
+        let desired = i32::try_from(desired).map_err(|_| {
+            AwsError::new(
                 SET_DESIRED,
                 name,
                 ErrorKind::Invalid,
-                format!("desired capacity {desired} is outside the group's bounds [{min}, {max}]"),
-            ));
-        };
+                format!("desired capacity {desired} is beyond what Auto Scaling takes"),
+            )
+        })?;
+        self.limits
+            .take(Category::AutoScaling, SET_DESIRED, name)
+            .await?;
         tracing::info!(group = name, desired, "SetDesiredCapacity");
         self.client
             .set_desired_capacity()
@@ -123,9 +130,13 @@ impl AutoScalingGroups {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, AutoScalingGroup>, AwsError> {
+        let first = names.first().copied().unwrap_or_default();
         let mut found = HashMap::new();
         let mut token = None;
         loop {
+            self.limits
+                .take(Category::AutoScaling, DESCRIBE, first)
+                .await?;
             let answer = self
                 .client
                 .describe_auto_scaling_groups()
@@ -136,9 +147,7 @@ impl AutoScalingGroups {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|error| {
-                    AwsError::from_sdk(DESCRIBE, names.first().copied().unwrap_or_default(), error)
-                })?;
+                .map_err(|error| AwsError::from_sdk(DESCRIBE, first, error))?;
             let page = answer.auto_scaling_groups.unwrap_or_default();
             let more = !page.is_empty();
             found.extend(

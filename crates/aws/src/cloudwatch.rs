@@ -14,6 +14,9 @@ use capstan_engine::{Datapoint, MetricData, Observations};
 use capstan_runner::ports::MetricSource;
 
 use crate::error::AwsError;
+use crate::rate::{Category, RateLimits};
+
+const GET_METRIC_DATA: &str = "cloudwatch:GetMetricData";
 
 /// Reads metrics with as few `GetMetricData` calls as possible: each distinct query is asked
 /// once, up to [`CloudWatchReader::MAX_QUERIES_PER_CALL`] per call, up to
@@ -30,6 +33,7 @@ use crate::error::AwsError;
 #[derive(Debug, Clone)]
 pub struct CloudWatchReader {
     client: Client,
+    limits: RateLimits,
 }
 
 /// What the pages of one call said about one query.
@@ -48,9 +52,17 @@ impl CloudWatchReader {
     /// distinct queries takes one round trip.
     pub const CALLS_IN_FLIGHT: usize = 4;
 
-    /// A reader on the given client.
+    /// A reader on the given client, within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// The same reader, within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// Reads one call's worth of queries, following `NextToken` until the last page.
@@ -61,6 +73,7 @@ impl CloudWatchReader {
         end: DateTime<Utc>,
     ) -> Result<Observations, AwsError> {
         tracing::debug!(queries = batch.len(), %start, %end, "GetMetricData");
+        let resource = format!("{} metric queries", batch.len());
         let mut collected: Vec<Collected> = batch.iter().map(|_| Collected::default()).collect();
         let mut pages = self
             .client
@@ -77,14 +90,12 @@ impl CloudWatchReader {
             .scan_by(ScanBy::TimestampAscending)
             .into_paginator()
             .send();
+        self.limits
+            .take(Category::GetMetricData, GET_METRIC_DATA, &resource)
+            .await?;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| {
-                AwsError::from_sdk(
-                    "cloudwatch:GetMetricData",
-                    format!("{} metric queries", batch.len()),
-                    error,
-                )
-            })?;
+            let page =
+                page.map_err(|error| AwsError::from_sdk(GET_METRIC_DATA, &resource, error))?;
             for message in page.messages() {
                 tracing::warn!(
                     code = message.code(),
@@ -105,6 +116,14 @@ impl CloudWatchReader {
                     ),
                 }
             }
+            self.limits
+                .take_next_page(
+                    page.next_token(),
+                    Category::GetMetricData,
+                    GET_METRIC_DATA,
+                    &resource,
+                )
+                .await?;
         }
         Ok(batch
             .iter()

@@ -10,6 +10,7 @@ use capstan_engine::CurrentCapacity;
 
 use crate::answer::MissingMembers;
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "ecs:DescribeServices";
 const UPDATE: &str = "ecs:UpdateService";
@@ -45,12 +46,21 @@ pub const SERVICES_PER_CALL: usize = 10;
 #[derive(Debug, Clone)]
 pub struct EcsServices {
     client: Client,
+    limits: RateLimits,
 }
 
 impl EcsServices {
-    /// Services reached through the given client.
+    /// Services reached through the given client, within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// The same services, reached within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The service's desired count, its running and pending tasks (more than desired while a
@@ -108,6 +118,11 @@ impl EcsServices {
     /// lists without some of their [`COUNTS`]. Its error names the first service;
     /// [`current_all`](Self::current_all) renames it for each.
     async fn describe(&self, cluster: &str, services: &[&str]) -> Result<Described, AwsError> {
+        let first = services.first().copied().unwrap_or_default();
+        let resource = service_id(cluster, first);
+        self.limits
+            .take(Category::EcsServiceRead, DESCRIBE, &resource)
+            .await?;
         let missing = MissingMembers::new("services", "serviceName", &COUNTS);
         let answer = self
             .client
@@ -118,10 +133,7 @@ impl EcsServices {
             .interceptor(missing.clone())
             .send()
             .await
-            .map_err(|error| {
-                let first = services.first().copied().unwrap_or_default();
-                AwsError::from_sdk(DESCRIBE, service_id(cluster, first), error)
-            })?;
+            .map_err(|error| AwsError::from_sdk(DESCRIBE, resource, error))?;
         Ok(Described {
             answer,
             missing: missing.found(),
@@ -144,6 +156,9 @@ impl EcsServices {
                 format!("desired count {desired} is too large"),
             )
         })?;
+        self.limits
+            .take(Category::EcsServiceModify, UPDATE, &resource)
+            .await?;
         tracing::info!(cluster, service, desired, "UpdateService");
         self.client
             .update_service()
@@ -288,13 +303,19 @@ fn busy(service: &Service) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_ecs::operation::update_service::UpdateServiceError;
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
     use aws_sdk_ecs::types::Deployment;
     use aws_sdk_ecs::types::error::ServiceNotFoundException;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
+    use chrono::{TimeDelta, Utc};
+    use futures_util::future::join_all;
+    use tokio::time::Instant;
 
     use super::*;
+    use crate::rate::tests::{FOUR, assert_turns, since};
 
     fn deployment(id: &str, status: &str, rollout: Option<DeploymentRolloutState>) -> Deployment {
         Deployment::builder()
@@ -462,5 +483,84 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An `UpdateService` rule answering every call, noting in `sent` when each reached ECS:
+    /// milliseconds after `start`.
+    fn noted_updates(start: Instant, sent: &Arc<Mutex<Vec<u128>>>) -> Rule {
+        let sent = Arc::clone(sent);
+        mock!(Client::update_service).then_compute_output(move |_| {
+            sent.lock().unwrap().push(since(start));
+            UpdateServiceOutput::builder().build()
+        })
+    }
+
+    /// Sets the desired count of services `svc-0` to `svc-{count - 1}` of `shop`, all at once as a
+    /// pass does, each answer beside when it came: milliseconds after `start`.
+    async fn set_all(
+        services: &EcsServices,
+        count: usize,
+        start: Instant,
+    ) -> Vec<(Result<(), AwsError>, u128)> {
+        let changes = (0..count).map(|i| async move {
+            let answer = services.set_desired("shop", &format!("svc-{i}"), 3).await;
+            (answer, since(start))
+        });
+        join_all(changes).await
+    }
+
+    // Mocked: no emulator limits its rate, and the calls' timing runs on tokio's paused clock.
+    #[tokio::test(start_paused = true)]
+    async fn updates_keep_to_the_share_of_the_service_modify_limit_mocked() {
+        let start = Instant::now();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let rule = noted_updates(start, &sent);
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule]);
+        let services = EcsServices::new(client).with_rate_limits(RateLimits::shared_by(FOUR));
+
+        let answers = set_all(&services, 15, start).await;
+
+        assert!(
+            answers.iter().all(|(answer, _)| answer.is_ok()),
+            "{answers:?}"
+        );
+        // ECS's service modify actions allow 50 at once and 5 per second per account: one of 4
+        // evaluators sends 12 at once, then one at 0.4, 1.2 and 2 seconds.
+        let sent = sent.lock().unwrap().clone();
+        assert_turns(&sent[..12], &[0; 12]);
+        assert_turns(&sent[12..], &[400, 1200, 2000]);
+    }
+
+    // Mocked, as above.
+    #[tokio::test(start_paused = true)]
+    async fn an_update_whose_turn_comes_after_the_deadline_is_refused_before_it_mocked() {
+        let start = Instant::now();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let rule = noted_updates(start, &sent);
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule]);
+        let deadline = Utc::now() + TimeDelta::seconds(1);
+        let services = EcsServices::new(client)
+            .with_rate_limits(RateLimits::shared_by(FOUR).until(Some(deadline)));
+
+        // 12 go at once and the 13th at 0.4 s, before the deadline; the 14th's turn, at 1.2 s,
+        // is after it.
+        let mut answers = set_all(&services, 14, start).await;
+
+        let (refused, at) = answers.pop().unwrap();
+        assert!(
+            answers.iter().all(|(answer, _)| answer.is_ok()),
+            "{answers:?}"
+        );
+        assert_turns(&[answers[12].1], &[400]);
+        assert_eq!(at, 0, "refused at once, not at or after the deadline");
+        assert_eq!(rule.num_calls(), 13, "the refused update never reached ECS");
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Throttled);
+        assert!(
+            refused.to_string().starts_with(
+                "ecs:UpdateService on shop/svc-13 failed: Throttled: not sent: its turn under capstan's share of the ECS service modify actions rate limit (12.5 at once, 1.25 per second: AWS's 50 and 5 divided by a concurrency of 4) comes 0.2 s after the deadline it must start by"
+            ),
+            "{refused}"
+        );
     }
 }

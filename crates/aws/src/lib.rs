@@ -30,6 +30,11 @@
 //! Outside the ports, a [`Topic`] publishes notices to SNS (`Publish`), and a [`Queue`] sends a
 //! fanned-out tick's shards to SQS (`SendMessageBatch`, 10 messages per call).
 //!
+//! Every call to ECS, Auto Scaling, RDS, MSK and CloudWatch keeps to this process's share of
+//! AWS's rate limits ([`RateLimits`]): it waits its turn, or, when that turn would come after
+//! the deadline of the pass it serves ([`Aws::until`]), fails at once. DynamoDB, SNS and SQS
+//! calls are not limited (see docs/deploy.md, "Rate limits").
+//!
 //! Every failure is an [`AwsError`] naming the operation and the resource, with an
 //! [`ErrorKind`] that says whether a retry can help. Throttling and transient failures are first
 //! retried by the SDK's standard retry mode, which [`load_config`] turns on.
@@ -41,6 +46,7 @@ pub mod cloudwatch;
 pub mod ecs;
 pub mod error;
 pub mod msk;
+pub mod rate;
 pub mod rds;
 pub mod sns;
 pub mod sqs;
@@ -55,6 +61,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use chrono::{DateTime, Utc};
 
 use capstan_engine::CurrentCapacity;
 use capstan_engine::model::{Policy, Target};
@@ -66,6 +73,7 @@ pub use cloudwatch::CloudWatchReader;
 pub use ecs::EcsServices;
 pub use error::{AwsError, ErrorKind};
 pub use msk::MskClusters;
+pub use rate::RateLimits;
 pub use rds::RdsReplicas;
 pub use sns::Topic;
 pub use sqs::Queue;
@@ -105,7 +113,7 @@ pub fn timeout_config() -> TimeoutConfig {
         .build()
 }
 
-/// Every adapter, built from one SDK configuration.
+/// Every adapter, built from one SDK configuration, and the rate limits they keep to.
 #[derive(Debug, Clone)]
 pub struct Aws {
     cloudwatch: CloudWatchReader,
@@ -115,11 +123,12 @@ pub struct Aws {
     msk: MskClusters,
     state: DynamoStateStore,
     owners: BTreeMap<Target, String>,
+    limits: RateLimits,
 }
 
 impl Aws {
-    /// Clients for every adapter from `config`; the state lives in the DynamoDB table
-    /// `state_table`.
+    /// Clients for every adapter from `config`, within [`RateLimits::default`]; the state lives
+    /// in the DynamoDB table `state_table`.
     pub fn new(config: &SdkConfig, state_table: impl Into<String>) -> Self {
         Self {
             cloudwatch: CloudWatchReader::new(aws_sdk_cloudwatch::Client::new(config)),
@@ -129,7 +138,28 @@ impl Aws {
             msk: MskClusters::new(aws_sdk_kafka::Client::new(config)),
             state: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(config), state_table),
             owners: BTreeMap::new(),
+            limits: RateLimits::default(),
         }
+    }
+
+    /// The same adapters, every one within `limits` (their clones share its buckets).
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self {
+            cloudwatch: self.cloudwatch.with_rate_limits(limits.clone()),
+            autoscaling: self.autoscaling.with_rate_limits(limits.clone()),
+            ecs: self.ecs.with_rate_limits(limits.clone()),
+            rds: self.rds.with_rate_limits(limits.clone()),
+            msk: self.msk.with_rate_limits(limits.clone()),
+            limits,
+            ..self
+        }
+    }
+
+    /// The same adapters, for a pass that must stop starting work at `deadline`: a rate-limited
+    /// call whose turn would come after it fails at once (see [`RateLimits::until`]).
+    pub fn until(self, deadline: Option<DateTime<Utc>>) -> Self {
+        let limits = self.limits.until(deadline);
+        self.with_rate_limits(limits)
     }
 
     /// Remembers which policy scales each target, so that what capstan creates (RDS read
@@ -148,7 +178,7 @@ impl Aws {
     /// demos and tests: no emulator implements MSK's topic and broker-count operations, so
     /// there the client's answers are mocked (`aws-smithy-mocks`).
     pub fn with_kafka(mut self, client: aws_sdk_kafka::Client) -> Self {
-        self.msk = MskClusters::new(client);
+        self.msk = MskClusters::new(client).with_rate_limits(self.limits.clone());
         self
     }
 

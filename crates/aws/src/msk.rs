@@ -28,6 +28,7 @@ use capstan_engine::{CurrentCapacity, Share};
 
 use crate::count;
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
 
 const DESCRIBE_CLUSTER: &str = "kafka:DescribeClusterV2";
 const DESCRIBE_OPERATION: &str = "kafka:DescribeClusterOperationV2";
@@ -70,6 +71,7 @@ pub const PARTITIONS_PER_BROKER: &[(&[&str], u32)] = &[
 #[derive(Debug, Clone)]
 pub struct MskClusters {
     client: Client,
+    limits: RateLimits,
 }
 
 /// What `DescribeClusterV2` says about a provisioned cluster.
@@ -83,9 +85,17 @@ struct Cluster {
 }
 
 impl MskClusters {
-    /// Clusters reached through the given client.
+    /// Clusters reached through the given client, within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limits: RateLimits::default(),
+        }
+    }
+
+    /// The same clusters, reached within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The topic's partition count, which is also its minimum (partitions never decrease), its
@@ -95,6 +105,9 @@ impl MskClusters {
     pub async fn topic(&self, cluster_arn: &str, topic: &str) -> Result<CurrentCapacity, AwsError> {
         let resource = format!("{cluster_arn}/{topic}");
         let cluster = self.cluster(cluster_arn).await?;
+        self.limits
+            .take(Category::MskRead, DESCRIBE_TOPIC, &resource)
+            .await?;
         let described = self
             .client
             .describe_topic()
@@ -112,6 +125,9 @@ impl MskClusters {
             .cluster_arn(cluster_arn)
             .into_paginator()
             .send();
+        self.limits
+            .take(Category::MskRead, LIST_TOPICS, &resource)
+            .await?;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|error| AwsError::from_sdk(LIST_TOPICS, &resource, error))?;
             others += page
@@ -123,6 +139,9 @@ impl MskClusters {
                         * u64::from(count(info.replication_factor()))
                 })
                 .sum::<u64>();
+            self.limits
+                .take_next_page(page.next_token(), Category::MskRead, LIST_TOPICS, &resource)
+                .await?;
         }
         let (max, reason) = partition_limit(&cluster, partitions, replication, others);
         let share = (max > partitions).then(|| Share {
@@ -157,6 +176,9 @@ impl MskClusters {
         partitions: u32,
     ) -> Result<(), AwsError> {
         let resource = format!("{cluster_arn}/{topic}");
+        self.limits
+            .take(Category::MskRead, DESCRIBE_TOPIC, &resource)
+            .await?;
         let now = self
             .client
             .describe_topic()
@@ -176,6 +198,9 @@ impl MskClusters {
                 ),
             ));
         }
+        self.limits
+            .take(Category::MskModify, UPDATE_TOPIC, &resource)
+            .await?;
         tracing::info!(cluster_arn, topic, partitions, "UpdateTopic");
         self.client
             .update_topic()
@@ -237,6 +262,9 @@ impl MskClusters {
                 ),
             ));
         }
+        self.limits
+            .take(Category::MskModify, UPDATE_BROKERS, cluster_arn)
+            .await?;
         tracing::info!(cluster_arn, brokers, version = %cluster.current_version, "UpdateBrokerCount");
         let answer = self
             .client
@@ -257,6 +285,9 @@ impl MskClusters {
 
     /// The provisioned cluster's state, version, brokers, zones and broker type.
     async fn cluster(&self, cluster_arn: &str) -> Result<Cluster, AwsError> {
+        self.limits
+            .take(Category::MskRead, DESCRIBE_CLUSTER, cluster_arn)
+            .await?;
         let answer: DescribeClusterV2Output = self
             .client
             .describe_cluster_v2()
@@ -299,6 +330,9 @@ impl MskClusters {
 
     /// The operation in progress, as a busy reason: its type, state and current step.
     async fn operation(&self, cluster_arn: &str, arn: &str) -> Result<String, AwsError> {
+        self.limits
+            .take(Category::MskRead, DESCRIBE_OPERATION, cluster_arn)
+            .await?;
         let answer = self
             .client
             .describe_cluster_operation_v2()

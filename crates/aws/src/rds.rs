@@ -61,6 +61,7 @@ use capstan_engine::CurrentCapacity;
 
 use crate::answer::WholeDocument;
 use crate::error::{AwsError, ErrorKind};
+use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "rds:DescribeDBInstances";
 const CREATE: &str = "rds:CreateDBInstanceReadReplica";
@@ -101,6 +102,7 @@ const FAILED: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct RdsReplicas {
     client: Client,
+    limits: RateLimits,
 }
 
 /// What RDS says about a source and its replicas, after the checks.
@@ -131,12 +133,19 @@ enum State {
 }
 
 impl RdsReplicas {
-    /// Replicas reached through the given client, whose answers are refused when cut short.
+    /// Replicas reached through the given client, whose answers are refused when cut short,
+    /// within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
         let config = client.config().to_builder().interceptor(WholeDocument);
         Self {
             client: Client::from_conf(config.build()),
+            limits: RateLimits::default(),
         }
+    }
+
+    /// The same replicas, reached within `limits`.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The number of replicas of `source` capstan owns (not counting ones being deleted), how
@@ -205,6 +214,7 @@ impl RdsReplicas {
             ));
         }
         for name in free {
+            self.limits.take(Category::Rds, CREATE, name).await?;
             tracing::info!(source, replica = %name, "CreateDBInstanceReadReplica");
             self.client
                 .create_db_instance_read_replica()
@@ -224,6 +234,7 @@ impl RdsReplicas {
             if name == source || !is_managed(replica) {
                 continue;
             }
+            self.limits.take(Category::Rds, DELETE, name).await?;
             tracing::info!(source, replica = name, "DeleteDBInstance");
             self.client
                 .delete_db_instance()
@@ -245,6 +256,7 @@ impl RdsReplicas {
         names: &[String],
         operation: &'static str,
     ) -> Result<Replicas, AwsError> {
+        self.limits.take(Category::Rds, DESCRIBE, source).await?;
         let found = self
             .client
             .describe_db_instances()
@@ -334,10 +346,14 @@ impl RdsReplicas {
             .filters(filter)
             .into_paginator()
             .send();
+        self.limits.take(Category::Rds, DESCRIBE, source).await?;
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|error| AwsError::from_sdk(DESCRIBE, source, error))?;
             found.extend_from_slice(page.db_instances());
+            self.limits
+                .take_next_page(page.marker(), Category::Rds, DESCRIBE, source)
+                .await?;
         }
         Ok(found)
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_cloudwatch::Client;
+use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
 use capstan_tests::alarms::{
@@ -105,7 +106,10 @@ async fn alarms_diff_reports_a_name_held_by_an_alarm_capstan_does_not_own() {
     );
     let error = app(&prefix, policies.path())
         .await
-        .handle(json!({ "capstan": "sync-alarms" }))
+        .handle(
+            json!({ "capstan": "sync-alarms" }),
+            Utc::now() + TimeDelta::minutes(5),
+        )
         .await
         .err()
         .unwrap_or_else(|| panic!("the sync must refuse a conflict"))

@@ -25,6 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use capstan_aws::CloudWatchAlarms;
 use capstan_engine::alarms::AlarmNamespace;
 
 use crate::App;
@@ -59,7 +60,11 @@ struct Received {
 /// Handles one custom resource request and answers CloudFormation. Only a request that cannot
 /// be answered (it does not parse, so there is no `ResponseURL`) or an answer that cannot be
 /// delivered is an error of the invocation; Lambda then retries it.
-pub(crate) async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
+pub(crate) async fn handle(
+    app: &App,
+    cloudwatch: &CloudWatchAlarms,
+    event: Value,
+) -> Result<Value, lambda_runtime::Error> {
     let request: Request = serde_json::from_value(event).map_err(|error| {
         tracing::error!(%error, "malformed custom resource request: cannot answer it");
         format!("malformed custom resource request: {error}")
@@ -95,10 +100,14 @@ pub(crate) async fn handle(app: &App, event: Value) -> Result<Value, lambda_runt
             );
             Ok(None)
         }
-        ("Delete", Ok(_), Ok(namespace)) => app.delete_all(namespace).await.map(Some),
+        ("Delete", Ok(_), Ok(namespace)) => {
+            crate::delete_all(cloudwatch, namespace).await.map(Some)
+        }
         (_, Err(reason), _) => Err(reason),
         (_, _, Err(reason)) => Err(reason.clone()),
-        (_, Ok(_), Ok(namespace)) => app.sync(namespace).await.map(Some),
+        (_, Ok(_), Ok(namespace)) => crate::sync(cloudwatch, &app.policies, namespace)
+            .await
+            .map(Some),
     };
 
     let mut response = Response::default();

@@ -13,7 +13,9 @@
 //!
 //! Either way it touches only the stack's own alarms ([`alarms::AlarmNamespace`], named by
 //! `CAPSTAN_STACK`). `capstan alarms diff` prints the plan a sync would apply, computed the same
-//! way.
+//! way. Its CloudWatch calls keep to CloudWatch's rate quotas, and stop [`ANSWER_MARGIN`] before
+//! the invocation's deadline, so that CloudFormation is answered even when a sync is too large
+//! for one invocation.
 
 mod custom_resource;
 mod settings;
@@ -21,6 +23,7 @@ mod settings;
 use capstan_aws::CloudWatchAlarms;
 use capstan_engine::alarms::{self, AlarmNamespace, AlarmPlan};
 use capstan_engine::model::Policy;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 pub use custom_resource::{Responder, physical_id};
@@ -28,6 +31,12 @@ pub use settings::Settings;
 
 /// The scheduled payload that asks for a sync.
 pub const SCHEDULED_PAYLOAD: &str = "sync-alarms";
+
+/// How long before the invocation's deadline a sync stops sending CloudWatch calls: room to
+/// answer CloudFormation. A call whose turn under CloudWatch's rate quota would come later fails
+/// at once, and the sync with it (see [`CloudWatchAlarms::until`]); the next sync goes on from
+/// the alarms this one left.
+pub const ANSWER_MARGIN: TimeDelta = TimeDelta::seconds(10);
 
 /// What the function holds between invocations.
 pub struct App {
@@ -66,15 +75,24 @@ impl App {
         })
     }
 
-    /// Handles one invocation: a scheduled sync, or a custom resource request (answered to
-    /// CloudFormation whatever happens). Returns a summary of what was done.
-    pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
+    /// Handles one invocation, which Lambda stops at `deadline`: a scheduled sync, or a custom
+    /// resource request (answered to CloudFormation whatever happens). Returns a summary of what
+    /// was done.
+    pub async fn handle(
+        &self,
+        event: Value,
+        deadline: DateTime<Utc>,
+    ) -> Result<Value, lambda_runtime::Error> {
+        let cloudwatch = &self
+            .alarms
+            .clone()
+            .until(sync_deadline(deadline, Utc::now()));
         if event == json!({ "capstan": SCHEDULED_PAYLOAD }) {
-            let plan = self.sync(&self.namespace(&self.prefix)?).await?;
+            let plan = sync(cloudwatch, &self.policies, &self.namespace(&self.prefix)?).await?;
             return Ok(summary(&plan));
         }
         if event.get("RequestType").is_some() {
-            return custom_resource::handle(self, event).await;
+            return custom_resource::handle(self, cloudwatch, event).await;
         }
         let seen = match &event {
             Value::Object(map) => format!(
@@ -94,40 +112,52 @@ impl App {
         )?;
         AlarmNamespace::new(prefix, stack).map_err(|error| error.to_string())
     }
+}
 
-    /// Creates, changes and deletes the stack's alarms of `namespace` until they match the
-    /// policies.
-    async fn sync(&self, namespace: &AlarmNamespace) -> Result<AlarmPlan, String> {
-        let policies = self
-            .policies
-            .as_ref()
-            .map_err(|report| format!("policy set invalid, no alarm changed:\n{report}"))?;
-        self.apply(namespace, alarms::desired(policies, namespace))
-            .await
-    }
+/// Creates, changes and deletes the stack's alarms of `namespace` through `cloudwatch` until they
+/// match `policies`.
+async fn sync(
+    cloudwatch: &CloudWatchAlarms,
+    policies: &Result<Vec<Policy>, String>,
+    namespace: &AlarmNamespace,
+) -> Result<AlarmPlan, String> {
+    let policies = policies
+        .as_ref()
+        .map_err(|report| format!("policy set invalid, no alarm changed:\n{report}"))?;
+    apply(cloudwatch, namespace, alarms::desired(policies, namespace)).await
+}
 
-    /// Deletes every alarm of `namespace` the stack owns.
-    async fn delete_all(&self, namespace: &AlarmNamespace) -> Result<AlarmPlan, String> {
-        self.apply(namespace, Vec::new()).await
-    }
+/// Deletes through `cloudwatch` every alarm of `namespace` the stack owns.
+async fn delete_all(
+    cloudwatch: &CloudWatchAlarms,
+    namespace: &AlarmNamespace,
+) -> Result<AlarmPlan, String> {
+    apply(cloudwatch, namespace, Vec::new()).await
+}
 
-    async fn apply(
-        &self,
-        namespace: &AlarmNamespace,
-        desired: Vec<alarms::AlarmSpec>,
-    ) -> Result<AlarmPlan, String> {
-        let plan = self
-            .alarms
-            .plan(namespace, desired)
-            .await
-            .map_err(|error| error.to_string())?;
-        tracing::info!(%namespace, plan = %plan, "alarm plan");
-        self.alarms
-            .apply(&plan)
-            .await
-            .map_err(|error| error.to_string())?;
-        Ok(plan)
-    }
+/// Plans the alarms of `namespace` against `desired` and applies the plan through `cloudwatch`.
+async fn apply(
+    cloudwatch: &CloudWatchAlarms,
+    namespace: &AlarmNamespace,
+    desired: Vec<alarms::AlarmSpec>,
+) -> Result<AlarmPlan, String> {
+    let plan = cloudwatch
+        .plan(namespace, desired)
+        .await
+        .map_err(|error| error.to_string())?;
+    tracing::info!(%namespace, plan = %plan, "alarm plan");
+    cloudwatch
+        .apply(&plan)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(plan)
+}
+
+/// When a sync of an invocation that Lambda stops at `deadline`, taken at `now`, stops sending
+/// calls: [`ANSWER_MARGIN`] before it. A deadline not ahead of `now` is not a real one (cargo
+/// lambda's emulator sends a fixed instant of 1970): then none.
+fn sync_deadline(deadline: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (deadline > now).then(|| deadline - ANSWER_MARGIN)
 }
 
 /// What a sync did, as the invocation's answer.
@@ -138,4 +168,24 @@ fn summary(plan: &AlarmPlan) -> Value {
         "deleted": plan.delete,
         "unchanged": plan.unchanged.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_stops_sending_in_time_to_answer_cloudformation() {
+        let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+        let deadline = now + TimeDelta::seconds(300);
+        assert_eq!(
+            sync_deadline(deadline, now),
+            Some(now + TimeDelta::seconds(290))
+        );
+        assert_eq!(
+            sync_deadline(DateTime::UNIX_EPOCH, now),
+            None,
+            "no real deadline"
+        );
+    }
 }

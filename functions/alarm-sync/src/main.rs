@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     capstan_lambda::init_logging();
     let app = App::start(Settings::from_env()).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        app.handle(event.payload)
+        app.handle(event.payload, event.context.deadline().into())
     }))
     .await
 }

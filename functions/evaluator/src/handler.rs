@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use capstan_aws::state::{Claim, Decision};
-use capstan_aws::{Aws, AwsError, DynamoStateStore, Queue, Topic};
+use capstan_aws::{Aws, AwsError, DynamoStateStore, Queue, RateLimits, Topic};
 use capstan_policy::model::Policy;
 use capstan_runner::{Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
 
@@ -57,7 +57,9 @@ impl App {
             tracing::error!(error = %report, "policy set invalid: refusing to act until a valid set is deployed");
         }
         let config = capstan_aws::load_config(settings.aws_endpoint.as_deref()).await;
-        let aws = Aws::new(&config, settings.state_table).with_policies(policies.iter().flatten());
+        let aws = Aws::new(&config, settings.state_table)
+            .with_policies(policies.iter().flatten())
+            .with_rate_limits(RateLimits::shared_by(settings.concurrency));
         Self {
             policies,
             aws,
@@ -212,7 +214,8 @@ impl App {
     }
 
     /// Evaluates the policies `trigger` wakes among `policies` (`all` of them, for the guards),
-    /// then reports and, when acting, keeps each outcome.
+    /// then reports and, when acting, keeps each outcome. A rate-limited AWS call of the pass
+    /// whose turn would come after the pass's deadline fails at once ([`Aws::until`]).
     async fn pass(
         &self,
         trigger: &Trigger,
@@ -224,15 +227,17 @@ impl App {
     ) -> capstan_runner::Pass {
         let now = evaluation_time(trigger.at(), Utc::now(), self.replay);
         let replayed = move || now;
+        let stops_at = pass_deadline(deadline, Utc::now());
+        let aws = self.aws.clone().until(stops_at);
         let ports = Ports {
-            metrics: self.aws.cloudwatch(),
-            capacity: &self.aws,
+            metrics: aws.cloudwatch(),
+            capacity: &aws,
             state: store,
             holder: attempt,
             clock: if self.replay { &replayed } else { &Utc::now },
             limits: Limits {
                 max_in_flight: self.max_in_flight,
-                deadline: pass_deadline(deadline, Utc::now()),
+                deadline: stops_at,
             },
         };
         let woken = trigger.select(policies);

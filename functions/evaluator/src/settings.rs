@@ -44,11 +44,18 @@ pub struct Settings {
     /// tick when a shard queue is set (a positive whole number). By default,
     /// [`DEFAULT_MAX_RESOURCES_PER_INVOCATION`].
     pub max_resources_per_invocation: NonZeroUsize,
+    /// `CAPSTAN_CONCURRENCY`: how many evaluators may run at once (the function's reserved
+    /// concurrency, a positive whole number). Each keeps to its share of AWS's rate limits: the
+    /// limits divided by it ([`capstan_aws::RateLimits::shared_by`]). By default, 1: this
+    /// evaluator is the only one.
+    pub concurrency: NonZeroUsize,
 }
 
 /// The most policies one invocation evaluates in a fanned-out tick, by default. Measured (see
 /// docs/deploy.md, the operating envelope): 1,000 took 14 s of the 45 s a pass has, without
-/// faults; 200 took 22 s with 30% of calls failing. 500 leaves room for slow APIs and faults.
+/// faults, for an evaluator alone and 44 s for one of 4 keeping to its share of the rate limits;
+/// 500 took 17 s as one of 4; 200 took 22 s with 30% of calls failing. 500 leaves room for slow
+/// APIs and faults.
 pub const DEFAULT_MAX_RESOURCES_PER_INVOCATION: NonZeroUsize = NonZeroUsize::new(500).unwrap();
 
 /// A setting that is missing or malformed.
@@ -79,6 +86,10 @@ impl Settings {
             None => DEFAULT_MAX_RESOURCES_PER_INVOCATION,
             Some(value) => positive("CAPSTAN_MAX_RESOURCES_PER_INVOCATION", &value)?,
         };
+        let concurrency = match optional("CAPSTAN_CONCURRENCY") {
+            None => NonZeroUsize::MIN,
+            Some(value) => positive("CAPSTAN_CONCURRENCY", &value)?,
+        };
         Ok(Self {
             dry_run,
             paused,
@@ -90,6 +101,7 @@ impl Settings {
             max_in_flight,
             shard_queue: optional("CAPSTAN_SHARD_QUEUE"),
             max_resources_per_invocation,
+            concurrency,
         })
     }
 }
