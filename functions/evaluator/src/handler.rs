@@ -8,10 +8,10 @@ use capstan_aws::{Aws, AwsError, DynamoStateStore, Queue, Topic};
 use capstan_policy::model::Policy;
 use capstan_runner::{Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
 
+use crate::emf;
 use crate::fan_out::FanOut;
 use crate::notice::notice;
 use crate::settings::Settings;
-use crate::{emf, event};
 
 /// How long an attempt's leases and claims outlast its deadline: the whole seconds leases are
 /// compared in, the clocks of different hosts, and a write sent just before the deadline.
@@ -82,7 +82,7 @@ impl App {
     /// Handles one event, delivered as invocation `request_id`, which Lambda stops at
     /// `deadline`: a malformed or unknown event is an error and changes nothing. When acting,
     /// each outcome is kept in the state table's decision log, and each delivery of an event
-    /// (see [`event::Delivery::key`]) first claims it:
+    /// (see [`Delivery::key`](capstan_events::Delivery::key)) first claims it:
     ///
     /// - claimed (the first delivery, or a later one after an attempt that failed, which gave
     ///   its claim back, or died, whose claim expired): evaluated, and the claim completed once
@@ -113,7 +113,7 @@ impl App {
         let policies = self.policies.as_ref().map_err(
             |_| "policy set invalid: refusing to act (see the cold-start error in the log)",
         )?;
-        let batch = event::parse(event).inspect_err(|error| {
+        let batch = capstan_events::parse(event).inspect_err(|error| {
             tracing::error!(error = %error, "event rejected: no action taken");
         })?;
         let mut refusals = Refusals::default();

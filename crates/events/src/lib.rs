@@ -1,4 +1,7 @@
-//! Turns the events that can wake the evaluator into a [`Trigger`]:
+//! The events that can wake capstan's evaluator, read into [`Trigger`]s: no AWS SDK and no
+//! I/O, so that what reads untrusted input can be tested and fuzzed on its own.
+//!
+//! The accepted kinds:
 //!
 //! - EventBridge "CloudWatch Alarm State Change" (`detail-type`, alarm in `detail`);
 //! - a CloudWatch alarm's direct Lambda action (`alarmData`);
