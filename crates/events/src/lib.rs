@@ -6,6 +6,10 @@
 //! - EventBridge "CloudWatch Alarm State Change" (`detail-type`, alarm in `detail`);
 //! - a CloudWatch alarm's direct Lambda action (`alarmData`);
 //! - an SNS notification carrying a CloudWatch alarm (`Records[].Sns.Message`);
+//!
+//!   the alarm of any of these three may be a metric alarm, a metric math or anomaly detection
+//!   alarm (it names every metric its expressions read) or a composite alarm (it names its rule
+//!   and no metric);
 //! - an EventBridge scheduled event (`detail-type: Scheduled Event`): the tick;
 //! - a batch of SQS messages from the shard queue (`Records[].eventSource: aws:sqs`), each a
 //!   [`ShardTrigger`] in JSON: the shards of a fanned-out tick.
@@ -19,13 +23,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::cloudwatch_alarms::{
-    CloudWatchAlarm, CloudWatchAlarmData, CloudWatchMetricAlarmConfiguration,
-};
+use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmData};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sns::{CloudWatchAlarmPayload, SnsEvent};
+use aws_lambda_events::sns::{CloudWatchAlarmPayload, CloudWatchDimension, SnsEvent};
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -203,29 +206,11 @@ fn malformed(kind: &'static str, reason: impl Into<String>) -> EventError {
     }
 }
 
-/// The alarm of an EventBridge event or a direct alarm action. The configuration is read as a
-/// metric alarm's; a composite alarm has no metrics and so wakes no policy by metric.
+/// The alarm of an EventBridge event or a direct alarm action, whose `configuration` is
+/// [`AlarmConfiguration`]: a configuration of another shape names no metric.
 fn from_alarm_data(data: CloudWatchAlarmData<Value>) -> AlarmTrigger {
-    let configuration: Option<CloudWatchMetricAlarmConfiguration> =
-        serde_json::from_value(data.configuration).ok();
-    let metrics = configuration
-        .map(|configuration| {
-            configuration
-                .metrics
-                .into_iter()
-                .map(|definition| AlarmMetric {
-                    namespace: definition.metric_stat.metric.namespace.unwrap_or_default(),
-                    name: definition.metric_stat.metric.name,
-                    dimensions: definition
-                        .metric_stat
-                        .metric
-                        .dimensions
-                        .into_iter()
-                        .collect(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let configuration: AlarmConfiguration =
+        serde_json::from_value(data.configuration).unwrap_or_default();
     AlarmTrigger {
         name: data.alarm_name,
         state: data
@@ -234,8 +219,55 @@ fn from_alarm_data(data: CloudWatchAlarmData<Value>) -> AlarmTrigger {
             .map(|s| state_name(&s.value))
             .unwrap_or_default(),
         changed_at: data.state.map(|s| s.timestamp),
-        metrics,
+        metrics: configuration
+            .metrics
+            .into_iter()
+            .filter_map(|query| query.metric_stat)
+            .map(|stat| AlarmMetric {
+                namespace: stat.metric.namespace,
+                name: stat.metric.name,
+                dimensions: stat.metric.dimensions,
+            })
+            .collect(),
+        rule: configuration.alarm_rule,
     }
+}
+
+/// An alarm's `configuration` as CloudWatch sends it, read for what wakes policies:
+///
+/// - a metric alarm lists its metrics (one `metricStat`);
+/// - a metric math or anomaly detection alarm lists its queries: `expression`s beside the
+///   `metricStat`s of the metrics they read, whether or not each returns data;
+/// - a composite alarm has an `alarmRule` over other alarms and no metrics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmConfiguration {
+    #[serde(default)]
+    metrics: Vec<MetricQuery>,
+    alarm_rule: Option<String>,
+}
+
+/// One of an alarm's queries: a metric, or an expression (no `metricStat`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricQuery {
+    metric_stat: Option<MetricStat>,
+}
+
+/// The metric a query reads; its statistic and period do not matter here.
+#[derive(Debug, Deserialize)]
+struct MetricStat {
+    metric: Metric,
+}
+
+/// A metric by identity.
+#[derive(Debug, Deserialize)]
+struct Metric {
+    #[serde(default)]
+    namespace: String,
+    name: String,
+    #[serde(default)]
+    dimensions: BTreeMap<String, String>,
 }
 
 /// The state as CloudWatch spells it (`ALARM`, `OK`, `INSUFFICIENT_DATA`).
@@ -246,20 +278,33 @@ fn state_name(value: &impl serde::Serialize) -> String {
     }
 }
 
+/// The alarm of an SNS notification: a metric alarm names its metric in the `Trigger`, a metric
+/// math alarm lists its queries in `Trigger.Metrics`, as in [`AlarmConfiguration`].
 fn from_sns_payload(payload: CloudWatchAlarmPayload) -> AlarmTrigger {
     let trigger = payload.trigger;
-    let metrics = match (trigger.namespace, trigger.metric_name) {
-        (Some(namespace), Some(name)) => vec![AlarmMetric {
+    let dimensions = |dimensions: Vec<CloudWatchDimension>| {
+        dimensions
+            .into_iter()
+            .map(|d| (d.name, d.value))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let single = match (trigger.namespace, trigger.metric_name) {
+        (Some(namespace), Some(name)) => Some(AlarmMetric {
             namespace,
             name,
-            dimensions: trigger
-                .dimensions
-                .into_iter()
-                .map(|d| (d.name, d.value))
-                .collect::<BTreeMap<_, _>>(),
-        }],
-        _ => Vec::new(),
+            dimensions: dimensions(trigger.dimensions),
+        }),
+        _ => None,
     };
+    let queried = trigger.metrics.into_iter().filter_map(|query| {
+        let metric = query.metric_stat?.metric;
+        Some(AlarmMetric {
+            namespace: metric.namespace.unwrap_or_default(),
+            name: metric.metric_name?,
+            dimensions: dimensions(metric.dimensions),
+        })
+    });
+    let metrics = single.into_iter().chain(queried).collect();
     AlarmTrigger {
         name: payload.alarm_name,
         state: payload.new_state_value,
@@ -267,11 +312,14 @@ fn from_sns_payload(payload: CloudWatchAlarmPayload) -> AlarmTrigger {
             .ok()
             .map(|t| t.with_timezone(&Utc)),
         metrics,
+        rule: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use capstan_policy::{PolicySet, Source};
+
     use super::*;
 
     fn sample(text: &str) -> Value {
@@ -353,6 +401,160 @@ mod tests {
         );
         assert_eq!(alarm.metrics[0].name, "NetworkOut");
         assert_eq!(alarm.metrics[0].dimensions["InstanceId"], "TestInstance");
+    }
+
+    /// The metrics an alarm event names, as `namespace/name` with its dimensions.
+    fn metric_names(alarm: &AlarmTrigger) -> Vec<String> {
+        alarm
+            .metrics
+            .iter()
+            .map(|m| format!("{}/{} {:?}", m.namespace, m.name, m.dimensions))
+            .collect()
+    }
+
+    const NETWORK_IN_OUT: [&str; 2] = [
+        r#"AWS/EC2/NetworkIn {"InstanceId": "i-12345678901234567"}"#,
+        r#"AWS/EC2/NetworkOut {"InstanceId": "i-12345678901234567"}"#,
+    ];
+
+    #[test]
+    fn eventbridge_metric_math_alarm_names_every_metric_its_expression_reads() {
+        let alarm = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/eventbridge-metric-math-alarm.json"
+        ))));
+        assert_eq!(alarm.name, "TotalNetworkTrafficTooHigh");
+        assert_eq!(alarm.state, "ALARM");
+        assert_eq!(alarm.rule, None);
+        assert_eq!(metric_names(&alarm), NETWORK_IN_OUT);
+    }
+
+    #[test]
+    fn direct_action_of_a_metric_math_alarm_names_every_metric_its_expression_reads() {
+        // The action's `alarmData` is the EventBridge event's `detail`: the metric math alarm's
+        // configuration put into the direct action sample.
+        let math = sample(include_str!(
+            "../../../tests/fixtures/events/eventbridge-metric-math-alarm.json"
+        ));
+        let mut action = sample(include_str!(
+            "../../../tests/fixtures/events/alarm-action.json"
+        ));
+        action["alarmData"]["configuration"] = math["detail"]["configuration"].clone();
+        let alarm = only_alarm(deliveries(action));
+        assert_eq!(alarm.name, "lambda-demo-metric-alarm");
+        assert_eq!(metric_names(&alarm), NETWORK_IN_OUT);
+    }
+
+    #[test]
+    fn sns_notification_of_a_metric_math_alarm_names_the_metric_its_expression_reads() {
+        let alarms = deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/sns-metric-math-alarm.json"
+        )));
+        assert_eq!(alarms.len(), 2, "one delivery per record");
+        let alarm = only_alarm(alarms[..1].to_vec());
+        assert_eq!(alarm.name, "EXAMPLE");
+        assert_eq!(
+            metric_names(&alarm),
+            [r#"AWS/EC2/NetworkOut {"InstanceId": "TestInstance"}"#]
+        );
+    }
+
+    #[test]
+    fn composite_alarms_name_their_rule_and_no_metric_however_delivered() {
+        let eventbridge = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/eventbridge-composite-alarm.json"
+        ))));
+        assert_eq!(eventbridge.name, "ServiceAggregatedAlarm");
+        assert_eq!(eventbridge.state, "ALARM");
+        assert_eq!(
+            eventbridge.changed_at.map(|t| t.to_rfc3339()),
+            Some("2022-07-22T15:57:45.394+00:00".into())
+        );
+        assert_eq!(
+            eventbridge.rule.as_deref(),
+            Some("ALARM(ServerCpuTooHigh) OR ALARM(TotalNetworkTrafficTooHigh)")
+        );
+        assert!(eventbridge.metrics.is_empty());
+
+        let action = only_alarm(deliveries(sample(include_str!(
+            "../../../tests/fixtures/events/alarm-action-composite.json"
+        ))));
+        assert_eq!(action.name, "CompositeDemo.Main");
+        assert_eq!(
+            action.rule.as_deref(),
+            Some("ALARM(CompositeDemo.FirstChild) OR ALARM(CompositeDemo.SecondChild)")
+        );
+        assert!(action.metrics.is_empty());
+    }
+
+    #[test]
+    fn a_composite_alarm_sent_as_a_tick_is_a_tick_at_its_state_change() {
+        // What the input transformer of docs/alarms.md#composite-alarms makes of the
+        // composite alarm's EventBridge event.
+        let composite = sample(include_str!(
+            "../../../tests/fixtures/events/eventbridge-composite-alarm.json"
+        ));
+        let tick = serde_json::json!({
+            "detail-type": "Scheduled Event",
+            "source": "capstan.composite-alarm",
+            "time": composite["time"],
+            "detail": {},
+        });
+        assert_eq!(
+            deliveries(tick),
+            [Delivery {
+                trigger: Trigger::Tick {
+                    at: "2022-07-22T15:57:45Z".parse().unwrap()
+                },
+                key: Some("tick#2022-07-22T15:57:45+00:00".into()),
+                message_id: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_metric_math_alarm_wakes_the_policies_of_its_metrics_and_a_composite_alarm_none() {
+        let policy = |name: &str, metric: &str| Source {
+            path: format!("{name}.yaml"),
+            text: format!(
+                "version: 1\nname: {name}\ntarget: {{ autoscaling_group: {{ name: {name} }} }}\n\
+                 capacity: {{ min: 1, max: 4 }}\nmetrics:\n  m: {{ namespace: AWS/EC2, name: {metric}, \
+                 dimensions: {{ InstanceId: i-12345678901234567 }}, stat: Maximum, period: 5m }}\n\
+                 scale_out:\n  - {{ when: {{ metric: m, above: 10000 }}, add: 1 }}\n"
+            ),
+        };
+        let set = PolicySet::from_sources(vec![
+            policy("ingest", "NetworkIn"),
+            policy("egress", "NetworkOut"),
+            policy("compute", "CPUUtilization"),
+        ])
+        .unwrap_or_else(|report| panic!("{report}"));
+        let woken = |event: &str| {
+            let [delivery] = <[Delivery; 1]>::try_from(deliveries(sample(event))).unwrap();
+            delivery
+                .trigger
+                .select(set.policies())
+                .iter()
+                .map(|policy| policy.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            woken(include_str!(
+                "../../../tests/fixtures/events/eventbridge-metric-math-alarm.json"
+            )),
+            ["ingest", "egress"]
+        );
+        assert_eq!(
+            woken(include_str!(
+                "../../../tests/fixtures/events/eventbridge-alarm.json"
+            )),
+            ["compute"]
+        );
+        assert!(
+            woken(include_str!(
+                "../../../tests/fixtures/events/eventbridge-composite-alarm.json"
+            ))
+            .is_empty()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use capstan_aws::state::{Claim, Decision};
 use capstan_aws::{Aws, AwsError, DynamoStateStore, Queue, Topic};
 use capstan_policy::model::Policy;
-use capstan_runner::{Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
+use capstan_runner::{AlarmTrigger, Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
 
 use crate::emf;
 use crate::fan_out::FanOut;
@@ -236,8 +236,18 @@ impl App {
             },
         };
         let woken = trigger.select(policies);
-        if woken.is_empty() {
-            tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
+        match trigger {
+            Trigger::Alarm(AlarmTrigger {
+                name,
+                rule: Some(rule),
+                ..
+            }) => {
+                tracing::info!(alarm = %name, rule = %rule, "a composite alarm watches other alarms, not metrics, so it wakes no policy by metric; to evaluate on it, send its state changes as a tick (docs/alarms.md#composite-alarms)");
+            }
+            _ if woken.is_empty() => {
+                tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
+            }
+            _ => {}
         }
         let pass = evaluate(&woken, all, &ports, now, self.mode).await;
         for request in &pass.requests {
