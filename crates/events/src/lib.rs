@@ -39,21 +39,31 @@ use capstan_runner::{AlarmMetric, AlarmTrigger, ShardTrigger, Trigger};
 pub enum EventError {
     /// The event has none of the shapes the evaluator accepts.
     #[error(
-        "unrecognised event (top-level keys: {keys}); expected an EventBridge alarm state change or scheduled event, a CloudWatch alarm action, or an SNS alarm notification"
+        "unrecognised event ({seen}); expected an EventBridge alarm state change or scheduled event, a CloudWatch alarm action, an SNS alarm notification or SQS shard messages"
     )]
     Unrecognised {
-        /// The event's top-level keys, for the log.
-        keys: String,
+        /// What it was: its first top-level keys, or what else than an object it was.
+        seen: String,
     },
     /// The event looked like one of the accepted kinds but did not parse as it.
     #[error("malformed {kind} event: {reason}")]
     Malformed {
         /// The kind of event it looked like.
         kind: &'static str,
-        /// The parse error.
+        /// The parse error, cut to [`ECHOED_CHARS`].
         reason: String,
     },
 }
+
+/// How much of what was received an error repeats: enough to recognise it, while an error
+/// about an event of any size (Lambda takes up to 6 MB) stays one short log line.
+pub const ECHOED_CHARS: usize = 200;
+
+/// How many top-level keys of an unrecognised event its error names.
+const ECHOED_KEYS: usize = 10;
+
+/// The longest alarm name CloudWatch accepts, in characters.
+const MAX_ALARM_NAME_CHARS: usize = 255;
 
 /// One trigger as delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,15 +83,27 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn alarm(alarm: AlarmTrigger) -> Self {
+    /// The delivery of `alarm`, read from an event of `kind`, whose name must be one CloudWatch
+    /// allows: 1 to [`MAX_ALARM_NAME_CHARS`] characters. The name goes into the event's key.
+    fn alarm(kind: &'static str, alarm: AlarmTrigger) -> Result<Self, EventError> {
+        let chars = alarm.name.chars().count();
+        if !(1..=MAX_ALARM_NAME_CHARS).contains(&chars) {
+            return Err(malformed(
+                kind,
+                format!(
+                    "an alarm name of {chars} characters (CloudWatch's are 1 to {MAX_ALARM_NAME_CHARS}): `{}`",
+                    alarm.name
+                ),
+            ));
+        }
         let key = alarm
             .changed_at
             .map(|at| format!("alarm#{}#{}", alarm.name, at.to_rfc3339()));
-        Self {
+        Ok(Self {
             trigger: Trigger::Alarm(alarm),
             key,
             message_id: None,
-        }
+        })
     }
 
     fn shard(shard: ShardTrigger, message_id: String) -> Self {
@@ -122,9 +144,9 @@ pub fn parse(event: Value) -> Result<Batch, EventError> {
     if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
         return match detail_type {
             "CloudWatch Alarm State Change" => {
-                let event: EventBridgeEvent<CloudWatchAlarmData<Value>> =
-                    typed("EventBridge alarm state change", event)?;
-                Ok(vec![Delivery::alarm(from_alarm_data(event.detail))].into())
+                const KIND: &str = "EventBridge alarm state change";
+                let event: EventBridgeEvent<CloudWatchAlarmData<Value>> = typed(KIND, event)?;
+                Ok(vec![Delivery::alarm(KIND, from_alarm_data(event.detail))?].into())
             }
             "Scheduled Event" => {
                 const KIND: &str = "EventBridge scheduled";
@@ -146,8 +168,9 @@ pub fn parse(event: Value) -> Result<Batch, EventError> {
         };
     }
     if event.get("alarmData").is_some() {
-        let alarm: CloudWatchAlarm<Value> = typed("CloudWatch alarm action", event)?;
-        return Ok(vec![Delivery::alarm(from_alarm_data(alarm.alarm_data))].into());
+        const KIND: &str = "CloudWatch alarm action";
+        let alarm: CloudWatchAlarm<Value> = typed(KIND, event)?;
+        return Ok(vec![Delivery::alarm(KIND, from_alarm_data(alarm.alarm_data))?].into());
     }
     let from_sqs = event
         .pointer("/Records/0/eventSource")
@@ -161,18 +184,47 @@ pub fn parse(event: Value) -> Result<Batch, EventError> {
             .records
             .into_iter()
             .map(|record| {
+                const KIND: &str = "SNS alarm notification";
                 let payload: CloudWatchAlarmPayload = serde_json::from_str(&record.sns.message)
-                    .map_err(|e| malformed("SNS alarm notification", e.to_string()))?;
-                Ok(Delivery::alarm(from_sns_payload(payload)))
+                    .map_err(|e| malformed(KIND, e.to_string()))?;
+                Delivery::alarm(KIND, from_sns_payload(payload))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Batch::from);
     }
-    let keys = match &event {
-        Value::Object(map) => map.keys().cloned().collect::<Vec<_>>().join(", "),
-        other => format!("not an object: {other}"),
-    };
-    Err(EventError::Unrecognised { keys })
+    Err(EventError::Unrecognised {
+        seen: describe(&event),
+    })
+}
+
+/// What an event that is not one the evaluator accepts was, in a few words: its first
+/// [`ECHOED_KEYS`] top-level keys (cut as [`echo`] cuts) and how many it has, or what else than
+/// an object it was.
+fn describe(event: &Value) -> String {
+    match event {
+        Value::Object(map) => {
+            let first: Vec<&str> = map.keys().take(ECHOED_KEYS).map(String::as_str).collect();
+            let more = if map.len() > ECHOED_KEYS {
+                format!(", ... {} keys in all", map.len())
+            } else {
+                String::new()
+            };
+            format!("top-level keys: {}{more}", echo(&first.join(", ")))
+        }
+        Value::Array(items) => format!("not an object but an array of {} items", items.len()),
+        Value::String(text) => format!("not an object but a string of {} bytes", text.len()),
+        Value::Number(number) => format!("not an object but the number {number}"),
+        Value::Bool(value) => format!("not an object but `{value}`"),
+        Value::Null => "not an object but null".into(),
+    }
+}
+
+/// `text`, cut to [`ECHOED_CHARS`] characters and saying so.
+fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHOED_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}... ({} bytes in all)", &text[..cut], text.len()),
+    }
 }
 
 /// The shards of an SQS batch. A record without a message id refuses the whole batch (it could
@@ -202,7 +254,7 @@ fn typed<T: DeserializeOwned>(kind: &'static str, event: Value) -> Result<T, Eve
 fn malformed(kind: &'static str, reason: impl Into<String>) -> EventError {
     EventError::Malformed {
         kind,
-        reason: reason.into(),
+        reason: echo(&reason.into()),
     }
 }
 
@@ -691,5 +743,170 @@ mod tests {
 
         let error = parse(serde_json::json!([1, 2])).unwrap_err();
         assert!(error.to_string().contains("not an object"), "{error}");
+    }
+}
+
+/// Hostile events (docs/testing.md, "Hostile input"): each is refused with a short error saying
+/// what was received, and yields no trigger, so nothing acts.
+#[cfg(test)]
+mod hostile {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The longest an error may be: the echo, plus the words around it.
+    const SHORT: usize = ECHOED_CHARS + 500;
+
+    /// Reads `bytes` as the Lambda runtime does (serde_json, into a `Value`), then as an event:
+    /// the error either step gives.
+    fn read(bytes: &[u8]) -> Result<Batch, String> {
+        let event: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        parse(event).map_err(|e| e.to_string())
+    }
+
+    fn refused(bytes: &[u8]) -> String {
+        let error = read(bytes).expect_err("refused");
+        assert!(error.len() <= SHORT, "{} bytes: {error}", error.len());
+        error
+    }
+
+    fn alarm_named(name: &str) -> Vec<u8> {
+        let mut event = serde_json::from_str::<Value>(include_str!(
+            "../../../tests/fixtures/events/eventbridge-alarm.json"
+        ))
+        .expect("JSON");
+        event["detail"]["alarmName"] = json!(name);
+        event.to_string().into_bytes()
+    }
+
+    #[test]
+    fn a_6_mb_alarm_name_is_refused_in_a_short_error() {
+        let event = alarm_named(&"x".repeat(6 * 1024 * 1024));
+        assert!(event.len() > 6 * 1024 * 1024);
+        let error = refused(&event);
+        assert!(
+            error.starts_with(
+                "malformed EventBridge alarm state change event: an alarm name of 6291456 characters (CloudWatch's are 1 to 255): `xxx"
+            ),
+            "{error}"
+        );
+        assert!(error.ends_with("... (6291523 bytes in all)"), "{error}");
+        assert!(refused(&alarm_named("")).contains("an alarm name of 0 characters"));
+        let longest = "x".repeat(MAX_ALARM_NAME_CHARS);
+        assert!(read(&alarm_named(&longest)).is_ok());
+    }
+
+    #[test]
+    fn a_6_mb_event_of_no_known_shape_names_its_first_keys_and_their_count() {
+        let keys: serde_json::Map<String, Value> = (0..300_000)
+            .map(|i| (format!("key{i:07}"), json!("value")))
+            .collect();
+        let event = Value::Object(keys).to_string();
+        assert!(event.len() > 6_000_000, "{}", event.len());
+        let error = refused(event.as_bytes());
+        assert!(
+            error.starts_with(
+                "unrecognised event (top-level keys: key0000000, key0000001, key0000002, key0000003, \
+                 key0000004, key0000005, key0000006, key0000007, key0000008, key0000009, ... 300000 keys in all); expected"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_6_mb_string_where_a_number_belongs_is_echoed_in_part() {
+        let mut event = serde_json::from_str::<Value>(include_str!(
+            "../../../tests/fixtures/events/eventbridge-alarm.json"
+        ))
+        .expect("JSON");
+        event["detail"]["state"]["timestamp"] = json!("9".repeat(6 * 1024 * 1024));
+        let error = refused(event.to_string().as_bytes());
+        assert!(
+            error.starts_with("malformed EventBridge alarm state change event: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn events_that_are_not_objects_say_what_they_are() {
+        for (event, seen) in [
+            ("[1, 2]", "not an object but an array of 2 items"),
+            ("\"tick\"", "not an object but a string of 4 bytes"),
+            ("1e300", "not an object but the number 1e+300"),
+            ("true", "not an object but `true`"),
+            ("null", "not an object but null"),
+            ("{}", "top-level keys: "),
+        ] {
+            let error = refused(event.as_bytes());
+            assert!(
+                error.starts_with(&format!("unrecognised event ({seen})")),
+                "{event}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_of_other_services_are_refused() {
+        let s3 = json!({ "Records": [{ "eventSource": "aws:s3", "s3": {} }] });
+        let error = refused(s3.to_string().as_bytes());
+        assert!(error.starts_with("malformed SNS event: "), "{error}");
+        let ec2 = json!({ "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {} });
+        assert_eq!(
+            refused(ec2.to_string().as_bytes()),
+            "malformed EventBridge event: unsupported detail-type `EC2 Instance State-change Notification`"
+        );
+    }
+
+    #[test]
+    fn nesting_100000_deep_never_reaches_the_parser() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let error = refused(deep.as_bytes());
+        assert!(error.starts_with("recursion limit exceeded"), "{error}");
+        // Within the runtime's limit of 128, inside an accepted shape: malformed.
+        let nested = format!(
+            r#"{{"detail-type": "CloudWatch Alarm State Change", "detail": {}{}}}"#,
+            "[".repeat(120),
+            "]".repeat(120)
+        );
+        assert!(
+            refused(nested.as_bytes())
+                .starts_with("malformed EventBridge alarm state change event: ")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_and_non_json_numbers_never_reach_the_parser() {
+        let mut event = include_bytes!("../../../tests/fixtures/events/scheduled.json").to_vec();
+        let at = event.iter().position(|&b| b == b'S').expect("a capital S");
+        event[at] = 0xff;
+        assert!(refused(&event).starts_with("invalid unicode code point"));
+        for number in ["NaN", "Infinity", "-Infinity"] {
+            let event = format!(r#"{{"detail-type": "Scheduled Event", "time": {number}}}"#);
+            let error = refused(event.as_bytes());
+            assert!(
+                error.starts_with("expected value") || error.starts_with("invalid number"),
+                "{number}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn shard_numbers_beyond_their_type_refuse_their_message_alone() {
+        let mut event =
+            serde_json::from_str::<Value>(include_str!("../../../tests/fixtures/events/sqs.json"))
+                .expect("JSON");
+        for (record, index) in ["18446744073709551616", "-1"].iter().enumerate() {
+            event["Records"][record]["body"] = json!(format!(
+                r#"{{"tick": "2026-03-06T17:00:00Z", "index": {index}, "of": 1, "policies": []}}"#
+            ));
+        }
+        let batch = read(event.to_string().as_bytes()).expect("a batch");
+        assert!(batch.deliveries.is_empty());
+        assert_eq!(batch.refused.len(), 2);
+        for (_, error) in &batch.refused {
+            let error = error.to_string();
+            assert!(error.contains("expected usize"), "{error}");
+            assert!(error.len() <= SHORT, "{error}");
+        }
     }
 }

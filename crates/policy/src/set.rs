@@ -241,7 +241,11 @@ mod tests {
         let not_utf8 = Source::from_bytes("a.yaml", b"version: 1\nname: caf\xc3".to_vec())
             .expect_err("not UTF-8");
         assert_eq!(
-            (not_utf8.line, not_utf8.column, not_utf8.source_line.as_str()),
+            (
+                not_utf8.line,
+                not_utf8.column,
+                not_utf8.source_line.as_str()
+            ),
             (2, 10, "name: caf")
         );
         assert!(not_utf8.message.starts_with("not UTF-8: byte 0xc3"));
