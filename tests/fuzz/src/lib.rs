@@ -6,10 +6,13 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use capstan_engine::{CurrentCapacity, Observations, ResourceState, decide};
+use capstan_engine::{
+    CurrentCapacity, Direction, LastAction, Observations, ResourceState, Subject, decide,
+    decide_all,
+};
 use capstan_events::{Batch, ECHOED_CHARS};
 use capstan_policy::model::Policy;
 use capstan_policy::{Diagnostic, PolicySet, Source};
@@ -33,7 +36,9 @@ static NOW: LazyLock<DateTime<Utc>> =
 /// Policy files, as `capstan validate` and the functions' build read them: `bytes` split at
 /// NUL bytes into files, each read as a source ([`Source::from_bytes`]) and the set validated
 /// whole. A set that is refused names only its own files, at lines they have, each with that
-/// line; a valid set packages and loads back as it was.
+/// line; a valid set packages and loads back as it was, and the engine decides on it (every
+/// policy at once, guards included) without data, from no history and just after a change each
+/// way, whatever durations and numbers it holds.
 pub fn policy_set(bytes: &[u8]) {
     let mut sources = Vec::new();
     for (index, file) in bytes.split(|&b| b == FILE_SEPARATOR).enumerate() {
@@ -46,6 +51,7 @@ pub fn policy_set(bytes: &[u8]) {
         Ok(set) => {
             let loaded = PolicySet::from_packaged(&set.to_packaged()).expect("a valid set loads");
             assert_eq!(format!("{loaded:?}"), format!("{set:?}"));
+            decide_on(set.policies());
         }
         Err(report) => {
             assert!(!report.diagnostics().is_empty());
@@ -60,6 +66,47 @@ pub fn policy_set(bytes: &[u8]) {
         }
     }
 }
+
+/// Every policy of a valid set decided at once, at capacity 1, from each of [`HISTORIES`].
+fn decide_on(policies: &[Policy]) {
+    let all: Vec<&Policy> = policies.iter().collect();
+    let current = CurrentCapacity {
+        desired: 1,
+        ..CurrentCapacity::default()
+    };
+    for state in HISTORIES.iter() {
+        let subjects: Vec<Subject<'_>> = policies
+            .iter()
+            .map(|policy| Subject {
+                policy,
+                current: &current,
+                state,
+            })
+            .collect();
+        let _ = decide_all(&subjects, &all, &Observations::new(), *NOW);
+    }
+}
+
+/// What a resource may remember: nothing, or a change out or in a minute before [`NOW`].
+static HISTORIES: LazyLock<Vec<ResourceState>> = LazyLock::new(|| {
+    let change = |direction, to| LastAction {
+        at: *NOW - TimeDelta::minutes(1),
+        direction,
+        from: 1,
+        to,
+    };
+    vec![
+        ResourceState::default(),
+        ResourceState {
+            actions: vec![change(Direction::Out, 2)],
+            ..ResourceState::default()
+        },
+        ResourceState {
+            actions: vec![change(Direction::In, 0)],
+            ..ResourceState::default()
+        },
+    ]
+});
 
 /// `problem` in the file of `text` points at one of its lines, and quotes it.
 fn assert_names_the_file(problem: &Diagnostic, text: &[u8]) {
