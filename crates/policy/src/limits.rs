@@ -16,6 +16,12 @@ pub const MAX_YAML_NODES: usize = 10_000;
 /// The deepest nesting of lists and mappings in one file: 32.
 pub const MAX_YAML_DEPTH: usize = 32;
 
+/// The longest duration a policy may name (a cooldown, a window, a schedule's length, ...), in
+/// seconds: 3650 days, 10 years. Longer means nothing to a scaling policy, and the engine adds
+/// durations to times: far past this, that overflows chrono's calendar (a schedule lasting
+/// `9999999999999d` made every decision on its policy panic).
+pub const MAX_DURATION_SECS: u64 = 3650 * 86_400;
+
 /// The most files in one set: 10,000. A set of 10,000 validates in about 4 seconds (debug
 /// build) and 190 MB; the fan-out was measured at 5,000 policies.
 pub const MAX_FILES: usize = 10_000;
