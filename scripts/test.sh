@@ -33,6 +33,7 @@ bash scripts/bootstrap.sh
 
 step "format and lints"
 cargo fmt --all --check
+cargo fmt --manifest-path tests/fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo machete
 
@@ -66,6 +67,9 @@ scripts/with-emulator.sh "$bin/capstan-demo"
 
 step "policies"
 "$bin/capstan" validate policies/
+
+step "fuzz (brief: 15 s a target, unoptimised build; the fallback without nightly)"
+bash scripts/fuzz.sh --seconds 15 --dev
 
 step "SAM template"
 bash scripts/check-template.sh

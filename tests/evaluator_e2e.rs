@@ -235,6 +235,31 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
         .invoke(&json!({ "hello": "world" }))
         .expect_err("an unknown event must be an error");
     assert!(refused.contains("unrecognised event"), "{refused}");
+    // Hostile events (docs/testing.md, "Hostile input"): a 6 MB event of no known shape, and
+    // one nested 100,000 deep, which the runtime refuses before the handler runs.
+    let keys: serde_json::Map<String, Value> = (0..300_000)
+        .map(|i| (format!("key{i:07}"), json!("value")))
+        .collect();
+    let huge = Value::Object(keys).to_string();
+    assert!(huge.len() > 6_000_000);
+    let refused = evaluator
+        .invoke_text(&huge)
+        .expect_err("a 6 MB unknown event");
+    assert!(
+        refused.contains("unrecognised event (top-level keys: key0000000, ")
+            && refused.contains("... 300000 keys in all)"),
+        "{}",
+        &refused[..refused.len().min(2_000)]
+    );
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let refused = evaluator.invoke_text(&deep).expect_err("a deep event");
+    assert!(refused.contains("recursion limit exceeded"), "{refused}");
+    let echoed_past_the_cut = evaluator
+        .log_records()
+        .iter()
+        .map(Value::to_string)
+        .find(|record| record.contains("key0000010") || record.contains(&"[".repeat(200)));
+    assert_eq!(echoed_past_the_cut, None, "the log repeats the event whole");
     assert_unchanged_since_first_alarm(&ecs, &cluster).await;
 }
 

@@ -34,6 +34,13 @@ fn main() {
         .collect();
     files.sort();
 
+    let refuse = |report: &dyn std::fmt::Display| -> ! {
+        eprintln!(
+            "the policy set in {} is not valid, so no function is built with it:\n{report}",
+            dir.display()
+        );
+        process::exit(1);
+    };
     let sources = files
         .iter()
         .map(|path| {
@@ -42,20 +49,13 @@ fn main() {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .expect("UTF-8 file name");
-            Source {
-                path: format!("policies/{name}"),
-                text: fs::read_to_string(path)
-                    .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
-            }
+            let bytes =
+                fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            Source::from_bytes(format!("policies/{name}"), bytes)
+                .unwrap_or_else(|problem| refuse(&problem))
         })
         .collect();
-    let set = PolicySet::from_sources(sources).unwrap_or_else(|report| {
-        eprintln!(
-            "the policy set in {} is not valid, so no function is built with it:\n{report}",
-            dir.display()
-        );
-        process::exit(1);
-    });
+    let set = PolicySet::from_sources(sources).unwrap_or_else(|report| refuse(&report));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policies.bin");
     fs::write(&out, set.to_packaged()).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

@@ -64,9 +64,15 @@ impl LambdaEvaluator {
 
     /// Sends `event` to the evaluator and returns its answer, or the error it reported.
     pub fn invoke(&self, event: &Value) -> Result<Value, String> {
+        self.invoke_text(&event.to_string())
+    }
+
+    /// Sends `event` as it is written, however large or deep, and returns the answer, or the
+    /// error reported.
+    pub fn invoke_text(&self, event: &str) -> Result<Value, String> {
         let number = self.invocations.fetch_add(1, Ordering::Relaxed);
         let mut function = self.function.lock().expect("the function");
-        function.invoke(
+        function.invoke_text(
             event,
             &format!("invocation-{number}"),
             SystemTime::now() + TIMEOUT,

@@ -116,10 +116,15 @@ impl Function {
     /// Hands the function `event` as invocation `request_id`, which Lambda would stop at
     /// `deadline`. The function takes it when it next asks for one.
     pub fn invoke(&self, event: &Value, request_id: &str, deadline: SystemTime) {
+        self.invoke_text(&event.to_string(), request_id, deadline);
+    }
+
+    /// [`Function::invoke`] with the event as text, sent as it is, however large or malformed.
+    pub fn invoke_text(&self, event: &str, request_id: &str, deadline: SystemTime) {
         self.invocations
             .send(Invocation {
                 request_id: request_id.to_owned(),
-                event: event.to_string(),
+                event: event.to_owned(),
                 deadline,
             })
             .expect("the Runtime API serves the function");

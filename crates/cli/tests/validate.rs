@@ -36,11 +36,20 @@ schedule:
 /// Writes `files` into a fresh directory and runs `capstan validate` on it, from inside it,
 /// so messages name files as `policies/<name>`.
 fn validate_files(files: &[(&str, &str)]) -> (i32, String, String) {
+    let files: Vec<_> = files
+        .iter()
+        .map(|(name, text)| ((*name).to_owned(), text.as_bytes().to_vec()))
+        .collect();
+    validate_bytes(&files)
+}
+
+/// [`validate_files`] with each file's bytes as they are.
+fn validate_bytes(files: &[(String, Vec<u8>)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let policies = dir.path().join("policies");
     std::fs::create_dir(&policies).expect("policies/ is created");
-    for (name, text) in files {
-        std::fs::write(policies.join(name), text).expect("the policy is written");
+    for (name, bytes) in files {
+        std::fs::write(policies.join(name), bytes).expect("the policy is written");
     }
     let output = capstan(dir.path(), &["validate", "policies/"]);
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
@@ -67,6 +76,18 @@ fn assert_rejected(files: &[(&str, &str)], expected_header: &str, offending_line
         "stderr:\n{stderr}"
     );
     assert!(stderr.ends_with("\n1 error\n"), "stderr:\n{stderr}");
+    stderr
+}
+
+/// Asserts that `capstan validate` rejects `files` with exit status 1, nothing on stdout, and
+/// stderr starting with `expected_header`; returns stderr.
+fn assert_rejected_header(files: &[(&str, &str)], expected_header: &str) -> String {
+    let (code, stdout, stderr) = validate_files(files);
+    assert_eq!((code, stdout.as_str()), (1, ""), "stderr:\n{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{expected_header}\n")),
+        "stderr:\n{stderr}"
+    );
     stderr
 }
 
@@ -241,5 +262,177 @@ fn a_missing_path_fails() {
     assert!(
         stderr.starts_with("no/such/dir: error: cannot read: "),
         "stderr:\n{stderr}"
+    );
+}
+
+// Hostile input: each is refused with the file, the line and what is wrong (docs/testing.md,
+// "Hostile input"), exit status 1 and nothing on stdout.
+
+#[test]
+fn a_billion_laughs_is_refused_at_its_first_list_without_expanding_it() {
+    let mut bomb =
+        String::from("scale_out:\n  - &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let aliases = vec![format!("*a{}", level - 1); 10].join(", ");
+        bomb.push_str(&format!("  - &a{level} [{aliases}]\n"));
+    }
+    let text = GOOD.replace(
+        "scale_out:\n  - { when: { metric: cpu, above: 70, for: 5m }, add: 2 }\n",
+        &bomb,
+    );
+    assert_rejected(
+        &[("orders.yaml", &text)],
+        "policies/orders.yaml:9:9: error: expected mapping start",
+        "  - &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+    );
+}
+
+#[test]
+fn aliases_expanding_past_the_node_limit_are_refused() {
+    let uses = "  - *rule\n".repeat(2_000);
+    let text = GOOD.replace(
+        "  - { when: { metric: cpu, above: 70, for: 5m }, add: 2 }\n",
+        &format!("  - &rule {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: 2 }}\n{uses}"),
+    );
+    let (code, stdout, stderr) = validate_files(&[("orders.yaml", &text)]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "stderr:\n{stderr}");
+    let header = stderr.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("policies/orders.yaml:9:")
+            && header.ends_with(
+                ": error: more than 10000 YAML values, lists and mappings (an alias counts again \
+                 at each use): a policy file is far smaller"
+            ),
+        "stderr:\n{stderr}"
+    );
+}
+
+#[test]
+fn nesting_100000_deep_is_refused_at_its_first_list() {
+    let deep = format!("metrics: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let text = GOOD.replace(
+        "metrics:\n  cpu: { namespace: AWS/ECS, name: CPUUtilization, stat: Average, period: 1m }\n",
+        &deep,
+    );
+    let stderr = assert_rejected_header(
+        &[("orders.yaml", &text)],
+        "policies/orders.yaml:6:10: error: expected mapping start",
+    );
+    assert!(stderr.ends_with("\n1 error\n"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn numbers_beyond_their_type_and_non_finite_numbers_are_refused_at_the_value() {
+    let cases = [
+        (
+            "max: 10",
+            "max: 4294967296",
+            "5:26",
+            "invalid value: expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "max: 10",
+            "max: 99999999999999999999",
+            "5:26",
+            "invalid value: expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "min: 2",
+            "min: -1",
+            "5:18",
+            "invalid value: expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "above: 70",
+            "above: .nan",
+            "9:35",
+            "threshold `NaN` is not a finite number",
+        ),
+        (
+            "above: 70",
+            "above: .inf",
+            "9:35",
+            "threshold `inf` is not a finite number",
+        ),
+        (
+            "above: 70",
+            "above: -.inf",
+            "9:35",
+            "threshold `-inf` is not a finite number",
+        ),
+        (
+            "above: 70",
+            "above: 1e400",
+            "9:35",
+            "invalid value: expected a finite number",
+        ),
+        (
+            "for: 5m",
+            "for: 99999999999999999999m",
+            "9:44",
+            "invalid duration `99999999999999999999m`",
+        ),
+    ];
+    for (from, to, at, message) in cases {
+        let text = GOOD.replacen(from, to, 1);
+        let (code, stdout, stderr) = validate_files(&[("orders.yaml", &text)]);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{to}: stderr:\n{stderr}");
+        assert!(
+            stderr.starts_with(&format!("policies/orders.yaml:{at}: error: {message}")),
+            "{to}: stderr:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_is_located_at_its_first_bad_byte() {
+    let mut bytes = GOOD.as_bytes().to_vec();
+    let at = GOOD.find("order-processing").expect("the name");
+    bytes.splice(at + 5..at + 5, [0xff, 0xfe]);
+    let (code, stdout, stderr) = validate_bytes(&[("orders.yaml".into(), bytes)]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "policies/orders.yaml:2:12: error: not UTF-8: byte 0xff cannot start or continue a character\n  \
+         |\n2 | name: order\n  |            ^\n  = help: save the file as UTF-8\n\n1 error\n"
+    );
+}
+
+#[test]
+fn a_10_mb_file_is_refused_unread() {
+    let big = format!("{GOOD}# {}\n", "x".repeat(10 * 1024 * 1024));
+    let (code, stdout, stderr) = validate_files(&[("orders.yaml", &big)]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "policies/orders.yaml: error: {} bytes: a policy file may hold at most 1048576 bytes (1 MiB)\n\n1 error\n",
+            big.len()
+        )
+    );
+}
+
+#[test]
+fn a_set_of_10000_policies_is_valid_and_one_more_is_refused() {
+    let policy = |i: usize| {
+        (
+            format!("p{i:05}.yaml"),
+            GOOD.replace("order-processing", &format!("svc-{i}"))
+                .into_bytes(),
+        )
+    };
+    let mut files: Vec<_> = (0..10_000).map(policy).collect();
+    let (code, stdout, stderr) = validate_bytes(&files);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "10000 policies valid\n"),
+        "{stderr}"
+    );
+    files.push(policy(10_000));
+    let (code, stdout, stderr) = validate_bytes(&files);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "policies/p10000.yaml: error: file 10001 of a set of 10001: a policy set holds at most 10000 files\n\n1 error\n"
     );
 }

@@ -98,6 +98,7 @@ pub fn decide_all(
 mod tests {
     use super::*;
     use crate::testing::{capacity, database, now, user};
+    use crate::{Direction, LastAction};
 
     /// `checkout` (priority 10), which declares orders-db at 200 connections, and `orders`
     /// (priority 0), both using it at 50 connections per task, at least 1 task each.
@@ -159,5 +160,61 @@ mod tests {
             "{:?}",
             round.requests
         );
+    }
+
+    #[test]
+    fn the_longest_durations_a_policy_may_name_decide_without_overflow() {
+        // A schedule lasting 9999999999999d used to pass validation and make every decision
+        // on its policy panic (chrono's range overflowed); durations now end at 3650d.
+        let text = "
+version: 1
+name: web
+target: { ecs_service: { cluster: prod, service: web } }
+capacity: { min: 1, max: 10 }
+metrics:
+  cpu: { namespace: AWS/ECS, name: CPUUtilization, stat: Average, period: 455d }
+scale_out:
+  - { when: { metric: cpu, above: 70, for: 3640d }, add: 2 }
+scale_in:
+  - { when: { metric: cpu, below: 30, for: 3640d }, remove: 1 }
+schedule:
+  - { name: decade, cron: '0 17 * * FRI', timezone: UTC, duration: 3650d, min: 2 }
+guards:
+  cooldown: { out: 3650d, in: 3650d }
+  stabilization: { in: 3650d }
+  rate_limit: { in: { units: 1, per: 3650d } }
+  scale_in_pacing: { max_per_interval: 1, interval: 3650d, drain: 3650d }
+";
+        let source = capstan_policy::Source {
+            path: "web.yaml".into(),
+            text: text.into(),
+        };
+        let set = capstan_policy::PolicySet::from_sources(vec![source])
+            .unwrap_or_else(|report| panic!("{report}"));
+        let web = &set.policies()[0];
+        let current = capacity(3);
+        let change = |direction| LastAction {
+            at: now() - chrono::TimeDelta::minutes(1),
+            direction,
+            from: 3,
+            to: 3,
+        };
+        for actions in [
+            vec![],
+            vec![change(Direction::Out)],
+            vec![change(Direction::In)],
+        ] {
+            let state = ResourceState {
+                actions,
+                ..ResourceState::default()
+            };
+            let subject = Subject {
+                policy: web,
+                current: &current,
+                state: &state,
+            };
+            let round = decide_all(&[subject], &[web], &Observations::new(), now());
+            assert_eq!(round.decisions[0].desired, 3, "{}", round.decisions[0]);
+        }
     }
 }

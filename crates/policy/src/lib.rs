@@ -30,6 +30,7 @@
 //! validated at once, one check per file under `checks/`, and only a set with no problem at
 //! all becomes [`model`] policies. Problems come back together as a [`Report`].
 
+pub mod limits;
 pub mod model;
 pub mod raw;
 

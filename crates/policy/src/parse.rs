@@ -2,14 +2,26 @@
 //! problem: YAML syntax, an unknown key, a wrong type or a bad value (durations, cron
 //! expressions, time zones, ... check themselves while being read), at its line and column.
 
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Error, MessageFormatter, UserMessageFormatter};
 
 use crate::report::Diagnostic;
-use crate::{Source, raw, suggest};
+use crate::{Source, limits, raw, suggest};
 
-/// The file's contents, or the one problem that stopped the parser.
+/// The file's contents, or the one problem that stopped the parser. A file past the
+/// [`limits`] is refused before or while it is parsed.
 pub(crate) fn parse(source: &Source) -> Result<raw::PolicyFile, Diagnostic> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    let bytes = source.text.len() as u64;
+    if bytes > limits::MAX_FILE_BYTES {
+        return Err(limits::file_too_large(source.path.clone(), bytes));
+    }
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_nodes: limits::MAX_YAML_NODES,
+            max_depth: limits::MAX_YAML_DEPTH,
+        },
+    };
     serde_saphyr::from_str_with_options(&source.text, options)
         .map_err(|error| diagnostic(source, &error))
 }
@@ -35,6 +47,20 @@ fn diagnostic(source: &Source, error: &Error) -> Diagnostic {
         Error::InvalidScalar { ty, .. } => {
             problem(format!("invalid value: expected {}", describe(ty)))
         }
+        Error::Budget {
+            breach: BudgetBreach::Nodes { .. },
+            ..
+        } => problem(format!(
+            "more than {} YAML values, lists and mappings (an alias counts again at each use): a policy file is far smaller",
+            limits::MAX_YAML_NODES
+        )),
+        Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => problem(format!(
+            "lists and mappings nested more than {} deep: a policy nests a few levels",
+            limits::MAX_YAML_DEPTH
+        )),
         other => problem(UserMessageFormatter.format_message(other).into_owned()),
     }
 }
@@ -67,8 +93,8 @@ fn did_you_mean(word: &str, expected: &[&str]) -> String {
 /// A Rust scalar type as a policy author would say it.
 fn describe(ty: &str) -> &str {
     match ty {
-        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
-        "f32" | "f64" => "a number",
+        "u32" => "a whole number from 0 to 4294967295",
+        "f32" | "f64" | "floating point" => "a finite number",
         "bool" => "`true` or `false`",
         other => other,
     }
@@ -128,7 +154,7 @@ mod tests {
         assert_eq!((d.line, d.column), (1, 10));
         assert_eq!(
             d.message,
-            "invalid value: expected a whole number, 0 or more"
+            "invalid value: expected a whole number from 0 to 4294967295"
         );
     }
 

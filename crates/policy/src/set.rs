@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::Policy;
 use crate::report::{Diagnostic, Report};
-use crate::validate;
+use crate::{limits, validate};
 
 /// A policy file's text and the path it is reported under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,47 @@ pub struct Source {
     pub path: String,
     /// The file's contents.
     pub text: String,
+}
+
+impl Source {
+    /// The policy file `path` holding `bytes`, or why it cannot be one: more than
+    /// [`MAX_FILE_BYTES`](limits::MAX_FILE_BYTES), or not UTF-8 (at the first byte that is not).
+    ///
+    /// # Errors
+    ///
+    /// The problem, naming the file.
+    pub fn from_bytes(path: impl Into<String>, bytes: Vec<u8>) -> Result<Self, Diagnostic> {
+        let path = path.into();
+        let size = bytes.len() as u64;
+        if size > limits::MAX_FILE_BYTES {
+            return Err(limits::file_too_large(path, size));
+        }
+        String::from_utf8(bytes)
+            .map(|text| Self {
+                path: path.clone(),
+                text,
+            })
+            .map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error().valid_up_to()))
+    }
+}
+
+/// The problem of a file whose byte `at` of `bytes` is where UTF-8 stops: its line, its column
+/// counted in the characters before it, and the line as far as it reads.
+fn not_utf8(file: String, bytes: &[u8], at: usize) -> Diagnostic {
+    let before = String::from_utf8_lossy(&bytes[..at]);
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let line = before[line_start..].to_owned();
+    Diagnostic {
+        file,
+        line: before.matches('\n').count() as u64 + 1,
+        column: line.chars().count() as u64 + 1,
+        message: format!(
+            "not UTF-8: byte 0x{:02x} cannot start or continue a character",
+            bytes[at]
+        ),
+        help: Some("save the file as UTF-8".into()),
+        source_line: line,
+    }
 }
 
 /// A validated set of policies: unique names, one policy per resource, every policy valid.
@@ -103,13 +144,23 @@ fn policy_files(paths: &[impl AsRef<Path>], problems: &mut Vec<Diagnostic>) -> V
     files
 }
 
-/// The file as a source, or `None` after recording why it cannot be read.
+/// The file as a source, or `None` after recording why it cannot be read. A file past
+/// [`MAX_FILE_BYTES`](limits::MAX_FILE_BYTES) is not read.
 fn read(file: &Path, problems: &mut Vec<Diagnostic>) -> Option<Source> {
     let path = file.display().to_string();
-    match fs::read_to_string(file) {
-        Ok(text) => Some(Source { path, text }),
-        Err(error) => {
-            problems.push(cannot_read(path, &error));
+    let read = fs::metadata(file)
+        .and_then(|metadata| {
+            if metadata.len() > limits::MAX_FILE_BYTES {
+                Ok(Err(limits::file_too_large(path.clone(), metadata.len())))
+            } else {
+                fs::read(file).map(|bytes| Source::from_bytes(path.clone(), bytes))
+            }
+        })
+        .map_err(|error| cannot_read(path, &error));
+    match read {
+        Ok(Ok(source)) => Some(source),
+        Ok(Err(problem)) | Err(problem) => {
+            problems.push(problem);
             None
         }
     }
@@ -174,6 +225,30 @@ mod tests {
             (2, false, true)
         );
         Ok(())
+    }
+
+    #[test]
+    fn sources_past_the_limits_are_refused_however_they_come() {
+        let big = "#".repeat(1024 * 1024 + 1);
+        let from_memory = PolicySet::from_sources(vec![Source {
+            path: "big.yaml".into(),
+            text: big.clone(),
+        }])
+        .expect_err("too large");
+        let from_bytes = Source::from_bytes("big.yaml", big.into_bytes()).expect_err("too large");
+        assert_eq!(from_memory.diagnostics(), [from_bytes]);
+
+        let not_utf8 = Source::from_bytes("a.yaml", b"version: 1\nname: caf\xc3".to_vec())
+            .expect_err("not UTF-8");
+        assert_eq!(
+            (
+                not_utf8.line,
+                not_utf8.column,
+                not_utf8.source_line.as_str()
+            ),
+            (2, 10, "name: caf")
+        );
+        assert!(not_utf8.message.starts_with("not UTF-8: byte 0xc3"));
     }
 
     #[test]

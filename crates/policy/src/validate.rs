@@ -19,7 +19,7 @@ use crate::model::{
     Duration, MetricQuery, Policy,
 };
 use crate::report::{Diagnostic, Report};
-use crate::{Source, parse, raw};
+use crate::{Source, limits, parse, raw};
 
 /// Problems found in one file, each pointing into it.
 pub(crate) struct Findings<'a> {
@@ -76,6 +76,17 @@ impl Parsed<'_> {
 
 /// Parses and checks every source; the policies in source order, or every problem found.
 pub(crate) fn validate(sources: &[Source]) -> Result<Vec<Policy>, Report> {
+    if let Some(first_past) = sources.get(limits::MAX_FILES) {
+        return Err(Report::new(vec![Diagnostic::whole_file(
+            first_past.path.clone(),
+            format!(
+                "file {} of a set of {}: a policy set holds at most {} files",
+                limits::MAX_FILES + 1,
+                sources.len(),
+                limits::MAX_FILES
+            ),
+        )]));
+    }
     let mut diagnostics = Vec::new();
     let mut parsed = Vec::new();
     for source in sources {

@@ -8,6 +8,8 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
+
 /// Implements `Deserialize` (through `FromStr`, so a bad value fails where it stands) and a
 /// string JSON Schema with the given pattern and description.
 macro_rules! string_value {
@@ -68,18 +70,20 @@ impl Duration {
 
 /// Why a duration did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration `{text}`: write whole units such as `90s`, `5m`, `3h` or `1h30m`")]
-pub struct DurationError {
-    text: String,
+pub enum DurationError {
+    /// Not whole units.
+    #[error("invalid duration `{0}`: write whole units such as `90s`, `5m`, `3h` or `1h30m`")]
+    Syntax(String),
+    /// Longer than [`MAX_DURATION_SECS`](crate::limits::MAX_DURATION_SECS).
+    #[error("duration `{0}` is longer than 3650d (10 years), the longest a policy may name")]
+    TooLong(String),
 }
 
 impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = || DurationError {
-            text: text.to_owned(),
-        };
+        let error = || DurationError::Syntax(text.to_owned());
         let mut seconds: u64 = 0;
         let mut rest = text.trim();
         if rest.is_empty() {
@@ -103,6 +107,9 @@ impl FromStr for Duration {
                 .and_then(|s| seconds.checked_add(s))
                 .ok_or_else(error)?;
             rest = &rest[digits + 1..];
+        }
+        if seconds > limits::MAX_DURATION_SECS {
+            return Err(DurationError::TooLong(text.to_owned()));
         }
         Ok(Self { seconds })
     }
@@ -505,6 +512,22 @@ mod tests {
         assert_eq!(Duration::from_secs(5_400).to_string(), "1h30m");
         for bad in ["", "5", "m", "5x", "5 m", "-5m", "99999999999999999999d"] {
             assert!(bad.parse::<Duration>().is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn durations_end_at_ten_years() {
+        assert_eq!(
+            "3650d".parse::<Duration>().map(Duration::as_secs),
+            Ok(limits::MAX_DURATION_SECS)
+        );
+        for too_long in ["3651d", "3650d1s", "9999999999999d"] {
+            assert_eq!(
+                too_long.parse::<Duration>().map_err(|e| e.to_string()),
+                Err(format!(
+                    "duration `{too_long}` is longer than 3650d (10 years), the longest a policy may name"
+                ))
+            );
         }
     }
 

@@ -60,8 +60,12 @@ pub struct AlarmTrigger {
     pub state: String,
     /// When it entered that state.
     pub changed_at: Option<DateTime<Utc>>,
-    /// The metrics the alarm watches (none for a composite alarm).
+    /// The metrics the alarm watches: its metric, or every metric its metric math reads.
     pub metrics: Vec<AlarmMetric>,
+    /// A composite alarm's rule over other alarms, e.g. `ALARM(a) OR ALARM(b)`. A composite
+    /// alarm watches no metric, so it wakes no policy (see docs/alarms.md on wiring one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// A metric an alarm watches, by identity (statistic and period aside).

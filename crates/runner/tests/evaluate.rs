@@ -837,6 +837,7 @@ fn an_alarm_wakes_only_the_policies_using_its_metric() {
             name: "CPUUtilization".into(),
             dimensions: cpu_query("b").dimensions,
         }],
+        rule: None,
     });
     let woken: Vec<&str> = alarm
         .select(&policies)
@@ -989,6 +990,7 @@ fn an_alarm_also_wakes_the_policies_a_guard_couples_to_the_one_it_watches() {
             name: "CPUUtilization".into(),
             dimensions: cpu_query("a").dimensions,
         }],
+        rule: None,
     });
     let woken: Vec<&str> = alarm
         .select(&policies)

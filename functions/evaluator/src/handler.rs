@@ -6,12 +6,12 @@ use serde_json::{Value, json};
 use capstan_aws::state::{Claim, Decision};
 use capstan_aws::{Aws, AwsError, DynamoStateStore, Queue, RateLimits, Topic};
 use capstan_policy::model::Policy;
-use capstan_runner::{Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
+use capstan_runner::{AlarmTrigger, Limits, Mode, Outcome, Ports, Status, Trigger, evaluate};
 
+use crate::emf;
 use crate::fan_out::FanOut;
 use crate::notice::notice;
 use crate::settings::Settings;
-use crate::{emf, event};
 
 /// How long an attempt's leases and claims outlast its deadline: the whole seconds leases are
 /// compared in, the clocks of different hosts, and a write sent just before the deadline.
@@ -84,7 +84,7 @@ impl App {
     /// Handles one event, delivered as invocation `request_id`, which Lambda stops at
     /// `deadline`: a malformed or unknown event is an error and changes nothing. When acting,
     /// each outcome is kept in the state table's decision log, and each delivery of an event
-    /// (see [`event::Delivery::key`]) first claims it:
+    /// (see [`Delivery::key`](capstan_events::Delivery::key)) first claims it:
     ///
     /// - claimed (the first delivery, or a later one after an attempt that failed, which gave
     ///   its claim back, or died, whose claim expired): evaluated, and the claim completed once
@@ -115,7 +115,7 @@ impl App {
         let policies = self.policies.as_ref().map_err(
             |_| "policy set invalid: refusing to act (see the cold-start error in the log)",
         )?;
-        let batch = event::parse(event).inspect_err(|error| {
+        let batch = capstan_events::parse(event).inspect_err(|error| {
             tracing::error!(error = %error, "event rejected: no action taken");
         })?;
         let mut refusals = Refusals::default();
@@ -241,8 +241,18 @@ impl App {
             },
         };
         let woken = trigger.select(policies);
-        if woken.is_empty() {
-            tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
+        match trigger {
+            Trigger::Alarm(AlarmTrigger {
+                name,
+                rule: Some(rule),
+                ..
+            }) => {
+                tracing::info!(alarm = %name, rule = %rule, "a composite alarm watches other alarms, not metrics, so it wakes no policy by metric; to evaluate on it, send its state changes as a tick (docs/alarms.md#composite-alarms)");
+            }
+            _ if woken.is_empty() => {
+                tracing::info!(trigger = ?trigger, "no policy uses this alarm's metrics");
+            }
+            _ => {}
         }
         let pass = evaluate(&woken, all, &ports, now, self.mode).await;
         for request in &pass.requests {

@@ -8,7 +8,6 @@
 //! sent to the shard queue in shards instead, each coming back as an SQS delivery of its own.
 
 mod emf;
-mod event;
 mod fan_out;
 mod handler;
 mod notice;
