@@ -3,7 +3,7 @@
 # on a free 127.0.0.1 port. Exports CAPSTAN_AWS_ENDPOINT, AWS_REGION and test credentials for the command,
 # stops the server afterwards and exits with the command's status. Run scripts/bootstrap.sh once first.
 #
-#   scripts/with-emulator.sh cargo test -p capstan-tests --test cloudwatch_bridge
+#   scripts/with-emulator.sh cargo test -p capstan-tests --test suite cloudwatch_bridge::
 set -euo pipefail
 
 if [[ $# -eq 0 ]]; then

@@ -25,7 +25,7 @@ use capstan_tests::proxy::Proxy;
 use capstan_tests::runtime_api::Answer;
 use capstan_tests::state_table::{leases_held, scan};
 
-use crate::setting;
+use super::setting;
 
 /// How many evaluators run at once.
 const EVALUATORS: usize = 4;

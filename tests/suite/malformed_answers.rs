@@ -7,7 +7,7 @@
 //! state record written by a newer version), it does. The answers no emulator gives are
 //! rewritten on their way from moto to the SDK (`capstan_tests::tamper`, tests named
 //! `_mocked`), or, for a GetMetricData answer giving one minute two values, mocked.
-//! Run with `scripts/with-emulator.sh cargo nextest run -p capstan-tests --test malformed_answers`.
+//! Run with `scripts/with-emulator.sh cargo nextest run -p capstan-tests --test suite malformed_answers::`.
 
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! `capstan alarms diff` run as a user would, against moto's CloudWatch (through the CBOR
 //! bridge), next to the alarm-sync function's handler on the same policies: the diff prints the
 //! plan the sync then applies. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan --test alarms_diff`.
+//! `scripts/with-emulator.sh cargo test -p capstan --test cli alarms_diff::`.
 
 use std::path::Path;
 use std::process::Command;

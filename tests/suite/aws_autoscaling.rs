@@ -1,5 +1,5 @@
 //! Auto Scaling groups through `capstan_aws::Aws` against moto. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_autoscaling`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_autoscaling::`.
 
 use capstan_aws::autoscaling::NAMES_PER_CALL;
 use capstan_aws::{AutoScalingGroups, Aws, ErrorKind};

@@ -1,5 +1,5 @@
 //! `Queue` against moto, its messages read back. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_sqs`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_sqs::`.
 
 use capstan_aws::{ErrorKind, Queue};
 use capstan_tests::queue::ObservedQueue;

@@ -1,6 +1,6 @@
 //! RDS read replicas end to end against moto: the real runner and `capstan_aws::Aws`, with the
 //! source's CPU in CloudWatch. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_rds`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_rds::`.
 //!
 //! moto creates a replica `available` at once and reports no replication status
 //! (`StatusInfos`), and its instances never fail, so "busy while creating", failed replicas and

@@ -2,7 +2,7 @@
 //! handler, called directly, on its scheduled payload and on CloudFormation custom resource
 //! requests answered to a local HTTP receiver, for one stack and for several stacks side by side.
 //! `capstan alarms diff` is tested next to it in `crates/cli/tests/alarms_diff.rs`.
-//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test alarm_sync`.
+//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test suite alarm_sync::`.
 
 use std::collections::BTreeMap;
 use std::fs;

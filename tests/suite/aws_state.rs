@@ -1,5 +1,5 @@
 //! `DynamoStateStore` against moto. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_state`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_state::`.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};

@@ -1,6 +1,6 @@
 //! The Rust CloudWatch client against moto, through the RPC v2 CBOR bridge in
 //! `tests/emulator/bridge.py`. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test cloudwatch_bridge`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite cloudwatch_bridge::`.
 
 use std::time::SystemTime;
 

@@ -2,7 +2,7 @@
 //! run as Lambda runs it (a Runtime API of the test's own), against the emulator through the
 //! fault-injecting proxy. See docs/testing.md.
 //!
-//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test proof`.
+//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test suite proof::`.
 
 mod duplicated;
 mod killed;

@@ -1,5 +1,5 @@
 //! `Topic` against moto, its messages read back through a subscribed SQS queue. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_sns`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_sns::`.
 
 use capstan_aws::{ErrorKind, Topic};
 use capstan_tests::topic::ObservedTopic;

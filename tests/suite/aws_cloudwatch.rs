@@ -1,5 +1,5 @@
 //! `CloudWatchReader` against moto (through the CBOR bridge): batching, deduplication and the
-//! values read back. Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_cloudwatch`.
+//! values read back. Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_cloudwatch::`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Leases, fenced writes, intents and event claims end to end: runner passes against moto's
 //! DynamoDB, ECS and CloudWatch.
-//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test state_coordination`.
+//! Run with `scripts/with-emulator.sh cargo test -p capstan-tests --test suite state_coordination::`.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,5 +1,5 @@
 //! ECS services through `capstan_aws::Aws` against moto. Run with
-//! `scripts/with-emulator.sh cargo test -p capstan-tests --test aws_ecs`.
+//! `scripts/with-emulator.sh cargo test -p capstan-tests --test suite aws_ecs::`.
 //!
 //! moto never starts tasks and fixes a deployment's `rolloutState` when the service is created:
 //! `IN_PROGRESS` when it was created with tasks, `COMPLETED` when created with none (the emulator

@@ -30,7 +30,7 @@ use capstan_tests::proxy::{Hold, Proxy, Stats};
 use capstan_tests::runtime_api::{Answer, Function};
 use capstan_tests::state_table::{held_until, leases_held, scan};
 
-use crate::setting;
+use super::setting;
 
 /// A first attempt's deadline, from its start: its pass stops starting work 15 seconds before
 /// it, and its claim and leases last until 10 seconds after it.
