@@ -4,7 +4,17 @@
 # (scripts/requirements-iam-lint.txt) into <repo>/.tools/iam-lint, the CDK app's npm packages
 # (infra/package-lock.json) into infra/node_modules, and cargo-nextest and cargo-machete. Idempotent:
 # each is reinstalled only when its pin changes.
+#
+# Usage: scripts/bootstrap.sh [--demo]
+#   --demo   only what the demo needs: <repo>/.venv
 set -euo pipefail
+
+demo_only=false
+case "${1:-}" in
+  "") ;;
+  --demo) demo_only=true ;;
+  *) echo "usage: $0 [--demo]" >&2; exit 2 ;;
+esac
 
 NEXTEST_VERSION=0.9.143
 MACHETE_VERSION=0.9.2
@@ -29,6 +39,9 @@ python_tools() {
 }
 
 python_tools "$venv" "$requirements"
+if [[ "$demo_only" == true ]]; then
+  exit 0
+fi
 # checkov pins boto3/botocore versions that do not resolve together with aws-sam-cli and moto.
 python_tools "$repo/.tools/checkov" "$repo/scripts/requirements-checkov.txt"
 # The IAM policy lint, likewise on its own: its boto3 and botocore pins are independent of the two above.

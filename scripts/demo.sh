@@ -8,9 +8,10 @@
 # (aws-smithy-mocks); everything else is moto.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --demo
 . scripts/env.sh
 # One build of the evaluator and the demo, sharing their dependencies; the demo runs the
 # evaluator binary it built.
-cargo build --quiet --locked --workspace --bins
+cargo build --quiet --locked --package capstan-tests --package capstan-evaluator \
+  --bin capstan-demo --bin evaluator
 scripts/with-emulator.sh "${CARGO_TARGET_DIR:-target}/debug/capstan-demo"
