@@ -230,23 +230,9 @@ impl Resource {
     }
 
     fn cpu(&self) -> MetricId {
-        let (namespace, dimensions) = match &self.target {
-            Target::Service { cluster, service } => (
-                "AWS/ECS",
-                vec![
-                    ("ClusterName".into(), cluster.clone()),
-                    ("ServiceName".into(), service.clone()),
-                ],
-            ),
-            Target::Group { name } => (
-                "AWS/EC2",
-                vec![("AutoScalingGroupName".into(), name.clone())],
-            ),
-        };
-        MetricId {
-            namespace: namespace.into(),
-            name: "CPUUtilization".into(),
-            dimensions,
+        match &self.target {
+            Target::Service { cluster, service } => MetricId::ecs_cpu(cluster, service),
+            Target::Group { name } => MetricId::asg_cpu(name),
         }
     }
 
@@ -269,28 +255,14 @@ impl Resource {
             }
             Target::Group { name } => format!("autoscaling_group: {{ name: {name} }}"),
         };
-        let metric = self.cpu();
-        let dimensions: Vec<String> = metric
-            .dimensions
-            .iter()
-            .map(|(name, value)| format!("{name}: {value}"))
-            .collect();
-        format!(
-            "version: 1
-name: {name}
-target:
-  {target}
-capacity: {{ min: 1, max: 10 }}
-metrics:
-  cpu: {{ namespace: {namespace}, name: CPUUtilization, dimensions: {{ {dimensions} }}, stat: Average, period: 1m }}
-scale_out:
-  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: {STEP} }}
-guards:
-  cooldown: {{ out: 30m }}
-",
-            name = self.name(),
-            namespace = metric.namespace,
-            dimensions = dimensions.join(", "),
+        let step = u32::try_from(STEP).expect("a small step");
+        fleet::cpu_policy(
+            self.name(),
+            &target,
+            "{ min: 1, max: 10 }",
+            &self.cpu(),
+            step,
+            "30m",
         )
     }
 }

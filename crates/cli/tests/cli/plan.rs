@@ -29,40 +29,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn cpu(namespace: &str, dimensions: &[(&str, &str)]) -> MetricId {
-    MetricId {
-        namespace: namespace.into(),
-        name: "CPUUtilization".into(),
-        dimensions: dimensions
-            .iter()
-            .map(|(name, value)| ((*name).into(), (*value).into()))
-            .collect(),
-    }
-}
-
 /// A policy adding 2 when `metric` is above 70 for 5 minutes, with a 10 minute cooldown.
 fn policy(name: &str, target: &str, metric: &MetricId) -> String {
-    let dimensions: Vec<String> = metric
-        .dimensions
-        .iter()
-        .map(|(name, value)| format!("{name}: {value}"))
-        .collect();
-    format!(
-        "version: 1
-name: {name}
-target:
-  {target}
-capacity: {{ min: 1, max: 10 }}
-metrics:
-  cpu: {{ namespace: {}, name: CPUUtilization, dimensions: {{ {} }}, stat: Average, period: 1m }}
-scale_out:
-  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, add: 2 }}
-guards:
-  cooldown: {{ out: 10m }}
-",
-        metric.namespace,
-        dimensions.join(", ")
-    )
+    fleet::cpu_policy(name, target, "{ min: 1, max: 10 }", metric, 2, "10m")
 }
 
 fn write(dir: &Path, name: &str, yaml: &str) {
@@ -80,11 +49,8 @@ async fn plan_reports_changes_and_changes_nothing() {
     fleet::steady_ecs_service(&ecs, &cluster, "hot", 2).await;
     fleet::autoscaling_group(&asg, &group, 1, 5, 2).await;
 
-    let hot_cpu = cpu(
-        "AWS/ECS",
-        &[("ClusterName", &cluster), ("ServiceName", "hot")],
-    );
-    let group_cpu = cpu("AWS/EC2", &[("AutoScalingGroupName", &group)]);
+    let hot_cpu = MetricId::ecs_cpu(&cluster, "hot");
+    let group_cpu = MetricId::asg_cpu(&group);
     // Nine minutes ending with the newest a window holds three minutes from now (with the
     // default delay), so that the five-minute windows stay full if a minute ends while the
     // test runs.
