@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 use capstan_aws::{Aws, ErrorKind, RdsReplicas, create_table};
 use capstan_engine::ClampKind;
-use capstan_engine::Request;
+use capstan_engine::GuardRequest;
 use capstan_policy::model::Policy;
 use capstan_policy::{PolicySet, Source};
 use capstan_runner::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
@@ -362,7 +362,7 @@ async fn readers_grow_onto_a_replica_they_asked_for_which_is_retired_once_they_s
         Some(ClampKind::ConnectionBudget)
     );
     assert!(
-        matches!(&first.requests[..], [Request::DatabaseConnections { policy: Some(p), readers, .. }] if *p == replicas && readers == &["history"]),
+        matches!(&first.requests[..], [GuardRequest::DatabaseConnections { policy: Some(p), readers, .. }] if *p == replicas && readers == &["history"]),
         "{:?}",
         first.requests
     );

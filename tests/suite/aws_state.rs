@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use capstan_aws::state::{CLAIM_RETENTION, Claim, DECISION_RETENTION, Decision};
 use capstan_aws::{DynamoStateStore, ErrorKind, create_table};
 use capstan_engine::model::Target;
-use capstan_engine::{Direction, LastAction, Recommendation, ResourceState};
+use capstan_engine::{Change, Direction, Recommendation, ResourceState};
 use capstan_runner::ports::{Lease, LeaseLost, SaveError, StateStore};
 use capstan_tests::calls::{Calls, counts};
 use capstan_tests::{sdk_config, unique};
@@ -73,13 +73,13 @@ async fn state_is_saved_and_loaded_per_resource() {
         .single()
         .expect("a valid time")
         + TimeDelta::milliseconds(125);
-    let out = LastAction {
+    let out = Change {
         at,
         direction: Direction::Out,
         from: 2,
         to: 4,
     };
-    let back_in = LastAction {
+    let back_in = Change {
         at: at + TimeDelta::minutes(10),
         direction: Direction::In,
         from: 4,
@@ -99,7 +99,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         Lease::Acquired
     );
     let first = ResourceState {
-        actions: vec![out],
+        changes: vec![out],
         recommendations: vec![Recommendation { at, capacity: 4 }],
         evaluations_without_data: 0,
         intent: None,
@@ -116,7 +116,7 @@ async fn state_is_saved_and_loaded_per_resource() {
     );
 
     let second = ResourceState {
-        actions: vec![out, back_in],
+        changes: vec![out, back_in],
         recommendations: Vec::new(),
         evaluations_without_data: 3,
         intent: None,
@@ -507,7 +507,7 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
     let (store, _) = new_store().await;
     let target = orders();
     let earlier = ResourceState {
-        actions: vec![LastAction {
+        changes: vec![Change {
             at: noon(),
             direction: Direction::Out,
             from: 2,
@@ -515,7 +515,7 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
         }],
         ..ResourceState::default()
     };
-    let intent = LastAction {
+    let intent = Change {
         at: noon() + TimeDelta::minutes(15),
         direction: Direction::Out,
         from: 4,
@@ -542,7 +542,7 @@ async fn an_intent_stays_until_the_state_after_the_change_is_saved() {
     );
 
     let after = ResourceState {
-        actions: vec![earlier.actions[0], intent],
+        changes: vec![earlier.changes[0], intent],
         ..ResourceState::default()
     };
     store

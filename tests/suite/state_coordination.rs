@@ -11,7 +11,7 @@ use tokio::sync::Barrier;
 use capstan_aws::state::Claim;
 use capstan_aws::{Aws, AwsError, DynamoStateStore};
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::{CurrentCapacity, Direction, LastAction, ResourceState};
+use capstan_engine::{Change, CurrentCapacity, Direction, ResourceState};
 use capstan_policy::{PolicySet, Source};
 use capstan_runner::ports::{CapacityControl, Lease, SaveError, StateStore};
 use capstan_runner::{Limits, Mode, Outcome, Ports, Status, evaluate};
@@ -378,7 +378,7 @@ async fn an_evaluation_that_dies_between_acting_and_recording_is_not_repeated() 
         "{dying}"
     );
     assert_eq!(scene.desired().await, 4);
-    let made = LastAction {
+    let made = Change {
         at: scene.now,
         direction: Direction::Out,
         from: 2,
@@ -400,7 +400,7 @@ async fn an_evaluation_that_dies_between_acting_and_recording_is_not_repeated() 
     );
     assert_eq!(scene.desired().await, 4);
     let remembered = store.load(&scene.policy.target).await.expect("loading");
-    assert_eq!((remembered.actions, remembered.intent), (vec![made], None));
+    assert_eq!((remembered.changes, remembered.intent), (vec![made], None));
 }
 
 #[tokio::test(flavor = "multi_thread")]

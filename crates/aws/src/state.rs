@@ -871,7 +871,7 @@ fn malformed(operation: &'static str, item_name: String, problem: &str) -> AwsEr
 mod tests {
     use chrono::TimeZone;
 
-    use capstan_engine::{Direction, LastAction, Recommendation};
+    use capstan_engine::{Change, Direction, Recommendation};
 
     use super::*;
 
@@ -881,7 +881,7 @@ mod tests {
             .single()
             .unwrap_or_default();
         ResourceState {
-            actions: vec![LastAction {
+            changes: vec![Change {
                 at,
                 direction: Direction::In,
                 from: 6,
@@ -889,7 +889,7 @@ mod tests {
             }],
             recommendations: vec![Recommendation { at, capacity: 4 }],
             evaluations_without_data: 2,
-            intent: Some(LastAction {
+            intent: Some(Change {
                 at,
                 direction: Direction::Out,
                 from: 4,
@@ -989,7 +989,7 @@ mod tests {
 
     #[test]
     fn a_fenced_off_save_says_what_became_of_the_lease() {
-        let until = state().actions[0].at;
+        let until = state().changes[0].at;
         assert_eq!(lease_lost(None, "a"), Ok(LeaseLost::Free));
         assert_eq!(
             lease_lost(Some(&lease_item("a", until)), "a"),
@@ -1012,7 +1012,7 @@ mod tests {
 
     #[test]
     fn a_claim_reads_as_completed_or_in_progress() {
-        let at = state().actions[0].at;
+        let at = state().changes[0].at;
         let claim = |progress: Option<&str>| {
             let mut item = HashMap::from([
                 (
@@ -1061,7 +1061,7 @@ mod tests {
 
     #[test]
     fn decision_log_entries_sort_by_time() {
-        let at = state().actions[0].at;
+        let at = state().changes[0].at;
         let first = decision_sort_key(at, "b");
         let later = decision_sort_key(at + TimeDelta::milliseconds(1500), "a");
         assert_eq!(first, "decision#2025-03-01T12:30:05.000Z#b");

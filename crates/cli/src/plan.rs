@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use capstan_aws::Aws;
 use capstan_engine::model::{Policy, Target};
-use capstan_engine::{Clamp, Request, ResourceState};
+use capstan_engine::{Clamp, GuardRequest, ResourceState};
 use capstan_policy::PolicySet;
 use capstan_runner::ports::{Lease, SaveError, StateStore};
 use capstan_runner::{Limits, Mode, Outcome, Pass, Ports, Status, evaluate};
@@ -98,7 +98,7 @@ struct Plan<'a> {
     failed: usize,
     policies: Vec<Row<'a>>,
     /// What the cross-resource guards ask of other policies.
-    requests: &'a [Request],
+    requests: &'a [GuardRequest],
 }
 
 /// Plans every policy; prints the plan and returns its exit status, or fails when any

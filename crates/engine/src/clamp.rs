@@ -21,10 +21,10 @@
 //!    strictly after `now - per`). With both amounts, `select` takes the most permissive
 //!    (default) or the least permissive. Percentages round to whole units away from the start,
 //!    so a percentage of 0 units allows nothing: pair it with `units` to scale out from 0.
-//! 6. **Cooldown**: after the last action at `T`, no scale-out before `T + cooldown.out` and no
+//! 6. **Cooldown**: after the last change at `T`, no scale-out before `T + cooldown.out` and no
 //!    scale-in before `T + cooldown.in`; at exactly `T + cooldown` the move is allowed.
 //! 7. **`scale_in_pacing`**: a removal of at most `max_per_interval` units, and none until
-//!    `max(interval, drain)` after the last action.
+//!    `max(interval, drain)` after the last change.
 //! 8. **`multiple_of`** (an MSK cluster's broker count, in whole sets of its Availability
 //!    Zones): a value that is not a multiple is rounded away from the current capacity (up for
 //!    a scale-out, down for a scale-in) when that stays within the bounds of step 3, otherwise
@@ -42,11 +42,9 @@
 
 use chrono::{DateTime, Utc};
 
-use std::cmp::Ordering;
-
 use capstan_policy::model::{Duration, MissingData, Policy, Select};
 
-use crate::decision::{Clamp, ClampKind, ScheduleWindow};
+use crate::decision::{Action, Clamp, ClampKind, ScheduleWindow};
 use crate::observe::{CurrentCapacity, Direction, ResourceState};
 
 /// Everything the guards and bounds look at.
@@ -58,7 +56,7 @@ pub(crate) struct Limits<'a> {
     pub windows: &'a [ScheduleWindow],
     /// The resource's capacity and bounds.
     pub current: &'a CurrentCapacity,
-    /// The memory of earlier evaluations and actions.
+    /// The memory of earlier evaluations and changes.
     pub state: &'a ResourceState,
     /// Whether some rule was missing data on this evaluation.
     pub data_missing: bool,
@@ -151,10 +149,10 @@ fn fallback(limits: &Limits<'_>, adjusted: &mut Adjusted) {
 fn stabilize(limits: &Limits<'_>, adjusted: &mut Adjusted) {
     let current = limits.current.desired;
     let guards = limits.policy.guards;
-    let (name, window) = match adjusted.value.cmp(&current) {
-        Ordering::Greater => ("stabilization.out", guards.stabilization_out),
-        Ordering::Less => ("stabilization.in", guards.stabilization_in),
-        Ordering::Equal => return,
+    let (name, window) = match Action::between(current, adjusted.value).direction() {
+        Some(Direction::Out) => ("stabilization.out", guards.stabilization_out),
+        Some(Direction::In) => ("stabilization.in", guards.stabilization_in),
+        None => return,
     };
     let since = limits.since(window);
     let recent = limits
@@ -246,10 +244,12 @@ fn max_step(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
 fn rate_limit(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
     let current = limits.current.desired;
     let guards = limits.policy.guards;
-    let (name, direction, limit) = match adjusted.value.cmp(&current) {
-        Ordering::Greater => ("rate_limit.out", Direction::Out, guards.rate_limit_out),
-        Ordering::Less => ("rate_limit.in", Direction::In, guards.rate_limit_in),
-        Ordering::Equal => return,
+    let Some(direction) = Action::between(current, adjusted.value).direction() else {
+        return;
+    };
+    let (name, limit) = match direction {
+        Direction::Out => ("rate_limit.out", guards.rate_limit_out),
+        Direction::In => ("rate_limit.in", guards.rate_limit_in),
     };
     let Some(limit) = limit else {
         return;
@@ -257,10 +257,10 @@ fn rate_limit(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
     let since = limits.since(limit.per);
     let moved: u32 = limits
         .state
-        .actions
+        .changes
         .iter()
-        .filter(|action| action.direction == direction && action.at > since)
-        .map(|action| action.from.abs_diff(action.to))
+        .filter(|change| change.direction == direction && change.at > since)
+        .map(|change| change.from.abs_diff(change.to))
         .fold(0, u32::saturating_add);
     let start = match direction {
         Direction::Out => current.saturating_sub(moved),
@@ -302,7 +302,7 @@ fn rate_limit(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
 
 /// Holds the move back to `required` while the cooldown for its direction runs.
 fn cooldown(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
-    let Some(last) = limits.state.last_action() else {
+    let Some(last) = limits.state.last_change() else {
         return;
     };
     let current = limits.current.desired;
@@ -351,7 +351,7 @@ fn pacing(limits: &Limits<'_>, required: u32, adjusted: &mut Adjusted) {
             pacing.max_per_interval, pacing.interval
         )
     });
-    let Some(last) = limits.state.last_action() else {
+    let Some(last) = limits.state.last_change() else {
         return;
     };
     let wait = pacing.wait();
@@ -415,3 +415,6 @@ fn hold(limits: &Limits<'_>, adjusted: &mut Adjusted) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,8 +25,8 @@ pub struct Decision {
     /// How many of the `current` units serve now (fewer while read replicas are being created).
     pub in_service: u32,
     /// How many units may hold connections now: at least `current`, more while units removed
-    /// recently still drain or the resource runs more than it is set to (see
-    /// [`crate::guards`], the connection budget).
+    /// recently still drain or the resource runs more than it is set to (see the
+    /// [connection budget](crate::guards::connection_budget)).
     pub running: u32,
     /// Capacity the decision asks for; equal to `current` when nothing changes.
     pub desired: u32,
@@ -46,10 +46,7 @@ pub struct Decision {
 impl Decision {
     /// The change to make, if any: `Some((direction, desired))`.
     pub fn change(&self) -> Option<(Direction, u32)> {
-        match self.action {
-            Action::Scale(direction) => Some((direction, self.desired)),
-            Action::None => None,
-        }
+        Some((self.action.direction()?, self.desired))
     }
 
     /// Whether nothing may change the capacity: the policy is paused or the resource busy.
@@ -88,6 +85,14 @@ impl Action {
             Ordering::Greater => Self::Scale(Direction::Out),
             Ordering::Less => Self::Scale(Direction::In),
             Ordering::Equal => Self::None,
+        }
+    }
+
+    /// Which way the capacity goes, if it changes.
+    pub fn direction(self) -> Option<Direction> {
+        match self {
+            Self::Scale(direction) => Some(direction),
+            Self::None => None,
         }
     }
 }
@@ -289,6 +294,37 @@ impl ClampKind {
             self,
             Self::Paused | Self::ResourceBusy | Self::ConnectionBudget | Self::Partitions
         )
+    }
+}
+
+impl fmt::Display for ClampKind {
+    /// How the clamp is named in a decision's summary, e.g. `max_step` or `connection budget`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::PolicyMin => "capacity.min",
+            Self::PolicyMax => "capacity.max",
+            Self::ScheduleFloor => "schedule floor",
+            Self::ResourceMin => "resource min",
+            Self::ResourceMax => "resource max",
+            Self::MaxStep => "max_step",
+            Self::Cooldown => "cooldown",
+            Self::ResourceBusy => "resource busy",
+            Self::Paused => "paused",
+            Self::ConnectionBudget => "connection budget",
+            Self::Partitions => "partitions",
+            Self::ScaleInPacing => "scale_in_pacing",
+            Self::Stabilization => "stabilization",
+            Self::RateLimit => "rate_limit",
+            Self::MissingDataFallback => "missing_data fallback",
+            Self::MultipleOf => "multiple of",
+        })
+    }
+}
+
+impl fmt::Display for Clamp {
+    /// The clamp as a decision's summary gives it, e.g. "clamped by max_step to 4".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "clamped by {} to {}", self.kind, self.to)
     }
 }
 

@@ -1,7 +1,7 @@
 //! capstan's decision engine: pure and synchronous, with the clock passed in.
 //!
 //! [`decide()`] turns a validated policy, the metric datapoints read for it, the resource's
-//! current capacity and the memory of earlier actions into a [`Decision`] that explains itself.
+//! current capacity and the memory of earlier changes into a [`Decision`] that explains itself.
 //! The engine knows nothing of AWS, nor of async: the caller reads what [`reads`] tells it to,
 //! hands the readings to [`decide_all`] for every policy of a pass at once (the cross-resource
 //! guards included) and acts on the decisions.
@@ -31,10 +31,13 @@
 //!
 //! How a decision is made is described on [`decide()`]; the rules for each step live in the
 //! engine's private modules (`window`, `track`, `schedule`, `clamp`), documented where they are
-//! implemented. Guards that span policies (a database's connection budget, a topic's
-//! partitions) run afterwards over all the decisions of a pass: see [`decide_all()`].
+//! implemented, and the explanation's one-sentence summary is written in `summary`. Guards that
+//! span policies (a database's connection budget, a topic's partitions, a cluster's shared
+//! room) run afterwards over all the decisions of a pass, one per module of [`guards`]: see
+//! [`decide_all()`].
 
 pub mod alarms;
+mod choice;
 mod clamp;
 mod decide;
 pub mod decision;
@@ -49,6 +52,7 @@ mod replicas;
 mod requests;
 mod round;
 mod schedule;
+mod summary;
 #[cfg(test)]
 mod testing;
 mod track;
@@ -60,9 +64,9 @@ pub use decision::{
     Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
     TrackEvaluation, TrackOutcome,
 };
-pub use guards::{Coupling, Request, coupled, couplings};
+pub use guards::{Coupling, GuardRequest, coupled, couplings};
 pub use observe::{
-    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
+    Change, CurrentCapacity, Datapoint, Direction, MetricData, Observations, Recommendation,
     ResourceState, Share,
 };
 pub use read::{MetricRead, reads};

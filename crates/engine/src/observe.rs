@@ -1,5 +1,5 @@
 //! What the engine is told about the world: metric datapoints, the resource's current capacity
-//! and the memory of earlier actions.
+//! and the memory of earlier changes.
 
 use std::collections::BTreeMap;
 
@@ -68,7 +68,7 @@ pub struct CurrentCapacity {
 }
 
 /// Room that resources of one kind draw on together, so that growing several of them in one
-/// pass must fit it as a whole (see [`crate::guards`], shared limits).
+/// pass must fit it as a whole (see [shared limits](crate::guards::shared_limits)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Share {
     /// Which room: resources naming the same pool share it (an MSK cluster's ARN).
@@ -92,9 +92,10 @@ pub enum Direction {
     In,
 }
 
-/// The last change capstan made to a resource.
+/// A change capstan made to a resource's capacity, or is about to make (an
+/// [intent](ResourceState::intent)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastAction {
+pub struct Change {
     /// When the change was made.
     pub at: DateTime<Utc>,
     /// Which way it went.
@@ -120,8 +121,8 @@ pub struct Recommendation {
 pub struct ResourceState {
     /// Changes capstan made, oldest first: always the latest, which starts the cooldowns, and
     /// the older ones a rate-limit period still counts.
-    #[serde(default)]
-    pub actions: Vec<LastAction>,
+    #[serde(default, rename = "actions")]
+    pub changes: Vec<Change>,
     /// What the rules asked for at each evaluation within the longest stabilization window,
     /// oldest first.
     #[serde(default)]
@@ -133,11 +134,11 @@ pub struct ResourceState {
     /// stopped between acting and saving the state after it. [`ResourceState::reconcile`]
     /// settles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intent: Option<LastAction>,
-    /// Whether the latest action may not have taken effect yet: set when a change is made,
+    pub intent: Option<Change>,
+    /// Whether the latest change may not have taken effect yet: set when a change is made,
     /// cleared by the first evaluation after it that finds the resource not busy. While the
     /// resource stays busy (an MSK update, an RDS replica being created), every evaluation moves
-    /// the action's time up to its own, so that cooldowns and pacing count from when the change
+    /// the change's time up to its own, so that cooldowns and pacing count from when the change
     /// took effect, not from when it was asked for.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settling: bool,
@@ -145,12 +146,12 @@ pub struct ResourceState {
 
 impl ResourceState {
     /// The last change capstan made, if any.
-    pub fn last_action(&self) -> Option<&LastAction> {
-        self.actions.last()
+    pub fn last_change(&self) -> Option<&Change> {
+        self.changes.last()
     }
 
     /// This state with `intent` written down as the change about to be made.
-    pub fn intending(&self, intent: LastAction) -> Self {
+    pub fn intending(&self, intent: Change) -> Self {
         Self {
             intent: Some(intent),
             ..self.clone()
@@ -159,18 +160,18 @@ impl ResourceState {
 
     /// Settles an unconfirmed [`intent`](Self::intent) against the capacity the resource shows
     /// now. When it shows the intended capacity, the change counts as made: it joins the
-    /// actions, so that its cooldown applies and it is not made again, and is returned. While
+    /// changes, so that its cooldown applies and it is not made again, and is returned. While
     /// the resource is busy, the change may still be under way (MSK and RDS change capacity
     /// asynchronously): the intent is kept for a later evaluation. Otherwise the change never
     /// took effect and the intent is dropped.
     ///
     /// capstan cannot tell its own change from someone else's that set the same capacity: such
     /// a change is counted as capstan's, which only delays capstan's next one by a cooldown.
-    pub fn reconcile(&mut self, current: &CurrentCapacity) -> Option<LastAction> {
+    pub fn reconcile(&mut self, current: &CurrentCapacity) -> Option<Change> {
         let intent = self.intent?;
         if intent.to == current.desired {
             self.intent = None;
-            self.actions.push(intent);
+            self.changes.push(intent);
             self.settling = true;
             return Some(intent);
         }
@@ -183,8 +184,8 @@ impl ResourceState {
     /// The state to remember after `decision`, made for `policy` from this state, and the change
     /// it led to, if one was applied. Keeps only what the policy's guards can still look at
     /// (and, for a user of a database, the changes whose removed units may still drain), the
-    /// actions in time order, and an intent [`reconcile`](Self::reconcile) kept.
-    pub fn after(&self, policy: &Policy, decision: &Decision, applied: Option<LastAction>) -> Self {
+    /// changes in time order, and an intent [`reconcile`](Self::reconcile) kept.
+    pub fn after(&self, policy: &Policy, decision: &Decision, applied: Option<Change>) -> Self {
         let now = decision.at;
         let since = |length: Duration| {
             now.checked_sub_signed(length.as_delta())
@@ -196,19 +197,19 @@ impl ResourceState {
             kept = kept.max(crate::guards::drain(policy));
         }
         let memory = since(kept);
-        let mut actions: Vec<LastAction> = self.actions.iter().copied().chain(applied).collect();
+        let mut changes: Vec<Change> = self.changes.iter().copied().chain(applied).collect();
         let settling = applied.is_some() || (self.settling && decision.busy.is_some());
-        if let (None, true, Some(last)) = (applied, settling, actions.last_mut()) {
+        if let (None, true, Some(last)) = (applied, settling, changes.last_mut()) {
             last.at = last.at.max(now);
         }
-        actions.sort_by_key(|action| action.at);
+        changes.sort_by_key(|change| change.at);
         // Oldest first, so the ones to keep are a suffix; the latest is always kept.
-        let older = actions.len().saturating_sub(1);
-        let expired = actions[..older]
+        let older = changes.len().saturating_sub(1);
+        let expired = changes[..older]
             .iter()
-            .position(|action| action.at > memory)
+            .position(|change| change.at > memory)
             .unwrap_or(older);
-        actions.drain(..expired);
+        changes.drain(..expired);
         let window = since(guards.stabilization_out.max(guards.stabilization_in));
         let recommendations = if window < now {
             self.recommendations
@@ -224,7 +225,7 @@ impl ResourceState {
             Vec::new()
         };
         Self {
-            actions,
+            changes,
             recommendations,
             evaluations_without_data: if decision.explanation.data_missing {
                 self.evaluations_without_data.saturating_add(1)
@@ -241,7 +242,11 @@ impl ResourceState {
 mod tests {
     use super::*;
     use crate::decide;
-    use crate::testing::{capacity, now, policy, secs};
+    use crate::decision::Action;
+    use crate::testing::{
+        acted, capacity, now, observations, policy, recommended, scale_in_on_cpu, secs, steady,
+    };
+    use capstan_policy::model::Step;
 
     /// A busy resource at `desired`.
     fn busy(desired: u32) -> CurrentCapacity {
@@ -259,38 +264,38 @@ mod tests {
         state.after(&policy, &decision, None)
     }
 
-    fn action(seconds_ago: i64, from: u32, to: u32) -> LastAction {
-        LastAction {
+    /// The change from `from` to `to` capstan made `seconds_ago`.
+    fn change(seconds_ago: i64, from: u32, to: u32) -> Change {
+        let Action::Scale(direction) = Action::between(from, to) else {
+            panic!("no change from {from} to {to}");
+        };
+        Change {
             at: now() - secs(seconds_ago),
-            direction: if to > from {
-                Direction::Out
-            } else {
-                Direction::In
-            },
+            direction,
             from,
             to,
         }
     }
 
     #[test]
-    fn an_intent_the_resource_shows_joins_the_actions() {
+    fn an_intent_the_resource_shows_joins_the_changes() {
         let mut state = ResourceState {
-            actions: vec![action(600, 2, 3)],
+            changes: vec![change(600, 2, 3)],
             ..ResourceState::default()
         }
-        .intending(action(60, 3, 5));
-        assert_eq!(state.reconcile(&capacity(5)), Some(action(60, 3, 5)));
-        assert_eq!(state.actions, [action(600, 2, 3), action(60, 3, 5)]);
+        .intending(change(60, 3, 5));
+        assert_eq!(state.reconcile(&capacity(5)), Some(change(60, 3, 5)));
+        assert_eq!(state.changes, [change(600, 2, 3), change(60, 3, 5)]);
         assert_eq!(state.intent, None);
     }
 
     #[test]
     fn an_intent_the_resource_does_not_show_is_dropped() {
         let before = ResourceState {
-            actions: vec![action(600, 2, 3)],
+            changes: vec![change(600, 2, 3)],
             ..ResourceState::default()
         };
-        let mut state = before.intending(action(60, 3, 5));
+        let mut state = before.intending(change(60, 3, 5));
         assert_eq!(state.reconcile(&capacity(3)), None);
         assert_eq!(state, before);
         assert_eq!(
@@ -302,31 +307,31 @@ mod tests {
 
     #[test]
     fn an_intent_is_kept_while_the_resource_is_busy_and_counted_once_it_shows() {
-        let mut state = ResourceState::default().intending(action(60, 3, 6));
+        let mut state = ResourceState::default().intending(change(60, 3, 6));
         assert_eq!(state.reconcile(&busy(3)), None);
-        assert_eq!(state.intent, Some(action(60, 3, 6)), "still under way");
+        assert_eq!(state.intent, Some(change(60, 3, 6)), "still under way");
         let mut later = evaluated(&state, &busy(3), 0);
         assert_eq!(
             later.intent,
-            Some(action(60, 3, 6)),
+            Some(change(60, 3, 6)),
             "remembered across evaluations"
         );
-        assert_eq!(later.reconcile(&capacity(6)), Some(action(60, 3, 6)));
-        assert_eq!(later.actions, [action(60, 3, 6)]);
+        assert_eq!(later.reconcile(&capacity(6)), Some(change(60, 3, 6)));
+        assert_eq!(later.changes, [change(60, 3, 6)]);
     }
 
     #[test]
     fn someone_elses_change_to_the_intended_capacity_counts_as_capstans() {
         // capstan cannot tell them apart: the cooldown then delays capstan's next change.
-        let mut state = ResourceState::default().intending(action(60, 3, 6));
-        assert_eq!(state.reconcile(&capacity(6)), Some(action(60, 3, 6)));
-        assert_eq!(state.last_action(), Some(&action(60, 3, 6)));
+        let mut state = ResourceState::default().intending(change(60, 3, 6));
+        assert_eq!(state.reconcile(&capacity(6)), Some(change(60, 3, 6)));
+        assert_eq!(state.last_change(), Some(&change(60, 3, 6)));
     }
 
     #[test]
     fn a_change_to_a_busy_resource_counts_from_when_it_settles() {
         let policy = policy();
-        let made = action(0, 3, 6);
+        let made = change(0, 3, 6);
         let decision = decide(
             &policy,
             &Observations::new(),
@@ -339,33 +344,73 @@ mod tests {
         // Busy for ten minutes: the change's time follows the evaluations.
         let busy_then = evaluated(&applied, &busy(6), 600);
         assert_eq!(
-            busy_then.last_action().map(|a| a.at),
+            busy_then.last_change().map(|a| a.at),
             Some(now() + secs(600))
         );
         assert!(busy_then.settling);
         // Settled: the time stays where the last busy evaluation left it.
         let settled = evaluated(&busy_then, &capacity(6), 660);
         assert!(!settled.settling);
-        assert_eq!(settled.last_action().map(|a| a.at), Some(now() + secs(600)));
+        assert_eq!(settled.last_change().map(|a| a.at), Some(now() + secs(600)));
         // A resource never busy after the change keeps the time it was made.
         let quick = evaluated(&applied, &capacity(6), 60);
-        assert_eq!(quick.last_action().map(|a| a.at), Some(now()));
+        assert_eq!(quick.last_change().map(|a| a.at), Some(now()));
         assert!(!quick.settling);
         // Busy again later, for some other reason: the settled change stays where it was.
         let elsewhere = evaluated(&quick, &busy(6), 120);
-        assert_eq!(elsewhere.last_action().map(|a| a.at), Some(now()));
+        assert_eq!(elsewhere.last_change().map(|a| a.at), Some(now()));
     }
 
     #[test]
-    fn actions_are_remembered_in_time_order() {
+    fn changes_are_remembered_in_time_order() {
         let mut policy = policy();
         policy.guards.stabilization_in = Duration::from_secs(600);
         let state = ResourceState {
-            actions: vec![action(30, 2, 3)],
+            changes: vec![change(30, 2, 3)],
             ..ResourceState::default()
         };
         let decision = decide(&policy, &Observations::new(), &capacity(3), &state, now());
-        let after = state.after(&policy, &decision, Some(action(90, 3, 4)));
-        assert_eq!(after.actions, [action(90, 3, 4), action(30, 2, 3)]);
+        let after = state.after(&policy, &decision, Some(change(90, 3, 4)));
+        assert_eq!(after.changes, [change(90, 3, 4), change(30, 2, 3)]);
+    }
+
+    #[test]
+    fn the_state_after_a_decision_keeps_what_the_guards_can_still_see() {
+        use capstan_policy::model::{Duration, RateLimit, Select};
+
+        let mut policy = scale_in_on_cpu(Step::Remove(1));
+        policy.guards.stabilization_in = Duration::from_secs(300);
+        policy.guards.rate_limit_out = Some(RateLimit {
+            units: Some(2),
+            percent: None,
+            per: Duration::from_secs(900),
+            select: Select::MostPermissive,
+        });
+        let observations = observations(&policy, &[("cpu", steady(10.0, 5))]);
+        let before = ResourceState {
+            recommendations: recommended(&[9, 8, 7, 6, 6, 6]).recommendations,
+            evaluations_without_data: 4,
+            ..acted(&[(1200, Direction::Out, 2, 4), (800, Direction::Out, 4, 6)])
+        };
+        let decision = decide(&policy, &observations, &capacity(6), &before, now());
+        assert_eq!(decision.desired, 6);
+        let applied = Change {
+            at: now(),
+            direction: Direction::In,
+            from: 6,
+            to: 5,
+        };
+
+        let after = before.after(&policy, &decision, Some(applied));
+
+        // Changes older than the longest period (15m) go, except the latest.
+        assert_eq!(after.changes, [before.changes[1], applied]);
+        // Recommendations older than 5m go; this one is added.
+        let kept: Vec<u32> = after.recommendations.iter().map(|r| r.capacity).collect();
+        assert_eq!(kept, [7, 6, 6, 6, 5]);
+        assert_eq!(after.evaluations_without_data, 0);
+        // With nothing applied, the latest change stays however old.
+        let old = acted(&[(7200, Direction::Out, 2, 4)]);
+        assert_eq!(old.after(&policy, &decision, None).changes, old.changes);
     }
 }

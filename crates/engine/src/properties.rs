@@ -12,9 +12,9 @@ use capstan_policy::model::{
 
 use crate::decide::{decide, decide_answering};
 use crate::decision::{ClampKind, TrackOutcome};
-use crate::guards::Request;
+use crate::guards::GuardRequest;
 use crate::observe::{
-    CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations, Recommendation,
+    Change, CurrentCapacity, Datapoint, Direction, MetricData, Observations, Recommendation,
     ResourceState,
 };
 use crate::testing::{now, period_start, point, policy, rule, secs};
@@ -230,29 +230,28 @@ fn current(policy: &Policy, within: bool) -> impl Strategy<Value = CurrentCapaci
 }
 
 fn state() -> impl Strategy<Value = ResourceState> {
-    let action = (0..900i64, any::<bool>(), 0..15u32, 0..15u32).prop_map(|(ago, out, from, to)| {
-        LastAction {
+    let change =
+        (0..900i64, any::<bool>(), 0..15u32, 0..15u32).prop_map(|(ago, out, from, to)| Change {
             at: now() - secs(ago),
             direction: if out { Direction::Out } else { Direction::In },
             from,
             to,
-        }
-    });
+        });
     let recommendation = (0..900i64, 0..20u32).prop_map(|(ago, capacity)| Recommendation {
         at: now() - secs(ago),
         capacity,
     });
     (
-        prop::collection::vec(action, 0..4),
+        prop::collection::vec(change, 0..4),
         prop::collection::vec(recommendation, 0..8),
         0..5u32,
     )
         .prop_map(
-            |(mut actions, mut recommendations, evaluations_without_data)| {
-                actions.sort_by_key(|action| action.at);
+            |(mut changes, mut recommendations, evaluations_without_data)| {
+                changes.sort_by_key(|change| change.at);
                 recommendations.sort_by_key(|recommendation| recommendation.at);
                 ResourceState {
-                    actions,
+                    changes,
                     recommendations,
                     evaluations_without_data,
                     intent: None,
@@ -331,7 +330,7 @@ proptest! {
         replicas in any::<bool>(),
     ) {
         let request = if replicas {
-            Request::DatabaseConnections {
+            GuardRequest::DatabaseConnections {
                 database: "orders-db".into(),
                 policy: Some(policy.name.clone()),
                 wanted: 300,
@@ -340,7 +339,7 @@ proptest! {
                 readers: vec!["checkout".into()],
             }
         } else {
-            Request::PartitionGrowth {
+            GuardRequest::PartitionGrowth {
                 policy: policy.name.clone(),
                 consumer: "fulfilment".into(),
                 from: current.desired,
@@ -354,7 +353,7 @@ proptest! {
             prop_assert!((policy.capacity.min..=policy.capacity.max).contains(&decision.desired));
         }
         let guards = policy.guards;
-        let since_last = state.last_action().map(|last| now() - last.at);
+        let since_last = state.last_change().map(|last| now() - last.at);
         if let Some((Direction::Out, desired)) = decision.change() {
             prop_assert!(guards.max_step_out.is_none_or(|step| desired - current.desired <= step));
             prop_assert!(since_last.is_none_or(|since| since >= guards.cooldown_out.as_delta()));
@@ -367,7 +366,7 @@ proptest! {
     ) {
         let decision = decide(&policy, &observations, &current, &state, now());
         let guards = policy.guards;
-        let since_last = state.last_action().map(|last| now() - last.at);
+        let since_last = state.last_change().map(|last| now() - last.at);
         if let Some((direction, desired)) = decision.change() {
             let (moved, step, cooldown) = match direction {
                 Direction::Out => (desired - current.desired, guards.max_step_out, guards.cooldown_out),
@@ -403,7 +402,7 @@ proptest! {
             Direction::In => prop_assert!(recent.max().is_none_or(|highest| desired >= highest.min(current.desired))),
         }
         if let Some(limit) = limit {
-            let moved: u32 = state.actions.iter()
+            let moved: u32 = state.changes.iter()
                 .filter(|a| a.direction == direction && now() - a.at < limit.per.as_delta())
                 .map(|a| a.from.abs_diff(a.to))
                 .sum();
@@ -621,7 +620,7 @@ proptest! {
         };
         let breached = set(true) > budget || replica_after.is_some_and(|_| set(false) > budget * (1 + serving));
         for request in &guarded.requests {
-            if let Request::ShedConnections { policy: name, to, .. } = request {
+            if let GuardRequest::ShedConnections { policy: name, to, .. } = request {
                 prop_assert!(breached, "{} asked to shed without a breach", name);
                 let (after, policy) = guarded.decisions.iter().zip(&known)
                     .find(|(_, p)| &p.name == name).expect("a known user");
@@ -653,7 +652,7 @@ proptest! {
         topic_known in prop::bool::weighted(0.8),
     ) {
         use capstan_policy::model::{Capacity, Target, Track, TrackGoal};
-        use crate::guards::{Request, apply_guards};
+        use crate::guards::{GuardRequest, apply_guards};
         use crate::testing::{capacity, series};
 
         let mut topic = policy();
@@ -687,11 +686,11 @@ proptest! {
         let cap = if topic_known { partitions.max(min) } else { min };
         prop_assert!(after <= cap.max(current), "{} consumers with {} partitions (known: {})", after, partitions, topic_known);
         prop_assert!(after >= before.min(current.max(min)));
-        let only_growth = guarded.requests.iter().all(|r| matches!(r, Request::PartitionGrowth { .. }));
+        let only_growth = guarded.requests.iter().all(|r| matches!(r, GuardRequest::PartitionGrowth { .. }));
         prop_assert!(only_growth);
         prop_assert!(topic_known || guarded.requests.is_empty());
         for request in &guarded.requests {
-            if let Request::PartitionGrowth { from, to, .. } = request {
+            if let GuardRequest::PartitionGrowth { from, to, .. } = request {
                 prop_assert!(to > from, "asked to go from {} to {}", from, to);
                 prop_assert!(*to <= partitions + spread);
             }

@@ -183,7 +183,7 @@ mod tests {
     use super::*;
     use crate::decide::{decide, decide_answering};
     use crate::decision::{Action, Decision};
-    use crate::guards::Request;
+    use crate::guards::GuardRequest;
     use crate::observe::{CurrentCapacity, ResourceState};
     use crate::testing::{capacity, now, observations, policy, series};
 
@@ -373,7 +373,7 @@ mod tests {
     fn requests_raise_the_decision_within_bounds_and_guards() {
         let mut policy = planned();
         policy.guards.cooldown_out = Duration::from_secs(20 * 60);
-        let request = |name: &str| Request::DatabaseConnections {
+        let request = |name: &str| GuardRequest::DatabaseConnections {
             database: "orders-db".into(),
             policy: Some(name.into()),
             wanted: 300,
@@ -381,7 +381,9 @@ mod tests {
             held_back: vec!["checkout".into()],
             readers: vec!["checkout".into()],
         };
-        let answering = |current: &CurrentCapacity, state: &ResourceState, requests: &[Request]| {
+        let answering = |current: &CurrentCapacity,
+                         state: &ResourceState,
+                         requests: &[GuardRequest]| {
             let observed = observations(&policy, &[("cpu", series(now(), 60, &[Some(10.0); 10]))]);
             decide_answering(&policy, &observed, current, state, now(), requests)
         };
@@ -403,7 +405,7 @@ mod tests {
         );
         // A request is a proposal like a rule's: the cooldown holds it back.
         let just_scaled = ResourceState {
-            actions: vec![crate::LastAction {
+            changes: vec![crate::Change {
                 at: now() - TimeDelta::minutes(5),
                 direction: Direction::Out,
                 from: 0,
@@ -431,7 +433,7 @@ mod tests {
             busy: Some("the cluster is UPDATING, not ACTIVE".into()),
             ..capacity(0)
         };
-        let growth = [Request::PartitionGrowth {
+        let growth = [GuardRequest::PartitionGrowth {
             policy: "order-events-topic".into(),
             consumer: "fulfilment".into(),
             from: 0,

@@ -9,7 +9,7 @@ use capstan_policy::model::Policy;
 
 use crate::decide::{decide, decide_answering};
 use crate::decision::Decision;
-use crate::guards::{Request, apply_guards};
+use crate::guards::{GuardRequest, apply_guards};
 use crate::observe::{CurrentCapacity, Observations, ResourceState};
 
 /// What one policy is decided from in a [`decide_all`] round, besides the metrics.
@@ -30,7 +30,7 @@ pub struct Round {
     pub decisions: Vec<Decision>,
     /// What the cross-resource guards asked policies for (read replicas, partitions, a user
     /// shedding connections), whether or not the policy asked is among the subjects.
-    pub requests: Vec<Request>,
+    pub requests: Vec<GuardRequest>,
 }
 
 /// Decides for every subject at `now`, then applies the cross-resource guards (see
@@ -98,7 +98,7 @@ pub fn decide_all(
 mod tests {
     use super::*;
     use crate::testing::{capacity, database, now, user};
-    use crate::{Direction, LastAction};
+    use crate::{Change, Direction};
 
     /// `checkout` (priority 10), which declares orders-db at 200 connections, and `orders`
     /// (priority 0), both using it at 50 connections per task, at least 1 task each.
@@ -128,7 +128,7 @@ mod tests {
         let (checkout, orders) = users_of_a_200_connection_budget();
         let round = round_at_3_tasks(&[&checkout, &orders], &[&checkout, &orders]);
         assert!(
-            matches!(&round.requests[..], [Request::ShedConnections { policy, to: 1, .. }] if policy == "orders"),
+            matches!(&round.requests[..], [GuardRequest::ShedConnections { policy, to: 1, .. }] if policy == "orders"),
             "{:?}",
             round.requests
         );
@@ -193,19 +193,19 @@ guards:
             .unwrap_or_else(|report| panic!("{report}"));
         let web = &set.policies()[0];
         let current = capacity(3);
-        let change = |direction| LastAction {
+        let change = |direction| Change {
             at: now() - chrono::TimeDelta::minutes(1),
             direction,
             from: 3,
             to: 3,
         };
-        for actions in [
+        for changes in [
             vec![],
             vec![change(Direction::Out)],
             vec![change(Direction::In)],
         ] {
             let state = ResourceState {
-                actions,
+                changes,
                 ..ResourceState::default()
             };
             let subject = Subject {

@@ -10,7 +10,13 @@ use capstan_policy::model::{
     Metric, MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 
-use crate::observe::{CurrentCapacity, Datapoint, MetricData, Observations};
+use crate::decide::decide;
+use crate::decision::ClampKind;
+use crate::decision::{Action, Decision};
+use crate::observe::{
+    Change, CurrentCapacity, Datapoint, Direction, MetricData, Observations, Recommendation,
+    ResourceState,
+};
 
 /// The evaluation time of most tests: 30 seconds into a minute, so the current period is
 /// incomplete and the last complete one-minute period starts at 12:00:00.
@@ -173,4 +179,100 @@ pub fn user(name: &str, priority: i32, min: u32) -> Policy {
         read_only: false,
     });
     policy
+}
+
+/// A decision for `policy` from `current` to `desired`, as if a rule had asked for it.
+pub fn wants(policy: &Policy, current: u32, desired: u32) -> Decision {
+    let mut decision = decide(
+        policy,
+        &Observations::new(),
+        &capacity(current),
+        &ResourceState::default(),
+        now(),
+    );
+    decision.desired = desired;
+    decision.action = Action::between(current, desired);
+    decision
+}
+
+/// A threshold of cpu above 70.
+pub const ABOVE_70: Threshold = Threshold::Above(70.0);
+/// A threshold of cpu below 30.
+pub const BELOW_30: Threshold = Threshold::Below(30.0);
+
+/// One-minute `values` over the complete periods before `now()`, oldest first.
+pub fn minutes(values: &[Option<f64>]) -> Vec<Datapoint> {
+    series(now(), 60, values)
+}
+
+/// `n` complete one-minute datapoints of `value`.
+pub fn steady(value: f64, n: usize) -> Vec<Datapoint> {
+    minutes(&vec![Some(value); n])
+}
+
+/// The decision for `policy` at `now()`, from `current` with nothing remembered.
+pub fn decide_from(policy: &Policy, observations: &Observations, current: u32) -> Decision {
+    decide(
+        policy,
+        observations,
+        &capacity(current),
+        &ResourceState::default(),
+        now(),
+    )
+}
+
+/// A policy scaling out by `step` when cpu is above 70 for 5 of 5 minutes.
+pub fn scale_out_on_cpu(step: Step) -> Policy {
+    let mut policy = policy();
+    policy.scale_out.push(rule("cpu", ABOVE_70, 5, 5, step));
+    policy
+}
+
+/// A policy scaling in by `step` when cpu is below 30 for 5 of 5 minutes.
+pub fn scale_in_on_cpu(step: Step) -> Policy {
+    let mut policy = policy();
+    policy.scale_in.push(rule("cpu", BELOW_30, 5, 5, step));
+    policy
+}
+
+/// The kinds of the decision's clamps, in the order applied.
+pub fn kinds(decision: &Decision) -> Vec<ClampKind> {
+    decision
+        .explanation
+        .clamps
+        .iter()
+        .map(|clamp| clamp.kind)
+        .collect()
+}
+
+/// A state remembering `capacities`, one recommendation per minute, the last one minute ago.
+pub fn recommended(capacities: &[u32]) -> ResourceState {
+    let count = i64::try_from(capacities.len()).expect("few recommendations");
+    ResourceState {
+        recommendations: capacities
+            .iter()
+            .zip((1..=count).rev())
+            .map(|(&capacity, minutes_ago)| Recommendation {
+                at: now() - secs(60 * minutes_ago),
+                capacity,
+            })
+            .collect(),
+        ..ResourceState::default()
+    }
+}
+
+/// A state remembering `changes`, each `(seconds ago, direction, from, to)`.
+pub fn acted(changes: &[(i64, Direction, u32, u32)]) -> ResourceState {
+    ResourceState {
+        changes: changes
+            .iter()
+            .map(|&(seconds_ago, direction, from, to)| Change {
+                at: now() - secs(seconds_ago),
+                direction,
+                from,
+                to,
+            })
+            .collect(),
+        ..ResourceState::default()
+    }
 }

@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use capstan_engine::{
-    CurrentCapacity, Decision, LastAction, MetricData, Observations, Request, ResourceState,
+    Change, CurrentCapacity, Decision, GuardRequest, MetricData, Observations, ResourceState,
     Subject, decide_all,
 };
 use capstan_policy::model::{Policy, Target};
@@ -175,7 +175,7 @@ pub struct Pass {
     /// One outcome per policy, in the order given.
     pub outcomes: Vec<Outcome>,
     /// What the cross-resource guards asked other policies for (read replicas, partitions).
-    pub requests: Vec<Request>,
+    pub requests: Vec<GuardRequest>,
 }
 
 /// Evaluates `policies` at `now`, in three phases, each batched where the ports allow:
@@ -438,9 +438,9 @@ enum Step {
     /// Its outcome is known.
     Done(Outcome),
     /// To be changed, remembering `change`: first the intent, then the change.
-    Change(Decided, LastAction),
+    Change(Decided, Change),
     /// The state after it to save, with the change made, if one was, and the status it then has.
-    Remember(Decided, Option<LastAction>, Status),
+    Remember(Decided, Option<Change>, Status),
 }
 
 /// The third phase over every assessed policy: one outcome per policy, in order.
@@ -488,7 +488,7 @@ where
                 (Mode::Act, None) => Step::Remember(decided, None, Status::Unchanged),
                 (Mode::Act, Some(_)) if late => done(decided, Status::Deferred),
                 (Mode::Act, Some((direction, to))) => {
-                    let change = LastAction {
+                    let change = Change {
                         at: (ports.clock)(),
                         direction,
                         from: decided.decision.current,
@@ -605,7 +605,7 @@ where
             Step::Change(decided, change) => Some((
                 index,
                 change.to,
-                decided.state.last_action().map(|last| last.at),
+                decided.state.last_change().map(|last| last.at),
             )),
             _ => None,
         })

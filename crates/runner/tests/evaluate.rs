@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use capstan_engine::{
-    ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations,
-    Recommendation, Request, ResourceState,
+    Change, ClampKind, CurrentCapacity, Datapoint, Direction, GuardRequest, MetricData,
+    Observations, Recommendation, ResourceState,
 };
 use capstan_policy::model::{
     Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_DELAY, DEFAULT_STABILIZATION_IN,
@@ -395,8 +395,8 @@ impl World {
         self.state.leases.lock().expect("fake port lock")
     }
 
-    fn recorded(&self, service: &str) -> Option<LastAction> {
-        self.saved(service)?.last_action().copied()
+    fn recorded(&self, service: &str) -> Option<Change> {
+        self.saved(service)?.last_change().copied()
     }
 }
 
@@ -408,7 +408,7 @@ async fn breach_is_applied_and_recorded() {
 
     assert_eq!(outcomes[0].result, Status::Applied);
     assert_eq!(world.desired("hot"), 4);
-    let expected = LastAction {
+    let expected = Change {
         at: now(),
         direction: Direction::Out,
         from: 2,
@@ -445,7 +445,7 @@ async fn the_state_is_saved_after_every_evaluation_even_without_a_change() {
             capacity: 2
         }]
     );
-    assert_eq!(saved.actions, []);
+    assert_eq!(saved.changes, []);
 }
 
 #[tokio::test]
@@ -488,7 +488,7 @@ async fn the_connection_budget_is_shared_across_the_whole_pass() {
     );
     assert!(matches!(
         &pass.requests[..],
-        [Request::DatabaseConnections { database, wanted: 400, budget: 300, .. }] if database == "orders-db"
+        [GuardRequest::DatabaseConnections { database, wanted: 400, budget: 300, .. }] if database == "orders-db"
     ));
 }
 
@@ -720,7 +720,7 @@ async fn a_change_made_but_not_recorded_is_not_made_again() {
         "{:?}",
         next[0].warnings
     );
-    let made = LastAction {
+    let made = Change {
         at: now(),
         direction: Direction::Out,
         from: 2,
@@ -728,7 +728,7 @@ async fn a_change_made_but_not_recorded_is_not_made_again() {
     };
     let saved = world.saved("hot").expect("a saved state");
     assert_eq!(
-        (saved.actions.as_slice(), saved.intent),
+        (saved.changes.as_slice(), saved.intent),
         (&[made][..], None)
     );
 }
@@ -919,7 +919,7 @@ async fn a_failed_replica_read_never_scales_the_readers_in() {
         !pass
             .requests
             .iter()
-            .any(|request| matches!(request, Request::ShedConnections { .. })),
+            .any(|request| matches!(request, GuardRequest::ShedConnections { .. })),
         "{:?}",
         pass.requests
     );
@@ -960,7 +960,7 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
     assert_eq!(pass.outcomes[1].result, Status::Applied);
     assert!(matches!(
         &pass.requests[..],
-        [Request::ShedConnections { policy, to: 1, connections: 400, budget: 300, .. }] if policy == "second"
+        [GuardRequest::ShedConnections { policy, to: 1, connections: 400, budget: 300, .. }] if policy == "second"
     ));
 }
 
@@ -1101,7 +1101,7 @@ async fn changes_not_started_by_the_deadline_are_deferred_and_made_first_in_the_
         assert_eq!(world.desired(&policy.name), 2, "but nothing was changed");
         let saved = world.saved(&policy.name).expect("its state is remembered");
         assert_eq!(saved.intent, None, "and its intent cleared");
-        assert_eq!(saved.last_action(), None);
+        assert_eq!(saved.last_change(), None);
         assert_eq!(
             world.leases().acquire(&policy.target, "other-pass"),
             Lease::Acquired,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use capstan_engine::{Datapoint, Direction};
+use capstan_engine::{Action, Datapoint, Direction};
 use capstan_policy::model::Policy;
 use capstan_runner::{Limits, Mode, Ports, Trigger, evaluate};
 
@@ -267,11 +267,7 @@ pub fn simulate_baseline(
         fleet.advance(now);
         let before = fleet.desired();
         let after = controller.decide(&history, before, fleet.in_service(), fleet.warming());
-        let action = match after.cmp(&before) {
-            std::cmp::Ordering::Greater => Some(Direction::Out),
-            std::cmp::Ordering::Less => Some(Direction::In),
-            std::cmp::Ordering::Equal => None,
-        };
+        let action = Action::between(before, after).direction();
         if action.is_some() {
             fleet.set_desired(now, after);
         }

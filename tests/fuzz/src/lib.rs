@@ -10,8 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use capstan_engine::{
-    CurrentCapacity, Direction, LastAction, Observations, ResourceState, Subject, decide,
-    decide_all,
+    Change, CurrentCapacity, Direction, Observations, ResourceState, Subject, decide, decide_all,
 };
 use capstan_events::{Batch, ECHOED_CHARS};
 use capstan_policy::model::Policy;
@@ -89,7 +88,7 @@ fn decide_on(policies: &[Policy]) {
 
 /// What a resource may remember: nothing, or a change out or in a minute before [`NOW`].
 static HISTORIES: LazyLock<Vec<ResourceState>> = LazyLock::new(|| {
-    let change = |direction, to| LastAction {
+    let change = |direction, to| Change {
         at: *NOW - TimeDelta::minutes(1),
         direction,
         from: 1,
@@ -98,11 +97,11 @@ static HISTORIES: LazyLock<Vec<ResourceState>> = LazyLock::new(|| {
     vec![
         ResourceState::default(),
         ResourceState {
-            actions: vec![change(Direction::Out, 2)],
+            changes: vec![change(Direction::Out, 2)],
             ..ResourceState::default()
         },
         ResourceState {
-            actions: vec![change(Direction::In, 0)],
+            changes: vec![change(Direction::In, 0)],
             ..ResourceState::default()
         },
     ]

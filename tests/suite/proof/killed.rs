@@ -212,7 +212,7 @@ impl Scene {
             }
             match store.load(&target).await {
                 Ok(state) => {
-                    let remembered: Vec<u32> = state.actions.iter().map(|a| a.to).collect();
+                    let remembered: Vec<u32> = state.changes.iter().map(|a| a.to).collect();
                     if state.intent.is_some() || remembered != [capacity.unsigned_abs()] {
                         problems.push(format!(
                             "{target:?} at {capacity} remembers changes to {remembered:?} and intent {:?}",

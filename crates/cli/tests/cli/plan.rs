@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use capstan_aws::DynamoStateStore;
 use capstan_engine::model::Target;
-use capstan_engine::{Direction, LastAction, ResourceState};
+use capstan_engine::{Change, Direction, ResourceState};
 use capstan_runner::ports::StateStore;
 use capstan_tests::fleet::{self, MetricId};
 
@@ -156,14 +156,14 @@ async fn plan_reports_changes_and_changes_nothing() {
         cluster: cluster.clone(),
         service: "hot".into(),
     };
-    let action = LastAction {
+    let action = Change {
         at: Utc::now() - TimeDelta::minutes(1),
         direction: Direction::Out,
         from: 1,
         to: 2,
     };
     let state = ResourceState {
-        actions: vec![action],
+        changes: vec![action],
         ..ResourceState::default()
     };
     let store = DynamoStateStore::new(dynamodb, &table);
