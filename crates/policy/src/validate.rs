@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use crate::checks::steps::Direction;
 use crate::checks::{
@@ -18,6 +18,7 @@ use crate::model::{
     self, DEFAULT_COOLDOWN_IN, DEFAULT_FALLBACK_AFTER, DEFAULT_STABILIZATION_IN, DEFAULT_TOLERANCE,
     Duration, MetricQuery, Policy,
 };
+use crate::raw::Spanned;
 use crate::report::{Diagnostic, Report};
 use crate::{Source, limits, parse, raw};
 

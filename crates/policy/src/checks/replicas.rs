@@ -11,11 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_saphyr::Spanned;
-
 use crate::checks::{metric_refs, thresholds, windows};
 use crate::model::{self, MetricQuery, ReplicaPlan, Target};
-use crate::raw::{PolicyFile, Replicas};
+use crate::raw::{PolicyFile, Replicas, Spanned};
 use crate::suggest;
 use crate::validate::{Findings, Parsed};
 
