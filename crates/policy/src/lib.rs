@@ -39,6 +39,7 @@ mod packaged;
 mod parse;
 mod report;
 mod set;
+mod shared;
 mod suggest;
 mod validate;
 mod values;

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::shared::{DbEngine, Select, Target};
 pub use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
 /// A validated scaling policy.
@@ -78,73 +78,6 @@ impl Policy {
     /// All rules, scale-out first.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.scale_out.iter().chain(&self.scale_in)
-    }
-}
-
-/// The resource a policy scales. Write exactly one of these keys. No two policies may scale
-/// the same resource.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Target {
-    /// An EC2 Auto Scaling group; capacity is its desired instance count.
-    AutoscalingGroup {
-        /// The group's name.
-        name: String,
-    },
-    /// An ECS service; capacity is its desired task count.
-    EcsService {
-        /// Name or ARN of the cluster that runs the service; both name the same cluster.
-        cluster: String,
-        /// The service's name.
-        service: String,
-    },
-    /// Read replicas of an RDS instance (MySQL, MariaDB or PostgreSQL; not Aurora); capacity is
-    /// the number of replicas capstan keeps.
-    RdsReplicas {
-        /// DB instance identifier of the source (primary) instance, as RDS stores it: in
-        /// lowercase, e.g. `orders-db`.
-        source: String,
-    },
-    /// A topic on an MSK cluster; capacity is its partition count, which only ever grows.
-    MskTopic {
-        /// ARN of the MSK cluster.
-        cluster_arn: String,
-        /// The topic's name.
-        topic: String,
-    },
-    /// An MSK provisioned cluster; capacity is its broker count, a multiple of its AZ count.
-    MskCluster {
-        /// ARN of the MSK cluster.
-        cluster_arn: String,
-    },
-}
-
-impl Target {
-    /// The kind's key as written in policy files, e.g. `ecs_service`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::AutoscalingGroup { .. } => "autoscaling_group",
-            Self::EcsService { .. } => "ecs_service",
-            Self::RdsReplicas { .. } => "rds_replicas",
-            Self::MskTopic { .. } => "msk_topic",
-            Self::MskCluster { .. } => "msk_cluster",
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::AutoscalingGroup { name } => write!(f, "autoscaling_group {name}"),
-            Self::EcsService { cluster, service } => write!(f, "ecs_service {cluster}/{service}"),
-            Self::RdsReplicas { source } => write!(f, "rds_replicas of {source}"),
-            Self::MskTopic { cluster_arn, topic } => {
-                write!(f, "msk_topic {topic} on {cluster_arn}")
-            }
-            Self::MskCluster { cluster_arn } => write!(f, "msk_cluster {cluster_arn}"),
-        }
     }
 }
 
@@ -368,8 +301,6 @@ pub struct Connections {
     pub read_only: bool,
 }
 
-pub use crate::raw::DbEngine;
-
 /// Memory of common RDS instance classes in GiB, for the engines' default `max_connections`.
 /// From the RDS instance class documentation; classes not listed need `max_connections`.
 pub const INSTANCE_CLASS_MEMORY_GIB: &[(&str, u64)] = &[
@@ -508,8 +439,6 @@ pub struct RateLimit {
     /// Which limit applies when both are set.
     pub select: Select,
 }
-
-pub use crate::raw::Select;
 
 /// Default scale-in stabilization window: five minutes, as the Kubernetes HPA.
 pub const DEFAULT_STABILIZATION_IN: Duration = Duration::from_secs(300);

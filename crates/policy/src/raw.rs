@@ -12,7 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_saphyr::Location;
 
-pub use crate::model::Target;
+use crate::shared::{DbEngine, Select, Target};
 use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
 /// A value as written, with where it stands in the file, for checks to point at. It reads and
@@ -162,18 +162,6 @@ pub struct Database {
     /// Connections kept free for administrators, migrations and other clients. By default, 0.
     #[serde(default)]
     pub reserve: Option<Spanned<u32>>,
-}
-
-/// A database engine whose default `max_connections` formula capstan knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DbEngine {
-    /// MySQL: `{DBInstanceClassMemory/12582880}`.
-    Mysql,
-    /// MariaDB: as MySQL.
-    Mariadb,
-    /// PostgreSQL: `LEAST({DBInstanceClassMemory/9531392}, 5000)`.
-    Postgres,
 }
 
 /// The connections each unit of a resource opens to one database.
@@ -392,17 +380,6 @@ pub struct RateLimit {
     /// With both `units` and `percent`: which one applies. By default, `most_permissive`.
     #[serde(default)]
     pub select: Select,
-}
-
-/// Which of two limits applies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Select {
-    /// The one that allows the larger change.
-    #[default]
-    MostPermissive,
-    /// The one that allows the smaller change.
-    LeastPermissive,
 }
 
 /// Paced scale-in: at most `max_per_interval` units removed per `interval`, and at least
