@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 
 use capstan_policy::model::{
     Capacity, Condition, Connections, DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards,
-    Metric, MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
+    Metric, MetricQuery, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 
 use crate::observe::{CurrentCapacity, Datapoint, MetricData, Observations};
@@ -40,7 +40,8 @@ pub fn metric(name: &str, period_secs: u32) -> Metric {
 }
 
 /// A policy for `web` with capacity 1..=10, metrics `cpu` and `memory` (one-minute periods, no
-/// delay), no rules, no schedules, no cooldowns and no max step.
+/// delay), no rules, no schedules, and the default guards but for no cooldown or stabilization
+/// window before scaling in.
 pub fn policy() -> Policy {
     Policy {
         name: "web".into(),
@@ -60,16 +61,9 @@ pub fn policy() -> Policy {
         tolerance: DEFAULT_TOLERANCE,
         schedules: Vec::new(),
         guards: Guards {
-            cooldown_out: Duration::from_secs(0),
             cooldown_in: Duration::from_secs(0),
-            max_step_out: None,
-            max_step_in: None,
-            missing_data: MissingData::Hold,
-            scale_in_pacing: None,
-            stabilization_out: Duration::from_secs(0),
             stabilization_in: Duration::from_secs(0),
-            rate_limit_out: None,
-            rate_limit_in: None,
+            ..Guards::default()
         },
         paused: false,
         priority: 0,

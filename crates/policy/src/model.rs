@@ -101,10 +101,6 @@ pub struct Metric {
     pub delay: Duration,
 }
 
-/// Default [`Metric::delay`]: two minutes, about how late AWS services' one-minute datapoints
-/// are complete in CloudWatch (see `docs/policy.md`, "Ingestion delay").
-pub const DEFAULT_DELAY: Duration = Duration::from_secs(120);
-
 /// One CloudWatch series at one statistic and period: what GetMetricData is asked for.
 /// Equal queries from different policies are fetched once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -368,9 +364,6 @@ pub fn default_max_connections(class: &str, engine: DbEngine) -> Option<(u32, St
     ))
 }
 
-/// Default tolerance of target tracking: 10%.
-pub const DEFAULT_TOLERANCE: Fraction = Fraction::TEN_PERCENT;
-
 /// A recurring window that raises the capacity floor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Schedule {
@@ -440,12 +433,6 @@ pub struct RateLimit {
     pub select: Select,
 }
 
-/// Default scale-in stabilization window: five minutes, as the Kubernetes HPA.
-pub const DEFAULT_STABILIZATION_IN: Duration = Duration::from_secs(300);
-
-/// Default number of evaluations without data before `missing_data: { fallback }` applies.
-pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
-
 /// Paced scale-in: at most `max_per_interval` units per removal, and no removal until
 /// `max(interval, drain)` after the last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -484,5 +471,41 @@ pub enum MissingData {
     },
 }
 
-/// Default scale-in cooldown, five minutes.
-pub const DEFAULT_COOLDOWN_IN: Duration = Duration::from_secs(300);
+// What validation fills in for what a policy file leaves out. The zero, `false` and "none"
+// defaults are not named: an absent value means none.
+
+/// Default [`Metric::delay`]: two minutes, about how late AWS services' one-minute datapoints
+/// are complete in CloudWatch (see `docs/policy.md`, "Ingestion delay").
+pub const DEFAULT_DELAY: Duration = Duration::from_secs(120);
+
+/// Default [`Policy::tolerance`] of target tracking: 10%.
+pub const DEFAULT_TOLERANCE: Fraction = Fraction::TEN_PERCENT;
+
+/// Default number of evaluations without data before `missing_data: { fallback }` applies.
+pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
+
+/// Default [`ScaleInPacing::max_per_interval`]: one unit at a time.
+pub const DEFAULT_MAX_PER_INTERVAL: u32 = 1;
+
+/// Default [`ReplicaPlan::count`]: one replica.
+pub const DEFAULT_REPLICA_COUNT: u32 = 1;
+
+impl Default for Guards {
+    /// The guards of a policy that sets none: no cooldown before scaling out and five minutes
+    /// before scaling in; no step, pacing or rate limit; `hold` on missing data; and, as the
+    /// Kubernetes HPA, no stabilization window for scale-out and five minutes for scale-in.
+    fn default() -> Self {
+        Self {
+            cooldown_out: Duration::from_secs(0),
+            cooldown_in: Duration::from_secs(300),
+            max_step_out: None,
+            max_step_in: None,
+            missing_data: MissingData::Hold,
+            scale_in_pacing: None,
+            stabilization_out: Duration::from_secs(0),
+            stabilization_in: Duration::from_secs(300),
+            rate_limit_out: None,
+            rate_limit_in: None,
+        }
+    }
+}

@@ -12,9 +12,8 @@ use capstan_engine::{
     Recommendation, Request, ResourceState,
 };
 use capstan_policy::model::{
-    Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_DELAY, DEFAULT_STABILIZATION_IN,
-    DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards, Metric, MetricQuery, MissingData,
-    Policy, Rule, Statistic, Step, Target, Threshold,
+    Capacity, Condition, Connections, DEFAULT_DELAY, DEFAULT_TOLERANCE, Database, Datapoints,
+    Duration, Guards, Metric, MetricQuery, Policy, Rule, Statistic, Step, Target, Threshold,
 };
 use capstan_runner::ports::{
     CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
@@ -281,18 +280,7 @@ fn policy(service: &str) -> Policy {
         track: vec![],
         tolerance: DEFAULT_TOLERANCE,
         schedules: vec![],
-        guards: Guards {
-            cooldown_out: Duration::from_secs(0),
-            cooldown_in: DEFAULT_COOLDOWN_IN,
-            max_step_out: None,
-            max_step_in: None,
-            missing_data: MissingData::Hold,
-            scale_in_pacing: None,
-            stabilization_out: Duration::from_secs(0),
-            stabilization_in: DEFAULT_STABILIZATION_IN,
-            rate_limit_out: None,
-            rate_limit_in: None,
-        },
+        guards: Guards::default(),
         paused: false,
         priority: 0,
         databases: BTreeMap::new(),
