@@ -33,6 +33,8 @@
 pub mod limits;
 pub mod model;
 pub mod raw;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 mod checks;
 mod packaged;

@@ -12,9 +12,9 @@ use capstan_engine::{
     Recommendation, Request, ResourceState,
 };
 use capstan_policy::model::{
-    Capacity, Condition, Connections, DEFAULT_DELAY, DEFAULT_TOLERANCE, Database, Datapoints,
-    Duration, Guards, Metric, MetricQuery, Policy, Rule, Statistic, Step, Target, Threshold,
+    DEFAULT_DELAY, Duration, Metric, MetricQuery, Policy, Step, Target, Threshold,
 };
+use capstan_policy::test_util::{self, connections, databases, ecs_query, rule};
 use capstan_runner::ports::{
     CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
 };
@@ -235,13 +235,7 @@ impl StateStore for FakeState {
 }
 
 fn cpu_query(service: &str) -> MetricQuery {
-    MetricQuery {
-        namespace: "AWS/ECS".into(),
-        name: "CPUUtilization".into(),
-        dimensions: BTreeMap::from([("ServiceName".to_owned(), service.to_owned())]),
-        stat: Statistic::Average,
-        period_secs: 60,
-    }
+    ecs_query(service, "CPUUtilization", 60)
 }
 
 fn target(service: &str) -> Target {
@@ -253,39 +247,14 @@ fn target(service: &str) -> Target {
 
 /// A policy on `service`: add 2 when CPU is above 70 for 3 minutes, bounds 1..=10.
 fn policy(service: &str) -> Policy {
+    let cpu = Metric {
+        query: cpu_query(service),
+        delay: DEFAULT_DELAY,
+    };
     Policy {
-        name: service.into(),
-        file: format!("policies/{service}.yaml"),
-        target: target(service),
-        capacity: Capacity { min: 1, max: 10 },
-        metrics: BTreeMap::from([(
-            "cpu".to_owned(),
-            Metric {
-                query: cpu_query(service),
-                delay: DEFAULT_DELAY,
-            },
-        )]),
-        scale_out: vec![Rule {
-            when: Condition {
-                metric: "cpu".into(),
-                threshold: Threshold::Above(70.0),
-                window: Datapoints {
-                    breaching: 3,
-                    window: 3,
-                },
-            },
-            step: Step::Add(2),
-        }],
-        scale_in: vec![],
-        track: vec![],
-        tolerance: DEFAULT_TOLERANCE,
-        schedules: vec![],
-        guards: Guards::default(),
-        paused: false,
-        priority: 0,
-        databases: BTreeMap::new(),
-        connections: None,
-        replicas: None,
+        metrics: BTreeMap::from([("cpu".to_owned(), cpu)]),
+        scale_out: vec![rule("cpu", Threshold::Above(70.0), 3, 3, Step::Add(2))],
+        ..test_util::policy(service, target(service))
     }
 }
 
@@ -441,22 +410,11 @@ async fn the_connection_budget_is_shared_across_the_whole_pass() {
     let world = World::new(&["first", "second"], 90.0);
     let user = |service: &str, priority: i32| Policy {
         priority,
-        connections: Some(Connections {
-            database: "orders-db".into(),
-            per_task: 50,
-            read_only: false,
-        }),
+        connections: Some(connections("orders-db", 50)),
         ..policy(service)
     };
     let first = Policy {
-        databases: BTreeMap::from([(
-            "orders-db".to_owned(),
-            Database {
-                max_connections: 300,
-                reserve: 0,
-                source: "declared".into(),
-            },
-        )]),
+        databases: databases("orders-db", 300),
         ..user("first", 1)
     };
     let second = user("second", 0);
@@ -920,22 +878,11 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
     let world = World::new(&["first", "second"], 40.0);
     let user = |service: &str, priority: i32| Policy {
         priority,
-        connections: Some(Connections {
-            database: "orders-db".into(),
-            per_task: 100,
-            read_only: false,
-        }),
+        connections: Some(connections("orders-db", 100)),
         ..policy(service)
     };
     let first = Policy {
-        databases: BTreeMap::from([(
-            "orders-db".to_owned(),
-            Database {
-                max_connections: 300,
-                reserve: 0,
-                source: "declared".into(),
-            },
-        )]),
+        databases: databases("orders-db", 300),
         ..user("first", 1)
     };
     let second = user("second", 0);
@@ -955,11 +902,7 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
 #[test]
 fn an_alarm_also_wakes_the_policies_a_guard_couples_to_the_one_it_watches() {
     let user = |service: &str| Policy {
-        connections: Some(Connections {
-            database: "orders-db".into(),
-            per_task: 10,
-            read_only: false,
-        }),
+        connections: Some(connections("orders-db", 10)),
         ..policy(service)
     };
     let replicas = Policy {
