@@ -2,21 +2,22 @@
 //! refuses to change.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use capstan_engine::{
-    ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, MetricData, Observations,
-    Recommendation, Request, ResourceState,
+    ClampKind, CurrentCapacity, Datapoint, Direction, LastAction, Observations, Recommendation,
+    Request, ResourceState,
 };
 use capstan_policy::model::{
     DEFAULT_DELAY, Duration, Metric, MetricQuery, Policy, Step, Target, Threshold,
 };
 use capstan_policy::test_util::{self, connections, databases, ecs_query, rule};
+use capstan_runner::memory::{LeaseTable, MemoryMetrics, MemoryState};
 use capstan_runner::ports::{
-    CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
+    CapacityControl, Lease, LeaseLost, MetricSource, SaveError, StateStore,
 };
 use capstan_runner::{
     AlarmMetric, AlarmTrigger, Limits, Mode, Outcome, Pass, Ports, ShardTrigger, Status, Trigger,
@@ -27,10 +28,10 @@ use capstan_runner::{
 #[error("{0}")]
 struct FakeError(String);
 
-/// Metrics served from memory; `fail` makes the whole read fail.
-#[derive(Default)]
+/// The metrics in memory, each datapoint readable once its period has ended, counting the
+/// queries of each read; `fail` makes the whole read fail.
 struct FakeMetrics {
-    values: BTreeMap<MetricQuery, Vec<Datapoint>>,
+    memory: MemoryMetrics,
     fail: bool,
     reads: Mutex<Vec<usize>>,
 }
@@ -41,8 +42,8 @@ impl MetricSource for FakeMetrics {
     async fn read(
         &self,
         queries: &[MetricQuery],
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
     ) -> Result<Observations, FakeError> {
         self.reads
             .lock()
@@ -51,15 +52,8 @@ impl MetricSource for FakeMetrics {
         if self.fail {
             return Err(FakeError("GetMetricData throttled".into()));
         }
-        Ok(queries
-            .iter()
-            .map(|q| {
-                (
-                    q.clone(),
-                    MetricData::Series(self.values.get(q).cloned().unwrap_or_default()),
-                )
-            })
-            .collect())
+        let Ok(observations) = self.memory.read(queries, start, end).await;
+        Ok(observations)
     }
 }
 
@@ -101,9 +95,6 @@ impl CapacityControl for FakeCapacity {
             .ok_or_else(|| FakeError(format!("{target} not found")))?;
         Ok(CurrentCapacity {
             desired,
-            resource_min: None,
-            resource_max: None,
-            busy: None,
             ..Default::default()
         })
     }
@@ -127,16 +118,15 @@ impl CapacityControl for FakeCapacity {
     }
 }
 
-/// State and leases in memory; `die_after_next_change` fails the next save of the state after a
-/// change (the first without an intent once one was saved), as if the evaluation died between
-/// acting and recording; `lease_lost` hands the lease to `other-pass` at that point of the pass,
-/// as if this pass's lease expired and another took it; `lose_lease_answers` takes leases but
-/// answers with an error, as if the answer were lost on its way back; `fail_releases` is how
-/// many releases fail before one succeeds, each without effect.
+/// The state and leases in memory; `die_after_next_change` fails the next save of the state
+/// after a change (the first without an intent once one was saved), as if the evaluation died
+/// between acting and recording; `lease_lost` hands the lease to `other-pass` at that point of
+/// the pass, as if this pass's lease expired and another took it; `lose_lease_answers` takes
+/// leases but answers with an error, as if the answer were lost on its way back;
+/// `fail_releases` is how many releases fail before one succeeds, each without effect.
 #[derive(Default)]
 struct FakeState {
-    states: Mutex<BTreeMap<Target, ResourceState>>,
-    leases: Mutex<LeaseTable>,
+    memory: MemoryState,
     fail_load: bool,
     die_after_next_change: Mutex<bool>,
     lease_lost: Option<LeaseLostAt>,
@@ -155,11 +145,25 @@ enum LeaseLostAt {
 
 impl FakeState {
     fn lose_lease(&self, target: &Target) {
-        let mut leases = self.leases.lock().expect("fake port lock");
+        let mut leases = self.memory.leases();
         for holder in ["this-pass", "other-pass"] {
             leases.release(target, holder);
         }
         leases.acquire(target, "other-pass");
+    }
+
+    /// Whether saving `state` is where the evaluation dies, as `die_after_next_change` says.
+    fn dies_saving(&self, target: &Target, state: &ResourceState) -> bool {
+        let after_change = self
+            .memory
+            .saved(target)
+            .is_some_and(|s| s.intent.is_some());
+        let mut dying = self.die_after_next_change.lock().expect("fake port lock");
+        if *dying && after_change && state.intent.is_none() {
+            *dying = false;
+            return true;
+        }
+        false
     }
 }
 
@@ -173,13 +177,8 @@ impl StateStore for FakeState {
         if self.lease_lost == Some(LeaseLostAt::Load) {
             self.lose_lease(target);
         }
-        Ok(self
-            .states
-            .lock()
-            .expect("fake port lock")
-            .get(target)
-            .cloned()
-            .unwrap_or_default())
+        let Ok(state) = self.memory.load(target).await;
+        Ok(state)
     }
 
     async fn save(
@@ -188,20 +187,14 @@ impl StateStore for FakeState {
         holder: &str,
         state: &ResourceState,
     ) -> Result<(), SaveError<FakeError>> {
-        let mut states = self.states.lock().expect("fake port lock");
-        let after_change = states.get(target).is_some_and(|s| s.intent.is_some());
-        let mut dying = self.die_after_next_change.lock().expect("fake port lock");
-        if *dying && after_change && state.intent.is_none() {
-            *dying = false;
+        if self.dies_saving(target, state) {
             return Err(SaveError::Store(FakeError(
                 "the evaluation died before recording".into(),
             )));
         }
-        self.leases
-            .lock()
-            .expect("fake port lock")
-            .fence(target, holder)?;
-        states.insert(target.clone(), state.clone());
+        if let Err(SaveError::LeaseLost(lost)) = self.memory.save(target, holder, state).await {
+            return Err(lost.into());
+        }
         if state.intent.is_some() && self.lease_lost == Some(LeaseLostAt::Intent) {
             self.lose_lease(target);
         }
@@ -209,11 +202,7 @@ impl StateStore for FakeState {
     }
 
     async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, FakeError> {
-        let lease = self
-            .leases
-            .lock()
-            .expect("fake port lock")
-            .acquire(target, holder);
+        let Ok(lease) = self.memory.acquire_lease(target, holder).await;
         if self.lose_lease_answers {
             return Err(FakeError("503: the answer was lost".into()));
         }
@@ -221,16 +210,15 @@ impl StateStore for FakeState {
     }
 
     async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, FakeError> {
-        let mut failing = self.fail_releases.lock().expect("fake port lock");
-        if *failing > 0 {
-            *failing -= 1;
-            return Err(FakeError("503: service unavailable".into()));
+        {
+            let mut failing = self.fail_releases.lock().expect("fake port lock");
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(FakeError("503: service unavailable".into()));
+            }
         }
-        Ok(self
-            .leases
-            .lock()
-            .expect("fake port lock")
-            .release(target, holder))
+        let Ok(released) = self.memory.release_lease(target, holder).await;
+        Ok(released)
     }
 }
 
@@ -286,13 +274,17 @@ struct World {
 impl World {
     /// CPU at `cpu` for each of `services`, each at 2 tasks.
     fn new(services: &[&str], cpu: f64) -> Self {
+        let memory = MemoryMetrics::new(TimeDelta::zero(), now());
+        for service in services {
+            for point in series(cpu) {
+                memory.push(&cpu_query(service), point);
+            }
+        }
         Self {
             metrics: FakeMetrics {
-                values: services
-                    .iter()
-                    .map(|s| (cpu_query(s), series(cpu)))
-                    .collect(),
-                ..Default::default()
+                memory,
+                fail: false,
+                reads: Mutex::default(),
             },
             capacity: FakeCapacity {
                 desired: Mutex::new(services.iter().map(|s| (target(s), 2)).collect()),
@@ -340,16 +332,11 @@ impl World {
     }
 
     fn saved(&self, service: &str) -> Option<ResourceState> {
-        self.state
-            .states
-            .lock()
-            .expect("fake port lock")
-            .get(&target(service))
-            .cloned()
+        self.state.memory.saved(&target(service))
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
-        self.state.leases.lock().expect("fake port lock")
+    fn leases(&self) -> MutexGuard<'_, LeaseTable> {
+        self.state.memory.leases()
     }
 
     fn recorded(&self, service: &str) -> Option<LastAction> {
