@@ -246,6 +246,21 @@ fn policy(service: &str) -> Policy {
     }
 }
 
+/// `first`, which declares `orders-db` with 300 connections, and `second`, below it in
+/// priority, each opening `per_task` connections to it per task.
+fn sharing_orders_db(per_task: u32) -> (Policy, Policy) {
+    let user = |service: &str, priority: i32| Policy {
+        priority,
+        connections: Some(connections("orders-db", per_task)),
+        ..policy(service)
+    };
+    let first = Policy {
+        databases: databases("orders-db", 300),
+        ..user("first", 1)
+    };
+    (first, user("second", 0))
+}
+
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 30).unwrap()
 }
@@ -395,16 +410,7 @@ async fn the_state_is_saved_after_every_evaluation_even_without_a_change() {
 #[tokio::test]
 async fn the_connection_budget_is_shared_across_the_whole_pass() {
     let world = World::new(&["first", "second"], 90.0);
-    let user = |service: &str, priority: i32| Policy {
-        priority,
-        connections: Some(connections("orders-db", 50)),
-        ..policy(service)
-    };
-    let first = Policy {
-        databases: databases("orders-db", 300),
-        ..user("first", 1)
-    };
-    let second = user("second", 0);
+    let (first, second) = sharing_orders_db(50);
 
     let pass = world.pass(&[&first, &second], Mode::Act).await;
 
@@ -863,16 +869,7 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
     // Both at 2 tasks of 100 connections: 400 of 300. `second`, the lower priority, is asked
     // down to 1 and goes there in the same pass; CPU is low, so nothing asks to grow.
     let world = World::new(&["first", "second"], 40.0);
-    let user = |service: &str, priority: i32| Policy {
-        priority,
-        connections: Some(connections("orders-db", 100)),
-        ..policy(service)
-    };
-    let first = Policy {
-        databases: databases("orders-db", 300),
-        ..user("first", 1)
-    };
-    let second = user("second", 0);
+    let (first, second) = sharing_orders_db(100);
 
     let pass = world.pass(&[&first, &second], Mode::Act).await;
 
