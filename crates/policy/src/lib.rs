@@ -29,6 +29,9 @@
 //! expressions, time zones, ...) check themselves while being read. Then the whole set is
 //! validated at once, one check per file under `checks/`, and only a set with no problem at
 //! all becomes [`model`] policies. Problems come back together as a [`Report`].
+//!
+//! Other crates' tests build validated policies directly with `test_util` (the `test-util`
+//! feature, for `[dev-dependencies]`), whose defaults are validation's.
 
 pub mod limits;
 pub mod model;
