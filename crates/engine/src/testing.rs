@@ -1,5 +1,6 @@
-//! Builders for the unit tests: policies made directly as validated model values, and series
-//! laid out over the complete periods before a fixed `now`.
+//! Builders for the unit tests: policies made directly as validated model values (on
+//! [`capstan_policy::test_util`]'s), and series laid out over the complete periods before a
+//! fixed `now`.
 
 use std::collections::BTreeMap;
 

@@ -304,7 +304,7 @@ pub(crate) fn schedule(schedule: &raw::Schedule) -> model::Schedule {
     }
 }
 
-/// Guards with [`model::Guards::default`]'s for what the file leaves out.
+/// Guards as the file sets them, with [`model::Guards::default`] for what it leaves out.
 fn guards(
     guards: &raw::Guards,
     capacity: &raw::Capacity,
