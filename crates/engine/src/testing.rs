@@ -1,14 +1,14 @@
-//! Builders for the unit tests: policies made directly as validated model values, and series
-//! laid out over the complete periods before a fixed `now`.
+//! Builders for the unit tests: policies made directly as validated model values (on
+//! [`capstan_policy::test_util`]'s), and series laid out over the complete periods before a
+//! fixed `now`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 
-use capstan_policy::model::{
-    Capacity, Condition, Connections, DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards,
-    Metric, MetricQuery, MissingData, Policy, Rule, Statistic, Step, Target, Threshold,
-};
+use capstan_policy::model::{Database, Duration, Guards, Metric, MetricQuery, Policy, Target};
+pub use capstan_policy::test_util::rule;
+use capstan_policy::test_util::{self, connections, databases, ecs_query};
 
 use crate::decide::decide;
 use crate::decision::ClampKind;
@@ -26,15 +26,9 @@ pub fn now() -> DateTime<Utc> {
         .expect("valid time")
 }
 
-/// A CloudWatch query for metric `name` with `period_secs`.
+/// A CloudWatch query for metric `name` of the `web` service with `period_secs`.
 pub fn query(name: &str, period_secs: u32) -> MetricQuery {
-    MetricQuery {
-        namespace: "AWS/ECS".into(),
-        name: name.into(),
-        dimensions: BTreeMap::from([("ServiceName".into(), "web".into())]),
-        stat: Statistic::Average,
-        period_secs,
-    }
+    ecs_query("web", name, period_secs)
 }
 
 /// The metric of [`query`] with no delay: its windows end where the current period starts.
@@ -46,54 +40,24 @@ pub fn metric(name: &str, period_secs: u32) -> Metric {
 }
 
 /// A policy for `web` with capacity 1..=10, metrics `cpu` and `memory` (one-minute periods, no
-/// delay), no rules, no schedules, no cooldowns and no max step.
+/// delay), no rules, no schedules, and the default guards but for no cooldown or stabilization
+/// window before scaling in.
 pub fn policy() -> Policy {
+    let target = Target::EcsService {
+        cluster: "prod".into(),
+        service: "web".into(),
+    };
     Policy {
-        name: "web".into(),
-        file: "policies/web.yaml".into(),
-        target: Target::EcsService {
-            cluster: "prod".into(),
-            service: "web".into(),
-        },
-        capacity: Capacity { min: 1, max: 10 },
         metrics: BTreeMap::from([
             ("cpu".into(), metric("CPUUtilization", 60)),
             ("memory".into(), metric("MemoryUtilization", 60)),
         ]),
-        scale_out: Vec::new(),
-        scale_in: Vec::new(),
-        track: Vec::new(),
-        tolerance: DEFAULT_TOLERANCE,
-        schedules: Vec::new(),
         guards: Guards {
-            cooldown_out: Duration::from_secs(0),
             cooldown_in: Duration::from_secs(0),
-            max_step_out: None,
-            max_step_in: None,
-            missing_data: MissingData::Hold,
-            scale_in_pacing: None,
-            stabilization_out: Duration::from_secs(0),
             stabilization_in: Duration::from_secs(0),
-            rate_limit_out: None,
-            rate_limit_in: None,
+            ..Guards::default()
         },
-        paused: false,
-        priority: 0,
-        databases: BTreeMap::new(),
-        connections: None,
-        replicas: None,
-    }
-}
-
-/// A rule: at least `breaching` of the last `window` datapoints of `metric` beyond `threshold`.
-pub fn rule(metric: &str, threshold: Threshold, breaching: u32, window: u32, step: Step) -> Rule {
-    Rule {
-        when: Condition {
-            metric: metric.into(),
-            threshold,
-            window: Datapoints { breaching, window },
-        },
-        step,
+        ..test_util::policy("web", target)
     }
 }
 
@@ -153,14 +117,7 @@ pub fn secs(seconds: i64) -> TimeDelta {
 
 /// The connection budget of `orders-db`, declared at `max_connections`.
 pub fn database(max_connections: u32) -> BTreeMap<String, Database> {
-    BTreeMap::from([(
-        "orders-db".to_owned(),
-        Database {
-            max_connections,
-            reserve: 0,
-            source: "declared".into(),
-        },
-    )])
+    databases("orders-db", max_connections)
 }
 
 /// An ECS service `name` in `prod` using `orders-db`, 50 connections per task.
@@ -173,11 +130,7 @@ pub fn user(name: &str, priority: i32, min: u32) -> Policy {
     };
     policy.capacity.min = min;
     policy.priority = priority;
-    policy.connections = Some(Connections {
-        database: "orders-db".into(),
-        per_task: 50,
-        read_only: false,
-    });
+    policy.connections = Some(connections("orders-db", 50));
     policy
 }
 

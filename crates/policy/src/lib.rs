@@ -29,16 +29,22 @@
 //! expressions, time zones, ...) check themselves while being read. Then the whole set is
 //! validated at once, one check per file under `checks/`, and only a set with no problem at
 //! all becomes [`model`] policies. Problems come back together as a [`Report`].
+//!
+//! Other crates' tests build validated policies directly with `test_util` (the `test-util`
+//! feature, for `[dev-dependencies]`), whose defaults are validation's.
 
 pub mod limits;
 pub mod model;
 pub mod raw;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 mod checks;
 mod packaged;
 mod parse;
 mod report;
 mod set;
+mod shared;
 mod suggest;
 mod validate;
 mod values;

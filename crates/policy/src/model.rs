@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::shared::{DbEngine, Select, Target};
 pub use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
 /// A validated scaling policy.
@@ -81,73 +81,6 @@ impl Policy {
     }
 }
 
-/// The resource a policy scales. Write exactly one of these keys. No two policies may scale
-/// the same resource.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Target {
-    /// An EC2 Auto Scaling group; capacity is its desired instance count.
-    AutoscalingGroup {
-        /// The group's name.
-        name: String,
-    },
-    /// An ECS service; capacity is its desired task count.
-    EcsService {
-        /// Name or ARN of the cluster that runs the service; both name the same cluster.
-        cluster: String,
-        /// The service's name.
-        service: String,
-    },
-    /// Read replicas of an RDS instance (MySQL, MariaDB or PostgreSQL; not Aurora); capacity is
-    /// the number of replicas capstan keeps.
-    RdsReplicas {
-        /// DB instance identifier of the source (primary) instance, as RDS stores it: in
-        /// lowercase, e.g. `orders-db`.
-        source: String,
-    },
-    /// A topic on an MSK cluster; capacity is its partition count, which only ever grows.
-    MskTopic {
-        /// ARN of the MSK cluster.
-        cluster_arn: String,
-        /// The topic's name.
-        topic: String,
-    },
-    /// An MSK provisioned cluster; capacity is its broker count, a multiple of its AZ count.
-    MskCluster {
-        /// ARN of the MSK cluster.
-        cluster_arn: String,
-    },
-}
-
-impl Target {
-    /// The kind's key as written in policy files, e.g. `ecs_service`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::AutoscalingGroup { .. } => "autoscaling_group",
-            Self::EcsService { .. } => "ecs_service",
-            Self::RdsReplicas { .. } => "rds_replicas",
-            Self::MskTopic { .. } => "msk_topic",
-            Self::MskCluster { .. } => "msk_cluster",
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::AutoscalingGroup { name } => write!(f, "autoscaling_group {name}"),
-            Self::EcsService { cluster, service } => write!(f, "ecs_service {cluster}/{service}"),
-            Self::RdsReplicas { source } => write!(f, "rds_replicas of {source}"),
-            Self::MskTopic { cluster_arn, topic } => {
-                write!(f, "msk_topic {topic} on {cluster_arn}")
-            }
-            Self::MskCluster { cluster_arn } => write!(f, "msk_cluster {cluster_arn}"),
-        }
-    }
-}
-
 /// Inclusive capacity bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capacity {
@@ -167,10 +100,6 @@ pub struct Metric {
     /// with the last period that closed at or before `now - delay`.
     pub delay: Duration,
 }
-
-/// Default [`Metric::delay`]: two minutes, about how late AWS services' one-minute datapoints
-/// are complete in CloudWatch (see `docs/policy.md`, "Ingestion delay").
-pub const DEFAULT_DELAY: Duration = Duration::from_secs(120);
 
 /// One CloudWatch series at one statistic and period: what GetMetricData is asked for.
 /// Equal queries from different policies are fetched once.
@@ -368,8 +297,6 @@ pub struct Connections {
     pub read_only: bool,
 }
 
-pub use crate::raw::DbEngine;
-
 /// Memory of common RDS instance classes in GiB, for the engines' default `max_connections`.
 /// From the RDS instance class documentation; classes not listed need `max_connections`.
 pub const INSTANCE_CLASS_MEMORY_GIB: &[(&str, u64)] = &[
@@ -436,9 +363,6 @@ pub fn default_max_connections(class: &str, engine: DbEngine) -> Option<(u32, St
         format!("{formula} for {class} ({gib} GiB) = {value}"),
     ))
 }
-
-/// Default tolerance of target tracking: 10%.
-pub const DEFAULT_TOLERANCE: Fraction = Fraction::TEN_PERCENT;
 
 /// A recurring window that raises the capacity floor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -509,14 +433,6 @@ pub struct RateLimit {
     pub select: Select,
 }
 
-pub use crate::raw::Select;
-
-/// Default scale-in stabilization window: five minutes, as the Kubernetes HPA.
-pub const DEFAULT_STABILIZATION_IN: Duration = Duration::from_secs(300);
-
-/// Default number of evaluations without data before `missing_data: { fallback }` applies.
-pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
-
 /// Paced scale-in: at most `max_per_interval` units per removal, and no removal until
 /// `max(interval, drain)` after the last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -555,5 +471,41 @@ pub enum MissingData {
     },
 }
 
-/// Default scale-in cooldown, five minutes.
-pub const DEFAULT_COOLDOWN_IN: Duration = Duration::from_secs(300);
+// What validation fills in for what a policy file leaves out. The zero, `false` and "none"
+// defaults are not named: an absent value means none.
+
+/// Default [`Metric::delay`]: two minutes, about how late AWS services' one-minute datapoints
+/// are complete in CloudWatch (see `docs/policy.md`, "Ingestion delay").
+pub const DEFAULT_DELAY: Duration = Duration::from_secs(120);
+
+/// Default [`Policy::tolerance`] of target tracking: 10%.
+pub const DEFAULT_TOLERANCE: Fraction = Fraction::TEN_PERCENT;
+
+/// Default number of evaluations without data before `missing_data: { fallback }` applies.
+pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
+
+/// Default [`ScaleInPacing::max_per_interval`]: one unit at a time.
+pub const DEFAULT_MAX_PER_INTERVAL: u32 = 1;
+
+/// Default [`ReplicaPlan::count`]: one replica.
+pub const DEFAULT_REPLICA_COUNT: u32 = 1;
+
+impl Default for Guards {
+    /// The guards of a policy that sets none: no cooldown before scaling out and five minutes
+    /// before scaling in; no step, pacing or rate limit; `hold` on missing data; and, as the
+    /// Kubernetes HPA, no stabilization window for scale-out and five minutes for scale-in.
+    fn default() -> Self {
+        Self {
+            cooldown_out: Duration::from_secs(0),
+            cooldown_in: Duration::from_secs(300),
+            max_step_out: None,
+            max_step_in: None,
+            missing_data: MissingData::Hold,
+            scale_in_pacing: None,
+            stabilization_out: Duration::from_secs(0),
+            stabilization_in: Duration::from_secs(300),
+            rate_limit_out: None,
+            rate_limit_in: None,
+        }
+    }
+}

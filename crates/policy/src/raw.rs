@@ -5,14 +5,60 @@
 //! them into the [`crate::model`] types the engine uses. The JSON Schema (`capstan schema`) is
 //! generated from them, so the schema and the parser cannot drift.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_saphyr::Location;
 
-pub use crate::model::Target;
+use crate::shared::{DbEngine, Select, Target};
 use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
+
+/// A value as written, with where it stands in the file, for checks to point at. It reads and
+/// writes as the value itself, and its JSON Schema is the value's (with the value's default,
+/// written by serialising it): the schema shows what is written.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Where the value is written (for an alias, where it is used).
+    pub referenced: Location,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
+        Ok(Self {
+            value: spanned.value,
+            referenced: spanned.referenced,
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for Spanned<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
 
 /// A scaling policy: one resource, its bounds, the metrics it watches and the rules that move it.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -20,37 +66,30 @@ use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZon
 #[schemars(title = "capstan policy")]
 pub struct PolicyFile {
     /// Version of the policy language. Always `1`.
-    #[schemars(with = "u32", extend("const" = 1))]
+    #[schemars(extend("const" = 1))]
     pub version: Spanned<u32>,
     /// Unique name of the policy across the whole policy set, e.g. `order-processing`.
-    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// The one resource this policy scales. Exactly one key: the target kind.
-    #[schemars(with = "Target")]
     pub target: Spanned<Target>,
     /// Bounds on the resource's capacity (tasks, instances, replicas, partitions or brokers).
-    #[schemars(with = "Capacity")]
     pub capacity: Spanned<Capacity>,
     /// Named CloudWatch metrics the rules refer to, by the name used as key here.
     #[serde(default)]
     pub metrics: BTreeMap<String, Metric>,
     /// Rules that add capacity. Any one that fires scales out; the largest step wins.
     #[serde(default)]
-    #[schemars(with = "Vec<Rule>")]
     pub scale_out: Vec<Spanned<Rule>>,
     /// Rules that remove capacity. Never fire on missing or partial data.
     #[serde(default)]
-    #[schemars(with = "Vec<Rule>")]
     pub scale_in: Vec<Spanned<Rule>>,
     /// Target-tracking rules, which move capacity both ways to keep a metric at a target.
     /// Scale-out follows the rule that asks for the most; scale-in needs every rule to agree.
     #[serde(default)]
-    #[schemars(with = "Vec<Track>")]
     pub track: Vec<Spanned<Track>>,
     /// How far a `track` metric may drift from its target, as a fraction of it, before
     /// capacity changes: `5%` or `0.05`. By default, `10%`.
     #[serde(default)]
-    #[schemars(with = "Option<Fraction>")]
     pub tolerance: Option<Spanned<Fraction>>,
     /// Recurring windows during which capacity is held at or above a floor.
     #[serde(default)]
@@ -69,18 +108,15 @@ pub struct PolicyFile {
     /// `connections.database` refers to. Declare each database once in the set, typically in
     /// the policy of the service that owns it. By default, none.
     #[serde(default)]
-    #[schemars(with = "BTreeMap<String, Database>")]
     pub databases: BTreeMap<String, Spanned<Database>>,
     /// The database connections each unit (task, instance) of this resource opens. Capacity is
     /// capped so that all users of the database together stay within its budget. By default,
     /// none.
     #[serde(default)]
-    #[schemars(with = "Option<Connections>")]
     pub connections: Option<Spanned<Connections>>,
     /// For `rds_replicas` policies: read replicas created ahead of another policy's schedule
     /// window, while the source is quiet, and retired after it. By default, none.
     #[serde(default)]
-    #[schemars(with = "Option<Replicas>")]
     pub replicas: Option<Spanned<Replicas>>,
 }
 
@@ -90,15 +126,12 @@ pub struct PolicyFile {
 #[serde(deny_unknown_fields)]
 pub struct Replicas {
     /// The window to be ready for, as `<policy>/<schedule>`, e.g. `storefront/flash-sale`.
-    #[schemars(with = "String")]
     pub ahead_of: Spanned<String>,
     /// How long before the window opens the replicas are created: long enough to cover
     /// creation (often 20 to 60 minutes), e.g. `45m`.
-    #[schemars(with = "Duration")]
     pub lead: Spanned<Duration>,
     /// Replicas to have for the window, at least 1 and at most `capacity.max`. By default, 1.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub count: Option<Spanned<u32>>,
     /// How long after the window closes the planned replicas are retired, e.g. `30m`. By
     /// default, `0s`.
@@ -108,7 +141,6 @@ pub struct Replicas {
     /// `{ metric: source_cpu, below: 40, for: 10m }`: creating a replica snapshots the source.
     /// By default, none: created as soon as the lead time starts.
     #[serde(default)]
-    #[schemars(with = "Option<Condition>")]
     pub quiet: Option<Spanned<Condition>>,
 }
 
@@ -119,33 +151,17 @@ pub struct Replicas {
 pub struct Database {
     /// The database's `max_connections` parameter.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub max_connections: Option<Spanned<u32>>,
     /// With `engine` instead of `max_connections`: the instance class, e.g. `db.r6g.large`,
     /// whose memory gives the engine's default `max_connections`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
     pub instance_class: Option<Spanned<String>>,
     /// With `instance_class`: `mysql`, `mariadb` or `postgres`.
     #[serde(default)]
-    #[schemars(with = "Option<DbEngine>")]
     pub engine: Option<Spanned<DbEngine>>,
     /// Connections kept free for administrators, migrations and other clients. By default, 0.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub reserve: Option<Spanned<u32>>,
-}
-
-/// A database engine whose default `max_connections` formula capstan knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DbEngine {
-    /// MySQL: `{DBInstanceClassMemory/12582880}`.
-    Mysql,
-    /// MariaDB: as MySQL.
-    Mariadb,
-    /// PostgreSQL: `LEAST({DBInstanceClassMemory/9531392}, 5000)`.
-    Postgres,
 }
 
 /// The connections each unit of a resource opens to one database.
@@ -153,16 +169,13 @@ pub enum DbEngine {
 #[serde(deny_unknown_fields)]
 pub struct Connections {
     /// Name of a database declared under `databases` in some policy of the set.
-    #[schemars(with = "String")]
     pub database: Spanned<String>,
     /// Connections each unit opens (its pool size), at least 1.
-    #[schemars(with = "u32")]
     pub per_task: Spanned<u32>,
     /// Whether the units only read, so that their connections may go to the database's read
     /// replicas as well as its source: each replica capstan keeps of it (an `rds_replicas`
     /// policy), once available, adds a budget as large as the source's for them. By default,
     /// false: the units write, and share the source's budget only.
-    #[schemars(with = "Option<bool>")]
     pub read_only: Option<Spanned<bool>>,
 }
 
@@ -171,10 +184,8 @@ pub struct Connections {
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
     /// The least capacity capstan ever sets.
-    #[schemars(with = "u32")]
     pub min: Spanned<u32>,
     /// The most capacity capstan ever sets.
-    #[schemars(with = "u32")]
     pub max: Spanned<u32>,
 }
 
@@ -194,14 +205,12 @@ pub struct Metric {
     pub stat: Statistic,
     /// Length of one datapoint: a multiple of 60 s, e.g. `1m`. Use the metric's publishing
     /// interval (`5m` for `CPUCreditBalance`).
-    #[schemars(with = "Duration")]
     pub period: Spanned<Duration>,
     /// How long CloudWatch takes to hold a period's datapoint in full once the period has
     /// ended: windows end this long before the evaluation, so the newest period used is the
     /// last that closed at least `delay` ago. Whole seconds, e.g. `90s`, `0s` for none. By
     /// default, `2m`.
     #[serde(default)]
-    #[schemars(with = "Option<Duration>")]
     pub delay: Option<Spanned<Duration>>,
 }
 
@@ -210,29 +219,23 @@ pub struct Metric {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// The condition that fires the rule.
-    #[schemars(with = "Condition")]
     pub when: Spanned<Condition>,
     /// Add this many units (scale-out rules).
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub add: Option<Spanned<u32>>,
     /// Remove this many units (scale-in rules).
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub remove: Option<Spanned<u32>>,
     /// Go to exactly this capacity.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub set: Option<Spanned<u32>>,
     /// Add this percentage of the current capacity, rounded up, at least one unit (scale-out
     /// rules).
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub add_percent: Option<Spanned<u32>>,
     /// Remove this percentage of the current capacity, rounded down, at least one unit
     /// (scale-in rules).
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub remove_percent: Option<Spanned<u32>>,
 }
 
@@ -242,24 +245,19 @@ pub struct Rule {
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// Name of a metric defined under `metrics`.
-    #[schemars(with = "String")]
     pub metric: Spanned<String>,
     /// Breach when the datapoint is strictly greater than this.
     #[serde(default)]
-    #[schemars(with = "Option<f64>")]
     pub above: Option<Spanned<f64>>,
     /// Breach when the datapoint is strictly less than this.
     #[serde(default)]
-    #[schemars(with = "Option<f64>")]
     pub below: Option<Spanned<f64>>,
     /// Every datapoint in this trailing window breaches, e.g. `5m`. A multiple of the metric's
     /// period.
     #[serde(default, rename = "for")]
-    #[schemars(with = "Option<Duration>")]
     pub for_: Option<Spanned<Duration>>,
     /// At least M of the last N datapoints breach, written `M of N`, e.g. `3 of 5`.
     #[serde(default)]
-    #[schemars(with = "Option<Datapoints>")]
     pub datapoints: Option<Spanned<Datapoints>>,
 }
 
@@ -270,37 +268,30 @@ pub struct Condition {
 #[serde(deny_unknown_fields)]
 pub struct Track {
     /// Name of a metric defined under `metrics`.
-    #[schemars(with = "String")]
     pub metric: Spanned<String>,
     /// The value to hold a utilisation metric at: desired = ceil(current × value / target).
     #[serde(default)]
-    #[schemars(with = "Option<f64>")]
     pub target: Option<Spanned<f64>>,
     /// How much of a total metric one unit handles: desired = ceil(value / per_replica).
     #[serde(default)]
-    #[schemars(with = "Option<f64>")]
     pub per_replica: Option<Spanned<f64>>,
     /// Average the datapoints of this trailing window, e.g. `5m`, a multiple of the metric's
     /// period. By default, the latest complete datapoint alone.
     #[serde(default, rename = "for")]
-    #[schemars(with = "Option<Duration>")]
     pub for_: Option<Spanned<Duration>>,
     /// With `per_replica`, for Kafka consumers: the topic's partition count, above which extra
     /// consumers would sit idle; capacity is capped at it. By default, no cap.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub partitions: Option<Spanned<u32>>,
     /// With `per_replica`, for Kafka consumers, instead of `partitions`: the name of the
     /// `msk_topic` policy of the topic consumed. Its current partition count caps capacity, and
     /// when the cap holds consumers back while lag grows, capstan asks that policy for more
     /// partitions. By default, none.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
     pub topic: Option<Spanned<String>>,
     /// With `partitions` or `topic`: allow more consumers than partitions (they sit idle, as in KEDA's
     /// `allowIdleConsumers`). By default, false.
     #[serde(default)]
-    #[schemars(with = "Option<bool>")]
     pub allow_idle_consumers: Option<Spanned<bool>>,
 }
 
@@ -317,10 +308,8 @@ pub struct Schedule {
     #[serde(default)]
     pub timezone: TimeZone,
     /// How long the window stays open, e.g. `3h`.
-    #[schemars(with = "Duration")]
     pub duration: Spanned<Duration>,
     /// Capacity floor while the window is open.
-    #[schemars(with = "u32")]
     pub min: Spanned<u32>,
 }
 
@@ -336,13 +325,11 @@ pub struct Guards {
     pub max_step: MaxStep,
     /// What to do when a metric has no data or only part of its window. By default, `hold`.
     #[serde(default)]
-    #[schemars(with = "Option<MissingData>")]
     pub missing_data: Option<Spanned<MissingData>>,
     /// Slow, paced scale-in for services with long-lived connections (websockets, gRPC
     /// streams): a few units at a time, with time for connections to drain in between. By
     /// default, none.
     #[serde(default)]
-    #[schemars(with = "Option<ScaleInPacing>")]
     pub scale_in_pacing: Option<Spanned<ScaleInPacing>>,
     /// How long recommendations are remembered per direction: scale-in goes only as low as the
     /// highest recommendation of the window, scale-out only as high as the lowest.
@@ -372,11 +359,9 @@ pub struct Stabilization {
 pub struct RateLimits {
     /// Limit on scale-out. By default, none.
     #[serde(default)]
-    #[schemars(with = "Option<RateLimit>")]
     pub out: Option<Spanned<RateLimit>>,
     /// Limit on scale-in. By default, none.
     #[serde(default, rename = "in")]
-    #[schemars(with = "Option<RateLimit>")]
     pub in_: Option<Spanned<RateLimit>>,
 }
 
@@ -386,28 +371,15 @@ pub struct RateLimits {
 pub struct RateLimit {
     /// Most units per period.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub units: Option<Spanned<u32>>,
     /// Most percent of the capacity at the period's start, per period.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub percent: Option<Spanned<u32>>,
     /// The period, e.g. `1m`.
     pub per: Duration,
     /// With both `units` and `percent`: which one applies. By default, `most_permissive`.
     #[serde(default)]
     pub select: Select,
-}
-
-/// Which of two limits applies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Select {
-    /// The one that allows the larger change.
-    #[default]
-    MostPermissive,
-    /// The one that allows the smaller change.
-    LeastPermissive,
 }
 
 /// Paced scale-in: at most `max_per_interval` units removed per `interval`, and at least
@@ -417,7 +389,6 @@ pub enum Select {
 pub struct ScaleInPacing {
     /// Most units removed in one interval, at least 1. By default, 1.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub max_per_interval: Option<Spanned<u32>>,
     /// The pacing interval, e.g. `10m`.
     pub interval: Duration,
@@ -445,11 +416,9 @@ pub struct Cooldown {
 pub struct MaxStep {
     /// Most units added in one decision. By default, unlimited.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
     pub out: Option<Spanned<u32>>,
     /// Most units removed in one decision. By default, unlimited.
     #[serde(default, rename = "in")]
-    #[schemars(with = "Option<u32>")]
     pub in_: Option<Spanned<u32>>,
 }
 
@@ -485,4 +454,21 @@ pub struct Fallback {
     /// Consecutive evaluations with missing data before falling back, at least 1. By default, 3.
     #[serde(default)]
     pub after: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Capacity, Spanned};
+
+    #[test]
+    fn a_spanned_value_reads_writes_and_has_the_schema_of_the_value_with_its_position() {
+        let read: Spanned<Option<u32>> = serde_saphyr::from_str("\n  7\n").expect("a number");
+        let at = read.referenced;
+        assert_eq!((read.value, at.line(), at.column()), (Some(7), 2, 3));
+        assert_eq!(serde_json::to_string(&read).expect("serialises"), "7");
+        assert_eq!(
+            schemars::schema_for!(Vec<Option<Spanned<Capacity>>>),
+            schemars::schema_for!(Vec<Option<Capacity>>)
+        );
+    }
 }

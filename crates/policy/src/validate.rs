@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use crate::checks::steps::Direction;
 use crate::checks::{
@@ -15,9 +15,10 @@ use crate::checks::{
     unique_targets, version, windows,
 };
 use crate::model::{
-    self, DEFAULT_COOLDOWN_IN, DEFAULT_FALLBACK_AFTER, DEFAULT_STABILIZATION_IN, DEFAULT_TOLERANCE,
-    Duration, MetricQuery, Policy,
+    self, DEFAULT_FALLBACK_AFTER, DEFAULT_MAX_PER_INTERVAL, DEFAULT_TOLERANCE, Duration,
+    MetricQuery, Policy,
 };
+use crate::raw::Spanned;
 use crate::report::{Diagnostic, Report};
 use crate::{Source, limits, parse, raw};
 
@@ -303,8 +304,7 @@ pub(crate) fn schedule(schedule: &raw::Schedule) -> model::Schedule {
     }
 }
 
-/// Guards with defaults filled in: no scale-out cooldown, [`DEFAULT_COOLDOWN_IN`] for scale-in
-/// and unlimited steps.
+/// Guards as the file sets them, with [`model::Guards::default`] for what it leaves out.
 fn guards(
     guards: &raw::Guards,
     capacity: &raw::Capacity,
@@ -318,18 +318,22 @@ fn guards(
     };
     let rate_limit_out = rate_limit("rate_limit.out", guards.rate_limit.out.as_ref(), out);
     let rate_limit_in = rate_limit("rate_limit.in", guards.rate_limit.in_.as_ref(), out);
+    let default = model::Guards::default();
     Some(model::Guards {
-        cooldown_out: guards.cooldown.out.unwrap_or(Duration::from_secs(0)),
-        cooldown_in: guards.cooldown.in_.unwrap_or(DEFAULT_COOLDOWN_IN),
+        cooldown_out: guards.cooldown.out.unwrap_or(default.cooldown_out),
+        cooldown_in: guards.cooldown.in_.unwrap_or(default.cooldown_in),
         max_step_out: max_step_out?,
         max_step_in: max_step_in?,
         missing_data: match &guards.missing_data {
-            None => model::MissingData::Hold,
+            None => default.missing_data,
             Some(raw) => missing_data(raw, capacity, out)?,
         },
         scale_in_pacing: pacing?,
-        stabilization_out: guards.stabilization.out.unwrap_or(Duration::from_secs(0)),
-        stabilization_in: guards.stabilization.in_.unwrap_or(DEFAULT_STABILIZATION_IN),
+        stabilization_out: guards
+            .stabilization
+            .out
+            .unwrap_or(default.stabilization_out),
+        stabilization_in: guards.stabilization.in_.unwrap_or(default.stabilization_in),
         rate_limit_out: rate_limit_out?,
         rate_limit_in: rate_limit_in?,
     })
@@ -419,7 +423,7 @@ fn scale_in_pacing(
     let raw = &pacing.value;
     let max_per_interval = match &raw.max_per_interval {
         Some(amount) => amounts::check("scale_in_pacing.max_per_interval", amount, out),
-        None => Some(1),
+        None => Some(DEFAULT_MAX_PER_INTERVAL),
     };
     if raw.interval.as_secs() == 0 {
         out.error_with_help(
@@ -451,7 +455,7 @@ fn optional_amount(
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::{EXAMPLE, diagnostics_of, valid};
-    use crate::model::{DEFAULT_COOLDOWN_IN, MissingData, Statistic, Step, Target};
+    use crate::model::{Guards, MissingData, Statistic, Step, Target};
 
     const MINIMAL: &str = "version: 1\nname: web\ntarget: { autoscaling_group: { name: web-asg } }\ncapacity: { min: 2, max: 2 }\n";
 
@@ -467,11 +471,12 @@ mod tests {
         assert!(policy.rules().next().is_none() && policy.schedules.is_empty() && !policy.paused);
         let guards = policy.guards;
         assert_eq!(
-            (guards.cooldown_out.as_secs(), guards.cooldown_in),
-            (0, DEFAULT_COOLDOWN_IN)
+            (guards.cooldown_out.as_secs(), guards.cooldown_in.as_secs()),
+            (0, 300)
         );
         assert_eq!((guards.max_step_out, guards.max_step_in), (None, None));
         assert_eq!(guards.missing_data, MissingData::Hold);
+        assert_eq!(guards, Guards::default());
     }
 
     #[test]

@@ -772,18 +772,13 @@ fn release_warning<E: fmt::Display>(
 mod tests {
     use capstan_engine::{CurrentCapacity, ResourceState, decide};
     use capstan_policy::model::{Capacity, Policy, Target};
+    use capstan_policy::test_util;
 
     use super::refusal;
 
     /// A policy with no rules at all, at capacity 1..=10.
     fn policy() -> Policy {
-        let text = "version: 1\nname: web\ntarget: { autoscaling_group: { name: web } }\ncapacity: { min: 1, max: 10 }\n";
-        let set = capstan_policy::PolicySet::from_sources(vec![capstan_policy::Source {
-            path: "web.yaml".into(),
-            text: text.into(),
-        }])
-        .expect("a valid policy");
-        set.policies()[0].clone()
+        test_util::policy("web", Target::AutoscalingGroup { name: "web".into() })
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! acts on the decisions through them. Each AWS adapter lives in its own module of the
 //! `capstan-aws` crate.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -216,78 +215,4 @@ pub enum Lease {
         /// When it expires unless released or renewed first.
         until: DateTime<Utc>,
     },
-}
-
-/// Leases kept in memory, for in-process [`StateStore`]s (the simulation, tests). They never
-/// expire: in one process every holder releases what it takes.
-#[derive(Debug, Clone, Default)]
-pub struct LeaseTable {
-    holders: BTreeMap<Target, String>,
-}
-
-impl LeaseTable {
-    /// Takes the lease of `target` for `holder`, as [`StateStore::acquire_lease`] does.
-    pub fn acquire(&mut self, target: &Target, holder: &str) -> Lease {
-        let current = self
-            .holders
-            .entry(target.clone())
-            .or_insert_with(|| holder.to_owned());
-        if current == holder {
-            Lease::Acquired
-        } else {
-            Lease::HeldBy {
-                holder: current.clone(),
-                until: DateTime::<Utc>::MAX_UTC,
-            }
-        }
-    }
-
-    /// Whether `holder` holds the lease of `target`, as a fenced [`StateStore::save`] requires.
-    pub fn fence(&self, target: &Target, holder: &str) -> Result<(), LeaseLost> {
-        match self.holders.get(target) {
-            Some(current) if current == holder => Ok(()),
-            Some(current) => Err(LeaseLost::HeldBy {
-                holder: current.clone(),
-                until: DateTime::<Utc>::MAX_UTC,
-            }),
-            None => Err(LeaseLost::Free),
-        }
-    }
-
-    /// Gives the lease of `target` back, as [`StateStore::release_lease`] does.
-    pub fn release(&mut self, target: &Target, holder: &str) -> bool {
-        let ours = self
-            .holders
-            .get(target)
-            .is_some_and(|current| current == holder);
-        if ours {
-            self.holders.remove(target);
-        }
-        ours
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_in_memory_has_one_holder_until_released_and_fences_writes() {
-        let web = Target::AutoscalingGroup { name: "web".into() };
-        let mut leases = LeaseTable::default();
-        assert_eq!(leases.fence(&web, "a"), Err(LeaseLost::Free));
-        assert_eq!(leases.acquire(&web, "a"), Lease::Acquired);
-        assert_eq!(leases.acquire(&web, "a"), Lease::Acquired, "renewed");
-        assert_eq!(leases.fence(&web, "a"), Ok(()));
-        assert!(matches!(leases.acquire(&web, "b"), Lease::HeldBy { holder, .. } if holder == "a"));
-        assert!(
-            matches!(leases.fence(&web, "b"), Err(LeaseLost::HeldBy { holder, .. }) if holder == "a")
-        );
-        assert!(!leases.release(&web, "b"), "not b's");
-        assert!(leases.release(&web, "a"));
-        assert_eq!(leases.acquire(&web, "b"), Lease::Acquired);
-        assert!(
-            matches!(leases.fence(&web, "a"), Err(LeaseLost::HeldBy { holder, .. }) if holder == "b")
-        );
-    }
 }

@@ -2,8 +2,8 @@
 //! refuses to change.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
@@ -12,12 +12,12 @@ use capstan_engine::{
     Observations, Recommendation, ResourceState,
 };
 use capstan_policy::model::{
-    Capacity, Condition, Connections, DEFAULT_COOLDOWN_IN, DEFAULT_DELAY, DEFAULT_STABILIZATION_IN,
-    DEFAULT_TOLERANCE, Database, Datapoints, Duration, Guards, Metric, MetricQuery, MissingData,
-    Policy, Rule, Statistic, Step, Target, Threshold,
+    DEFAULT_DELAY, Duration, Metric, MetricQuery, Policy, Step, Target, Threshold,
 };
+use capstan_policy::test_util::{self, connections, databases, ecs_query, rule};
+use capstan_runner::memory::{LeaseTable, MemoryMetrics, MemoryState};
 use capstan_runner::ports::{
-    CapacityControl, Lease, LeaseLost, LeaseTable, MetricSource, SaveError, StateStore,
+    CapacityControl, Lease, LeaseLost, MetricSource, SaveError, StateStore,
 };
 use capstan_runner::{
     AlarmMetric, AlarmTrigger, Limits, Mode, Outcome, Pass, Ports, ShardTrigger, Status, Trigger,
@@ -28,10 +28,10 @@ use capstan_runner::{
 #[error("{0}")]
 struct FakeError(String);
 
-/// Metrics served from memory; `fail` makes the whole read fail.
-#[derive(Default)]
+/// The metrics in memory, each datapoint readable once its period has ended, counting the
+/// queries of each read; `fail` makes the whole read fail.
 struct FakeMetrics {
-    values: BTreeMap<MetricQuery, Vec<Datapoint>>,
+    memory: MemoryMetrics,
     fail: bool,
     reads: Mutex<Vec<usize>>,
 }
@@ -42,8 +42,8 @@ impl MetricSource for FakeMetrics {
     async fn read(
         &self,
         queries: &[MetricQuery],
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
     ) -> Result<Observations, FakeError> {
         self.reads
             .lock()
@@ -52,15 +52,8 @@ impl MetricSource for FakeMetrics {
         if self.fail {
             return Err(FakeError("GetMetricData throttled".into()));
         }
-        Ok(queries
-            .iter()
-            .map(|q| {
-                (
-                    q.clone(),
-                    MetricData::Series(self.values.get(q).cloned().unwrap_or_default()),
-                )
-            })
-            .collect())
+        let Ok(observations) = self.memory.read(queries, start, end).await;
+        Ok(observations)
     }
 }
 
@@ -102,9 +95,6 @@ impl CapacityControl for FakeCapacity {
             .ok_or_else(|| FakeError(format!("{target} not found")))?;
         Ok(CurrentCapacity {
             desired,
-            resource_min: None,
-            resource_max: None,
-            busy: None,
             ..Default::default()
         })
     }
@@ -128,16 +118,15 @@ impl CapacityControl for FakeCapacity {
     }
 }
 
-/// State and leases in memory; `die_after_next_change` fails the next save of the state after a
-/// change (the first without an intent once one was saved), as if the evaluation died between
-/// acting and recording; `lease_lost` hands the lease to `other-pass` at that point of the pass,
-/// as if this pass's lease expired and another took it; `lose_lease_answers` takes leases but
-/// answers with an error, as if the answer were lost on its way back; `fail_releases` is how
-/// many releases fail before one succeeds, each without effect.
+/// The state and leases in memory; `die_after_next_change` fails the next save of the state
+/// after a change (the first without an intent once one was saved), as if the evaluation died
+/// between acting and recording; `lease_lost` hands the lease to `other-pass` at that point of
+/// the pass, as if this pass's lease expired and another took it; `lose_lease_answers` takes
+/// leases but answers with an error, as if the answer were lost on its way back;
+/// `fail_releases` is how many releases fail before one succeeds, each without effect.
 #[derive(Default)]
 struct FakeState {
-    states: Mutex<BTreeMap<Target, ResourceState>>,
-    leases: Mutex<LeaseTable>,
+    memory: MemoryState,
     fail_load: bool,
     die_after_next_change: Mutex<bool>,
     lease_lost: Option<LeaseLostAt>,
@@ -156,11 +145,25 @@ enum LeaseLostAt {
 
 impl FakeState {
     fn lose_lease(&self, target: &Target) {
-        let mut leases = self.leases.lock().expect("fake port lock");
+        let mut leases = self.memory.leases();
         for holder in ["this-pass", "other-pass"] {
             leases.release(target, holder);
         }
         leases.acquire(target, "other-pass");
+    }
+
+    /// Whether saving `state` is where the evaluation dies, as `die_after_next_change` says.
+    fn dies_saving(&self, target: &Target, state: &ResourceState) -> bool {
+        let after_change = self
+            .memory
+            .saved(target)
+            .is_some_and(|s| s.intent.is_some());
+        let mut dying = self.die_after_next_change.lock().expect("fake port lock");
+        if *dying && after_change && state.intent.is_none() {
+            *dying = false;
+            return true;
+        }
+        false
     }
 }
 
@@ -174,13 +177,8 @@ impl StateStore for FakeState {
         if self.lease_lost == Some(LeaseLostAt::Load) {
             self.lose_lease(target);
         }
-        Ok(self
-            .states
-            .lock()
-            .expect("fake port lock")
-            .get(target)
-            .cloned()
-            .unwrap_or_default())
+        let Ok(state) = self.memory.load(target).await;
+        Ok(state)
     }
 
     async fn save(
@@ -189,20 +187,14 @@ impl StateStore for FakeState {
         holder: &str,
         state: &ResourceState,
     ) -> Result<(), SaveError<FakeError>> {
-        let mut states = self.states.lock().expect("fake port lock");
-        let after_change = states.get(target).is_some_and(|s| s.intent.is_some());
-        let mut dying = self.die_after_next_change.lock().expect("fake port lock");
-        if *dying && after_change && state.intent.is_none() {
-            *dying = false;
+        if self.dies_saving(target, state) {
             return Err(SaveError::Store(FakeError(
                 "the evaluation died before recording".into(),
             )));
         }
-        self.leases
-            .lock()
-            .expect("fake port lock")
-            .fence(target, holder)?;
-        states.insert(target.clone(), state.clone());
+        if let Err(SaveError::LeaseLost(lost)) = self.memory.save(target, holder, state).await {
+            return Err(lost.into());
+        }
         if state.intent.is_some() && self.lease_lost == Some(LeaseLostAt::Intent) {
             self.lose_lease(target);
         }
@@ -210,11 +202,7 @@ impl StateStore for FakeState {
     }
 
     async fn acquire_lease(&self, target: &Target, holder: &str) -> Result<Lease, FakeError> {
-        let lease = self
-            .leases
-            .lock()
-            .expect("fake port lock")
-            .acquire(target, holder);
+        let Ok(lease) = self.memory.acquire_lease(target, holder).await;
         if self.lose_lease_answers {
             return Err(FakeError("503: the answer was lost".into()));
         }
@@ -222,27 +210,20 @@ impl StateStore for FakeState {
     }
 
     async fn release_lease(&self, target: &Target, holder: &str) -> Result<bool, FakeError> {
-        let mut failing = self.fail_releases.lock().expect("fake port lock");
-        if *failing > 0 {
-            *failing -= 1;
-            return Err(FakeError("503: service unavailable".into()));
+        {
+            let mut failing = self.fail_releases.lock().expect("fake port lock");
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(FakeError("503: service unavailable".into()));
+            }
         }
-        Ok(self
-            .leases
-            .lock()
-            .expect("fake port lock")
-            .release(target, holder))
+        let Ok(released) = self.memory.release_lease(target, holder).await;
+        Ok(released)
     }
 }
 
 fn cpu_query(service: &str) -> MetricQuery {
-    MetricQuery {
-        namespace: "AWS/ECS".into(),
-        name: "CPUUtilization".into(),
-        dimensions: BTreeMap::from([("ServiceName".to_owned(), service.to_owned())]),
-        stat: Statistic::Average,
-        period_secs: 60,
-    }
+    ecs_query(service, "CPUUtilization", 60)
 }
 
 fn target(service: &str) -> Target {
@@ -254,51 +235,30 @@ fn target(service: &str) -> Target {
 
 /// A policy on `service`: add 2 when CPU is above 70 for 3 minutes, bounds 1..=10.
 fn policy(service: &str) -> Policy {
+    let cpu = Metric {
+        query: cpu_query(service),
+        delay: DEFAULT_DELAY,
+    };
     Policy {
-        name: service.into(),
-        file: format!("policies/{service}.yaml"),
-        target: target(service),
-        capacity: Capacity { min: 1, max: 10 },
-        metrics: BTreeMap::from([(
-            "cpu".to_owned(),
-            Metric {
-                query: cpu_query(service),
-                delay: DEFAULT_DELAY,
-            },
-        )]),
-        scale_out: vec![Rule {
-            when: Condition {
-                metric: "cpu".into(),
-                threshold: Threshold::Above(70.0),
-                window: Datapoints {
-                    breaching: 3,
-                    window: 3,
-                },
-            },
-            step: Step::Add(2),
-        }],
-        scale_in: vec![],
-        track: vec![],
-        tolerance: DEFAULT_TOLERANCE,
-        schedules: vec![],
-        guards: Guards {
-            cooldown_out: Duration::from_secs(0),
-            cooldown_in: DEFAULT_COOLDOWN_IN,
-            max_step_out: None,
-            max_step_in: None,
-            missing_data: MissingData::Hold,
-            scale_in_pacing: None,
-            stabilization_out: Duration::from_secs(0),
-            stabilization_in: DEFAULT_STABILIZATION_IN,
-            rate_limit_out: None,
-            rate_limit_in: None,
-        },
-        paused: false,
-        priority: 0,
-        databases: BTreeMap::new(),
-        connections: None,
-        replicas: None,
+        metrics: BTreeMap::from([("cpu".to_owned(), cpu)]),
+        scale_out: vec![rule("cpu", Threshold::Above(70.0), 3, 3, Step::Add(2))],
+        ..test_util::policy(service, target(service))
     }
+}
+
+/// `first`, which declares `orders-db` with 300 connections, and `second`, below it in
+/// priority, each opening `per_task` connections to it per task.
+fn sharing_orders_db(per_task: u32) -> (Policy, Policy) {
+    let user = |service: &str, priority: i32| Policy {
+        priority,
+        connections: Some(connections("orders-db", per_task)),
+        ..policy(service)
+    };
+    let first = Policy {
+        databases: databases("orders-db", 300),
+        ..user("first", 1)
+    };
+    (first, user("second", 0))
 }
 
 fn now() -> DateTime<Utc> {
@@ -329,13 +289,17 @@ struct World {
 impl World {
     /// CPU at `cpu` for each of `services`, each at 2 tasks.
     fn new(services: &[&str], cpu: f64) -> Self {
+        let memory = MemoryMetrics::new(TimeDelta::zero(), now());
+        for service in services {
+            for point in series(cpu) {
+                memory.push(&cpu_query(service), point);
+            }
+        }
         Self {
             metrics: FakeMetrics {
-                values: services
-                    .iter()
-                    .map(|s| (cpu_query(s), series(cpu)))
-                    .collect(),
-                ..Default::default()
+                memory,
+                fail: false,
+                reads: Mutex::default(),
             },
             capacity: FakeCapacity {
                 desired: Mutex::new(services.iter().map(|s| (target(s), 2)).collect()),
@@ -383,16 +347,11 @@ impl World {
     }
 
     fn saved(&self, service: &str) -> Option<ResourceState> {
-        self.state
-            .states
-            .lock()
-            .expect("fake port lock")
-            .get(&target(service))
-            .cloned()
+        self.state.memory.saved(&target(service))
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
-        self.state.leases.lock().expect("fake port lock")
+    fn leases(&self) -> MutexGuard<'_, LeaseTable> {
+        self.state.memory.leases()
     }
 
     fn recorded(&self, service: &str) -> Option<Change> {
@@ -451,27 +410,7 @@ async fn the_state_is_saved_after_every_evaluation_even_without_a_change() {
 #[tokio::test]
 async fn the_connection_budget_is_shared_across_the_whole_pass() {
     let world = World::new(&["first", "second"], 90.0);
-    let user = |service: &str, priority: i32| Policy {
-        priority,
-        connections: Some(Connections {
-            database: "orders-db".into(),
-            per_task: 50,
-            read_only: false,
-        }),
-        ..policy(service)
-    };
-    let first = Policy {
-        databases: BTreeMap::from([(
-            "orders-db".to_owned(),
-            Database {
-                max_connections: 300,
-                reserve: 0,
-                source: "declared".into(),
-            },
-        )]),
-        ..user("first", 1)
-    };
-    let second = user("second", 0);
+    let (first, second) = sharing_orders_db(50);
 
     let pass = world.pass(&[&first, &second], Mode::Act).await;
 
@@ -930,27 +869,7 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
     // Both at 2 tasks of 100 connections: 400 of 300. `second`, the lower priority, is asked
     // down to 1 and goes there in the same pass; CPU is low, so nothing asks to grow.
     let world = World::new(&["first", "second"], 40.0);
-    let user = |service: &str, priority: i32| Policy {
-        priority,
-        connections: Some(Connections {
-            database: "orders-db".into(),
-            per_task: 100,
-            read_only: false,
-        }),
-        ..policy(service)
-    };
-    let first = Policy {
-        databases: BTreeMap::from([(
-            "orders-db".to_owned(),
-            Database {
-                max_connections: 300,
-                reserve: 0,
-                source: "declared".into(),
-            },
-        )]),
-        ..user("first", 1)
-    };
-    let second = user("second", 0);
+    let (first, second) = sharing_orders_db(100);
 
     let pass = world.pass(&[&first, &second], Mode::Act).await;
 
@@ -967,11 +886,7 @@ async fn users_over_their_budget_shed_connections_in_the_same_pass_through_their
 #[test]
 fn an_alarm_also_wakes_the_policies_a_guard_couples_to_the_one_it_watches() {
     let user = |service: &str| Policy {
-        connections: Some(Connections {
-            database: "orders-db".into(),
-            per_task: 10,
-            read_only: false,
-        }),
+        connections: Some(connections("orders-db", 10)),
         ..policy(service)
     };
     let replicas = Policy {

@@ -7,12 +7,13 @@ use serde::Serialize;
 
 use capstan_engine::{Action, Datapoint, Direction};
 use capstan_policy::model::Policy;
+use capstan_runner::memory::{MemoryMetrics, MemoryState};
 use capstan_runner::{Limits, Mode, Ports, Trigger, evaluate};
 
 use crate::baseline::Controller;
 use crate::fleet::Fleet;
 use crate::load::LoadModel;
-use crate::ports::{MemoryState, SimCapacity, SimMetrics};
+use crate::ports::SimCapacity;
 use crate::trace::{DEMAND, Trace};
 
 /// How a simulation runs.
@@ -140,7 +141,7 @@ pub fn simulate(
             (p.target.clone(), Fleet::new(initial, settings.warmup))
         })
         .collect();
-    let metrics = SimMetrics::new(settings.ingestion, start);
+    let metrics = MemoryMetrics::new(settings.ingestion, start);
     let capacity = SimCapacity::new(fleets, start);
     let state = MemoryState::default();
     let mut lags = vec![0.0; policies.len()];
@@ -222,7 +223,12 @@ pub fn simulate(
     runs
 }
 
-fn metrics_at(metrics: &SimMetrics, policy: &Policy, name: &str, at: DateTime<Utc>) -> Option<f64> {
+fn metrics_at(
+    metrics: &MemoryMetrics,
+    policy: &Policy,
+    name: &str,
+    at: DateTime<Utc>,
+) -> Option<f64> {
     let query = &policy.metrics.get(name)?.query;
     metrics
         .last(query)

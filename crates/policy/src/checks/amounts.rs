@@ -7,8 +7,7 @@
 //!
 //! Example: `{ when: ..., add: 0 }` is rejected at `0`.
 
-use serde_saphyr::Spanned;
-
+use crate::raw::Spanned;
 use crate::validate::Findings;
 
 /// The amount, or `None` after recording that it is 0.

@@ -9,11 +9,9 @@
 //! Example: `databases: { orders-db: { instance_class: db.r6g.larg, engine: postgres } }` is
 //! rejected at `db.r6g.larg` with "did you mean `db.r6g.large`?".
 
-use serde_saphyr::Spanned;
-
 use super::amounts;
 use crate::model::{self, INSTANCE_CLASS_MEMORY_GIB, default_max_connections};
-use crate::raw;
+use crate::raw::{self, Spanned};
 use crate::suggest;
 use crate::validate::Findings;
 

@@ -9,9 +9,8 @@
 //! Example: `delay: 20d` on a `1m` metric is rejected with "CloudWatch keeps 1m datapoints for
 //! 15d".
 
-use serde_saphyr::Spanned;
-
 use crate::model::{DEFAULT_DELAY, Duration};
+use crate::raw::Spanned;
 use crate::validate::Findings;
 
 const DAY: u64 = 86_400;

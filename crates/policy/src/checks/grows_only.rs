@@ -7,10 +7,8 @@
 //! Example: `scale_in: [{ when: { metric: lag, below: 100, for: 30m }, remove: 6 }]` on an
 //! `msk_topic` is rejected at the rule with "an msk_topic's partitions never decrease".
 
-use serde_saphyr::Spanned;
-
 use crate::model::Target;
-use crate::raw::Rule;
+use crate::raw::{Rule, Spanned};
 use crate::validate::Findings;
 
 /// Records a problem at each `scale_in` rule of a target that only grows.

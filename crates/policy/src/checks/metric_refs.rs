@@ -5,8 +5,7 @@
 //! Example: `when: { metric: cpuu, above: 70 }` with only `cpu` defined is rejected at `cpuu`
 //! with "did you mean `cpu`?".
 
-use serde_saphyr::Spanned;
-
+use crate::raw::Spanned;
 use crate::suggest;
 use crate::validate::Findings;
 

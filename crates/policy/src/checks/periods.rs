@@ -6,10 +6,9 @@
 //! Example: `period: 90s` is rejected with "use 1m or 2m". A period past the 455 days CloudWatch
 //! keeps metrics for reads nothing, and is rejected too.
 
-use serde_saphyr::Spanned;
-
 use super::{nearest_multiples, whole_multiple};
 use crate::model::Duration;
+use crate::raw::Spanned;
 use crate::validate::Findings;
 
 /// The shortest period, and the unit every period is a multiple of.

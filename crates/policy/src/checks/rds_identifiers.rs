@@ -12,9 +12,8 @@
 //! Example: `target: { rds_replicas: { source: Orders-DB } }` is rejected at the target, with
 //! "help: write `orders-db`".
 
-use serde_saphyr::Spanned;
-
 use crate::model::Target;
+use crate::raw::Spanned;
 use crate::report::Diagnostic;
 use crate::validate::{Findings, Parsed};
 

@@ -11,11 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_saphyr::Spanned;
-
 use crate::checks::{metric_refs, thresholds, windows};
 use crate::model::{self, MetricQuery, ReplicaPlan, Target};
-use crate::raw::{PolicyFile, Replicas};
+use crate::raw::{PolicyFile, Replicas, Spanned};
 use crate::suggest;
 use crate::validate::{Findings, Parsed};
 
@@ -53,7 +51,10 @@ pub(crate) fn check(
             "give the time a replica takes to create, e.g. `45m`",
         );
     }
-    let count = plan.count.as_ref().map_or(1, |count| count.value);
+    let count = plan
+        .count
+        .as_ref()
+        .map_or(model::DEFAULT_REPLICA_COUNT, |count| count.value);
     let max = file.capacity.value.max.value;
     if let Some(at) = plan.count.as_ref().map(|count| count.referenced)
         && !(1..=max).contains(&count)

@@ -8,11 +8,9 @@
 //! Example: `scale_out: [{ when: ..., remove: 1 }]` is rejected at `remove`'s value with
 //! "scale_out rules take `add`, `set` or `add_percent`".
 
-use serde_saphyr::Spanned;
-
 use super::amounts;
 use crate::model::Step;
-use crate::raw::Rule;
+use crate::raw::{Rule, Spanned};
 use crate::validate::Findings;
 
 /// Which list a rule is in.

@@ -6,10 +6,8 @@
 //! Example: `when: { metric: cpu, above: 70, below: 30 }` is rejected at `below`, with the
 //! advice to write two rules.
 
-use serde_saphyr::Spanned;
-
 use crate::model::Threshold;
-use crate::raw::Condition;
+use crate::raw::{Condition, Spanned};
 use crate::validate::Findings;
 
 /// The condition's threshold, or `None` after recording why there is not exactly one.

@@ -9,11 +9,9 @@
 //! Example: `{ metric: lag, target: 50, per_replica: 1000 }` is rejected at `per_replica`;
 //! `{ metric: cpu, target: 0 }` at `0`.
 
-use serde_saphyr::Spanned;
-
 use super::{amounts, metric_refs, windows};
 use crate::model::{self, MetricQuery, TrackGoal};
-use crate::raw::Track;
+use crate::raw::{Spanned, Track};
 use crate::validate::Findings;
 
 /// The rule as the engine sees it, or `None` after recording every problem. `query` is the

@@ -5,8 +5,7 @@
 //!
 //! Example: `version: 2` is rejected with "unsupported policy language version 2".
 
-use serde_saphyr::Spanned;
-
+use crate::raw::Spanned;
 use crate::validate::Findings;
 
 /// The policy language version this capstan reads.

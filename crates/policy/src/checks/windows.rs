@@ -8,11 +8,9 @@
 //! Example: `{ metric: cpu, above: 70, for: 5m, datapoints: 3 of 5 }` is rejected at
 //! `datapoints`; `for: 7m` on a `5m` metric is rejected with "use 5m or 10m".
 
-use serde_saphyr::Spanned;
-
 use super::{nearest_multiples, whole_multiple};
 use crate::model::{Datapoints, Duration, MetricQuery};
-use crate::raw::Condition;
+use crate::raw::{Condition, Spanned};
 use crate::validate::Findings;
 
 /// The window when neither `for` nor `datapoints` is given: the latest datapoint alone.
