@@ -88,14 +88,14 @@ impl LambdaEvaluator {
 }
 
 /// The binary `name` of the workspace built with `profile`, which must be built beforehand and
-/// be newer than the workspace's crates, functions, policies and manifests: a debug one by the workspace's build (`cargo
-/// build --workspace --all-targets`, as scripts/test.sh builds it, so that it shares their one
-/// build of the dependencies), a release one on its own (scripts/bench-pass.sh builds those it
-/// runs).
+/// be newer than every source it was built from (as cargo's dep-info file beside it lists them):
+/// a debug one by the workspace's build (`cargo build --workspace --all-targets`, as
+/// scripts/test.sh builds it, so that it shares their one build of the dependencies), a release
+/// one on its own (scripts/bench-pass.sh builds those it runs).
 ///
 /// # Panics
 ///
-/// When the binary is missing or older than a source.
+/// When the binary or its dep-info file is missing, or the binary is older than a source.
 pub fn built_binary(name: &str, profile: Profile) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
@@ -109,28 +109,21 @@ pub fn built_binary(name: &str, profile: Profile) -> PathBuf {
             format!("cargo build --release --workspace --bin {name}"),
         ),
     };
+    let missing =
+        |path: &Path| -> ! { panic!("{} is missing: build it first (`{build}`)", path.display()) };
     let built = std::fs::metadata(&binary)
         .and_then(|metadata| metadata.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: build it first (`{build}`)",
-                binary.display()
-            )
-        });
-    let root = workspace_root();
-    let newer = [
-        "crates",
-        "functions",
-        "policies",
-        "Cargo.toml",
-        "Cargo.lock",
-    ]
-    .iter()
-    .filter_map(|path| newest_change(&root.join(path)))
-    .find(|(changed, _)| *changed > built);
-    if let Some((_, source)) = newer {
+        .unwrap_or_else(|_| missing(&binary));
+    let dep_info = binary.with_extension("d");
+    let sources = std::fs::read_to_string(&dep_info).unwrap_or_else(|_| missing(&dep_info));
+    let newer = dep_info_sources(&sources).into_iter().find(|source| {
+        std::fs::metadata(source)
+            .and_then(|metadata| metadata.modified())
+            .map_or(true, |changed| changed > built)
+    });
+    if let Some(source) = newer {
         panic!(
-            "{} is older than {}: build it again (`{build}`)",
+            "{} is older than {} (or it is gone): build it again (`{build}`)",
             binary.display(),
             source.display()
         );
@@ -138,16 +131,27 @@ pub fn built_binary(name: &str, profile: Profile) -> PathBuf {
     binary
 }
 
-/// The newest modification under `path` (a file, or a folder walked whole), and where.
-fn newest_change(path: &Path) -> Option<(SystemTime, PathBuf)> {
-    let metadata = std::fs::metadata(path).ok()?;
-    if !metadata.is_dir() {
-        return Some((metadata.modified().ok()?, path.to_path_buf()));
+/// The sources a cargo dep-info file (`target: source source...`, spaces in paths escaped
+/// with a backslash) lists for its first target.
+fn dep_info_sources(dep_info: &str) -> Vec<PathBuf> {
+    let line = dep_info.lines().next().unwrap_or_default();
+    let Some((_, sources)) = line.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    let mut path = String::new();
+    let mut chars = sources.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => path.extend(chars.next()),
+            ' ' => {
+                paths.extend((!path.is_empty()).then(|| PathBuf::from(std::mem::take(&mut path))))
+            }
+            c => path.push(c),
+        }
     }
-    std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|entry| newest_change(&entry.ok()?.path()))
-        .max_by_key(|(changed, _)| *changed)
+    paths.extend((!path.is_empty()).then(|| PathBuf::from(path)));
+    paths
 }
 
 /// A new execution environment of the debug evaluator reading the policies in `policies`,
@@ -177,4 +181,21 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::dep_info_sources;
+
+    #[test]
+    fn dep_info_lists_the_first_targets_sources_with_escaped_spaces() {
+        let dep_info = "/t/debug/evaluator: /w/a.rs /w/my\\ dir/b.rs\n\n/w/a.rs:\n";
+        assert_eq!(
+            dep_info_sources(dep_info),
+            [PathBuf::from("/w/a.rs"), PathBuf::from("/w/my dir/b.rs")]
+        );
+        assert!(dep_info_sources("").is_empty());
+    }
 }
