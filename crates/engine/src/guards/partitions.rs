@@ -91,7 +91,7 @@ pub(crate) fn apply(
 
 #[cfg(test)]
 mod tests {
-    use capstan_policy::model::Target;
+    use capstan_policy::model::{Policy, Target, Track, TrackGoal};
 
     use crate::decide::decide;
     use crate::decision::ClampKind;
@@ -99,20 +99,15 @@ mod tests {
     use crate::observe::ResourceState;
     use crate::testing::{capacity, now, policy, wants};
 
-    #[test]
-    fn consumers_are_capped_at_partitions_and_growing_lag_asks_for_more() {
-        use capstan_policy::model::{Track, TrackGoal};
-
-        use crate::observe::MetricData;
-        use crate::testing::series;
-
+    /// The topic `order-events-topic` and `consumers` (up to 20) tracking 1,000 of lag per
+    /// consumer on it.
+    fn topic_and_consumers() -> (Policy, Policy) {
         let mut topic = policy();
         topic.name = "order-events-topic".into();
         topic.target = Target::MskTopic {
             cluster_arn: "arn".into(),
             topic: "order-events".into(),
         };
-        topic.capacity = capstan_policy::model::Capacity { min: 4, max: 8 };
         let mut consumers = policy();
         consumers.name = "consumers".into();
         consumers.capacity.max = 20;
@@ -123,6 +118,16 @@ mod tests {
             partitions: None,
             topic: Some("order-events-topic".into()),
         });
+        (topic, consumers)
+    }
+
+    #[test]
+    fn consumers_are_capped_at_partitions_and_growing_lag_asks_for_more() {
+        use crate::observe::MetricData;
+        use crate::testing::series;
+
+        let (mut topic, consumers) = topic_and_consumers();
+        topic.capacity = capstan_policy::model::Capacity { min: 4, max: 8 };
         let lag = |values: &[f64]| {
             let values: Vec<Option<f64>> = values.iter().copied().map(Some).collect();
             [(
@@ -180,24 +185,7 @@ mod tests {
 
     #[test]
     fn consumers_do_not_grow_while_their_topics_partitions_are_unknown_and_are_never_lowered() {
-        use capstan_policy::model::{Track, TrackGoal};
-
-        let mut topic = policy();
-        topic.name = "order-events-topic".into();
-        topic.target = Target::MskTopic {
-            cluster_arn: "arn".into(),
-            topic: "order-events".into(),
-        };
-        let mut consumers = policy();
-        consumers.name = "consumers".into();
-        consumers.capacity.max = 20;
-        consumers.track.push(Track {
-            metric: "cpu".into(),
-            goal: TrackGoal::PerReplica(1000.0),
-            window: 3,
-            partitions: None,
-            topic: Some("order-events-topic".into()),
-        });
+        let (topic, consumers) = topic_and_consumers();
         // The topic's read failed: the consumers stay at 3.
         let guarded = apply_guards(&[&consumers, &topic], vec![wants(&consumers, 3, 8)]);
         let decision = &guarded.decisions[0];
