@@ -30,7 +30,7 @@ pub struct Args {
     /// Write an SVG plot of demand and capacity here.
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Also run a model of AWS scaling: target-tracking or step.
+    /// Also run a baseline autoscaler: target-tracking or step (AWS), or hpa (Kubernetes).
     #[arg(long)]
     baseline: Option<BaselineKind>,
     /// Compare capstan with the baseline (target-tracking unless --baseline) on every scenario

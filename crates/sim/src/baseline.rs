@@ -16,6 +16,8 @@ pub enum BaselineKind {
     TargetTracking,
     /// Step scaling.
     Step,
+    /// The Kubernetes Horizontal Pod Autoscaler (v2), with its defaults.
+    Hpa,
 }
 
 impl std::str::FromStr for BaselineKind {
@@ -25,8 +27,9 @@ impl std::str::FromStr for BaselineKind {
         match text {
             "target-tracking" => Ok(Self::TargetTracking),
             "step" => Ok(Self::Step),
+            "hpa" => Ok(Self::Hpa),
             other => Err(format!(
-                "unknown baseline `{other}`: use `target-tracking` or `step`"
+                "unknown baseline `{other}`: use `target-tracking`, `step` or `hpa`"
             )),
         }
     }
@@ -37,6 +40,7 @@ impl std::fmt::Display for BaselineKind {
         f.write_str(match self {
             Self::TargetTracking => "target-tracking",
             Self::Step => "step",
+            Self::Hpa => "hpa",
         })
     }
 }
@@ -49,7 +53,7 @@ pub struct BaselineConfig {
     /// read the load model's CPU). By default, `cpu`.
     #[serde(default = "default_metric")]
     pub metric: String,
-    /// Target tracking's target value, e.g. 60 (% CPU).
+    /// Target tracking's target value, e.g. 60 (% CPU); also the HPA's target utilization.
     pub target: f64,
     /// Step scaling's settings.
     pub step: StepConfig,
@@ -111,11 +115,24 @@ fn alarm(history: &[Option<f64>], n: usize, breach: impl Fn(f64) -> bool) -> boo
 pub trait Controller {
     /// The desired capacity after seeing `history` (one value per minute, oldest first, the
     /// last one just closed), with `desired` set, `in_service` serving and `warming` launching.
-    fn decide(&self, history: &[Option<f64>], desired: u32, in_service: u32, warming: u32) -> u32;
+    /// Called once per minute, in order: a controller may remember what it decided before.
+    fn decide(
+        &mut self,
+        history: &[Option<f64>],
+        desired: u32,
+        in_service: u32,
+        warming: u32,
+    ) -> u32;
 }
 
 impl Controller for TargetTracking {
-    fn decide(&self, history: &[Option<f64>], desired: u32, in_service: u32, warming: u32) -> u32 {
+    fn decide(
+        &mut self,
+        history: &[Option<f64>],
+        desired: u32,
+        in_service: u32,
+        warming: u32,
+    ) -> u32 {
         let Some(Some(metric)) = history.last().copied() else {
             return desired;
         };
@@ -147,7 +164,13 @@ pub struct StepScaling {
 }
 
 impl Controller for StepScaling {
-    fn decide(&self, history: &[Option<f64>], desired: u32, in_service: u32, warming: u32) -> u32 {
+    fn decide(
+        &mut self,
+        history: &[Option<f64>],
+        desired: u32,
+        in_service: u32,
+        warming: u32,
+    ) -> u32 {
         let c = &self.config;
         if alarm(history, c.out_periods, |v| v > c.upper) {
             return desired.max((in_service + c.add).min(self.max));
@@ -156,6 +179,88 @@ impl Controller for StepScaling {
             return desired.saturating_sub(c.remove).max(self.min).min(desired);
         }
         desired
+    }
+}
+
+/// The HPA's tolerance: no change while the usage ratio is within 10% of 1.
+pub const HPA_TOLERANCE: f64 = 0.1;
+/// The HPA's default scale-down stabilization window, in minutes (300 s).
+pub const HPA_DOWN_WINDOW: usize = 5;
+/// Pods the HPA's default scale-up policy may add per period beside doubling.
+pub const HPA_UP_PODS: u32 = 4;
+
+/// The Kubernetes Horizontal Pod Autoscaler v2 with its defaults, synced once a minute:
+/// `desired = ceil(ready × metric / target)` unless `metric / target` is within
+/// [`HPA_TOLERANCE`] of 1; while pods are not ready, a scale-up counts them at 0% and is dropped
+/// when that brings the ratio back within tolerance; no scale-up stabilization, and a scale-down
+/// to the highest recommendation of the last [`HPA_DOWN_WINDOW`] minutes; a scale-up adds at
+/// most `max(100%, 4 pods)` at once, a scale-down may remove everything; bounds clamp. A
+/// missing datapoint leaves desired as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hpa {
+    /// Target utilization.
+    pub target: f64,
+    /// Lower bound (`minReplicas`).
+    pub min: u32,
+    /// Upper bound (`maxReplicas`).
+    pub max: u32,
+    /// The recommendations of the last [`HPA_DOWN_WINDOW`] minutes, oldest first.
+    recent: std::collections::VecDeque<u32>,
+}
+
+impl Hpa {
+    /// An HPA holding utilization at `target` within `min..=max`.
+    pub fn new(target: f64, min: u32, max: u32) -> Self {
+        Self {
+            target,
+            min,
+            max,
+            recent: std::collections::VecDeque::with_capacity(HPA_DOWN_WINDOW),
+        }
+    }
+
+    /// The replica calculator's recommendation before stabilization and rate limits.
+    fn recommend(&self, metric: f64, desired: u32, ready: u32, unready: u32) -> u32 {
+        let ratio = metric / self.target;
+        if (ratio - 1.0).abs() <= HPA_TOLERANCE || ready == 0 {
+            return desired;
+        }
+        let pods = if ratio > 1.0 && unready > 0 {
+            let all = f64::from(ready + unready);
+            let counted = ratio * f64::from(ready) / all;
+            if counted <= 1.0 + HPA_TOLERANCE {
+                return desired;
+            }
+            counted * all
+        } else {
+            ratio * f64::from(ready)
+        };
+        pods.ceil() as u32
+    }
+}
+
+impl Controller for Hpa {
+    fn decide(
+        &mut self,
+        history: &[Option<f64>],
+        desired: u32,
+        in_service: u32,
+        warming: u32,
+    ) -> u32 {
+        let Some(Some(metric)) = history.last().copied() else {
+            return desired;
+        };
+        let recommended = self
+            .recommend(metric, desired, in_service, warming)
+            .clamp(self.min, self.max);
+        if self.recent.len() == HPA_DOWN_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(recommended);
+        let highest = self.recent.iter().copied().max().unwrap_or(recommended);
+        let stabilized = desired.max(recommended).min(highest);
+        let up_limit = (desired * 2).max(desired + HPA_UP_PODS);
+        stabilized.min(up_limit).clamp(self.min, self.max)
     }
 }
 
@@ -203,7 +308,7 @@ mod tests {
 
     #[test]
     fn step_scaling_adds_fixed_steps() {
-        let step = StepScaling {
+        let mut step = StepScaling {
             config: StepConfig {
                 upper: 70.0,
                 lower: 30.0,
@@ -222,5 +327,49 @@ mod tests {
         let low = vec![Some(10.0); 15];
         assert_eq!(step.decide(&low, 4, 4, 0), 3);
         assert_eq!(step.decide(&low, 2, 2, 0), 2, "floored at min");
+    }
+
+    #[test]
+    fn hpa_scales_proportionally_outside_its_tolerance_and_at_most_doubles() {
+        let mut hpa = Hpa::new(50.0, 1, 100);
+        // 54% of a 50% target is within 10%: no change.
+        assert_eq!(hpa.decide(&[Some(54.0)], 4, 4, 0), 4);
+        // ceil(4 × 80 / 50) = 7, within max(2 × 4, 4 + 4) = 8.
+        assert_eq!(hpa.decide(&[Some(80.0)], 4, 4, 0), 7);
+        // ceil(4 × 200 / 50) = 16, limited to 8 at once.
+        assert_eq!(Hpa::new(50.0, 1, 100).decide(&[Some(200.0)], 4, 4, 0), 8);
+        // Missing datapoint: no decision.
+        assert_eq!(hpa.decide(&[Some(80.0), None], 7, 7, 0), 7);
+    }
+
+    #[test]
+    fn hpa_counts_pods_not_ready_at_zero_when_scaling_up() {
+        // 4 ready at 60%, 2 launching: 60 × 4 / 6 = 40% of 50 is a scale-down ratio: no change.
+        assert_eq!(Hpa::new(50.0, 1, 100).decide(&[Some(60.0)], 6, 4, 2), 6);
+        // 4 ready at 100%, 2 launching: ratio 2 × 4/6 = 1.33: ceil(1.33 × 6) = 8.
+        assert_eq!(Hpa::new(50.0, 1, 100).decide(&[Some(100.0)], 6, 4, 2), 8);
+    }
+
+    #[test]
+    fn hpa_scales_down_to_the_highest_recommendation_of_the_last_five_minutes() {
+        let mut hpa = Hpa::new(50.0, 2, 100);
+        assert_eq!(hpa.decide(&[Some(50.0)], 10, 10, 0), 10);
+        let mut history = vec![Some(50.0)];
+        let mut desired = 10;
+        for minute in 1..=4 {
+            history.push(Some(20.0));
+            desired = hpa.decide(&history, desired, 10, 0);
+            assert_eq!(desired, 10, "minute {minute}: the window still holds 10");
+        }
+        history.push(Some(20.0));
+        // The recommendation 10 has left the window: ceil(10 × 20 / 50) = 4.
+        assert_eq!(hpa.decide(&history, desired, 10, 0), 4);
+        // Far below target, floored at min.
+        let mut low = Hpa::new(50.0, 2, 100);
+        let mut desired = 4;
+        for _ in 0..HPA_DOWN_WINDOW {
+            desired = low.decide(&[Some(1.0)], desired, 4, 0);
+        }
+        assert_eq!(desired, 2);
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use capstan_policy::PolicySet;
 use capstan_policy::model::Policy;
 
-use crate::baseline::{BaselineConfig, BaselineKind, StepScaling, TargetTracking};
+use crate::baseline::{BaselineConfig, BaselineKind, Hpa, StepScaling, TargetTracking};
 use crate::load::LoadModel;
 use crate::simulate::{DEFAULT_INGESTION, Run, Settings, simulate, simulate_baseline};
 use crate::summary::Summary;
@@ -160,7 +160,7 @@ impl Scenario {
         let (min, max) = (policy.capacity.min, policy.capacity.max);
         let initial = settings.initial.unwrap_or(min).clamp(min, max);
         let scheduled: Vec<bool> = capstan.steps.iter().map(|s| s.scheduled).collect();
-        let controller: Box<dyn crate::baseline::Controller> = match kind {
+        let mut controller: Box<dyn crate::baseline::Controller> = match kind {
             BaselineKind::TargetTracking => Box::new(TargetTracking {
                 target: config.target,
                 min,
@@ -171,10 +171,11 @@ impl Scenario {
                 min,
                 max,
             }),
+            BaselineKind::Hpa => Box::new(Hpa::new(config.target, min, max)),
         };
         let mut run = simulate_baseline(
             &self.trace,
-            controller.as_ref(),
+            controller.as_mut(),
             &kind.to_string(),
             &config.metric,
             initial,

@@ -245,7 +245,7 @@ fn metrics_at(
 )]
 pub fn simulate_baseline(
     trace: &Trace,
-    controller: &dyn Controller,
+    controller: &mut dyn Controller,
     name: &str,
     metric: &str,
     initial: u32,
