@@ -3,15 +3,16 @@
 //! `capstan-aws`, with the real engine and a simulated fleet (all logic in
 //! `capstan_sim::backtest`), and prints each set's figures beside the capacity that really ran.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, Utc};
 
-use capstan_aws::CloudWatchReader;
+use capstan_aws::{CloudWatchReader, DynamoStateStore};
 use capstan_policy::PolicySet;
-use capstan_policy::model::Duration;
+use capstan_policy::model::{Duration, Policy};
 use capstan_sim::backtest::history::{History, Resolution, queries};
 use capstan_sim::backtest::{PolicySetToReplay, backtest, report};
 use capstan_sim::output::{self, Format};
@@ -39,6 +40,10 @@ pub struct Args {
     /// Time from a scale-out to the new units serving, in the replayed fleets.
     #[arg(long, default_value = "3m")]
     warmup: Duration,
+    /// The evaluator's DynamoDB state table: the capacity history of a resource without
+    /// capacity metrics is read from capstan's decision log there.
+    #[arg(long)]
+    state_table: Option<String>,
     /// Send every AWS call to this endpoint, e.g. an emulator's. By default, AWS's own
     /// endpoints; credentials and region come from the SDK's default chain.
     #[arg(long)]
@@ -134,7 +139,8 @@ fn per_policy(path: &Path, policy: &str) -> PathBuf {
     path.with_file_name(format!("{stem}-{policy}.{extension}"))
 }
 
-/// Every metric and capacity series of `sets` from `start` to `end`, through CloudWatch.
+/// Every metric and capacity series of `sets` from `start` to `end`, through CloudWatch, and
+/// with `--state-table` each resource's decision log.
 fn read(
     args: &Args,
     sets: &[PolicySetToReplay<'_>],
@@ -142,18 +148,29 @@ fn read(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<History> {
-    let queries = queries(sets.iter().flat_map(|set| set.policies), resolution);
-    let observations = tokio::runtime::Runtime::new()
-        .context("cannot start the async runtime")?
-        .block_on(async {
-            let config = capstan_aws::load_config(args.endpoint.as_deref()).await;
-            CloudWatchReader::new(aws_sdk_cloudwatch::Client::new(&config))
-                .read_history(&queries, start, end)
-                .await
-        })?;
-    Ok(History {
+    let policies: Vec<&Policy> = sets.iter().flat_map(|set| set.policies).collect();
+    let queries = queries(policies.iter().copied(), resolution);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let config = runtime.block_on(capstan_aws::load_config(args.endpoint.as_deref()));
+    let observations = runtime.block_on(
+        CloudWatchReader::new(aws_sdk_cloudwatch::Client::new(&config))
+            .read_history(&queries, start, end),
+    )?;
+    let mut history = History {
         start,
         minutes: usize::try_from((end - start).num_minutes())?,
         observations,
-    })
+        logged: BTreeMap::new(),
+    };
+    if let Some(table) = &args.state_table {
+        let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+        for policy in policies {
+            if !history.needs_decision_log(&policy.target, resolution.period_secs) {
+                continue;
+            }
+            let capacity = runtime.block_on(store.logged_capacity(&policy.target, start, end))?;
+            history.logged.insert(policy.target.clone(), capacity);
+        }
+    }
+    Ok(history)
 }

@@ -23,7 +23,7 @@ use crate::simulate::{DEFAULT_INGESTION, Run, Settings, Step, simulate};
 use crate::summary::Summary;
 use crate::trace::{DEMAND, Trace};
 
-use history::{CapacitySource, History, Resolution, at_resolution, held};
+use history::{CapacitySource, DECISION_LOG, History, Resolution, at_resolution, held};
 
 /// Why a backtest, or one policy's part of it, cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +105,8 @@ pub struct SetSummary {
 
 /// One policy's history made ready to replay.
 struct Replayable {
-    source: CapacitySource,
+    /// Where the capacity history came from.
+    source: String,
     trace: Trace,
     settings: Settings,
     in_service: Vec<u32>,
@@ -193,7 +194,7 @@ fn replay_policy(
         run.controller = set.to_owned();
         report.runs.push(run);
         if actual.is_none() {
-            report.capacity_source = Some(ready.source.name.clone());
+            report.capacity_source = Some(ready.source.clone());
             report.demand_from.clone_from(&ready.demand_from);
             report.load = ready.settings.load;
             report.saturated_minutes = ready.utilization.as_ref().map(|values| {
@@ -242,14 +243,20 @@ fn replayable(
         ))
     })?;
     let in_service = history.series(&source.in_service)?;
-    if in_service.iter().all(Option::is_none) {
-        return Err(BacktestError(format!(
-            "no capacity history: {} has no datapoints for {} (turn on Container Insights or \
-             the group's metrics collection)",
-            source.name, policy.target
-        )));
-    }
-    let desired = history.series(&source.desired)?;
+    let (in_service, desired, source) = if in_service.iter().any(Option::is_some) {
+        (in_service, history.series(&source.desired)?, source.name)
+    } else {
+        let logged = history.logged_series(&policy.target);
+        if logged.iter().all(Option::is_none) {
+            return Err(BacktestError(format!(
+                "no capacity history: {} has no datapoints for {} (turn on Container Insights \
+                 or the group's metrics collection), and no decision log was read for it \
+                 (--state-table)",
+                source.name, policy.target
+            )));
+        }
+        (logged.clone(), logged, DECISION_LOG.to_owned())
+    };
     let count = |values: Vec<f64>| -> Vec<u32> {
         values
             .into_iter()

@@ -1,6 +1,7 @@
 //! `capstan backtest` run as a pull request's pipeline would, against moto: 14 days of an ECS
 //! service's CPU and Container Insights task counts written to CloudWatch, with a known peak
-//! every day, replayed with the policy running now and a proposed one scaling out sooner.
+//! every day, replayed with the policy running now and a proposed one scaling out sooner; an
+//! Auto Scaling group's capacity read back from capstan's decision log; and bad input refused.
 
 use std::fs;
 use std::path::Path;
@@ -9,6 +10,9 @@ use std::process::{Command, Output};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
+use capstan_aws::DynamoStateStore;
+use capstan_aws::state::Decision;
+use capstan_engine::model::Target;
 use capstan_tests::fleet::{self, MetricId};
 
 /// Runs `capstan backtest` with `args` against the emulator.
@@ -227,4 +231,68 @@ async fn bad_input_is_refused_with_a_reason() {
         "{}",
         text(&output.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_capacity_metrics_the_decision_log_is_read() {
+    let config = capstan_tests::sdk_config().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let group = capstan_tests::unique("backtest-group");
+    let table = capstan_tests::unique("backtest-state");
+    capstan_aws::create_table(&dynamodb, &table)
+        .await
+        .expect("creating the state table");
+    // A day of 30% CPU; the group had 2 instances for its first half and 5 for its second, as
+    // the evaluations every 5 minutes found them (no group metrics were collected).
+    let minutes = fleet::last_complete_minutes(Utc::now() - TimeDelta::minutes(1), 1440);
+    let cpu = MetricId::asg_cpu(&group);
+    let trace: Vec<_> = minutes.iter().map(|at| (*at, 30.0)).collect();
+    fleet::put_metric(&cloudwatch, &cpu, &trace).await;
+    let target = Target::AutoscalingGroup {
+        name: group.clone(),
+    };
+    let decisions: Vec<Decision<'_>> = minutes
+        .iter()
+        .step_by(5)
+        .zip(0..)
+        .map(|(at, i)| Decision {
+            target: &target,
+            policy: "batch",
+            at: *at + TimeDelta::seconds(30),
+            evaluator: "test",
+            outcome: serde_json::json!({
+                "policy": "batch",
+                "decision": { "current": if i < 144 { 2 } else { 5 } },
+            })
+            .to_string(),
+        })
+        .collect();
+    let store = DynamoStateStore::new(dynamodb, &table);
+    for written in store.log_decisions(&decisions).await {
+        written.expect("logging a decision");
+    }
+    let policies = tempfile::tempdir().expect("tempdir");
+    let yaml = fleet::cpu_policy(
+        "batch",
+        &format!("autoscaling_group: {{ name: {group} }}"),
+        "{ min: 1, max: 10 }",
+        &cpu,
+        1,
+        "5m",
+    );
+    write(policies.path(), "batch", &yaml);
+    let dir = policies.path().to_str().expect("UTF-8 path");
+
+    let output = backtest(&[dir, "--since", "1d", "--state-table", &table]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("capacity history: capstan's decision log"),
+        "{stdout}"
+    );
+    let (saturated, hours, actions, flaps) = row(&stdout, "actual");
+    assert_eq!((saturated, actions, flaps), (0, 1, 0), "{stdout}");
+    // 2 instances for about 12 hours and 5 for about 12.
+    assert!((83.0..=85.0).contains(&hours), "{stdout}");
 }

@@ -137,6 +137,10 @@ pub fn queries<'a>(
     all.into_iter().collect()
 }
 
+/// What the report calls capacity read back from capstan's decision log.
+pub const DECISION_LOG: &str =
+    "capstan's decision log (the capacity each evaluation found; in service taken as desired)";
+
 /// The history read, minute by minute from `start`.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -146,12 +150,45 @@ pub struct History {
     pub minutes: usize,
     /// What CloudWatch answered.
     pub observations: Observations,
+    /// By resource, the capacity each evaluation in capstan's decision log found, in time
+    /// order: the capacity history of a resource without capacity metrics.
+    pub logged: BTreeMap<Target, Vec<(DateTime<Utc>, u32)>>,
 }
 
 impl History {
     /// The start of minute `index`.
     pub fn minute(&self, index: usize) -> DateTime<Utc> {
         self.start + TimeDelta::minutes(i64::try_from(index).unwrap_or(i64::MAX))
+    }
+
+    /// Whether `target`'s capacity history is to come from the decision log: it is a resource
+    /// with capacity metrics ([`CapacitySource::of`]), and CloudWatch gave them no datapoint
+    /// (read at `period_secs`).
+    pub fn needs_decision_log(&self, target: &Target, period_secs: u32) -> bool {
+        CapacitySource::of(target, period_secs).is_some_and(|source| {
+            !matches!(
+                self.observations.get(&source.in_service),
+                Some(MetricData::Series(points)) if !points.is_empty()
+            )
+        })
+    }
+
+    /// The capacity `target`'s decision log found at each minute: each evaluation's from its
+    /// minute on; `None` before the first.
+    pub fn logged_series(&self, target: &Target) -> Vec<Option<f64>> {
+        let mut values = vec![None; self.minutes];
+        for &(at, capacity) in self.logged.get(target).into_iter().flatten() {
+            let minute = usize::try_from((at - self.start).num_minutes()).ok();
+            if let Some(slot) = minute.and_then(|i| values.get_mut(i)) {
+                *slot = Some(f64::from(capacity));
+            }
+        }
+        let mut last = None;
+        for slot in &mut values {
+            *slot = slot.or(last);
+            last = *slot;
+        }
+        values
     }
 
     /// `query`'s value at each minute, each datapoint filling the minutes of its period; `None`
@@ -229,6 +266,13 @@ mod tests {
             observations: Observations::from([(
                 source.in_service.clone(),
                 MetricData::Series(vec![point(0, 2.0), point(10, 4.0)]),
+            )]),
+            logged: BTreeMap::from([(
+                Target::AutoscalingGroup { name: "web".into() },
+                vec![
+                    (start + TimeDelta::minutes(3), 3),
+                    (start + TimeDelta::minutes(8), 5),
+                ],
             )]),
         };
         let series = history.series(&source.in_service).expect("readable");
