@@ -52,7 +52,7 @@ pub struct Args {
 
 /// Reads the history, replays the sets, prints the report and writes the plots.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let resolution = Resolution::for_span(args.since.as_delta())?;
+    let resolution = Resolution::for_span(args.since)?;
     let current = PolicySet::load(&args.paths)?;
     let against = args.against.as_deref().map(load_against).transpose()?;
     let mut sets = vec![PolicySetToReplay {

@@ -363,3 +363,111 @@ fn actual_run(policy: &str, metric: String, history: &History, ready: &Replayabl
         steps,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use capstan_engine::{Datapoint, MetricData, Observations};
+    use capstan_policy::{PolicySet, Source};
+
+    use super::*;
+
+    fn set(policies: &[&str]) -> Vec<Policy> {
+        let sources = policies
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Source {
+                path: format!("{i}.yaml"),
+                text: (*text).to_owned(),
+            })
+            .collect();
+        PolicySet::from_sources(sources)
+            .expect("valid policies")
+            .policies()
+            .to_vec()
+    }
+
+    const QUEUE: &str = "version: 1
+name: workers
+target: { ecs_service: { cluster: c, service: workers } }
+capacity: { min: 1, max: 10 }
+metrics:
+  depth: { namespace: Shop, name: QueueDepth, stat: Maximum, period: 1m }
+scale_out:
+  - { when: { metric: depth, above: 100, for: 1m }, add: 2 }
+";
+
+    const REPLICAS: &str = "version: 1
+name: replicas
+target: { rds_replicas: { source: orders-db } }
+capacity: { min: 0, max: 2 }
+metrics:
+  cpu: { namespace: AWS/RDS, name: CPUUtilization, stat: Average, period: 1m }
+scale_out:
+  - { when: { metric: cpu, above: 70, for: 5m }, add: 1 }
+";
+
+    #[test]
+    fn a_queue_metric_is_replayed_as_recorded_and_other_targets_are_not_replayed() {
+        let current = set(&[QUEUE, REPLICAS]);
+        let resolution = history::RESOLUTIONS[0];
+        let start = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let minutes = 30;
+        let at = |minute: usize| start + TimeDelta::minutes(minute as i64);
+        let series = |value: &dyn Fn(usize) -> f64| {
+            MetricData::Series(
+                (0..minutes)
+                    .map(|i| Datapoint {
+                        timestamp: at(i),
+                        value: value(i),
+                    })
+                    .collect(),
+            )
+        };
+        let source = CapacitySource::of(&current[0].target, 60).expect("ECS");
+        let depth = at_resolution(&current[0].metrics["depth"].query, 60);
+        let history = History {
+            start,
+            minutes,
+            observations: Observations::from([
+                (depth, series(&|i| if i == 10 { 500.0 } else { 0.0 })),
+                (source.in_service, series(&|_| 1.0)),
+                (source.desired, series(&|i| if i < 20 { 1.0 } else { 3.0 })),
+            ]),
+            logged: BTreeMap::new(),
+        };
+        let sets = [PolicySetToReplay {
+            name: "current",
+            policies: &current,
+        }];
+
+        let result = backtest(
+            &sets,
+            &history,
+            resolution,
+            TimeDelta::minutes(3),
+            |_, _| (),
+        );
+
+        let workers = &result.policies[0];
+        assert_eq!(workers.demand_from, None);
+        assert_eq!(workers.saturated_minutes, None);
+        let replayed = &workers.summaries[0].summary;
+        // One spike of the queue, taken as it was: one scale-out of 2, never under-provisioned
+        // since nothing measures it.
+        assert_eq!((replayed.actions, replayed.under_provisioned), (1, None));
+        assert_eq!(workers.runs[0].steps[12].desired, 3);
+        let actual = &workers.summaries[1];
+        assert_eq!((actual.set.as_str(), actual.summary.actions), (ACTUAL, 1));
+        let replicas = &result.policies[1];
+        assert!(
+            replicas
+                .skipped
+                .as_deref()
+                .is_some_and(|why| why.starts_with("current: a rds_replicas has no capacity")),
+            "{replicas:?}"
+        );
+        assert!(replicas.runs.is_empty() && replicas.summaries.is_empty());
+    }
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use capstan_engine::{MetricData, Observations};
-use capstan_policy::model::{MetricQuery, Policy, Statistic, Target};
+use capstan_policy::model::{Duration, MetricQuery, Policy, Statistic, Target};
 
 use super::BacktestError;
 
@@ -35,22 +35,21 @@ pub const RESOLUTIONS: [Resolution; 2] = [
 ];
 
 impl Resolution {
-    /// The finest resolution CloudWatch still holds `since` of history at; an error for an
-    /// empty span or one beyond the retention of five-minute data.
-    pub fn for_span(since: TimeDelta) -> Result<Self, BacktestError> {
-        if since < TimeDelta::minutes(1) {
-            return Err(BacktestError(
-                "--since must be at least 1m of history".to_owned(),
-            ));
+    /// The finest resolution CloudWatch still holds `since` of history at; an error for a span
+    /// under a minute or one beyond the retention of five-minute data.
+    pub fn for_span(since: Duration) -> Result<Self, BacktestError> {
+        if since.as_secs() < 60 {
+            return Err(BacktestError(format!(
+                "--since {since} is too short: ask for at least 1m of history"
+            )));
         }
         RESOLUTIONS
             .into_iter()
-            .find(|r| since <= TimeDelta::days(i64::from(r.retention_days)))
+            .find(|r| since.as_secs() <= u64::from(r.retention_days) * 86_400)
             .ok_or_else(|| {
                 BacktestError(format!(
-                    "--since {}d is beyond CloudWatch's retention: one-minute datapoints are kept \
-                     15 days and five-minute ones 63 days; ask for 63d or less",
-                    since.num_days()
+                    "--since {since} is beyond CloudWatch's retention: one-minute datapoints are \
+                     kept 15 days and five-minute ones 63 days; ask for 63d or less"
                 ))
             })
     }
@@ -237,14 +236,16 @@ mod tests {
 
     #[test]
     fn the_span_picks_the_period_within_retention() {
-        let period = |days| Resolution::for_span(TimeDelta::days(days)).map(|r| r.period_secs);
-        assert_eq!(period(14).ok(), Some(60));
-        assert_eq!(period(15).ok(), Some(60));
-        assert_eq!(period(16).ok(), Some(300));
-        assert_eq!(period(63).ok(), Some(300));
-        let beyond = period(64).expect_err("beyond retention").to_string();
-        assert!(beyond.starts_with("--since 64d is beyond CloudWatch's retention"));
-        assert!(Resolution::for_span(TimeDelta::zero()).is_err());
+        let period = |since: &str| {
+            Resolution::for_span(since.parse().expect("a duration")).map(|r| r.period_secs)
+        };
+        assert_eq!(period("14d").ok(), Some(60));
+        assert_eq!(period("15d").ok(), Some(60));
+        assert_eq!(period("15d1m").ok(), Some(300));
+        assert_eq!(period("63d").ok(), Some(300));
+        let beyond = period("63d1h").expect_err("beyond retention").to_string();
+        assert!(beyond.starts_with("--since 63d1h is beyond CloudWatch's retention"));
+        assert!(period("30s").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::output::Format;
+use crate::output::{Format, opt_count};
 
 use super::{ACTUAL, Backtest, SATURATED_PERCENT};
 
@@ -14,10 +14,6 @@ pub fn render(backtest: &Backtest, format: Format) -> String {
         Format::Csv => csv(backtest),
         Format::Json => serde_json::to_string_pretty(backtest).unwrap_or_default() + "\n",
     }
-}
-
-fn count(value: Option<usize>) -> String {
-    value.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
 }
 
 /// The span, the resolution and the load model, then one table per policy.
@@ -76,7 +72,7 @@ fn human(backtest: &Backtest) -> String {
                 out,
                 "  {:<10} {:>6} {:>10.1} {:>8} {:>6}",
                 row.set,
-                count(s.under_provisioned),
+                opt_count(s.under_provisioned),
                 s.capacity_hours,
                 s.actions,
                 s.flaps
