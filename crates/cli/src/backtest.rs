@@ -19,9 +19,14 @@ use capstan_sim::output::{self, Format};
 
 /// Arguments of `capstan backtest`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 replayed, 1 an error (history that could not be read, no policy \
+                  that could be replayed, --since beyond CloudWatch's retention, an unreadable \
+                  --against), 2 an argument that does not parse."
+)]
 pub struct Args {
     /// Policy files or directories: the set running now.
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "POLICIES")]
     paths: Vec<PathBuf>,
     /// How much history to replay, up to CloudWatch's retention: 15d of one-minute datapoints,
     /// 63d of five-minute ones (the finer is read whenever it is kept).

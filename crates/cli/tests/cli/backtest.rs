@@ -1,7 +1,8 @@
 //! `capstan backtest` run as a pull request's pipeline would, against moto: 14 days of an ECS
 //! service's CPU and Container Insights task counts written to CloudWatch, with a known peak
 //! every day, replayed with the policy running now and a proposed one scaling out sooner; an
-//! Auto Scaling group's capacity read back from capstan's decision log; and bad input refused.
+//! Auto Scaling group's capacity read from its group metrics, and one's read back from capstan's
+//! decision log; and bad input refused.
 
 use std::fs;
 use std::path::Path;
@@ -294,5 +295,69 @@ async fn without_capacity_metrics_the_decision_log_is_read() {
     let (saturated, hours, actions, flaps) = row(&stdout, "actual");
     assert_eq!((saturated, actions, flaps), (0, 1, 0), "{stdout}");
     // 2 instances for about 12 hours and 5 for about 12.
+    assert!((83.0..=85.0).contains(&hours), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auto_scaling_group_is_read_from_its_group_metrics() {
+    let config = capstan_tests::sdk_config().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let group = capstan_tests::unique("backtest-metrics");
+    // A day of 30% CPU; the group was asked for 5 instances instead of 2 halfway through, and
+    // they served 4 minutes later.
+    let minutes = fleet::last_complete_minutes(Utc::now() - TimeDelta::minutes(1), 1440);
+    let series = |value: &dyn Fn(usize) -> f64| {
+        minutes
+            .iter()
+            .enumerate()
+            .map(|(i, at)| (*at, value(i)))
+            .collect::<Vec<_>>()
+    };
+    let cpu = MetricId::asg_cpu(&group);
+    fleet::put_metric(&cloudwatch, &cpu, &series(&|_| 30.0)).await;
+    let group_metric = |name: &str| MetricId {
+        namespace: "AWS/AutoScaling".into(),
+        name: name.into(),
+        dimensions: vec![("AutoScalingGroupName".into(), group.clone())],
+    };
+    let step = |at: usize| move |i: usize| if i < at { 2.0 } else { 5.0 };
+    fleet::put_metric(
+        &cloudwatch,
+        &group_metric("GroupDesiredCapacity"),
+        &series(&step(720)),
+    )
+    .await;
+    fleet::put_metric(
+        &cloudwatch,
+        &group_metric("GroupInServiceInstances"),
+        &series(&step(724)),
+    )
+    .await;
+    let policies = tempfile::tempdir().expect("tempdir");
+    let yaml = fleet::cpu_policy(
+        "batch",
+        &format!("autoscaling_group: {{ name: {group} }}"),
+        "{ min: 1, max: 10 }",
+        &cpu,
+        1,
+        "5m",
+    );
+    write(policies.path(), "batch", &yaml);
+
+    let output = backtest(&[
+        policies.path().to_str().expect("UTF-8 path"),
+        "--since",
+        "1d",
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "capacity history: AWS/AutoScaling GroupInServiceInstances, GroupDesiredCapacity"
+        ),
+        "{stdout}"
+    );
+    let (saturated, hours, actions, flaps) = row(&stdout, "actual");
+    assert_eq!((saturated, actions, flaps), (0, 1, 0), "{stdout}");
     assert!((83.0..=85.0).contains(&hours), "{stdout}");
 }
