@@ -235,41 +235,7 @@ fn replayable(
     resolution: Resolution,
     warmup: TimeDelta,
 ) -> Result<Replayable, BacktestError> {
-    let source = CapacitySource::of(&policy.target, resolution.period_secs).ok_or_else(|| {
-        BacktestError(format!(
-            "a {} has no capacity history to replay against: backtest replays ECS services \
-             and Auto Scaling groups",
-            policy.target.kind()
-        ))
-    })?;
-    let in_service = history.series(&source.in_service)?;
-    let (in_service, desired, source) = if in_service.iter().any(Option::is_some) {
-        (in_service, history.series(&source.desired)?, source.name)
-    } else {
-        let logged = history.logged_series(&policy.target);
-        if logged.iter().all(Option::is_none) {
-            return Err(BacktestError(format!(
-                "no capacity history: {} has no datapoints for {} (turn on Container Insights \
-                 or the group's metrics collection), and no decision log was read for it \
-                 (--state-table)",
-                source.name, policy.target
-            )));
-        }
-        (logged.clone(), logged, DECISION_LOG.to_owned())
-    };
-    let count = |values: Vec<f64>| -> Vec<u32> {
-        values
-            .into_iter()
-            .map(|v| v.round().max(0.0) as u32)
-            .collect()
-    };
-    let in_service = count(held(&in_service));
-    let desired = if desired.iter().any(Option::is_some) {
-        count(held(&desired))
-    } else {
-        in_service.clone()
-    };
-
+    let (source, in_service, desired) = capacity_history(policy, history, resolution)?;
     let utilization_keys: Vec<String> = policy
         .metrics
         .iter()
@@ -332,6 +298,50 @@ fn replayable(
         utilization,
         demand_from,
     })
+}
+
+/// Where `policy`'s resource's capacity history comes from, and its capacity in service and
+/// desired at each minute: its capacity metrics, else its decision log; gaps hold.
+fn capacity_history(
+    policy: &Policy,
+    history: &History,
+    resolution: Resolution,
+) -> Result<(String, Vec<u32>, Vec<u32>), BacktestError> {
+    let source = CapacitySource::of(&policy.target, resolution.period_secs).ok_or_else(|| {
+        BacktestError(format!(
+            "a {} has no capacity history to replay against: backtest replays ECS services \
+             and Auto Scaling groups",
+            policy.target.kind()
+        ))
+    })?;
+    let in_service = history.series(&source.in_service)?;
+    let (in_service, desired, source) = if in_service.iter().any(Option::is_some) {
+        (in_service, history.series(&source.desired)?, source.name)
+    } else {
+        let logged = history.logged_series(&policy.target);
+        if logged.iter().all(Option::is_none) {
+            return Err(BacktestError(format!(
+                "no capacity history: {} has no datapoints for {} (turn on Container Insights \
+                 or the group's metrics collection), nor has capstan's decision log (read with \
+                 --state-table)",
+                source.name, policy.target
+            )));
+        }
+        (logged.clone(), logged, DECISION_LOG.to_owned())
+    };
+    let count = |values: Vec<f64>| -> Vec<u32> {
+        values
+            .into_iter()
+            .map(|v| v.round().max(0.0) as u32)
+            .collect()
+    };
+    let in_service = count(held(&in_service));
+    let desired = if desired.iter().any(Option::is_some) {
+        count(held(&desired))
+    } else {
+        in_service.clone()
+    };
+    Ok((source, in_service, desired))
 }
 
 /// The capacity that really ran for `policy`, as a run whose driving metric is `metric`: each
