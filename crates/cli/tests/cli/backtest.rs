@@ -2,7 +2,7 @@
 //! service's CPU and Container Insights task counts written to CloudWatch, with a known peak
 //! every day, replayed with the policy running now and a proposed one scaling out sooner; an
 //! Auto Scaling group's capacity read from its group metrics, and one's read back from capstan's
-//! decision log; and bad input refused.
+//! decision log; 20 days read as five-minute datapoints; and bad input refused.
 
 use std::fs;
 use std::path::Path;
@@ -360,4 +360,50 @@ async fn an_auto_scaling_group_is_read_from_its_group_metrics() {
     let (saturated, hours, actions, flaps) = row(&stdout, "actual");
     assert_eq!((saturated, actions, flaps), (0, 1, 0), "{stdout}");
     assert!((83.0..=85.0).contains(&hours), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_15_days_five_minute_datapoints_are_read() {
+    let config = capstan_tests::sdk_config().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let cluster = capstan_tests::unique("backtest-20d");
+    // 20 days of five-minute datapoints: 25% CPU on 4 tasks.
+    let now = fleet::minute_start(Utc::now());
+    let points = |value: f64| {
+        (1..=20 * 288)
+            .rev()
+            .map(|back| (now - TimeDelta::minutes(5 * back), value))
+            .collect::<Vec<_>>()
+    };
+    fleet::put_metric(
+        &cloudwatch,
+        &MetricId::ecs_cpu(&cluster, "web"),
+        &points(25.0),
+    )
+    .await;
+    for name in ["RunningTaskCount", "DesiredTaskCount"] {
+        fleet::put_metric(&cloudwatch, &task_count(&cluster, name), &points(4.0)).await;
+    }
+    let policies = tempfile::tempdir().expect("tempdir");
+    write(policies.path(), "web", &policy(&cluster, 80));
+
+    let output = backtest(&[
+        policies.path().to_str().expect("UTF-8 path"),
+        "--since",
+        "20d",
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("5-minute datapoints (CloudWatch keeps them 63 days)"),
+        "{stdout}"
+    );
+    let (saturated, hours, actions, _) = row(&stdout, "actual");
+    assert_eq!((saturated, actions), (0, 0), "{stdout}");
+    // Each five-minute datapoint fills its five minutes: 4 tasks throughout.
+    assert_eq!(hours, 4.0 * 20.0 * 24.0, "{stdout}");
+    // 100 units of work: 2 tasks at 50%, the policy's minimum, after scaling in from 4.
+    let (under, replayed_hours, _, _) = row(&stdout, "current");
+    assert_eq!(under, 0, "{stdout}");
+    assert!(replayed_hours < hours, "{stdout}");
 }
