@@ -305,6 +305,14 @@ class GetMetricDataTest(unittest.TestCase):
         with moto(fast=True):
             story = metric_story(start)
         self.assertEqual(story, expected)
+        # Many chunks of a few periods each join into the same answers.
+        chunk = fast_moto.PERIODS_PER_CHUNK
+        fast_moto.PERIODS_PER_CHUNK = 7
+        try:
+            with moto(fast=True):
+                self.assertEqual(metric_story(start), expected)
+        finally:
+            fast_moto.PERIODS_PER_CHUNK = chunk
 
         results = {result["Id"]: result for result in story[0]["MetricDataResults"]}
         self.assertEqual(

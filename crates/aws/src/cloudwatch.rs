@@ -1,4 +1,5 @@
-//! Metric reads through CloudWatch `GetMetricData`.
+//! Metric reads through CloudWatch `GetMetricData`: the latest windows a pass decides on, and
+//! the history a backtest replays.
 
 use std::collections::BTreeSet;
 
@@ -52,6 +53,10 @@ impl CloudWatchReader {
     /// distinct queries takes one round trip.
     pub const CALLS_IN_FLIGHT: usize = 4;
 
+    /// The most datapoints one `GetMetricData` answer holds (CloudWatch's `MaxDatapoints`
+    /// default); a longer answer is paged.
+    pub const MAX_DATAPOINTS_PER_CALL: u64 = 100_800;
+
     /// A reader on the given client, within [`RateLimits::default`].
     pub fn new(client: Client) -> Self {
         Self {
@@ -63,6 +68,39 @@ impl CloudWatchReader {
     /// The same reader, within `limits`.
     pub fn with_rate_limits(self, limits: RateLimits) -> Self {
         Self { limits, ..self }
+    }
+
+    /// Reads the history of `queries` from `start` to `end`, as [`MetricSource::read`] reads a
+    /// window (batched, paged, a failed query unavailable while the others are read), in time
+    /// windows short enough that each call's queries hold at most
+    /// [`Self::MAX_DATAPOINTS_PER_CALL`] datapoints: 14 days of one-minute data (20,160
+    /// datapoints a query) take one window for up to 5 queries, two for up to 10. Each query's
+    /// series is the windows' joined; a query unavailable in any window is unavailable.
+    pub async fn read_history(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Observations, AwsError> {
+        let per_call = queries.len().clamp(1, Self::MAX_QUERIES_PER_CALL) as u64;
+        let shortest = queries.iter().map(|q| q.period_secs).min().unwrap_or(60);
+        let window_secs = (Self::MAX_DATAPOINTS_PER_CALL / per_call).max(1) * u64::from(shortest);
+        let window = chrono::TimeDelta::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX));
+        let mut history = Observations::new();
+        let mut from = start;
+        while from < end {
+            let to = (from + window).min(end);
+            for (query, data) in self.read(queries, from, to).await? {
+                join(
+                    history
+                        .entry(query)
+                        .or_insert(MetricData::Series(Vec::new())),
+                    data,
+                );
+            }
+            from = to;
+        }
+        Ok(history)
     }
 
     /// Reads one call's worth of queries, following `NextToken` until the last page.
@@ -171,6 +209,15 @@ impl MetricSource for CloudWatchReader {
             }
         }
         Ok(observations)
+    }
+}
+
+/// Appends a later window's `data` to `earlier`; unavailable in either is unavailable.
+fn join(earlier: &mut MetricData, data: MetricData) {
+    match (earlier, data) {
+        (MetricData::Series(points), MetricData::Series(more)) => points.extend(more),
+        (MetricData::Unavailable(_), _) => {}
+        (earlier, unavailable) => *earlier = unavailable,
     }
 }
 
@@ -528,6 +575,60 @@ mod tests {
             why.starts_with("cloudwatch:GetMetricData on 1 metric queries failed"),
             "{why}"
         );
+    }
+
+    #[tokio::test]
+    async fn history_is_read_in_windows_of_at_most_100800_datapoints_a_call() {
+        // 10 queries of 14 days of one-minute data: 201,600 datapoints, two windows of 7 days.
+        let (start, week) = (at(0), chrono::Duration::days(7));
+        let answer = |time: DateTime<Utc>| {
+            let results = (0..10).map(|i| {
+                MetricDataResult::builder()
+                    .id(format!("q{i}"))
+                    .status_code(StatusCode::Complete)
+                    .timestamps(smithy_time(time))
+                    .values(f64::from(i))
+                    .build()
+            });
+            GetMetricDataOutput::builder()
+                .set_metric_data_results(Some(results.collect()))
+                .build()
+        };
+        let window = |from: DateTime<Utc>, to: DateTime<Utc>| {
+            mock!(Client::get_metric_data)
+                .match_requests(move |request| {
+                    request.start_time() == Some(&smithy_time(from))
+                        && request.end_time() == Some(&smithy_time(to))
+                        && request.metric_data_queries().len() == 10
+                })
+                .then_output(move || answer(from))
+        };
+        let (first, second) = (
+            window(start, start + week),
+            window(start + week, start + week * 2),
+        );
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second]);
+        let queries: Vec<MetricQuery> = (0..10).map(|i| query(&format!("M{i}"))).collect();
+
+        let history = CloudWatchReader::new(client)
+            .read_history(&queries, start, start + week * 2)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+        let points = |value: f64| {
+            MetricData::Series(vec![
+                Datapoint {
+                    timestamp: start,
+                    value,
+                },
+                Datapoint {
+                    timestamp: start + week,
+                    value,
+                },
+            ])
+        };
+        assert_eq!(history[&queries[3]], points(3.0));
     }
 
     #[test]

@@ -55,6 +55,7 @@
 //!   written before claims were completed and counts as completed.
 
 pub mod batch;
+mod decision_log;
 
 use std::collections::HashMap;
 use std::time::Duration;

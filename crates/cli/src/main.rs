@@ -8,6 +8,7 @@ use capstan_policy::Report;
 use clap::{Parser, Subcommand};
 
 mod alarms;
+mod backtest;
 mod plan;
 mod scenarios;
 mod schema;
@@ -39,6 +40,9 @@ enum Command {
     /// Show what the evaluator would do now, from live metrics and capacity; changes nothing.
     /// Exit status: 0 no changes, 2 changes, 1 error.
     Plan(plan::Args),
+    /// Replay the policies (and a proposed set) over the last days of CloudWatch history with a
+    /// simulated fleet, beside the capacity that really ran.
+    Backtest(backtest::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&args),
         Command::Schema => schema::run(),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Backtest(args) => backtest::run(&args),
         Command::Scenarios(args) => scenarios::run(&args),
         Command::Alarms(args) => return alarms::run(&args),
         Command::Plan(args) => return plan::run(&args),

@@ -75,7 +75,9 @@ impl MetricSource for MemoryMetrics {
                 let points = series.get(query).map_or_else(Vec::new, |points| {
                     let from = points.partition_point(|p| p.timestamp < start);
                     let to = points.partition_point(|p| p.timestamp < end && landed(p));
-                    points[from..to].to_vec()
+                    // A window starting after the newest landed datapoint (a metric whose
+                    // `delay` is shorter than the ingestion delay) has none.
+                    points[from..to.max(from)].to_vec()
                 });
                 (query.clone(), MetricData::Series(points))
             })
@@ -235,6 +237,25 @@ mod tests {
             read(noon + minute * 3).await,
             1,
             "landed 2 minutes after the period"
+        );
+        // A window starting after the newest landed datapoint, as a metric whose delay is
+        // shorter than the ingestion delay asks for, has none.
+        metrics.push(
+            &query,
+            Datapoint {
+                timestamp: noon + minute,
+                value: 60.0,
+            },
+        );
+        metrics.advance(noon + minute * 3);
+        let late = metrics.read(
+            std::slice::from_ref(&query),
+            noon + minute * 2,
+            noon + minute * 3,
+        );
+        assert_eq!(
+            late.await.expect("infallible").remove(&query),
+            Some(MetricData::Series(Vec::new()))
         );
     }
 }

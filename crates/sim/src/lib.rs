@@ -1,5 +1,6 @@
 //! Replays metric traces through capstan's real decision path with a simulated fleet, without
-//! AWS, and compares the result with models of AWS target tracking and step scaling.
+//! AWS, and compares the result with models of AWS target tracking and step scaling. A
+//! [`backtest`] replays policies over a resource's real CloudWatch history, read by the caller.
 //!
 //! The runner's ports are implemented in memory ([`ports`]): a metric source serving the
 //! trace (or metrics a [`load::LoadModel`] derives from its `demand`), the simulated fleets
@@ -17,6 +18,7 @@
 //! # Ok::<(), capstan_sim::scenario::ScenarioError>(())
 //! ```
 
+pub mod backtest;
 pub mod baseline;
 pub mod compare;
 pub mod fleet;

@@ -49,7 +49,8 @@ fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
 }
 
-fn opt_count(value: Option<usize>) -> String {
+/// A count, or `n/a` when it could not be measured.
+pub(crate) fn opt_count(value: Option<usize>) -> String {
     value.map_or_else(|| "n/a".into(), |v| v.to_string())
 }
 

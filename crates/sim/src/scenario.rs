@@ -130,6 +130,7 @@ impl Scenario {
             }),
             initial: self.config.initial_capacity,
             ingestion: DEFAULT_INGESTION,
+            utilization: Vec::new(),
         }
     }
 

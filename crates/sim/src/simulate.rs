@@ -29,6 +29,9 @@ pub struct Settings {
     pub ingestion: TimeDelta,
     /// Capacity at the start; by default each policy's `capacity.min`.
     pub initial: Option<u32>,
+    /// Further metric names the load model serves as it serves `cpu`: the utilization of the
+    /// units in service (a backtest's `CPUUtilization` or `MemoryUtilization` under any name).
+    pub utilization: Vec<String>,
 }
 
 /// The simulated ingestion delay when none is given: two minutes, as the default `delay` of a
@@ -83,8 +86,9 @@ fn column(trace: &Trace, policy: &str, metric: &str) -> Option<String> {
     }
 }
 
-/// The value a metric has at minute `at`: from its column, else from the load model (`cpu`:
-/// CPU %; `lag`: queued demand) when the trace has demand. `None` is a missing datapoint.
+/// The value a metric has at minute `at`: from its column, else from the load model (`cpu` and
+/// [`Settings::utilization`]: CPU %; `lag`: queued demand) when the trace has demand. `None` is
+/// a missing datapoint.
 fn metric_value(
     trace: &Trace,
     settings: &Settings,
@@ -101,6 +105,9 @@ fn metric_value(
     let demand = trace.value(at, DEMAND)?;
     match metric {
         "cpu" => Some(load.cpu(demand, in_service)),
+        _ if settings.utilization.iter().any(|name| name == metric) => {
+            Some(load.cpu(demand, in_service))
+        }
         "lag" => Some(lag),
         "conns_free" => Some(load.connections_free(demand, in_service)),
         "connections" => load.connections(in_service),

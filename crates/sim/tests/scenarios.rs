@@ -90,6 +90,7 @@ guards:
         warmup: TimeDelta::minutes(3),
         initial: Some(2),
         ingestion,
+        utilization: Vec::new(),
     };
     let mut runs = simulate(&trace, set.policies(), &settings, || ());
     runs.remove(0).steps
