@@ -33,8 +33,8 @@ pub struct Args {
     /// Also run a baseline autoscaler: target-tracking or step (AWS), or hpa (Kubernetes).
     #[arg(long)]
     baseline: Option<BaselineKind>,
-    /// Compare capstan with the baseline (target-tracking unless --baseline) on every scenario
-    /// under this directory.
+    /// Compare capstan with every baseline (only --baseline's, if given) on every scenario under
+    /// this directory.
     #[arg(long, conflicts_with = "path")]
     compare: Option<PathBuf>,
 }
@@ -43,8 +43,10 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let warmup = args.warmup.map(Duration::as_delta);
     if let Some(dir) = &args.compare {
-        let baseline = args.baseline.unwrap_or(BaselineKind::TargetTracking);
-        let rows = capstan_sim::compare::compare(dir, baseline, warmup, |name| {
+        let baselines = args
+            .baseline
+            .map_or(BaselineKind::ALL.to_vec(), |kind| vec![kind]);
+        let rows = capstan_sim::compare::compare(dir, &baselines, warmup, |name| {
             eprintln!("simulating {name}...");
         })?;
         let text = match args.output {

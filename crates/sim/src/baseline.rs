@@ -20,6 +20,11 @@ pub enum BaselineKind {
     Hpa,
 }
 
+impl BaselineKind {
+    /// Every baseline, in the order comparisons show them.
+    pub const ALL: [Self; 3] = [Self::TargetTracking, Self::Step, Self::Hpa];
+}
+
 impl std::str::FromStr for BaselineKind {
     type Err = String;
 

@@ -1,19 +1,20 @@
-//! The decision-quality benchmark: every scenario under a directory, capstan against a
-//! baseline.
+//! The decision-quality benchmark: every scenario under a directory, capstan against
+//! baselines.
 
 use std::path::Path;
 
 use chrono::TimeDelta;
 
 use crate::baseline::BaselineKind;
-use crate::output::Comparison;
+use crate::output::{BaselineSummary, Comparison};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Runs every scenario directory directly under `dir` (those with a `scenario.json`), in name
-/// order, with capstan and `baseline`; `progress` is told each scenario's name before it runs.
+/// order, with capstan and each of `baselines`; `progress` is told each scenario's name before
+/// it runs.
 pub fn compare(
     dir: &Path,
-    baseline: BaselineKind,
+    baselines: &[BaselineKind],
     warmup: Option<TimeDelta>,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Comparison>, ScenarioError> {
@@ -33,12 +34,20 @@ pub fn compare(
         let Some(capstan) = scenario.run(&settings, || ()).into_iter().next() else {
             continue;
         };
-        let base = scenario.run_baseline(baseline, &settings, &capstan, || ())?;
+        let baselines = baselines
+            .iter()
+            .map(|&kind| {
+                let run = scenario.run_baseline(kind, &settings, &capstan, || ())?;
+                Ok(BaselineSummary {
+                    name: kind.to_string(),
+                    summary: scenario.summary(&run),
+                })
+            })
+            .collect::<Result<_, ScenarioError>>()?;
         rows.push(Comparison {
             scenario: scenario.name.clone(),
             capstan: scenario.summary(&capstan),
-            baseline_name: baseline.to_string(),
-            baseline: scenario.summary(&base),
+            baselines,
         });
     }
     Ok(rows)

@@ -135,26 +135,34 @@ pub fn summary_line(s: &Summary) -> String {
     )
 }
 
-/// One row of the comparison.
+/// One scenario of the comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     /// Scenario name.
     pub scenario: String,
     /// capstan's figures.
     pub capstan: Summary,
-    /// The baseline's name.
-    pub baseline_name: String,
-    /// The baseline's figures.
-    pub baseline: Summary,
+    /// Each baseline's figures.
+    pub baselines: Vec<BaselineSummary>,
 }
 
-/// The comparison table, with each scenario's ratios and whether it meets the bar
-/// (under-provisioned minutes ≤ 25% of the baseline's at ≤ 110% of its capacity-hours).
+/// One baseline's figures in a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    /// The baseline's name.
+    pub name: String,
+    /// Its figures.
+    pub summary: Summary,
+}
+
+/// The comparison table: per scenario capstan's figures, then each baseline's followed by
+/// capstan's ratios to it and whether they meet the bar (under-provisioned minutes ≤ 25% of the
+/// baseline's at ≤ 110% of its capacity-hours).
 pub fn comparison_table(rows: &[Comparison]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<13} {:<16} {:>6} {:>7} {:>8} {:>7} {:>5}   {:>7} {:>8}  bar",
+        "{:<13} {:<24} {:>6} {:>7} {:>8} {:>7} {:>5}   {:>7} {:>8}  bar",
         "scenario",
         "controller",
         "under",
@@ -165,53 +173,49 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
         "under%",
         "cap-h%",
     );
-    for row in rows {
-        for (name, s) in [
-            ("capstan", &row.capstan),
-            (row.baseline_name.as_str(), &row.baseline),
-        ] {
-            let _ = writeln!(
-                out,
-                "{:<13} {:<16} {:>6} {:>7} {:>8.1} {:>7} {:>5}",
-                row.scenario,
-                name,
-                opt_count(s.under_provisioned),
-                opt_count(s.under_provisioned_scheduled),
-                s.capacity_hours,
-                s.actions,
-                s.flaps
-            );
-        }
-        let under = match (
-            row.capstan.under_provisioned,
-            row.baseline.under_provisioned,
-        ) {
-            (Some(c), Some(b)) if b > 0 => Some(c as f64 / b as f64 * 100.0),
-            (Some(0), Some(0)) => Some(0.0),
-            _ => None,
-        };
-        let cost = row.capstan.capacity_hours / row.baseline.capacity_hours * 100.0;
-        let meets = match (
-            row.capstan.under_provisioned,
-            row.baseline.under_provisioned,
-        ) {
-            (Some(c), Some(b)) => (c as f64 <= 0.25 * b as f64) && cost <= 110.0,
-            _ => false,
-        };
+    let figures = |out: &mut String, scenario: &str, name: &str, s: &Summary| {
         let _ = writeln!(
             out,
-            "{:<13} {:<16} {:>6} {:>7} {:>8} {:>7} {:>5}   {:>7} {:>8}  {}",
-            row.scenario,
-            "capstan/base",
-            "",
-            "",
-            "",
-            "",
-            "",
-            under.map_or_else(|| "n/a".into(), |u| format!("{u:.0}%")),
-            format!("{cost:.0}%"),
-            if meets { "met" } else { "NOT met" }
+            "{:<13} {:<24} {:>6} {:>7} {:>8.1} {:>7} {:>5}",
+            scenario,
+            name,
+            opt_count(s.under_provisioned),
+            opt_count(s.under_provisioned_scheduled),
+            s.capacity_hours,
+            s.actions,
+            s.flaps
         );
+    };
+    for row in rows {
+        figures(&mut out, &row.scenario, "capstan", &row.capstan);
+        for baseline in &row.baselines {
+            figures(&mut out, &row.scenario, &baseline.name, &baseline.summary);
+            let base = &baseline.summary;
+            let under = match (row.capstan.under_provisioned, base.under_provisioned) {
+                (Some(c), Some(b)) if b > 0 => Some(c as f64 / b as f64 * 100.0),
+                (Some(0), Some(0)) => Some(0.0),
+                _ => None,
+            };
+            let cost = row.capstan.capacity_hours / base.capacity_hours * 100.0;
+            let meets = match (row.capstan.under_provisioned, base.under_provisioned) {
+                (Some(c), Some(b)) => (c as f64 <= 0.25 * b as f64) && cost <= 110.0,
+                _ => false,
+            };
+            let _ = writeln!(
+                out,
+                "{:<13} {:<24} {:>6} {:>7} {:>8} {:>7} {:>5}   {:>7} {:>8}  {}",
+                row.scenario,
+                format!("capstan/{}", baseline.name),
+                "",
+                "",
+                "",
+                "",
+                "",
+                under.map_or_else(|| "n/a".into(), |u| format!("{u:.0}%")),
+                format!("{cost:.0}%"),
+                if meets { "met" } else { "NOT met" }
+            );
+        }
     }
     out
 }
@@ -326,4 +330,54 @@ pub fn plot(path: &Path, title: &str, runs: &[Run], load: Option<LoadModel>) -> 
         .map_err(|e| error(&e))?;
     root.present().map_err(|e| error(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BaselineSummary, Comparison, comparison_table};
+    use crate::summary::Summary;
+
+    fn summary(under: usize, capacity_hours: f64) -> Summary {
+        Summary {
+            minutes: 600,
+            under_provisioned: Some(under),
+            under_provisioned_scheduled: Some(0),
+            capacity_hours,
+            actions: 10,
+            flaps: 1,
+        }
+    }
+
+    #[test]
+    fn the_comparison_rates_capstan_against_each_baseline_in_turn() {
+        let row = Comparison {
+            scenario: "spike".into(),
+            capstan: summary(2, 105.0),
+            baselines: vec![
+                BaselineSummary {
+                    name: "target-tracking".into(),
+                    summary: summary(8, 100.0),
+                },
+                BaselineSummary {
+                    name: "hpa".into(),
+                    summary: summary(4, 100.0),
+                },
+            ],
+        };
+        let table = comparison_table(&[row]);
+        let lines: Vec<Vec<&str>> = table
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect())
+            .collect();
+        assert_eq!(lines.len(), 5, "{table}");
+        assert_eq!(lines[0][1], "capstan");
+        assert_eq!(lines[1][1], "target-tracking");
+        assert_eq!(
+            lines[2][1..],
+            ["capstan/target-tracking", "25%", "105%", "met"]
+        );
+        assert_eq!(lines[3][1], "hpa");
+        assert_eq!(lines[4][1..], ["capstan/hpa", "50%", "105%", "NOT", "met"]);
+    }
 }
