@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 
-use capstan_policy::model::{Database, Duration, Guards, Metric, MetricQuery, Policy, Target};
+use capstan_policy::model::{
+    Database, Duration, Guards, Metric, MetricQuery, Policy, Step, Target, Threshold,
+};
 pub use capstan_policy::test_util::rule;
 use capstan_policy::test_util::{self, connections, databases, ecs_query};
 

@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use capstan_engine::{
-    Change, ClampKind, CurrentCapacity, Datapoint, Direction, GuardRequest, MetricData,
-    Observations, Recommendation, ResourceState,
+    Change, ClampKind, CurrentCapacity, Datapoint, Direction, GuardRequest, Observations,
+    Recommendation, ResourceState,
 };
 use capstan_policy::model::{
     DEFAULT_DELAY, Duration, Metric, MetricQuery, Policy, Step, Target, Threshold,
