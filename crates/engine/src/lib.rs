@@ -41,6 +41,7 @@ mod choice;
 mod clamp;
 mod decide;
 pub mod decision;
+pub mod forecast;
 pub mod guards;
 #[cfg(test)]
 mod late_data;
@@ -61,8 +62,8 @@ mod window;
 pub use capstan_policy::model;
 pub use decide::decide;
 pub use decision::{
-    Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
-    TrackEvaluation, TrackOutcome,
+    Action, Clamp, ClampKind, Decision, Explanation, ForecastEvaluation, ForecastOutcome,
+    RuleEvaluation, RuleOutcome, ScheduleWindow, TrackEvaluation, TrackOutcome,
 };
 pub use guards::{Coupling, GuardRequest, coupled, couplings};
 pub use observe::{
