@@ -213,7 +213,8 @@ pub enum ForecastOutcome {
         /// ceil(forecast / per_replica), at most `capacity.max`.
         floor: u32,
     },
-    /// No floor, and why: too little history, or no forecast for the hours ahead.
+    /// No floor, and why: too little history, a forecast too far off lately, or no forecast
+    /// for the hours ahead.
     Withheld {
         /// Why, e.g. "it has 9h of history and needs 24h".
         reason: String,

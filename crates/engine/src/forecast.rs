@@ -11,14 +11,15 @@
 //!   complete hours, made from the hours before it, against the peak that came: the sum of
 //!   the absolute errors over the sum of the peaks. The profile with the smaller recent error
 //!   forecasts; the weekly one needs a week of history before it has an error, and until it
-//!   has one the daily profile forecasts.
+//!   has one the daily profile forecasts. A profile whose recent error is above the
+//!   forecast's `max_error` (25% by default) is not trusted: the floor is withheld.
 //! - **Floor.** At `now`, the forecast is the highest of the forecasts of the hours that
 //!   `[now, now + lead]` touches, so the floor for an hour rises `lead` before it starts and
 //!   capacity is in service when it does. The floor is ceil(forecast / per_replica), at most
 //!   `capacity.max`. It only raises capacity (it is a bound, like a schedule's floor); the rules
 //!   still scale above it, and back down to it once the forecast falls.
-//! - **Withheld** with fewer than 24 hours of history, or with no forecast for the hours ahead:
-//!   the explanation says why, and the floor is `capacity.min`.
+//! - **Withheld** with fewer than 24 hours of history, a recent error above `max_error`, or no
+//!   forecast for the hours ahead: the explanation says why, and the floor is `capacity.min`.
 
 mod profile;
 
@@ -142,6 +143,15 @@ fn floor(
     now: DateTime<Utc>,
 ) -> ForecastOutcome {
     let (profile, error) = profile::best(&history.peaks, hour_of(now));
+    let max_error = forecast.max_error;
+    if let Some(error) = error.filter(|error| *error > max_error.get()) {
+        return ForecastOutcome::Withheld {
+            reason: format!(
+                "the {profile} profile's recent error of {:.0}% is above max_error {max_error}",
+                error * 100.0
+            ),
+        };
+    }
     let first = hour_of(now);
     let last = hour_of(now + forecast.lead.as_delta());
     let hours = std::iter::successors(Some(first), |hour| {

@@ -60,6 +60,8 @@ pub struct Forecast {
     pub history: Duration,
     /// How far ahead of a forecast peak the floor rises, at most a day.
     pub lead: Duration,
+    /// The largest recent error at which the forecast is trusted.
+    pub max_error: Fraction,
 }
 
 /// Default [`Forecast::history`]: 14 days, as far back as AWS predictive scaling looks.
@@ -67,6 +69,9 @@ pub const DEFAULT_FORECAST_HISTORY: Duration = Duration::from_secs(14 * 86_400);
 
 /// Default [`Forecast::lead`]: 10 minutes, a typical warm-up with a margin.
 pub const DEFAULT_FORECAST_LEAD: Duration = Duration::from_secs(600);
+
+/// Default [`Forecast::max_error`]: 25%.
+pub const DEFAULT_FORECAST_MAX_ERROR: Fraction = Fraction::QUARTER;
 
 /// Read replicas planned ahead of another policy's schedule window.
 #[derive(Debug, Clone, Serialize, Deserialize)]

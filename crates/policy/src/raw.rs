@@ -320,6 +320,11 @@ pub struct Forecast {
     /// default, `10m`.
     #[serde(default)]
     pub lead: Option<Spanned<Duration>>,
+    /// The largest recent error (over the last 24 hours, the absolute errors over the peaks)
+    /// at which the forecast is trusted: `25%` or `0.25`. Above it, the floor is withheld. By
+    /// default, `25%`.
+    #[serde(default)]
+    pub max_error: Option<Fraction>,
 }
 
 /// A recurring window that raises the capacity floor, e.g. a weekly flash sale.

@@ -12,8 +12,8 @@ use capstan_engine::{
     Recommendation, ResourceState,
 };
 use capstan_policy::model::{
-    DEFAULT_DELAY, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, Duration, Forecast, Metric,
-    MetricQuery, Policy, Step, Target, Threshold,
+    DEFAULT_DELAY, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, DEFAULT_FORECAST_MAX_ERROR,
+    Duration, Forecast, Metric, MetricQuery, Policy, Step, Target, Threshold,
 };
 use capstan_policy::test_util::{self, connections, databases, ecs_query, rule};
 use capstan_runner::memory::{LeaseTable, MemoryMetrics, MemoryState};
@@ -1066,6 +1066,7 @@ fn forecasting(service: &str) -> Policy {
             per_replica: 100.0,
             history: DEFAULT_FORECAST_HISTORY,
             lead: DEFAULT_FORECAST_LEAD,
+            max_error: DEFAULT_FORECAST_MAX_ERROR,
         }),
         ..test_util::policy(service, target(service))
     }

@@ -1,6 +1,6 @@
 use chrono::{Datelike, TimeZone as _, Timelike, Weekday};
 
-use capstan_policy::model::{Duration, Step, Threshold};
+use capstan_policy::model::{DEFAULT_FORECAST_MAX_ERROR, Duration, Step, Threshold};
 
 use super::*;
 use crate::decide;
@@ -60,6 +60,7 @@ fn forecasting() -> Policy {
         per_replica: 40.0,
         history: Duration::from_secs(14 * 86_400),
         lead: Duration::from_secs(600),
+        max_error: DEFAULT_FORECAST_MAX_ERROR,
     });
     policy
 }
@@ -214,6 +215,37 @@ fn under_a_day_of_history_the_floor_is_withheld_and_the_decision_says_why() {
             reason: "its history has not been read yet".into()
         }
     );
+}
+
+/// Requests per minute at `at` on a day of no rhythm: `daily` on even days of the month, three
+/// times it on odd ones.
+fn erratic(at: DateTime<Utc>) -> f64 {
+    daily(at) * if at.day().is_multiple_of(2) { 1.0 } else { 3.0 }
+}
+
+#[test]
+fn a_forecast_too_far_off_lately_is_withheld() {
+    let policy = forecasting();
+    let state = remembering(erratic, monday(14, 0), TimeDelta::days(4));
+    let decision = decide(
+        &policy,
+        &Observations::new(),
+        &capacity(5),
+        &state,
+        monday(14, 52),
+    );
+    let ForecastOutcome::Withheld { reason } = outcome(&decision) else {
+        panic!(
+            "a floor from an erratic history: {}",
+            decision.explanation.summary
+        );
+    };
+    assert!(
+        reason.starts_with("the daily profile's recent error of ")
+            && reason.ends_with("% is above max_error 25%"),
+        "{reason}"
+    );
+    assert_eq!(decision.desired, 5);
 }
 
 #[test]

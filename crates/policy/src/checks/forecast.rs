@@ -1,5 +1,6 @@
 //! A `forecast` names a defined metric whose period divides an hour, has a finite positive
-//! `per_replica`, a `history` of whole hours from `1d` to `14d` and a `lead` of at most `1d`.
+//! `per_replica`, a `history` of whole hours from `1d` to `14d` and a `lead` of at most `1d`
+//! (`max_error`, a fraction, checks itself while being read).
 //!
 //! Why: the forecast learns from the metric's hourly peaks, so a period that does not divide
 //! an hour would straddle them; less than a day of history cannot show a daily cycle, and
@@ -12,7 +13,10 @@
 use std::collections::BTreeMap;
 
 use super::metric_refs;
-use crate::model::{self, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, Duration, MetricQuery};
+use crate::model::{
+    self, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, DEFAULT_FORECAST_MAX_ERROR, Duration,
+    MetricQuery,
+};
 use crate::raw::{Forecast, Spanned};
 use crate::validate::Findings;
 
@@ -96,6 +100,7 @@ pub(crate) fn check(
             per_replica: per_replica.value,
             history,
             lead,
+            max_error: forecast.max_error.unwrap_or(DEFAULT_FORECAST_MAX_ERROR),
         })
     })
 }
@@ -119,14 +124,16 @@ mod tests {
             (forecast.history, forecast.lead),
             (DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD)
         );
+        assert_eq!(forecast.max_error.get(), 0.25);
         let written = valid(&with_forecast(
-            "{ metric: cpu, per_replica: 5, history: 7d, lead: 20m }",
+            "{ metric: cpu, per_replica: 5, history: 7d, lead: 20m, max_error: 40% }",
         ));
         let forecast = written.forecast.expect("a forecast");
         assert_eq!(
             (forecast.history, forecast.lead),
             (Duration::from_secs(7 * 86_400), Duration::from_secs(1_200))
         );
+        assert!((forecast.max_error.get() - 0.4).abs() < 1e-12);
     }
 
     #[test]
