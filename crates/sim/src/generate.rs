@@ -1,4 +1,4 @@
-//! The seeded scenario generator: the four standard traces, their policies, settings and
+//! The seeded scenario generator: the five standard traces, their policies, settings and
 //! READMEs, as files. The same seed always gives the same bytes (a xorshift64* generator, no
 //! external RNG). The real-world `worldcup` scenario is cut from the WorldCup98 trace by
 //! [`worldcup`].
@@ -172,7 +172,7 @@ The baselines (`scenario.json`): target tracking at 60% CPU; step scaling adding
 after 3 minutes above 70% and removing `remove` after 15 minutes below 40%.
 ";
 
-/// Every file of the four standard scenarios, by path relative to the scenarios directory.
+/// Every file of the five standard scenarios, by path relative to the scenarios directory.
 pub fn standard(seed: u64) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut add = |name: &str, trace: String, policy: String, config: String, readme: String| {
@@ -261,6 +261,32 @@ pub fn standard(seed: u64) -> BTreeMap<String, String> {
         policy("diurnal-week", 2, 80, &Floor::Forecast(0.7 * PER_UNIT)),
         config(16, PER_UNIT, 4, 2, Some(HISTORY_DAYS)),
         "# diurnal-week\n\nFourteen days from Monday 23 February 2026 00:00 UTC: the first seven are history, simulated\nbut not scored (`history_days`), so that the policy's forecast has a week to learn from; the\nscored week starts on Monday 2 March. Demand is\n`600 + A × (1 − cos(2π (hour − 3) / 24)) / 2` requests per minute (±5%): lowest at 03:00\nUTC, highest at 15:00, with A = 3,000 on weekdays and 1,800 at the weekend.\n".into(),
+    );
+
+    // weekday-rush: two weeks from Monday to Sunday, the first one history; on weekdays demand
+    // jumps fivefold within two minutes at 09:00 UTC and falls back from 17:00.
+    let mut rng = Rng::new(seed.wrapping_add(4));
+    let start = time("2026-02-23T00:00:00Z");
+    let demand: Vec<Option<f64>> = (0..14 * 1440)
+        .map(|i| {
+            let weekday = i / 1440 % 7 < 5;
+            let minute = f64::from((i % 1440) as u32) - 9.0 * 60.0; // minutes since 09:00
+            let rush = match minute {
+                m if !weekday || m < 0.0 => 0.0,
+                m if m < 2.0 => (m + 1.0) / 2.0,
+                m if m < 480.0 => 1.0,
+                m if m < 510.0 => 1.0 - (m - 480.0) / 30.0,
+                _ => 0.0,
+            };
+            Some(rng.noisy(600.0 + 2400.0 * rush, 0.05))
+        })
+        .collect();
+    add(
+        "weekday-rush",
+        csv(start, &demand, |_| false),
+        policy("weekday-rush", 2, 80, &Floor::Forecast(0.7 * PER_UNIT)),
+        config(10, PER_UNIT, 4, 2, Some(HISTORY_DAYS)),
+        "# weekday-rush\n\nFourteen days from Monday 23 February 2026 00:00 UTC: the first seven are history, simulated\nbut not scored (`history_days`), so that the policy's forecast has a week to learn from; the\nscored week starts on Monday 2 March. Demand is 600 requests per minute (±5%); on weekdays it\njumps to 3,000 within two minutes of 09:00 UTC (1,800 at 09:00, 3,000 from 09:01), holds until\n17:00 and falls back to 600 by 17:30. Weekends stay at 600. Every weekday's rush is a step no\nreactive rule can meet without missing its warm-up; the policy's forecast floor rises at 08:50.\n".into(),
     );
 
     // spike-outage: 8 hours; a spike at 03:00 for an hour; the metric is missing 03:10-03:30
@@ -377,7 +403,13 @@ mod tests {
     #[test]
     fn every_scenario_has_its_files() {
         let files = standard(DEFAULT_SEED);
-        for name in ["step-change", "flash-sale", "diurnal-week", "spike-outage"] {
+        for name in [
+            "step-change",
+            "flash-sale",
+            "diurnal-week",
+            "weekday-rush",
+            "spike-outage",
+        ] {
             for file in ["trace.csv", "scenario.json", "README.md"] {
                 assert!(
                     files.contains_key(&format!("{name}/{file}")),

@@ -15,10 +15,11 @@ fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "step-change",
     "flash-sale",
     "diurnal-week",
+    "weekday-rush",
     "spike-outage",
     "worldcup",
 ];
