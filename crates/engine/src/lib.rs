@@ -34,7 +34,8 @@
 //! implemented, and the explanation's one-sentence summary is written in `summary`. Guards that
 //! span policies (a database's connection budget, a topic's partitions, a cluster's shared
 //! room) run afterwards over all the decisions of a pass, one per module of [`guards`]: see
-//! [`decide_all()`].
+//! [`decide_all()`]. A policy's `forecast` floor is found by [`forecast`], from the history the
+//! caller keeps in the resource's state and refreshes when [`forecast::history_read`] says so.
 
 pub mod alarms;
 mod choice;
