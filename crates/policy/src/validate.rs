@@ -172,7 +172,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         None => Some(None),
     };
     let plan = replicas::check(raw, set, &queries, out);
-    let forecast = forecast::check(raw.forecast.as_ref(), &queries, out);
+    let forecast = forecast::check(raw.forecast.as_ref(), &raw.target.value, &queries, out);
     let metrics = raw
         .metrics
         .iter()

@@ -2,6 +2,8 @@
 //! `per_replica`, a `history` of whole hours from `1d` to `14d` and a `lead` of at most `1d`
 //! (`max_error`, a fraction, checks itself while being read).
 //!
+//! A forecast is not for `rds_replicas` policies.
+//!
 //! Why: the forecast learns from the metric's hourly peaks, so a period that does not divide
 //! an hour would straddle them; less than a day of history cannot show a daily cycle, and
 //! CloudWatch keeps one-minute datapoints for 15 days only; a `per_replica` of 0 divides by
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 use super::metric_refs;
 use crate::model::{
     self, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, DEFAULT_FORECAST_MAX_ERROR, Duration,
-    MetricQuery,
+    MetricQuery, Target,
 };
 use crate::raw::{Forecast, Spanned};
 use crate::validate::Findings;
@@ -24,20 +26,30 @@ const HOUR: u64 = 3_600;
 const DAY: u64 = 24 * HOUR;
 
 /// The file's forecast: `Some(None)` without one, `None` once a problem has been recorded.
-/// `queries` are the file's metrics, `None` for one whose query is invalid (reported
-/// elsewhere).
+/// `target` is the policy's; `queries` are the file's metrics, `None` for one whose query is
+/// invalid (reported elsewhere).
 pub(crate) fn check(
     forecast: Option<&Spanned<Forecast>>,
+    target: &Target,
     queries: &BTreeMap<&str, Option<MetricQuery>>,
     out: &mut Findings<'_>,
 ) -> Option<Option<model::Forecast>> {
     let Some(Spanned {
-        value: forecast, ..
+        value: forecast,
+        referenced,
     }) = forecast
     else {
         return Some(None);
     };
     let mut valid = true;
+    if matches!(target, Target::RdsReplicas { .. }) {
+        out.error_with_help(
+            *referenced,
+            "`forecast` would create read replicas without waiting for a quiet source",
+            "plan replicas ahead of a schedule window with `replicas`, which checks `quiet`",
+        );
+        valid = false;
+    }
     let metric = &forecast.metric;
     metric_refs::check(metric, queries.keys().copied(), out);
     if let Some(Some(query)) = queries.get(metric.value.as_str())
@@ -157,6 +169,22 @@ mod tests {
         assert_eq!(
             errors(&partial),
             ["15:51: `forecast.history` must be whole hours from 1d to 14d, not 1d6h30m"]
+        );
+    }
+
+    #[test]
+    fn a_forecast_on_read_replicas_is_rejected_at_the_block() {
+        let text = with_forecast("{ metric: cpu, per_replica: 5 }").replace(
+            "ecs_service: { cluster: shop, service: order-processing }",
+            "rds_replicas: { source: orders-db }",
+        );
+        let errors = errors(&text);
+        assert!(
+            errors.contains(
+                &"15:11: `forecast` would create read replicas without waiting for a quiet source"
+                    .to_owned()
+            ),
+            "{errors:?}"
         );
     }
 
