@@ -197,7 +197,7 @@ impl ForecastEvaluation {
 
 /// What a forecast came to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
+#[serde(rename_all = "snake_case")]
 pub enum ForecastOutcome {
     /// A floor from the forecast peak of the hours ahead.
     Floor {
