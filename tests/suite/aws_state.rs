@@ -104,6 +104,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         evaluations_without_data: 0,
         intent: None,
         settling: false,
+        history: None,
     };
     store
         .save(&service, "evaluation-1", &first)
@@ -121,6 +122,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         evaluations_without_data: 3,
         intent: None,
         settling: true,
+        history: None,
     };
     store
         .save(&service, "evaluation-1", &second)

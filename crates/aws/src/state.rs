@@ -7,7 +7,7 @@
 //!
 //! | Item | `pk` | `sk` | Other attributes |
 //! |---|---|---|---|
-//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, and an unconfirmed intent); `version`: the format of `memory` ([`STATE_VERSION`]); `updated_at` (RFC 3339) |
+//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, an unconfirmed intent, and a forecast's hourly history); `version`: the format of `memory` ([`STATE_VERSION`]); `updated_at` (RFC 3339) |
 //! | a resource's lease | `resource#<kind>#<identity>` | `lease` | `holder`, `acquired_at` (RFC 3339), `expires_at` (epoch seconds) |
 //! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's attempt: its request id and a number of its own), `outcome` (the evaluation's JSON), `expires_at` |
 //! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `progress` (`in_progress` or `completed`), `in_progress_until` (epoch seconds), `completed_at` (RFC 3339, once completed), `expires_at` |
@@ -897,6 +897,7 @@ mod tests {
                 to: 7,
             }),
             settling: true,
+            history: None,
         }
     }
 

@@ -11,7 +11,8 @@
 //!    holds those strictly after `now - window`, and this evaluation's own.
 //! 3. **Bounds**, which are about safety: the policy's `capacity.min` and `capacity.max`, the
 //!    floor of the open schedule windows (the highest `min` among them, never above
-//!    `capacity.max`), then the resource's own bounds (an Auto Scaling group's `MinSize` and
+//!    `capacity.max`), the floor of the policy's `forecast` (see [`crate::forecast`]), then the
+//!    resource's own bounds (an Auto Scaling group's `MinSize` and
 //!    `MaxSize`: the service rejects anything outside them, so capstan never asks for it; when
 //!    they leave no room inside the policy's bounds, the resource's win).
 //! 4. **`max_step`** per direction, relative to the current capacity.
@@ -44,7 +45,7 @@ use chrono::{DateTime, Utc};
 
 use capstan_policy::model::{Duration, MissingData, Policy, Select};
 
-use crate::decision::{Action, Clamp, ClampKind, ScheduleWindow};
+use crate::decision::{Action, Clamp, ClampKind, ForecastEvaluation, ScheduleWindow};
 use crate::observe::{CurrentCapacity, Direction, ResourceState};
 
 /// Everything the guards and bounds look at.
@@ -54,6 +55,8 @@ pub(crate) struct Limits<'a> {
     pub policy: &'a Policy,
     /// Schedule windows open now.
     pub windows: &'a [ScheduleWindow],
+    /// The policy's forecast, when it has one.
+    pub forecast: Option<&'a ForecastEvaluation>,
     /// The resource's capacity and bounds.
     pub current: &'a CurrentCapacity,
     /// The memory of earlier evaluations and changes.
@@ -200,6 +203,13 @@ fn bound(limits: &Limits<'_>, adjusted: &mut Adjusted) {
                 window.name,
                 window.closes.to_rfc3339()
             )
+        });
+    }
+    if let Some(forecast) = limits.forecast
+        && let Some(floor) = forecast.floor()
+    {
+        adjusted.raise(ClampKind::ForecastFloor, floor.min(capacity.max), || {
+            forecast.to_string()
         });
     }
     if let Some(min) = current.resource_min {

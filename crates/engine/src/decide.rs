@@ -11,6 +11,7 @@ use crate::clamp::{self, Limits};
 use crate::decision::{
     Action, Decision, Explanation, RuleEvaluation, RuleOutcome, TrackEvaluation,
 };
+use crate::forecast;
 use crate::guards::{self, GuardRequest};
 use crate::observe::{CurrentCapacity, Direction, MetricData, Observations, ResourceState};
 use crate::replicas;
@@ -51,6 +52,8 @@ use crate::window::{Periods, Reading, Verdict};
 ///   counts, for instance) have no datapoint when nothing happens.
 /// - **Schedules** (the `schedule` module): each open window raises the floor to its `min`,
 ///   with or without a rule firing.
+/// - **Forecast** ([`crate::forecast`]): the policy's `forecast`, from the history kept in
+///   `state`, raises the floor ahead of a forecast peak, or says why it does not.
 /// - **Clamps**: the winning proposal, or the current capacity when no rule fired, goes
 ///   through the bounds and guards of the `clamp` module, in the order listed there. They hold
 ///   back only the rules' part of a move, never what the bounds require, so capacity outside
@@ -131,9 +134,11 @@ pub(crate) fn decide_answering(
     let mut windows = schedule::open_windows(&policy.schedules, now);
     windows.extend(planned.as_ref().and_then(|plan| plan.window.clone()));
     let data_missing = evaluated.any_held();
+    let forecast = forecast::evaluate(policy, state.history.as_ref(), now);
     let limits = Limits {
         policy,
         windows: &windows,
+        forecast: forecast.as_ref(),
         current,
         state,
         data_missing,
@@ -180,6 +185,7 @@ pub(crate) fn decide_answering(
         retiring,
         grown: grown.as_ref(),
         shed: shed.as_ref(),
+        forecast: forecast.as_ref(),
     };
     let summary = summary(&evaluated, &choice, &adjusted.clamps, current, &answered);
     Decision {
@@ -201,6 +207,7 @@ pub(crate) fn decide_answering(
             rules,
             tracks,
             schedules: windows,
+            forecast,
             clamps: adjusted.clamps,
             summary,
         },

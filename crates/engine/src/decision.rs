@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use capstan_policy::model::{Step, Target, Threshold, TrackGoal};
 
+use crate::forecast::Profile;
 use crate::observe::{Datapoint, Direction, Share};
 
 /// The outcome of evaluating one policy.
@@ -113,6 +114,8 @@ pub struct Explanation {
     pub data_missing: bool,
     /// Open schedule windows and the floors they set.
     pub schedules: Vec<ScheduleWindow>,
+    /// The policy's forecast and the floor it set, when the policy has one.
+    pub forecast: Option<ForecastEvaluation>,
     /// Each adjustment made to the rule's proposal, in the order applied.
     pub clamps: Vec<Clamp>,
     /// Why the decision is what it is, in one sentence.
@@ -171,6 +174,82 @@ pub enum RuleOutcome {
         /// Why.
         reason: String,
     },
+}
+
+/// How a policy's `forecast` evaluated (see [`crate::forecast`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForecastEvaluation {
+    /// The metric forecast, by its name in the policy.
+    pub metric: String,
+    /// The floor it set, or why it set none.
+    pub outcome: ForecastOutcome,
+}
+
+impl ForecastEvaluation {
+    /// The floor the forecast sets, if it sets one.
+    pub fn floor(&self) -> Option<u32> {
+        match self.outcome {
+            ForecastOutcome::Floor { floor, .. } => Some(floor),
+            ForecastOutcome::Withheld { .. } => None,
+        }
+    }
+}
+
+/// What a forecast came to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForecastOutcome {
+    /// A floor from the forecast peak of the hours ahead.
+    Floor {
+        /// The forecast peak of the metric.
+        forecast: f64,
+        /// The start of the hour that peak is forecast for.
+        hour: DateTime<Utc>,
+        /// The profile it came from.
+        profile: Profile,
+        /// The profile's recent error (absolute errors over peaks, over the last 24 hours), when
+        /// there were hours to measure it on.
+        error: Option<f64>,
+        /// ceil(forecast / per_replica), at most `capacity.max`.
+        floor: u32,
+    },
+    /// No floor, and why: too little history, a forecast too far off lately, or no forecast
+    /// for the hours ahead.
+    Withheld {
+        /// Why, e.g. "it has 9h of history and needs 24h".
+        reason: String,
+    },
+}
+
+impl fmt::Display for ForecastEvaluation {
+    /// E.g. "forecast of requests 3120.0 at 15:00 UTC (weekly profile, recent error 4%) sets a
+    /// floor of 45".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.outcome {
+            ForecastOutcome::Floor {
+                forecast,
+                hour,
+                profile,
+                error,
+                floor,
+            } => {
+                write!(
+                    f,
+                    "forecast of {} {forecast:.1} at {} ({profile} profile, recent error ",
+                    self.metric,
+                    hour.format("%H:%M UTC")
+                )?;
+                match error {
+                    Some(error) => write!(f, "{:.0}%", error * 100.0)?,
+                    None => f.write_str("not yet known")?,
+                }
+                write!(f, ") sets a floor of {floor}")
+            }
+            ForecastOutcome::Withheld { reason } => {
+                write!(f, "forecast of {} withheld: {reason}", self.metric)
+            }
+        }
+    }
 }
 
 /// How one target-tracking rule evaluated.
@@ -256,6 +335,8 @@ pub enum ClampKind {
     PolicyMax,
     /// An open schedule window's floor.
     ScheduleFloor,
+    /// The floor of the policy's `forecast`, raised ahead of a forecast peak.
+    ForecastFloor,
     /// The resource's own lower bound.
     ResourceMin,
     /// The resource's own upper bound.
@@ -304,6 +385,7 @@ impl fmt::Display for ClampKind {
             Self::PolicyMin => "capacity.min",
             Self::PolicyMax => "capacity.max",
             Self::ScheduleFloor => "schedule floor",
+            Self::ForecastFloor => "forecast floor",
             Self::ResourceMin => "resource min",
             Self::ResourceMax => "resource max",
             Self::MaxStep => "max_step",

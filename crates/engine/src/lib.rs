@@ -34,13 +34,15 @@
 //! implemented, and the explanation's one-sentence summary is written in `summary`. Guards that
 //! span policies (a database's connection budget, a topic's partitions, a cluster's shared
 //! room) run afterwards over all the decisions of a pass, one per module of [`guards`]: see
-//! [`decide_all()`].
+//! [`decide_all()`]. A policy's `forecast` floor is found by [`forecast`], from the history the
+//! caller keeps in the resource's state and refreshes when [`forecast::history_read`] says so.
 
 pub mod alarms;
 mod choice;
 mod clamp;
 mod decide;
 pub mod decision;
+pub mod forecast;
 pub mod guards;
 #[cfg(test)]
 mod late_data;
@@ -61,8 +63,8 @@ mod window;
 pub use capstan_policy::model;
 pub use decide::decide;
 pub use decision::{
-    Action, Clamp, ClampKind, Decision, Explanation, RuleEvaluation, RuleOutcome, ScheduleWindow,
-    TrackEvaluation, TrackOutcome,
+    Action, Clamp, ClampKind, Decision, Explanation, ForecastEvaluation, ForecastOutcome,
+    RuleEvaluation, RuleOutcome, ScheduleWindow, TrackEvaluation, TrackOutcome,
 };
 pub use guards::{Coupling, GuardRequest, coupled, couplings};
 pub use observe::{

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use capstan_policy::model::{Duration, MetricQuery, Policy};
 
 use crate::decision::Decision;
+use crate::forecast::History;
 
 /// One value of a metric for the period starting at `timestamp`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -117,7 +118,7 @@ pub struct Recommendation {
 
 /// What capstan remembers about a resource between evaluations. [`ResourceState::after`] gives
 /// the state to store after each evaluation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResourceState {
     /// Changes capstan made, oldest first: always the latest, which starts the cooldowns, and
     /// the older ones a rate-limit period still counts.
@@ -142,6 +143,10 @@ pub struct ResourceState {
     /// took effect, not from when it was asked for.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settling: bool,
+    /// The hourly peaks of the policy's `forecast` metric, as last read: the caller refreshes
+    /// them when [`crate::forecast::history_read`] says so, and they are kept until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
 }
 
 impl ResourceState {
@@ -234,6 +239,7 @@ impl ResourceState {
             },
             intent: self.intent,
             settling,
+            history: self.history.clone(),
         }
     }
 }

@@ -256,6 +256,7 @@ fn state() -> impl Strategy<Value = ResourceState> {
                     evaluations_without_data,
                     intent: None,
                     settling: false,
+                    history: None,
                 }
             },
         )

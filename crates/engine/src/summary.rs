@@ -1,14 +1,16 @@
 //! The prose of a decision: [`Explanation::summary`](crate::Explanation::summary), one
 //! sentence saying what the rules found, which proposal was taken or why none was, every
-//! clamp, and what the replica plan and the guards' requests added.
+//! clamp, and what the replica plan, the guards' requests and the forecast added.
 
 use crate::choice::{self, Choice, Evaluated, Source};
 use crate::decision::{
-    Action, Clamp, ClampKind, RuleEvaluation, RuleOutcome, TrackEvaluation, TrackOutcome,
+    Action, Clamp, ClampKind, ForecastEvaluation, RuleEvaluation, RuleOutcome, TrackEvaluation,
+    TrackOutcome,
 };
 use crate::observe::{CurrentCapacity, Direction};
 
-/// What a decision answered besides its rules: the replica plan and the guards' requests.
+/// What a decision answered besides its rules: the replica plan, the guards' requests and the
+/// forecast.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Answered<'a> {
     /// What the replica plan found, for a policy with a plan.
@@ -20,6 +22,8 @@ pub(crate) struct Answered<'a> {
     pub grown: Option<&'a (u32, String)>,
     /// The ceiling a request set, and why, when it was below the proposal.
     pub shed: Option<&'a (u32, String)>,
+    /// The forecast and its floor, for a policy with a `forecast`.
+    pub forecast: Option<&'a ForecastEvaluation>,
 }
 
 /// The one-sentence summary: what the rules said, then every clamp, then what the decision
@@ -54,6 +58,9 @@ pub(crate) fn summary(
         } else {
             format!("{summary}; {to} asked for on request: {why}")
         };
+    }
+    if let Some(forecast) = answered.forecast {
+        summary = format!("{summary}; {forecast}");
     }
     summary
 }

@@ -128,7 +128,7 @@ pub(crate) fn recommend(
 }
 
 /// `value` rounded up to a whole unit, ignoring float noise below 1e-9, saturating.
-fn ceiling(value: f64) -> u32 {
+pub(crate) fn ceiling(value: f64) -> u32 {
     let rounded = (value - 1e-9).ceil();
     if rounded >= f64::from(u32::MAX) {
         u32::MAX

@@ -33,6 +33,8 @@ pub struct Policy {
     pub tolerance: Fraction,
     /// Windows that raise the capacity floor.
     pub schedules: Vec<Schedule>,
+    /// A floor raised ahead of forecast peaks, if any.
+    pub forecast: Option<Forecast>,
     /// Safety limits.
     pub guards: Guards,
     /// Evaluated and explained, but never acts.
@@ -46,6 +48,30 @@ pub struct Policy {
     /// For `rds_replicas` policies: replicas planned ahead of a schedule window.
     pub replicas: Option<ReplicaPlan>,
 }
+
+/// A floor raised ahead of the peaks a metric's daily and weekly profile forecasts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// The metric forecast, by the name the policy defines it under; its period divides an hour.
+    pub metric: String,
+    /// How much of the metric one unit serves, per period; finite and positive.
+    pub per_replica: f64,
+    /// How much of the metric's past is learnt from: whole hours, from 1 to 14 days.
+    pub history: Duration,
+    /// How far ahead of a forecast peak the floor rises, at most a day.
+    pub lead: Duration,
+    /// The largest recent error at which the forecast is trusted.
+    pub max_error: Fraction,
+}
+
+/// Default [`Forecast::history`]: 14 days, as far back as AWS predictive scaling looks.
+pub const DEFAULT_FORECAST_HISTORY: Duration = Duration::from_secs(14 * 86_400);
+
+/// Default [`Forecast::lead`]: 10 minutes, a typical warm-up with a margin.
+pub const DEFAULT_FORECAST_LEAD: Duration = Duration::from_secs(600);
+
+/// Default [`Forecast::max_error`]: 25%.
+pub const DEFAULT_FORECAST_MAX_ERROR: Fraction = Fraction::QUARTER;
 
 /// Read replicas planned ahead of another policy's schedule window.
 #[derive(Debug, Clone, Serialize, Deserialize)]

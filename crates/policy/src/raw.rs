@@ -94,6 +94,10 @@ pub struct PolicyFile {
     /// Recurring windows during which capacity is held at or above a floor.
     #[serde(default)]
     pub schedule: Vec<Schedule>,
+    /// A floor raised ahead of the peaks a metric's daily and weekly profile forecasts, e.g.
+    /// `{ metric: requests, per_replica: 70, lead: 10m }`. By default, none.
+    #[serde(default)]
+    pub forecast: Option<Spanned<Forecast>>,
     /// Safety limits applied to every decision.
     #[serde(default)]
     pub guards: Guards,
@@ -293,6 +297,34 @@ pub struct Track {
     /// `allowIdleConsumers`). By default, false.
     #[serde(default)]
     pub allow_idle_consumers: Option<Spanned<bool>>,
+}
+
+/// A forecast floor: the metric's hourly peaks over `history` make a daily and a weekly
+/// profile; the one with the smaller recent error forecasts the coming hours, and capacity is
+/// raised, `lead` ahead of each forecast peak, to ceil(peak / per_replica). The floor only
+/// raises capacity; the rules still scale above it and back down to it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Forecast {
+    /// Name of a metric defined under `metrics`: a total that does not depend on the capacity
+    /// serving it (requests, messages), with a period that divides an hour.
+    pub metric: Spanned<String>,
+    /// How much of the metric one unit serves, per period, as `track`'s `per_replica`: the
+    /// floor is ceil(forecast peak / per_replica).
+    pub per_replica: Spanned<f64>,
+    /// How much of the metric's past is learnt from, whole hours from `1d` to `14d`. At least
+    /// 24 hours of it must have been read before the floor acts. By default, `14d`.
+    #[serde(default)]
+    pub history: Option<Spanned<Duration>>,
+    /// How far ahead of a forecast peak the floor rises: the units' warm-up, at most `1d`. By
+    /// default, `10m`.
+    #[serde(default)]
+    pub lead: Option<Spanned<Duration>>,
+    /// The largest recent error (over the last 24 hours, the absolute errors over the peaks)
+    /// at which the forecast is trusted: `25%` or `0.25`. Above it, the floor is withheld. By
+    /// default, `25%`.
+    #[serde(default)]
+    pub max_error: Option<Fraction>,
 }
 
 /// A recurring window that raises the capacity floor, e.g. a weekly flash sale.

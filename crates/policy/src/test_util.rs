@@ -24,6 +24,7 @@ pub fn policy(name: &str, target: Target) -> Policy {
         track: Vec::new(),
         tolerance: DEFAULT_TOLERANCE,
         schedules: Vec::new(),
+        forecast: None,
         guards: Guards::default(),
         paused: false,
         priority: 0,

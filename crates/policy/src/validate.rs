@@ -10,7 +10,7 @@ use serde_saphyr::Location;
 
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, delays, grows_only, metric_refs, periods,
+    amounts, bounds, connections, databases, delays, forecast, grows_only, metric_refs, periods,
     rds_identifiers, replicas, schedules, steps, thresholds, topics, track, unique_names,
     unique_targets, version, windows,
 };
@@ -172,6 +172,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         None => Some(None),
     };
     let plan = replicas::check(raw, set, &queries, out);
+    let forecast = forecast::check(raw.forecast.as_ref(), &raw.target.value, &queries, out);
     let metrics = raw
         .metrics
         .iter()
@@ -204,6 +205,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         Some(databases),
         Some(connections),
         Some(plan),
+        Some(forecast),
     ) = (
         out.is_clean(),
         metrics,
@@ -214,6 +216,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         declared,
         connections,
         plan,
+        forecast,
     )
     else {
         return None;
@@ -235,6 +238,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
             .as_ref()
             .map_or(DEFAULT_TOLERANCE, |t| t.value),
         schedules: raw.schedule.iter().map(schedule).collect(),
+        forecast,
         guards,
         paused: raw.paused,
         priority: raw.priority,

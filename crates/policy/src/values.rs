@@ -390,6 +390,9 @@ impl Fraction {
     /// 10%, the default tolerance of target tracking.
     pub const TEN_PERCENT: Self = Self(0.1);
 
+    /// 25%, the default largest recent error a forecast floor is trusted at.
+    pub const QUARTER: Self = Self(0.25);
+
     /// `value`, if it is a finite number in `[0, 1)`.
     pub fn new(value: f64) -> Option<Self> {
         (value.is_finite() && (0.0..1.0).contains(&value)).then_some(Self(value))

@@ -27,6 +27,7 @@
 //! [`StateStore`]: ports::StateStore
 //! [`Decision`]: capstan_engine::Decision
 
+mod history;
 pub mod memory;
 mod pass;
 pub mod ports;

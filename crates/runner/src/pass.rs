@@ -14,6 +14,7 @@ use capstan_engine::{
 };
 use capstan_policy::model::{Policy, Target};
 
+use crate::history;
 use crate::ports::{CapacityControl, Lease, MetricSource, SaveError, StateStore};
 
 /// The adapters one pass reads and acts through.
@@ -185,6 +186,8 @@ pub struct Pass {
 ///    [`Ports::holder`] ([`StateStore::acquire_leases`]; a resource another evaluation holds is
 ///    not evaluated: [`Status::HeldBy`]); the capacities and remembered states of the leased
 ///    ones ([`CapacityControl::current_all`], [`StateStore::load_all`], read at once).
+///    Then, for a policy with a `forecast`, its history when an hour has passed since it was
+///    last read (see [`capstan_engine::forecast`]), kept in its state.
 /// 2. **Decide**, every policy read at once, with the cross-resource guards and the answers to
 ///    their requests: [`decide_all`]. `all` is the whole policy set, so that users of a budget
 ///    that are not evaluated in this pass are still charged for.
@@ -240,7 +243,13 @@ where
         };
     }
     let observations = read_metrics(policies, ports.metrics, now).await;
-    let assessed = assess(policies, ports, mode).await;
+    let mut assessed = assess(policies, ports, mode).await;
+    for (policy, assessment) in policies.iter().zip(&mut assessed) {
+        if let Ok(read) = &mut assessment.read {
+            let warning = history::refresh(policy, &mut read.state, ports.metrics, now).await;
+            assessment.warnings.extend(warning);
+        }
+    }
     let subjects: Vec<Subject<'_>> = policies
         .iter()
         .zip(&assessed)

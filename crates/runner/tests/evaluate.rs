@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 
 use capstan_engine::{
     Change, ClampKind, CurrentCapacity, Datapoint, Direction, GuardRequest, Observations,
     Recommendation, ResourceState,
 };
 use capstan_policy::model::{
-    DEFAULT_DELAY, Duration, Metric, MetricQuery, Policy, Step, Target, Threshold,
+    DEFAULT_DELAY, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, DEFAULT_FORECAST_MAX_ERROR,
+    Duration, Forecast, Metric, MetricQuery, Policy, Step, Target, Threshold,
 };
 use capstan_policy::test_util::{self, connections, databases, ecs_query, rule};
 use capstan_runner::memory::{LeaseTable, MemoryMetrics, MemoryState};
@@ -1050,4 +1051,80 @@ async fn changes_not_started_by_the_deadline_are_deferred_and_made_first_in_the_
     );
     assert_eq!(world.desired("s3"), 4);
     assert_eq!(world.desired("s0"), 6);
+}
+
+/// A policy on `service` with no rules that forecasts its requests, 100 a task.
+fn forecasting(service: &str) -> Policy {
+    let requests = Metric {
+        query: ecs_query(service, "RequestCount", 60),
+        delay: DEFAULT_DELAY,
+    };
+    Policy {
+        metrics: BTreeMap::from([("requests".to_owned(), requests)]),
+        forecast: Some(Forecast {
+            metric: "requests".into(),
+            per_replica: 100.0,
+            history: DEFAULT_FORECAST_HISTORY,
+            lead: DEFAULT_FORECAST_LEAD,
+            max_error: DEFAULT_FORECAST_MAX_ERROR,
+        }),
+        ..test_util::policy(service, target(service))
+    }
+}
+
+#[tokio::test]
+async fn the_forecast_history_is_read_once_an_hour_kept_in_the_state_and_raises_the_floor() {
+    let world = World::new(&["shop"], 40.0);
+    // Two days of 500 requests a minute, 900 in the noon hour.
+    let query = ecs_query("shop", "RequestCount", 60);
+    let start = now() - TimeDelta::days(2) - TimeDelta::seconds(30);
+    for minute in 0..2 * 24 * 60 {
+        let timestamp = start + TimeDelta::minutes(minute);
+        let value = if timestamp.hour() == 12 { 900.0 } else { 500.0 };
+        world
+            .metrics
+            .memory
+            .push(&query, Datapoint { timestamp, value });
+    }
+    world.metrics.memory.advance(now());
+    let policy = forecasting("shop");
+
+    let outcomes = world.evaluate(&[&policy], Mode::Act).await;
+
+    // Noon is forecast at 900 requests: 9 tasks, raised ahead of it.
+    assert_eq!(world.desired("shop"), 9, "{}", outcomes[0]);
+    let saved = world.saved("shop").expect("a saved state");
+    let history = saved.history.expect("the history is kept");
+    assert_eq!((history.read_at, history.peaks.len()), (now(), 48));
+    assert_eq!(*world.metrics.reads.lock().expect("fake port lock"), [1]);
+    // Within the hour, the history is not read again.
+    world.evaluate(&[&policy], Mode::Act).await;
+    assert_eq!(*world.metrics.reads.lock().expect("fake port lock"), [1]);
+
+    // A history that cannot be read is a warning, and the floor is withheld without one.
+    let failing = World {
+        metrics: FakeMetrics {
+            fail: true,
+            ..world.metrics
+        },
+        ..World::new(&["shop"], 40.0)
+    };
+    let outcomes = failing.evaluate(&[&policy], Mode::Act).await;
+    assert_eq!(failing.desired("shop"), 2);
+    assert_eq!(
+        outcomes[0].warnings,
+        [format!(
+            "the forecast history of {query} could not be read, so the forecast uses what it had: GetMetricData throttled"
+        )]
+    );
+    let summary = &outcomes[0]
+        .decision
+        .as_ref()
+        .expect("decided")
+        .explanation
+        .summary;
+    assert!(
+        summary.ends_with("forecast of requests withheld: its history has not been read yet"),
+        "{summary}"
+    );
 }

@@ -1,5 +1,6 @@
 //! A scenario directory: `trace.csv` (or `trace.json`), `policies/*.yaml` and `scenario.json`
-//! (the load model, the starting capacity, the warm-up and the baselines' settings).
+//! (the load model, the starting capacity, the warm-up, the days of history before the scored
+//! window and the baselines' settings).
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,9 @@ pub struct ScenarioConfig {
     pub initial_capacity: Option<u32>,
     /// Warm-up of new units, in seconds. By default, 180.
     pub warmup_secs: Option<u32>,
+    /// Days at the start of the trace that are history: simulated, so that forecasts have data
+    /// and the fleet has settled, but left out of the runs and their summaries. By default, 0.
+    pub history_days: Option<u32>,
     /// The baselines' settings.
     pub baseline: Option<BaselineConfig>,
 }
@@ -104,6 +108,7 @@ impl Scenario {
                 load: None,
                 initial_capacity: None,
                 warmup_secs: None,
+                history_days: None,
                 baseline: None,
             },
         };
@@ -134,13 +139,35 @@ impl Scenario {
         }
     }
 
-    /// Runs capstan over the scenario.
+    /// Runs capstan over the scenario, keeping the scored minutes.
     pub fn run(&self, settings: &Settings, progress: impl FnMut()) -> Vec<Run> {
-        simulate(&self.trace, &self.policies, settings, progress)
+        let mut runs = simulate(&self.trace, &self.policies, settings, progress);
+        for run in &mut runs {
+            self.score(run);
+        }
+        runs
     }
 
-    /// Runs a baseline on the first policy's resource and bounds; `capstan` is capstan's run
-    /// of it, whose schedule windows the baseline's run is marked with.
+    /// The minutes of the trace before the scored window: its first `history_days` days.
+    fn history_minutes(&self) -> usize {
+        let days = self.config.history_days.unwrap_or(0);
+        let minutes = self.trace.minutes();
+        let Some(&start) = minutes.first() else {
+            return 0;
+        };
+        let scored = start + TimeDelta::days(days.into());
+        minutes.partition_point(|at| *at < scored)
+    }
+
+    /// Drops the history's minutes from `run`.
+    fn score(&self, run: &mut Run) {
+        run.steps
+            .drain(..self.history_minutes().min(run.steps.len()));
+    }
+
+    /// Runs a baseline on the first policy's resource and bounds, keeping the scored minutes;
+    /// `capstan` is capstan's scored run of it, whose schedule windows the baseline's run is
+    /// marked with.
     pub fn run_baseline(
         &self,
         kind: BaselineKind,
@@ -160,7 +187,10 @@ impl Scenario {
             .ok_or_else(|| ScenarioError::Other("no policy".into()))?;
         let (min, max) = (policy.capacity.min, policy.capacity.max);
         let initial = settings.initial.unwrap_or(min).clamp(min, max);
-        let scheduled: Vec<bool> = capstan.steps.iter().map(|s| s.scheduled).collect();
+        // `capstan` is scored; the baseline runs over the history too.
+        let scheduled: Vec<bool> = std::iter::repeat_n(false, self.history_minutes())
+            .chain(capstan.steps.iter().map(|s| s.scheduled))
+            .collect();
         let mut controller: Box<dyn crate::baseline::Controller> = match kind {
             BaselineKind::TargetTracking => Box::new(TargetTracking {
                 target: config.target,
@@ -185,6 +215,7 @@ impl Scenario {
             progress,
         );
         run.policy = policy.name.clone();
+        self.score(&mut run);
         Ok(run)
     }
 

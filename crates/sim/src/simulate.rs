@@ -87,8 +87,8 @@ fn column(trace: &Trace, policy: &str, metric: &str) -> Option<String> {
 }
 
 /// The value a metric has at minute `at`: from its column, else from the load model (`cpu` and
-/// [`Settings::utilization`]: CPU %; `lag`: queued demand) when the trace has demand. `None` is
-/// a missing datapoint.
+/// [`Settings::utilization`]: CPU %; `lag`: queued demand; `requests`: the demand itself) when
+/// the trace has demand. `None` is a missing datapoint.
 fn metric_value(
     trace: &Trace,
     settings: &Settings,
@@ -109,6 +109,7 @@ fn metric_value(
             Some(load.cpu(demand, in_service))
         }
         "lag" => Some(lag),
+        "requests" => Some(demand),
         "conns_free" => Some(load.connections_free(demand, in_service)),
         "connections" => load.connections(in_service),
         _ => None,

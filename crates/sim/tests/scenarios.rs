@@ -15,10 +15,11 @@ fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "step-change",
     "flash-sale",
     "diurnal-week",
+    "weekday-rush",
     "spike-outage",
     "worldcup",
 ];
@@ -132,5 +133,42 @@ fn the_simulated_ingestion_delay_holds_decisions_back_by_the_metrics_delay() {
         steps[3].why.starts_with("no rule fired"),
         "minutes 2 and 3 have not landed at the end of minute 3: {}",
         steps[3].why
+    );
+}
+
+#[test]
+fn diurnal_week_is_scored_after_its_history_and_its_forecast_floor_covers_every_peak() {
+    use capstan_sim::baseline::BaselineKind;
+    use capstan_sim::scenario::Scenario;
+
+    let scenario = Scenario::load(&scenarios().join("diurnal-week"), None).expect("loads");
+    let settings = scenario.settings(None);
+    let capstan = scenario.run(&settings, || ()).remove(0);
+    let baseline = scenario
+        .run_baseline(BaselineKind::TargetTracking, &settings, &capstan, || ())
+        .expect("target tracking");
+    for run in [&capstan, &baseline] {
+        assert_eq!(run.steps.len(), 7 * 1440, "{}", run.controller);
+        assert_eq!(
+            run.steps[0].at.to_rfc3339(),
+            "2026-03-02T00:00:00+00:00",
+            "{}",
+            run.controller
+        );
+    }
+    let floored = capstan
+        .steps
+        .iter()
+        .filter(|step| step.why.contains("(weekly profile"))
+        .count();
+    assert!(
+        floored > 7 * 1400,
+        "the weekly profile forecasts: {floored}"
+    );
+    let (ours, theirs) = (scenario.summary(&capstan), scenario.summary(&baseline));
+    assert_eq!(ours.under_provisioned, Some(0));
+    assert!(
+        ours.capacity_hours <= theirs.capacity_hours,
+        "{ours:?} {theirs:?}"
     );
 }

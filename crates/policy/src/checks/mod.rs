@@ -12,6 +12,7 @@ pub(crate) mod bounds;
 pub(crate) mod connections;
 pub(crate) mod databases;
 pub(crate) mod delays;
+pub(crate) mod forecast;
 pub(crate) mod grows_only;
 pub(crate) mod metric_refs;
 pub(crate) mod periods;

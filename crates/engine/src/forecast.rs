@@ -1,0 +1,179 @@
+//! Forecast floors: a policy's `forecast` learns the hourly peaks of a metric, forecasts the
+//! coming hours from a daily or a weekly profile of them, and raises the capacity floor ahead of
+//! each forecast peak.
+//!
+//! The caller keeps the [`History`] in the resource's state and refreshes it when
+//! [`history_read`] says so (at most once an hour); the engine reads nothing itself.
+//!
+//! - **Profiles.** The daily profile forecasts an hour as the mean of the peaks of the same hour
+//!   on the last 7 days; the weekly one as the mean of the peaks of the same hour and weekday in
+//!   the weeks of history. Each profile's *recent error* is its forecast of each of the last 24
+//!   complete hours, made from the hours before it, against the peak that came: the sum of
+//!   the absolute errors over the sum of the peaks. The profile with the smaller recent error
+//!   forecasts; the weekly one needs a week of history before it has an error, and until it
+//!   has one the daily profile forecasts. A profile whose recent error is above the
+//!   forecast's `max_error` (25% by default) is not trusted: the floor is withheld.
+//! - **Floor.** At `now`, the forecast is the highest of the forecasts of the hours that
+//!   `[now, now + lead]` touches, so the floor for an hour rises `lead` before it starts and
+//!   capacity is in service when it does. The floor is ceil(forecast / per_replica), at most
+//!   `capacity.max`. It only raises capacity (it is a bound, like a schedule's floor); the rules
+//!   still scale above it, and back down to it once the forecast falls.
+//! - **Withheld** with fewer than 24 hours of history, a recent error above `max_error`, or no
+//!   forecast for the hours ahead: the explanation says why, and the floor is `capacity.min`.
+
+mod profile;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use capstan_policy::model::{Forecast, Policy};
+
+use crate::decision::{ForecastEvaluation, ForecastOutcome};
+use crate::observe::{Datapoint, ResourceState};
+use crate::read::MetricRead;
+use crate::track;
+
+pub use profile::Profile;
+
+/// How often the history is read again: hourly, as its peaks are.
+pub const REFRESH: TimeDelta = TimeDelta::hours(1);
+
+/// The history a forecast needs before the floor acts: one daily cycle.
+pub const MIN_HISTORY: TimeDelta = TimeDelta::hours(24);
+
+/// The hourly peaks of a forecast metric, as read at one time and kept in the resource's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// When it was read; read again [`REFRESH`] later.
+    pub read_at: DateTime<Utc>,
+    /// The highest datapoint of each hour, stamped with the hour's start, oldest first. Hours
+    /// without datapoints are absent.
+    pub peaks: Vec<Datapoint>,
+}
+
+impl History {
+    /// The hourly peaks of `series` (datapoints in ascending time order), read at `read_at`.
+    pub fn of(series: &[Datapoint], read_at: DateTime<Utc>) -> Self {
+        let mut peaks: Vec<Datapoint> = Vec::new();
+        for point in series {
+            let hour = hour_of(point.timestamp);
+            match peaks.last_mut() {
+                Some(last) if last.timestamp == hour => last.value = last.value.max(point.value),
+                _ => peaks.push(Datapoint {
+                    timestamp: hour,
+                    value: point.value,
+                }),
+            }
+        }
+        Self { read_at, peaks }
+    }
+
+    /// How far back it reaches from `now`: from the start of its oldest hour.
+    fn span(&self, now: DateTime<Utc>) -> TimeDelta {
+        self.peaks
+            .first()
+            .map_or(TimeDelta::zero(), |first| now - first.timestamp)
+    }
+}
+
+/// The start of the hour `at` falls in.
+fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+}
+
+/// The read that refreshes the forecast history of `policy` at `now`: `None` when the policy
+/// has no forecast, or `state` holds a history read less than [`REFRESH`] ago. It covers the
+/// forecast's `history` up to the start of the current period of its metric.
+pub fn history_read(
+    policy: &Policy,
+    state: &ResourceState,
+    now: DateTime<Utc>,
+) -> Option<MetricRead> {
+    let forecast = policy.forecast.as_ref()?;
+    if state
+        .history
+        .as_ref()
+        .is_some_and(|history| now - history.read_at < REFRESH)
+    {
+        return None;
+    }
+    let query = policy.metric(&forecast.metric);
+    let period = TimeDelta::seconds(query.period_secs.into());
+    let end = now.duration_trunc(period).ok()?;
+    let start = hour_of(end.checked_sub_signed(forecast.history.as_delta())?);
+    Some(MetricRead {
+        queries: vec![query.clone()],
+        start,
+        end,
+    })
+}
+
+/// How the policy's forecast stands at `now` with `history`: `None` without a forecast.
+pub(crate) fn evaluate(
+    policy: &Policy,
+    history: Option<&History>,
+    now: DateTime<Utc>,
+) -> Option<ForecastEvaluation> {
+    let forecast = policy.forecast.as_ref()?;
+    let outcome = match history {
+        None => ForecastOutcome::Withheld {
+            reason: "its history has not been read yet".into(),
+        },
+        Some(history) if history.span(now) < MIN_HISTORY => ForecastOutcome::Withheld {
+            reason: format!(
+                "it has {}h of history and needs {}h",
+                history.span(now).num_hours(),
+                MIN_HISTORY.num_hours()
+            ),
+        },
+        Some(history) => floor(policy, forecast, history, now),
+    };
+    Some(ForecastEvaluation {
+        metric: forecast.metric.clone(),
+        outcome,
+    })
+}
+
+/// The floor for the hours `[now, now + lead]` touches, from the profile with the smaller
+/// recent error.
+fn floor(
+    policy: &Policy,
+    forecast: &Forecast,
+    history: &History,
+    now: DateTime<Utc>,
+) -> ForecastOutcome {
+    let (profile, error) = profile::best(&history.peaks, hour_of(now));
+    let max_error = forecast.max_error;
+    if let Some(error) = error.filter(|error| *error > max_error.get()) {
+        return ForecastOutcome::Withheld {
+            reason: format!(
+                "the {profile} profile's recent error of {:.0}% is above max_error {max_error}",
+                error * 100.0
+            ),
+        };
+    }
+    let first = hour_of(now);
+    let last = hour_of(now + forecast.lead.as_delta());
+    let hours = std::iter::successors(Some(first), |hour| {
+        Some(*hour + TimeDelta::hours(1)).filter(|next| *next <= last)
+    });
+    let peak = hours
+        .filter_map(|hour| Some((hour, profile.forecast(&history.peaks, hour)?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((hour, value)) = peak else {
+        return ForecastOutcome::Withheld {
+            reason: format!("the {profile} profile has no forecast for the hours ahead"),
+        };
+    };
+    let floor = track::ceiling(value / forecast.per_replica).min(policy.capacity.max);
+    ForecastOutcome::Floor {
+        forecast: value,
+        hour,
+        profile,
+        error,
+        floor,
+    }
+}
+
+#[cfg(test)]
+mod tests;
