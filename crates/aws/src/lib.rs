@@ -77,7 +77,7 @@ pub use rate::RateLimits;
 pub use rds::RdsReplicas;
 pub use sns::Topic;
 pub use sqs::Queue;
-pub use state::{DynamoStateStore, create_table};
+pub use state::{DynamoStateStore, LoggedEvaluation, create_table};
 
 /// The longest one AWS call may take, retries included: after it, the call fails as timed out.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);

@@ -57,6 +57,8 @@
 pub mod batch;
 mod decision_log;
 
+pub use decision_log::LoggedEvaluation;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

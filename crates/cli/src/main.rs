@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod alarms;
 mod backtest;
+mod history;
 mod plan;
 mod scenarios;
 mod schema;
@@ -43,6 +44,8 @@ enum Command {
     /// Replay the policies (and a proposed set) over the last days of CloudWatch history with a
     /// simulated fleet, beside the capacity that really ran.
     Backtest(backtest::Args),
+    /// Print the evaluator's decisions from its decision log, newest first, per resource.
+    History(history::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema => schema::run(),
         Command::Simulate(args) => simulate::run(&args),
         Command::Backtest(args) => backtest::run(&args),
+        Command::History(args) => history::run(&args),
         Command::Scenarios(args) => scenarios::run(&args),
         Command::Alarms(args) => return alarms::run(&args),
         Command::Plan(args) => return plan::run(&args),

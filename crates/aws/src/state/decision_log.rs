@@ -1,5 +1,5 @@
-//! Reading a resource's decision log back: the capacity each evaluation found, for a backtest
-//! of a resource that publishes no capacity metrics.
+//! Reading a resource's decision log back: for `capstan history`, and for a backtest of a
+//! resource that publishes no capacity metrics.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -9,17 +9,35 @@ use capstan_engine::model::Target;
 use super::{DynamoStateStore, PARTITION_KEY, SORT_KEY};
 use crate::error::AwsError;
 
+/// One logged evaluation of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvaluation {
+    /// When it evaluated.
+    pub at: DateTime<Utc>,
+    /// The evaluator's attempt that logged it (its request id and a number of its own).
+    pub evaluator: String,
+    /// The evaluation's outcome as the evaluator logged it (the runner's `Outcome` in JSON).
+    pub outcome: serde_json::Value,
+}
+
+impl LoggedEvaluation {
+    /// The capacity the evaluation found (its decision's `current`), if it made a decision.
+    pub fn current(&self) -> Option<u32> {
+        let current = self.outcome["decision"]["current"].as_u64()?;
+        u32::try_from(current).ok()
+    }
+}
+
 impl DynamoStateStore {
-    /// The capacity each logged evaluation of `target` from `start` to `end` found (the
-    /// decision's `current`), in time order, with a paged `Query` of the resource's
-    /// `decision#` entries. Entries without a decision (the resource could not be read) are
-    /// left out; an entry whose outcome cannot be read is an error naming it.
-    pub async fn logged_capacity(
+    /// The logged evaluations of `target` from `start` (inclusive) to `end` (exclusive), in time
+    /// order, with a paged, consistent `Query` of the resource's `decision#` entries. An entry
+    /// whose time or outcome cannot be read is an error naming it.
+    pub async fn decision_log(
         &self,
         target: &Target,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, u32)>, AwsError> {
+    ) -> Result<Vec<LoggedEvaluation>, AwsError> {
         const OPERATION: &str = "dynamodb:Query";
         let (key, item_name) = self.resource_key(target, "");
         let partition = key.get(PARTITION_KEY).cloned();
@@ -63,21 +81,39 @@ impl DynamoStateStore {
                     ));
                 }
             };
-            let at = sort_key
-                .split('#')
-                .nth(1)
+            let mut parts = sort_key.splitn(3, '#').skip(1);
+            let at = parts
+                .next()
                 .and_then(|time| DateTime::parse_from_rfc3339(time).ok())
                 .ok_or_else(|| malformed(format!("`{sort_key}` holds no time")))?;
+            let evaluator = parts.next().unwrap_or_default().to_owned();
             let Some(AttributeValue::S(outcome)) = item.get("outcome") else {
                 return Err(malformed(format!("`{sort_key}` has no outcome")));
             };
-            let outcome: serde_json::Value = serde_json::from_str(outcome)
+            let outcome = serde_json::from_str(outcome)
                 .map_err(|error| malformed(format!("`{sort_key}`'s outcome: {error}")))?;
-            let current = outcome["decision"]["current"].as_u64();
-            if let Some(current) = current.and_then(|c| u32::try_from(c).ok()) {
-                found.push((at.with_timezone(&Utc), current));
-            }
+            found.push(LoggedEvaluation {
+                at: at.with_timezone(&Utc),
+                evaluator,
+                outcome,
+            });
         }
         Ok(found)
+    }
+
+    /// The capacity each logged evaluation of `target` from `start` to `end` found, in time
+    /// order ([`Self::decision_log`]); evaluations without a decision (the resource could not
+    /// be read) are left out.
+    pub async fn logged_capacity(
+        &self,
+        target: &Target,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u32)>, AwsError> {
+        let log = self.decision_log(target, start, end).await?;
+        Ok(log
+            .iter()
+            .filter_map(|entry| Some((entry.at, entry.current()?)))
+            .collect())
     }
 }
