@@ -3,9 +3,9 @@
 # simulated minute at a time, in two sections. First the real evaluator Lambda (its binary run as
 # Lambda runs it, against a Runtime API of the demo's own): a CPU spike, a flash sale, and a read
 # replica created ahead of the sale and retired after it. Then Kafka: consumers held at their topic's partitions while their lag
-# grows, and the topic's partitions grown for them, by the runner in process. No emulator
-# implements MSK's topic operations, so that section's Kafka client is mocked in process
-# (aws-smithy-mocks); everything else is moto.
+# grows, the topic's partitions grown for them, and the cluster's brokers grown as they run hot,
+# by the runner in process. No emulator implements MSK's topic and broker-count operations, so
+# that section's Kafka client is mocked in process (aws-smithy-mocks); everything else is moto.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh --demo

@@ -12,13 +12,16 @@
 //! stamped with the simulated time, printing each decision, and the source's replicas whenever
 //! they change.
 //!
-//! **Kafka: partitions grown with the consumers.** The runner in process (the pass the
-//! evaluator runs, acting) over the shipped `order-events-topic` policy and its consumers,
-//! `order-fulfilment`. The consumers' ECS service, their lag metric and the state table are in
-//! moto; MSK's topic operations are in no emulator, so the Kafka client is mocked in process
-//! with `aws-smithy-mocks` ([`capstan_tests::msk_mock`]). As lag jumps, the consumers are held
-//! at the topic's partitions, the topic's policy is asked for more and grows the topic in the
-//! same pass, and the consumers follow the next minute; the partitions never decrease.
+//! **Kafka: partitions grown with the consumers, brokers with the load.** The runner in process
+//! (the pass the evaluator runs, acting) over the shipped `order-events-topic` policy, its
+//! consumers, `order-fulfilment`, and the cluster's brokers, `orders-brokers`. The consumers'
+//! ECS service, their lag and the brokers' CPU metrics and the state table are in moto; MSK's
+//! topic and broker-count operations are in no emulator, so the Kafka client is mocked in
+//! process with `aws-smithy-mocks` ([`capstan_tests::msk_mock`]). As lag jumps, the consumers
+//! are held at the topic's partitions, the topic's policy is asked for more and grows the topic
+//! in the same pass, and the consumers follow the next minute; the partitions never decrease.
+//! As the brokers run hot, three more are asked for (one per Availability Zone), the cluster is
+//! busy while MSK adds them, and the topic's partition room grows once they are in.
 //!
 //! Run it with `scripts/demo.sh`.
 
@@ -31,10 +34,11 @@ use serde_json::{Value, json};
 use capstan_aws::Aws;
 use capstan_policy::PolicySet;
 use capstan_policy::model::{Duration, Policy, ReplicaPlan, Target};
+use capstan_runner::ports::CapacityControl as _;
 use capstan_runner::{Limits, Mode, Ports, evaluate};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
-use capstan_tests::msk_mock::{self, MockedTopic};
+use capstan_tests::msk_mock::{self, MockedCluster};
 
 /// The example policies the demo runs.
 const POLICIES: [&str; 4] = [
@@ -47,10 +51,12 @@ const POLICIES: [&str; 4] = [
 /// The DynamoDB table both sections keep capstan's state in.
 const TABLE: &str = "capstan-demo-state";
 
-/// The Kafka section's policies: the consumers of a topic, and the topic's policy, in that order.
-const KAFKA_POLICIES: [&str; 2] = [
+/// The Kafka section's policies: the consumers of a topic, the topic's policy and its cluster's
+/// brokers' policy, in that order.
+const KAFKA_POLICIES: [&str; 3] = [
     "policies/order-fulfilment.yaml",
     "policies/order-events-topic.yaml",
+    "policies/orders-brokers.yaml",
 ];
 
 /// The consumers' tasks at the start: as many as the steady lag asks for.
@@ -303,7 +309,7 @@ async fn kafka(config: &aws_config::SdkConfig) {
     let root = workspace_root();
     let set = PolicySet::load(&KAFKA_POLICIES.map(|path| root.join(path)))
         .unwrap_or_else(|report| panic!("{report}"));
-    let [consumers, topic] = set.policies() else {
+    let [consumers, topic, brokers] = set.policies() else {
         unreachable!("one policy per file")
     };
     let (
@@ -316,26 +322,32 @@ async fn kafka(config: &aws_config::SdkConfig) {
     else {
         unreachable!("a topic policy and its consumers' ECS service")
     };
-    let msk = MockedTopic::new(cluster_arn, name, topic.capacity.min);
+    let msk = MockedCluster::new(cluster_arn, name, topic.capacity.min);
     let first = msk.partitions();
     fleet::steady_ecs_service(&ecs, cluster, service, CONSUMERS).await;
     let aws = Aws::new(config, TABLE).with_kafka(msk.client());
 
-    print_kafka_scene(consumers, topic, first);
+    print_kafka_scene(consumers, topic, brokers, first);
 
     let trace = lag_trace();
     let minutes = Minutes::before_now(trace.len(), shared_delay(&set));
     let lag = metric_id(consumers, "lag");
+    let broker_cpu = metric_id(brokers, "broker_cpu");
     let all: Vec<&Policy> = set.policies().iter().collect();
     let (names, widths) = columns(set.policies());
     println!(
-        "\nminute     lag  tasks  partitions  {}",
+        "\nminute     lag  cpu%  tasks  partitions  room  brokers  {}",
         row(&names, &widths)
     );
     let (mut partitions, mut most_tasks) = (first, 0u32);
+    let first_room = partition_room(&aws, topic).await;
+    let mut room = first_room;
     for (minute, value) in trace.iter().enumerate() {
         let minute = minute as i64;
+        msk.advance();
+        let cpu = broker_cpu_at(*value);
         fleet::put_metric(&cloudwatch, &lag, &[(minutes.start(minute), *value)]).await;
+        fleet::put_metric(&cloudwatch, &broker_cpu, &[(minutes.start(minute), cpu)]).await;
         let holder = format!("capstan-demo-kafka-{minute}");
         let ports = Ports {
             metrics: aws.cloudwatch(),
@@ -356,39 +368,83 @@ async fn kafka(config: &aws_config::SdkConfig) {
             u32::try_from(fleet::ecs_desired(&ecs, cluster, service).await).expect("a task count");
         most_tasks = most_tasks.max(tasks);
         let answer = serde_json::to_value(&pass).expect("a pass as JSON");
-        let leading = format!("{minute:>6}  {value:>6.0}  {tasks:>5}  {partitions:>10}");
+        room = partition_room(&aws, topic).await;
+        let broker_cell = match msk.brokers() {
+            (count, Some(to)) => format!("{count} -> {to}"),
+            (count, None) => count.to_string(),
+        };
+        let leading = format!(
+            "{minute:>6}  {value:>6.0}  {cpu:>4.0}  {tasks:>5}  {partitions:>10}  {room:>4}  {broker_cell:>7}"
+        );
         print_minute(&leading, &answer, set.policies(), &widths);
+        if let Some(busy) = busy(&answer, &brokers.name) {
+            println!("        {}: busy: {busy}", brokers.name);
+        }
         for request in &pass.requests {
             println!("        request: {request}");
         }
     }
 
+    let (broker_count, update) = msk.brokers();
     println!(
         "\n{name}: {first} -> {partitions} partitions (UpdateTopic, mocked), never fewer; \
-         {service}: at most {most_tasks} tasks"
+         {service}: at most {most_tasks} tasks; {}: {} -> {broker_count} brokers \
+         (UpdateBrokerCount, mocked, followed to its end), the topic's room {first_room} -> {room} \
+         partitions",
+        brokers.name,
+        msk_mock::BROKERS,
     );
     assert!(
         partitions > first && most_tasks > first,
         "the demo should show the partitions grown ({first} -> {partitions}) and the consumers \
          above the topic's first {first} partitions (at most {most_tasks} tasks)"
     );
+    assert!(
+        broker_count > msk_mock::BROKERS && update.is_none() && room > first_room,
+        "the demo should show the brokers grown to the end of MSK's operation ({} -> \
+         {broker_count}, {update:?} in progress) and the topic's room with them ({first_room} -> \
+         {room})",
+        msk_mock::BROKERS
+    );
 }
 
-/// The Kafka section's heading, what is mocked, and its two policies.
-fn print_kafka_scene(consumers: &Policy, topic: &Policy, partitions: u32) {
+/// The brokers' CPU in a minute of `lag`: 40% at rest, rising with the backlog they serve.
+fn broker_cpu_at(lag: f64) -> f64 {
+    (40.0 + lag / 1_000.0).min(95.0)
+}
+
+/// The most partitions `topic` may have under MSK's partitions-per-broker limit, as capstan's
+/// adapter reads it from the (mocked) cluster.
+async fn partition_room(aws: &Aws, topic: &Policy) -> u32 {
+    let capacity = aws
+        .current(&topic.target)
+        .await
+        .unwrap_or_else(|error| panic!("reading {}: {error}", topic.name));
+    capacity
+        .resource_max
+        .expect("a topic's room under the partitions-per-broker limit")
+}
+
+/// The Kafka section's heading, what is mocked, and its three policies.
+fn print_kafka_scene(consumers: &Policy, topic: &Policy, brokers: &Policy, partitions: u32) {
     println!(
-        "\n\nKafka: partitions grown with the consumers\n\n\
-         MSK topic operations: no emulator implements them (moto answers DescribeTopic, ListTopics \
-         and\nUpdateTopic with 500), so the Kafka API here is answered in process by \
-         aws-smithy-mocks, shaped\nafter the MSK API reference; everything else is moto. The \
-         capstan runner also runs in process:\nthe evaluator's pass, acting, once per simulated \
-         minute.\n"
+        "\n\nKafka: partitions grown with the consumers, brokers with the load\n\n\
+         MSK topic and broker-count operations: no emulator implements them (moto answers \
+         DescribeTopic,\nListTopics, UpdateTopic and UpdateBrokerCount with 500), so the Kafka \
+         API here is answered in\nprocess by aws-smithy-mocks, shaped after the MSK API \
+         reference; a broker-count update keeps the\ncluster UPDATING for {} minutes. Everything \
+         else is moto. The capstan runner also runs in process:\nthe evaluator's pass, acting, \
+         once per simulated minute.\n",
+        msk_mock::BROKER_UPDATE_MINUTES,
     );
     let (other, other_partitions) = msk_mock::OTHER_TOPIC;
     println!(
         "{}, {CONSUMERS} tasks in moto\n  {:<22} consumers of the topic: one task per \
          1,000 messages of lag,\n  {:<22} `topic: {}`\n{}\n  {:<22} mocked: ACTIVE, {} {} \
-         brokers; the topic has {partitions} partitions, {other} {other_partitions}",
+         brokers; the topic has {partitions} partitions, {other} {other_partitions}\n{}\n  {:<22} \
+         three brokers more when broker CPU is above 60% for 5 minutes (cpu%)\n\n\
+         room: the topic's most partitions under MSK's partitions-per-broker limit, as capstan \
+         reads it",
         policy_line(consumers),
         "",
         "",
@@ -397,6 +453,8 @@ fn print_kafka_scene(consumers: &Policy, topic: &Policy, partitions: u32) {
         "",
         msk_mock::BROKERS,
         msk_mock::BROKER_TYPE,
+        policy_line(brokers),
+        "",
     );
 }
 
@@ -594,6 +652,15 @@ fn describe(answer: &Value, policies: &[Policy]) -> (Vec<String>, Vec<String>) {
         }
     }
     (cells, notes)
+}
+
+/// Why `policy`'s resource was busy in a pass, if it was.
+fn busy<'a>(answer: &'a Value, policy: &str) -> Option<&'a str> {
+    answer["outcomes"]
+        .as_array()?
+        .iter()
+        .find(|o| o["policy"] == policy)?["decision"]["busy"]
+        .as_str()
 }
 
 /// Whether the evaluator applied a change for `policy`.
