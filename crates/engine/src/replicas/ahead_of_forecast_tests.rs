@@ -6,6 +6,7 @@ use capstan_policy::model::{
     Forecast, Policy, ReplicaPlan, Target, Threshold,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
+use proptest::prelude::*;
 
 use crate::decide::decide;
 use crate::decision::{Action, ClampKind, Decision};
@@ -180,4 +181,22 @@ fn while_the_forecast_is_withheld_replicas_are_neither_created_nor_retired() {
         "{}",
         kept.explanation.summary
     );
+}
+
+proptest! {
+    /// Whatever the time of day, the replicas there are and the source's load, the plan never
+    /// asks for more than capacity.max, and never creates a replica while the source is busy.
+    #[test]
+    fn never_above_max_and_never_from_a_busy_source(
+        minutes in 0i64..(24 * 60),
+        current in 0u32..5,
+        cpu in 0u32..100,
+    ) {
+        let time = at(0, 0) + TimeDelta::minutes(minutes) + TimeDelta::seconds(30);
+        let decided = decision(time, current, f64::from(cpu), 3);
+        prop_assert!(decided.desired <= 3_u32.max(current));
+        if cpu >= 40 {
+            prop_assert!(decided.desired <= current, "{decided:#?}");
+        }
+    }
 }

@@ -132,10 +132,10 @@ fn schedule(
         out.error_with_help(
             at,
             format!(
-                "`ahead_of` is `{}`, not `<policy>/<schedule>`",
+                "`ahead_of` is `{}`, neither `<policy>/<schedule>` nor `forecast`",
                 plan.ahead_of.value
             ),
-            "name the window, e.g. `storefront/flash-sale`",
+            "name the window, e.g. `storefront/flash-sale`, or write `forecast`",
         );
         return None;
     };
