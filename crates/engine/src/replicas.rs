@@ -24,7 +24,8 @@
 //!   decision, which the evaluator alerts on. If the source is never quiet before the window
 //!   opens or the peak's hour starts, every decision until then says so, and every one after
 //!   says it was not quiet before it began.
-//! - **Retired.** Outside the plan's windows, the plan proposes `capacity.min` replicas
+//! - **Retired.** Outside the plan's windows (for a forecast: when no forecast peak in the span
+//!   needs a replica), the plan proposes `capacity.min` replicas
 //!   (`replicas.retire`) whenever no scale-out rule asks for more, so the replicas made for the
 //!   window go once it has closed and `retire_after` has passed, at the pace `cooldown.in` and
 //!   `max_step.in` allow, and never while a metric the policy reads is unavailable or a
@@ -35,7 +36,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use capstan_policy::model::{AheadOf, Condition, MissingData, Policy, ReplicaPlan, Schedule};
+use capstan_policy::model::{
+    AHEAD_OF_FORECAST, AheadOf, Condition, MissingData, Policy, ReplicaPlan, Schedule,
+};
 
 use crate::decision::{Clamp, ClampKind, ForecastEvaluation, ForecastOutcome, ScheduleWindow};
 use crate::observe::{Direction, MetricData, Observations};
@@ -66,7 +69,7 @@ enum Stance {
 
 /// The replicas a plan wants, and for what.
 struct Wanted {
-    /// The replicas wanted, within `capacity.max`.
+    /// The replicas wanted, before `capacity.max`.
     count: u32,
     /// What they are for, e.g. `storefront/sale` or `the forecast peak at 14:00 UTC`.
     peak: String,
@@ -90,7 +93,7 @@ pub(crate) fn plan(
     let plan = policy.replicas.as_ref()?;
     let name = match &plan.ahead_of {
         AheadOf::Schedule { name, .. } => name.as_str(),
-        AheadOf::Forecast => "forecast",
+        AheadOf::Forecast => AHEAD_OF_FORECAST,
     };
     let stance = match &plan.ahead_of {
         AheadOf::Schedule {
