@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 
 use capstan_aws::Aws;
 use capstan_policy::PolicySet;
-use capstan_policy::model::{Duration, Policy, ReplicaPlan, Target};
+use capstan_policy::model::{AheadOf, Duration, Policy, ReplicaPlan, Target};
 use capstan_runner::ports::CapacityControl as _;
 use capstan_runner::{Limits, Mode, Ports, evaluate};
 use capstan_tests::fleet::{self, MetricId};
@@ -199,8 +199,11 @@ async fn main() {
         .iter()
         .find_map(|policy| policy.replicas.as_ref())
         .expect("the replica policy's plan");
+    let AheadOf::Schedule { name, schedule, .. } = &plan.ahead_of else {
+        panic!("the replica plan is ahead of the sale: {plan:?}");
+    };
     assert_eq!(
-        (plan.ahead_of.as_str(), plan.schedule.duration.to_string()),
+        (name.as_str(), schedule.duration.to_string()),
         ("storefront-flash-sale/flash-sale", SALE_LASTS.to_owned()),
         "the plan is ahead of the moved sale"
     );
@@ -511,14 +514,20 @@ fn print_moves(
     for ((file, pointer, new), old) in moves.iter().zip(replaced) {
         println!("  {file:<28} {pointer:<22} {old} -> {new}");
     }
+    let AheadOf::Schedule {
+        schedule, count, ..
+    } = &plan.ahead_of
+    else {
+        panic!("the replica plan is ahead of the sale: {plan:?}");
+    };
     let minutes = |duration: &Duration| duration.as_delta().num_minutes();
-    let until = SALE_OPENS + minutes(&plan.schedule.duration) + minutes(&plan.retire_after);
+    let until = SALE_OPENS + minutes(&schedule.duration) + minutes(&plan.retire_after);
     let quiet = plan.quiet.as_ref().expect("a quiet condition");
     println!(
         "\n{REPLICAS} wants {} replica from minute {} ({} before the sale) to minute {until} ({} \
          after it).\nIt is created once {source}'s CPU (db%) has been {} for {} datapoints, and \
          retired after\nminute {until} as soon as cooldown.in and stabilization.in allow.",
-        plan.count,
+        count,
         SALE_OPENS - minutes(&plan.lead),
         plan.lead,
         plan.retire_after,

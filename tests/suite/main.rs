@@ -17,6 +17,7 @@ mod aws_state;
 mod cloudwatch_bridge;
 mod evaluator_e2e;
 mod forecast_e2e;
+mod forecast_replicas_e2e;
 mod malformed_answers;
 mod proof;
 mod state_coordination;

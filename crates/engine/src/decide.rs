@@ -53,7 +53,8 @@ use crate::window::{Periods, Reading, Verdict};
 /// - **Schedules** (the `schedule` module): each open window raises the floor to its `min`,
 ///   with or without a rule firing.
 /// - **Forecast** ([`crate::forecast`]): the policy's `forecast`, from the history kept in
-///   `state`, raises the floor ahead of a forecast peak, or says why it does not.
+///   `state`, raises the floor ahead of a forecast peak, or says why it does not; on an
+///   `rds_replicas` policy it does so through the replica plan, which waits for a quiet source.
 /// - **Clamps**: the winning proposal, or the current capacity when no rule fired, goes
 ///   through the bounds and guards of the `clamp` module, in the order listed there. They hold
 ///   back only the rules' part of a move, never what the bounds require, so capacity outside
@@ -130,15 +131,26 @@ pub(crate) fn decide_answering(
         current: current.desired,
     };
     let choice = Choice::of(&evaluated);
-    let planned = replicas::plan(policy, observations, current.desired, now);
+    let forecast = forecast::evaluate(policy, state.history.as_ref(), now);
+    let planned = replicas::plan(
+        policy,
+        observations,
+        forecast.as_ref(),
+        current.desired,
+        now,
+    );
     let mut windows = schedule::open_windows(&policy.schedules, now);
     windows.extend(planned.as_ref().and_then(|plan| plan.window.clone()));
     let data_missing = evaluated.any_held();
-    let forecast = forecast::evaluate(policy, state.history.as_ref(), now);
+    // A replica plan ahead of the forecast takes its floor, waiting for a quiet source.
+    let ahead_of_forecast = policy
+        .replicas
+        .as_ref()
+        .is_some_and(|plan| plan.is_ahead_of_forecast());
     let limits = Limits {
         policy,
         windows: &windows,
-        forecast: forecast.as_ref(),
+        forecast: forecast.as_ref().filter(|_| !ahead_of_forecast),
         current,
         state,
         data_missing,

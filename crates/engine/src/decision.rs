@@ -210,7 +210,8 @@ pub enum ForecastOutcome {
         /// The profile's recent error (absolute errors over peaks, over the last 24 hours), when
         /// there were hours to measure it on.
         error: Option<f64>,
-        /// ceil(forecast / per_replica), at most `capacity.max`.
+        /// ceil(forecast / per_replica) (less one for an `rds_replicas` policy's source), at
+        /// most `capacity.max`.
         floor: u32,
     },
     /// No floor, and why: too little history, a forecast too far off lately, or no forecast

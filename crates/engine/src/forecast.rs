@@ -18,6 +18,10 @@
 //!   capacity is in service when it does. The floor is ceil(forecast / per_replica), at most
 //!   `capacity.max`. It only raises capacity (it is a bound, like a schedule's floor); the rules
 //!   still scale above it, and back down to it once the forecast falls.
+//! - **Read replicas.** On an `rds_replicas` policy the forecast serves its replica plan
+//!   (`ahead_of: forecast`, see the `replicas` module), which waits for a quiet source: it
+//!   looks from `retire_after` before now to the plan's `lead` after, and its floor is the
+//!   replicas wanted, ceil(forecast / per_replica) less one for the source.
 //! - **Withheld** with fewer than 24 hours of history, a recent error above `max_error`, or no
 //!   forecast for the hours ahead: the explanation says why, and the floor is `capacity.min`.
 
@@ -26,7 +30,7 @@ mod profile;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use capstan_policy::model::{Forecast, Policy};
+use capstan_policy::model::{Forecast, Policy, Target};
 
 use crate::decision::{ForecastEvaluation, ForecastOutcome};
 use crate::observe::{Datapoint, ResourceState};
@@ -126,7 +130,7 @@ pub(crate) fn evaluate(
                 MIN_HISTORY.num_hours()
             ),
         },
-        Some(history) => floor(policy, forecast, history, now),
+        Some(history) => floor(policy, forecast, history, now, span(policy, forecast, now)),
     };
     Some(ForecastEvaluation {
         metric: forecast.metric.clone(),
@@ -134,13 +138,42 @@ pub(crate) fn evaluate(
     })
 }
 
-/// The floor for the hours `[now, now + lead]` touches, from the profile with the smaller
-/// recent error.
+/// The times whose hours the forecast looks at from `now`: `[now, now + forecast.lead]`, or for
+/// a replica plan ahead of the forecast `[now - retire_after, now + replicas.lead]`, so that the
+/// replicas are wanted `lead` before a peak's hour and kept `retire_after` after it.
+fn span(
+    policy: &Policy,
+    forecast: &Forecast,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    match &policy.replicas {
+        Some(plan) if plan.is_ahead_of_forecast() => (
+            now - plan.retire_after.as_delta(),
+            now + plan.lead.as_delta(),
+        ),
+        _ => (now, now + forecast.lead.as_delta()),
+    }
+}
+
+/// The units a forecast `value` needs: ceil(value / per_replica), less the source for read
+/// replicas (it serves as one), at most `capacity.max`.
+fn units(policy: &Policy, forecast: &Forecast, value: f64) -> u32 {
+    let units = track::ceiling(value / forecast.per_replica);
+    let units = match policy.target {
+        Target::RdsReplicas { .. } => units.saturating_sub(1),
+        _ => units,
+    };
+    units.min(policy.capacity.max)
+}
+
+/// The floor for the hours `(from, to)` touches, from the profile with the smaller recent error
+/// at `now`.
 fn floor(
     policy: &Policy,
     forecast: &Forecast,
     history: &History,
     now: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> ForecastOutcome {
     let (profile, error) = profile::best(&history.peaks, hour_of(now));
     let max_error = forecast.max_error;
@@ -152,8 +185,8 @@ fn floor(
             ),
         };
     }
-    let first = hour_of(now);
-    let last = hour_of(now + forecast.lead.as_delta());
+    let first = hour_of(from);
+    let last = hour_of(to);
     let hours = std::iter::successors(Some(first), |hour| {
         Some(*hour + TimeDelta::hours(1)).filter(|next| *next <= last)
     });
@@ -165,7 +198,7 @@ fn floor(
             reason: format!("the {profile} profile has no forecast for the hours ahead"),
         };
     };
-    let floor = track::ceiling(value / forecast.per_replica).min(policy.capacity.max);
+    let floor = units(policy, forecast, value);
     ForecastOutcome::Floor {
         forecast: value,
         hour,

@@ -36,6 +36,8 @@
 //! room) run afterwards over all the decisions of a pass, one per module of [`guards`]: see
 //! [`decide_all()`]. A policy's `forecast` floor is found by [`forecast`], from the history the
 //! caller keeps in the resource's state and refreshes when [`forecast::history_read`] says so.
+//! On an `rds_replicas` policy it is the floor of the replica plan (`ahead_of: forecast`, in the
+//! private `replicas` module), which waits for a quiet source.
 
 pub mod alarms;
 mod choice;

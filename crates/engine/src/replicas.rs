@@ -1,10 +1,20 @@
 //! Read replicas planned ahead of need: the `replicas` plan of an `rds_replicas` policy.
 //!
-//! A plan names another policy's schedule window (`ahead_of`), a `lead` time, a `count` and a
-//! `retire_after` time. Around each occurrence of the window, opening at `O` and closing at
-//! `C`, the plan holds a floor of `count` replicas from `O - lead` to `C + retire_after`; it
-//! joins the policy's open schedule windows, named `replicas ahead of <policy>/<schedule>`, so
-//! the usual bounds and clamps apply to it.
+//! A plan is ahead of another policy's schedule window or of the policy's own forecast peaks
+//! (`ahead_of`), with a `lead` time and a `retire_after` time.
+//!
+//! - **Ahead of a schedule window** (`<policy>/<schedule>`, with a `count`): around each
+//!   occurrence of the window, opening at `O` and closing at `C`, the plan holds a floor of
+//!   `count` replicas from `O - lead` to `C + retire_after`.
+//! - **Ahead of the forecast** (`ahead_of: forecast`): the policy's forecast (see
+//!   [`crate::forecast`]) looks over the hours from `retire_after` before now to `lead` after
+//!   it, and the plan holds a floor of the replicas its highest forecast peak needs,
+//!   ceil(peak / per_replica) less one for the source, from `lead` before that peak's hour to
+//!   `retire_after` after it. While the forecast is withheld the plan neither creates nor
+//!   retires replicas.
+//!
+//! Either way the floor joins the policy's open schedule windows, named `replicas ahead of
+//! <policy>/<schedule>` or `replicas ahead of forecast`, so the usual bounds and clamps apply.
 //!
 //! - **Only while the source is quiet.** With a `quiet` condition (e.g. source CPU below 40 for
 //!   10 minutes), the floor rises above the replicas that exist only while the condition holds
@@ -12,8 +22,10 @@
 //!   floor stays at the replicas there are, and the decision records a
 //!   [`ClampKind::ResourceBusy`] clamp from `count` down to that value, saying why: a blocked
 //!   decision, which the evaluator alerts on. If the source is never quiet before the window
-//!   opens, every decision until then says so.
-//! - **Retired.** Outside the plan's windows, the plan proposes `capacity.min` replicas
+//!   opens or the peak's hour starts, every decision until then says so, and every one after
+//!   says it was not quiet before it began.
+//! - **Retired.** Outside the plan's windows (for a forecast: when no forecast peak in the span
+//!   needs a replica), the plan proposes `capacity.min` replicas
 //!   (`replicas.retire`) whenever no scale-out rule asks for more, so the replicas made for the
 //!   window go once it has closed and `retire_after` has passed, at the pace `cooldown.in` and
 //!   `max_step.in` allow, and never while a metric the policy reads is unavailable or a
@@ -22,11 +34,13 @@
 //! Requests from the cross-resource guards are answered by [`crate::decide_all`].
 //! Retirement is a scale-in: it waits while scale-in is blocked for missing or unreadable data.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use capstan_policy::model::{Condition, MissingData, Policy, ReplicaPlan};
+use capstan_policy::model::{
+    AHEAD_OF_FORECAST, AheadOf, Condition, MissingData, Policy, ReplicaPlan, Schedule,
+};
 
-use crate::decision::{Clamp, ClampKind, ScheduleWindow};
+use crate::decision::{Clamp, ClampKind, ForecastEvaluation, ForecastOutcome, ScheduleWindow};
 use crate::observe::{Direction, MetricData, Observations};
 use crate::window::{Periods, Reading, Verdict};
 
@@ -43,39 +57,78 @@ pub(crate) struct Planned {
     pub phrase: String,
 }
 
-/// The plan's part in the decision of `policy` at `now`, with `current` replicas; `None` for a
-/// policy without a plan.
+/// What a plan asks for at one time.
+enum Stance {
+    /// Replicas for a window or a peak that `now` is in the span of.
+    Wanted(Wanted),
+    /// None wanted: retire down to `capacity.min`, saying why.
+    Retire(String),
+    /// The forecast is withheld: neither create nor retire, saying why.
+    Hold(String),
+}
+
+/// The replicas a plan wants, and for what.
+struct Wanted {
+    /// The replicas wanted, before `capacity.max`.
+    count: u32,
+    /// What they are for, e.g. `storefront/sale` or `the forecast peak at 14:00 UTC`.
+    peak: String,
+    /// When that window or peak begins.
+    begins: DateTime<Utc>,
+    /// When the plan's span starts (`lead` before it begins) and ends (`retire_after` after).
+    span: (DateTime<Utc>, DateTime<Utc>),
+    /// The timing, for the explanation.
+    timing: String,
+}
+
+/// The plan's part in the decision of `policy` at `now`, with `current` replicas and the
+/// policy's `forecast` evaluation; `None` for a policy without a plan.
 pub(crate) fn plan(
     policy: &Policy,
     observations: &Observations,
+    forecast: Option<&ForecastEvaluation>,
     current: u32,
     now: DateTime<Utc>,
 ) -> Option<Planned> {
     let plan = policy.replicas.as_ref()?;
-    let count = plan.count.min(policy.capacity.max);
-    let Some((opens, closes)) = occurrence(plan, now) else {
-        return Some(Planned {
-            window: None,
-            retire: current > policy.capacity.min,
-            blocked: None,
-            phrase: format!(
-                "replicas.retire: outside the plan ahead of {}, keep capacity.min",
-                plan.ahead_of
-            ),
-        });
+    let name = match &plan.ahead_of {
+        AheadOf::Schedule { name, .. } => name.as_str(),
+        AheadOf::Forecast => AHEAD_OF_FORECAST,
     };
-    let name = format!("replicas ahead of {}", plan.ahead_of);
-    let timing = format!(
-        "{} opens {}, lead {}, retired {} after it closes",
-        plan.ahead_of,
-        opens.to_rfc3339(),
-        plan.lead,
-        plan.retire_after
-    );
+    let stance = match &plan.ahead_of {
+        AheadOf::Schedule {
+            name,
+            schedule,
+            count,
+        } => scheduled(plan, name, schedule, *count, now),
+        AheadOf::Forecast => forecasted(policy, plan, forecast?),
+    };
+    let wanted = match stance {
+        Stance::Wanted(wanted) => wanted,
+        Stance::Retire(why) => {
+            return Some(Planned {
+                window: None,
+                retire: current > policy.capacity.min,
+                blocked: None,
+                phrase: format!("replicas.retire: {why}, keep capacity.min"),
+            });
+        }
+        Stance::Hold(why) => {
+            return Some(Planned {
+                window: None,
+                retire: false,
+                blocked: None,
+                phrase: format!("replicas ahead of forecast: none created or retired: {why}"),
+            });
+        }
+    };
+    let count = wanted.count.min(policy.capacity.max);
+    let name = format!("replicas ahead of {name}");
+    let timing = &wanted.timing;
     let window = |min: u32| ScheduleWindow {
         name: name.clone(),
-        opened: opens - plan.lead.as_delta(),
-        closes: closes + plan.retire_after.as_delta(),
+        opened: wanted.span.0,
+        closes: wanted.span.1,
         min,
     };
     let quiet = match &plan.quiet {
@@ -83,17 +136,25 @@ pub(crate) fn plan(
         _ => None,
     };
     Some(match quiet {
-        Some(Err(why)) => Planned {
-            window: Some(window(current)),
-            retire: false,
-            blocked: Some((
-                count,
+        Some(Err(why)) => {
+            let busy = if now < wanted.begins {
+                format!("the source is not quiet ({why})")
+            } else {
                 format!(
-                    "the source is not quiet ({why}): no replica is created from a busy source; {timing}"
-                ),
-            )),
-            phrase: format!("{name}: {count} wanted, source not quiet"),
-        },
+                    "the source was not quiet before {} began, nor is it now ({why})",
+                    wanted.peak
+                )
+            };
+            Planned {
+                window: Some(window(current)),
+                retire: false,
+                blocked: Some((
+                    count,
+                    format!("{busy}: no replica is created from a busy source; {timing}"),
+                )),
+                phrase: format!("{name}: {count} wanted, source not quiet"),
+            }
+        }
         Some(Ok(seen)) => Planned {
             window: Some(window(count)),
             retire: false,
@@ -109,10 +170,68 @@ pub(crate) fn plan(
     })
 }
 
-/// The occurrence of the plan's window whose span, `lead` before it to `retire_after` after
-/// it, holds `now`: when it opens and closes.
-fn occurrence(plan: &ReplicaPlan, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let schedule = &plan.schedule;
+/// A plan ahead of the schedule `name`: `count` replicas in the span of its occurrence, else
+/// retire.
+fn scheduled(
+    plan: &ReplicaPlan,
+    name: &str,
+    schedule: &Schedule,
+    count: u32,
+    now: DateTime<Utc>,
+) -> Stance {
+    let Some((opens, closes)) = occurrence(plan, schedule, now) else {
+        return Stance::Retire(format!("outside the plan ahead of {name}"));
+    };
+    Stance::Wanted(Wanted {
+        count,
+        peak: name.to_owned(),
+        begins: opens,
+        span: (
+            opens - plan.lead.as_delta(),
+            closes + plan.retire_after.as_delta(),
+        ),
+        timing: format!(
+            "{name} opens {}, lead {}, retired {} after it closes",
+            opens.to_rfc3339(),
+            plan.lead,
+            plan.retire_after
+        ),
+    })
+}
+
+/// A plan ahead of the policy's forecast, whose evaluation already looks over the plan's span
+/// (see [`crate::forecast`]): the replicas its floor asks for, retire when it asks for no more
+/// than `capacity.min`, or hold while it is withheld.
+fn forecasted(policy: &Policy, plan: &ReplicaPlan, forecast: &ForecastEvaluation) -> Stance {
+    let ForecastOutcome::Floor { floor, hour, .. } = forecast.outcome else {
+        return Stance::Hold(forecast.to_string());
+    };
+    if floor <= policy.capacity.min {
+        return Stance::Retire(format!("no forecast peak needs replicas ({forecast})"));
+    }
+    let ends = hour + TimeDelta::hours(1);
+    Stance::Wanted(Wanted {
+        count: floor,
+        peak: format!("the forecast peak at {}", hour.format("%H:%M UTC")),
+        begins: hour,
+        span: (
+            hour - plan.lead.as_delta(),
+            ends + plan.retire_after.as_delta(),
+        ),
+        timing: format!(
+            "{forecast}, wanted {} ahead of it and retired {} after its hour",
+            plan.lead, plan.retire_after
+        ),
+    })
+}
+
+/// The occurrence of `schedule` whose span, `lead` before it to `retire_after` after it,
+/// holds `now`: when it opens and closes.
+fn occurrence(
+    plan: &ReplicaPlan,
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let lead = plan.lead.as_delta();
     let span = lead + schedule.duration.as_delta() + plan.retire_after.as_delta();
     let local = now
@@ -176,7 +295,7 @@ impl Planned {
 
 #[cfg(test)]
 mod tests {
-    use capstan_policy::model::{Datapoints, Duration, Schedule, Target, Threshold, TimeZone};
+    use capstan_policy::model::{Datapoints, Duration, Target, Threshold, TimeZone};
     use chrono::TimeDelta;
     use proptest::prelude::*;
 
@@ -198,16 +317,18 @@ mod tests {
         policy.capacity.min = 0;
         policy.capacity.max = 3;
         policy.replicas = Some(ReplicaPlan {
-            ahead_of: "storefront/sale".into(),
-            schedule: Schedule {
-                name: "sale".into(),
-                cron: "0 13 * * *".parse().expect("valid cron"),
-                timezone: TimeZone(chrono_tz::UTC),
-                duration: Duration::from_secs(3600),
-                min: 8,
+            ahead_of: AheadOf::Schedule {
+                name: "storefront/sale".into(),
+                schedule: Box::new(Schedule {
+                    name: "sale".into(),
+                    cron: "0 13 * * *".parse().expect("valid cron"),
+                    timezone: TimeZone(chrono_tz::UTC),
+                    duration: Duration::from_secs(3600),
+                    min: 8,
+                }),
+                count: 1,
             },
             lead: Duration::from_secs(45 * 60),
-            count: 1,
             retire_after: Duration::from_secs(30 * 60),
             quiet: Some(Condition {
                 metric: "cpu".into(),
@@ -461,8 +582,10 @@ mod tests {
             cpu in 0u32..100,
         ) {
             let mut policy = planned();
-            if let Some(plan) = policy.replicas.as_mut() {
-                plan.count = count;
+            if let Some(ReplicaPlan { ahead_of: AheadOf::Schedule { count: planned, .. }, .. }) =
+                policy.replicas.as_mut()
+            {
+                *planned = count;
             }
             let decision = at(&policy, minutes, current, f64::from(cpu));
             prop_assert!(decision.desired <= policy.capacity.max.max(current));
@@ -472,3 +595,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod ahead_of_forecast_tests;

@@ -45,7 +45,7 @@ pub struct Policy {
     pub databases: BTreeMap<String, Database>,
     /// The database connections each unit opens.
     pub connections: Option<Connections>,
-    /// For `rds_replicas` policies: replicas planned ahead of a schedule window.
+    /// For `rds_replicas` policies: replicas planned ahead of a schedule window or a forecast.
     pub replicas: Option<ReplicaPlan>,
 }
 
@@ -73,21 +73,47 @@ pub const DEFAULT_FORECAST_LEAD: Duration = Duration::from_secs(600);
 /// Default [`Forecast::max_error`]: 25%.
 pub const DEFAULT_FORECAST_MAX_ERROR: Fraction = Fraction::QUARTER;
 
-/// Read replicas planned ahead of another policy's schedule window.
+/// Read replicas planned ahead of need: another policy's schedule window, or the peaks of the
+/// policy's own forecast.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplicaPlan {
-    /// The window, as written: `<policy>/<schedule>`.
-    pub ahead_of: String,
-    /// That schedule, copied from its policy.
-    pub schedule: Schedule,
-    /// How long before the window opens the replicas are wanted.
+    /// What the replicas are made ready for.
+    pub ahead_of: AheadOf,
+    /// How long before the window opens, or the forecast peak's hour starts, the replicas are
+    /// wanted: time to wait for a quiet source and to create them.
     pub lead: Duration,
-    /// Replicas wanted for the window, within the policy's bounds.
-    pub count: u32,
-    /// How long after the window closes they are retired.
+    /// How long after the window closes, or the peak's hour ends, they are retired.
     pub retire_after: Duration,
     /// What must hold on the source for a replica to be created, if anything.
     pub quiet: Option<Condition>,
+}
+
+/// What a [`ReplicaPlan`] makes replicas ready for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AheadOf {
+    /// Another policy's schedule window, with a set number of replicas.
+    Schedule {
+        /// The window, as written: `<policy>/<schedule>`.
+        name: String,
+        /// That schedule, copied from its policy.
+        schedule: Box<Schedule>,
+        /// Replicas wanted for the window, within the policy's bounds.
+        count: u32,
+    },
+    /// The peaks of the policy's own `forecast` (written `ahead_of: forecast`), with as many
+    /// replicas as the forecast peak needs.
+    Forecast,
+}
+
+/// How `ahead_of` is written for a plan ahead of the policy's own forecast.
+pub const AHEAD_OF_FORECAST: &str = "forecast";
+
+impl ReplicaPlan {
+    /// Whether the plan is ahead of the policy's own forecast.
+    pub fn is_ahead_of_forecast(&self) -> bool {
+        matches!(self.ahead_of, AheadOf::Forecast)
+    }
 }
 
 impl Policy {
@@ -513,7 +539,7 @@ pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
 /// Default [`ScaleInPacing::max_per_interval`]: one unit at a time.
 pub const DEFAULT_MAX_PER_INTERVAL: u32 = 1;
 
-/// Default [`ReplicaPlan::count`]: one replica.
+/// Default count of a plan ahead of a schedule window ([`AheadOf::Schedule`]): one replica.
 pub const DEFAULT_REPLICA_COUNT: u32 = 1;
 
 impl Default for Guards {

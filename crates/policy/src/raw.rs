@@ -119,26 +119,31 @@ pub struct PolicyFile {
     #[serde(default)]
     pub connections: Option<Spanned<Connections>>,
     /// For `rds_replicas` policies: read replicas created ahead of another policy's schedule
-    /// window, while the source is quiet, and retired after it. By default, none.
+    /// window or of the policy's own forecast peaks, while the source is quiet, and retired
+    /// after them. By default, none.
     #[serde(default)]
     pub replicas: Option<Spanned<Replicas>>,
 }
 
-/// Read replicas planned ahead of a schedule window: created `lead` before it opens (only
-/// while the source is `quiet`), kept while it is open, retired `retire_after` it closes.
+/// Read replicas planned ahead of a schedule window or a forecast peak: created `lead` before
+/// it (only while the source is `quiet`), kept through it, retired `retire_after` it ends.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Replicas {
-    /// The window to be ready for, as `<policy>/<schedule>`, e.g. `storefront/flash-sale`.
+    /// The window to be ready for, as `<policy>/<schedule>`, e.g. `storefront/flash-sale`; or
+    /// `forecast`: the peaks of the policy's own `forecast`, with ceil(peak / per_replica) - 1
+    /// replicas (the source serves as one).
     pub ahead_of: Spanned<String>,
-    /// How long before the window opens the replicas are created: long enough to cover
-    /// creation (often 20 to 60 minutes), e.g. `45m`.
+    /// How long before the window opens (or the forecast peak's hour starts) the replicas are
+    /// wanted: long enough to wait for a quiet source and cover creation (often 20 to 60
+    /// minutes), e.g. `45m`.
     pub lead: Spanned<Duration>,
     /// Replicas to have for the window, at least 1 and at most `capacity.max`. By default, 1.
+    /// Not with `ahead_of: forecast`, where the forecast decides.
     #[serde(default)]
     pub count: Option<Spanned<u32>>,
-    /// How long after the window closes the planned replicas are retired, e.g. `30m`. By
-    /// default, `0s`.
+    /// How long after the window closes (or the forecast peak's hour ends) the planned
+    /// replicas are retired, e.g. `30m`. By default, `0s`.
     #[serde(default)]
     pub retire_after: Option<Duration>,
     /// A condition on the source's metrics that must hold for a replica to be created, e.g.
@@ -317,7 +322,7 @@ pub struct Forecast {
     #[serde(default)]
     pub history: Option<Spanned<Duration>>,
     /// How far ahead of a forecast peak the floor rises: the units' warm-up, at most `1d`. By
-    /// default, `10m`.
+    /// default, `10m`. Not on `rds_replicas` policies, whose `replicas.lead` says it.
     #[serde(default)]
     pub lead: Option<Spanned<Duration>>,
     /// The largest recent error (over the last 24 hours, the absolute errors over the peaks)
@@ -325,6 +330,13 @@ pub struct Forecast {
     /// default, `25%`.
     #[serde(default)]
     pub max_error: Option<Fraction>,
+}
+
+impl Replicas {
+    /// Whether the plan is ahead of the policy's own forecast (`ahead_of: forecast`).
+    pub fn is_ahead_of_forecast(&self) -> bool {
+        self.ahead_of.value == crate::model::AHEAD_OF_FORECAST
+    }
 }
 
 /// A recurring window that raises the capacity floor, e.g. a weekly flash sale.

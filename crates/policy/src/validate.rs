@@ -172,7 +172,13 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         None => Some(None),
     };
     let plan = replicas::check(raw, set, &queries, out);
-    let forecast = forecast::check(raw.forecast.as_ref(), &raw.target.value, &queries, out);
+    let forecast = forecast::check(
+        raw.forecast.as_ref(),
+        &raw.target.value,
+        raw.replicas.as_ref().map(|plan| &plan.value),
+        &queries,
+        out,
+    );
     let metrics = raw
         .metrics
         .iter()

@@ -2,12 +2,14 @@
 //! `per_replica`, a `history` of whole hours from `1d` to `14d` and a `lead` of at most `1d`
 //! (`max_error`, a fraction, checks itself while being read).
 //!
-//! A forecast is not for `rds_replicas` policies.
+//! On an `rds_replicas` policy, a forecast is only for a plan `ahead_of: forecast`, and has no
+//! `lead` of its own (the plan's `replicas.lead` says how far ahead).
 //!
 //! Why: the forecast learns from the metric's hourly peaks, so a period that does not divide
 //! an hour would straddle them; less than a day of history cannot show a daily cycle, and
 //! CloudWatch keeps one-minute datapoints for 15 days only; a `per_replica` of 0 divides by
-//! zero; a lead longer than a day would raise tomorrow's floor today.
+//! zero; a lead longer than a day would raise tomorrow's floor today. A forecast floor on read
+//! replicas would create them without waiting for a quiet source, which the plan does.
 //!
 //! Example: `forecast: { metric: requests, per_replica: 70, history: 12h }` is rejected at
 //! `12h`.
@@ -19,18 +21,19 @@ use crate::model::{
     self, DEFAULT_FORECAST_HISTORY, DEFAULT_FORECAST_LEAD, DEFAULT_FORECAST_MAX_ERROR, Duration,
     MetricQuery, Target,
 };
-use crate::raw::{Forecast, Spanned};
+use crate::raw::{Forecast, Replicas, Spanned};
 use crate::validate::Findings;
 
 const HOUR: u64 = 3_600;
 const DAY: u64 = 24 * HOUR;
 
 /// The file's forecast: `Some(None)` without one, `None` once a problem has been recorded.
-/// `target` is the policy's; `queries` are the file's metrics, `None` for one whose query is
+/// `target` is the policy's, `plan` its replica plan if any; `queries` are the file's metrics, `None` for one whose query is
 /// invalid (reported elsewhere).
 pub(crate) fn check(
     forecast: Option<&Spanned<Forecast>>,
     target: &Target,
+    plan: Option<&Replicas>,
     queries: &BTreeMap<&str, Option<MetricQuery>>,
     out: &mut Findings<'_>,
 ) -> Option<Option<model::Forecast>> {
@@ -42,11 +45,20 @@ pub(crate) fn check(
         return Some(None);
     };
     let mut valid = true;
-    if matches!(target, Target::RdsReplicas { .. }) {
+    let replicas = matches!(target, Target::RdsReplicas { .. });
+    if replicas && !plan.is_some_and(Replicas::is_ahead_of_forecast) {
         out.error_with_help(
             *referenced,
             "`forecast` would create read replicas without waiting for a quiet source",
-            "plan replicas ahead of a schedule window with `replicas`, which checks `quiet`",
+            "plan replicas ahead of it with `replicas: { ahead_of: forecast, lead: 1h }`, which checks `quiet`",
+        );
+        valid = false;
+    }
+    if let Some(lead) = forecast.lead.as_ref().filter(|_| replicas) {
+        out.error_with_help(
+            lead.referenced,
+            "`forecast.lead` is not for read replicas: `replicas.lead` says how far ahead of a peak they are wanted",
+            "remove it, and give `replicas.lead` the time to wait for a quiet source and create a replica",
         );
         valid = false;
     }
@@ -184,6 +196,33 @@ mod tests {
                 &"15:11: `forecast` would create read replicas without waiting for a quiet source"
                     .to_owned()
             ),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn on_read_replicas_a_forecast_serves_a_plan_ahead_of_it_and_has_no_lead_of_its_own() {
+        let text = with_forecast("{ metric: cpu, per_replica: 5, lead: 20m }")
+            .replace(
+                "ecs_service: { cluster: shop, service: order-processing }",
+                "rds_replicas: { source: orders-db }",
+            )
+            .replace(
+                "schedule:\n",
+                "replicas: { ahead_of: forecast, lead: 1h }\nschedule:\n",
+            );
+        let errors = errors(&text);
+        assert!(
+            errors.contains(
+                &"15:48: `forecast.lead` is not for read replicas: `replicas.lead` says how far ahead of a peak they are wanted"
+                    .to_owned()
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            !errors
+                .iter()
+                .any(|e| e.contains("without waiting for a quiet source")),
             "{errors:?}"
         );
     }

@@ -1,6 +1,7 @@
 //! A `replicas` plan is on an `rds_replicas` policy, names an existing schedule as
-//! `<policy>/<schedule>`, has a lead time longer than zero, a `count` within the policy's
-//! bounds, and a `quiet` condition on a defined metric.
+//! `<policy>/<schedule>` (with a `count` within the policy's bounds) or is `ahead_of: forecast`
+//! (on a policy with a `forecast`, and without a `count`: the forecast decides), has a lead time
+//! longer than zero, and a `quiet` condition on a defined metric.
 //!
 //! Why: a plan ahead of a window that does not exist would never create a replica, and one with
 //! no lead time would create it only once the peak has begun: too late, since creation takes
@@ -12,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::checks::{metric_refs, thresholds, windows};
-use crate::model::{self, MetricQuery, ReplicaPlan, Target};
+use crate::model::{self, AheadOf, MetricQuery, ReplicaPlan, Target};
 use crate::raw::{PolicyFile, Replicas, Spanned};
 use crate::suggest;
 use crate::validate::{Findings, Parsed};
@@ -43,7 +44,11 @@ pub(crate) fn check(
         );
         return None;
     }
-    let schedule = schedule(plan, set, out);
+    let ahead_of = if plan.is_ahead_of_forecast() {
+        forecast(file, plan, out)
+    } else {
+        scheduled(plan, set, file.capacity.value.max.value, out)
+    };
     if plan.lead.value.as_secs() == 0 {
         out.error_with_help(
             plan.lead.referenced,
@@ -51,11 +56,54 @@ pub(crate) fn check(
             "give the time a replica takes to create, e.g. `45m`",
         );
     }
+    let quiet = match &plan.quiet {
+        None => Some(None),
+        Some(when) => condition(when, queries, out).map(Some),
+    };
+    Some(ReplicaPlan {
+        ahead_of: ahead_of?,
+        lead: plan.lead.value,
+        retire_after: plan.retire_after.unwrap_or(model::Duration::from_secs(0)),
+        quiet: quiet?,
+    })
+    .filter(|_| plan.lead.value.as_secs() > 0)
+    .map(Some)
+}
+
+/// A plan ahead of the policy's own forecast: the policy has one, and the plan no `count`.
+fn forecast(file: &PolicyFile, plan: &Replicas, out: &mut Findings<'_>) -> Option<AheadOf> {
+    let mut valid = true;
+    if file.forecast.is_none() {
+        out.error_with_help(
+            plan.ahead_of.referenced,
+            "`ahead_of: forecast` needs the policy's `forecast`",
+            "add one, e.g. `forecast: { metric: read_requests, per_replica: 2000 }`",
+        );
+        valid = false;
+    }
+    if let Some(count) = &plan.count {
+        out.error_with_help(
+            count.referenced,
+            "`replicas.count` is for a schedule window: ahead of the forecast, it decides how many",
+            "remove `count`; `forecast.per_replica` sets how much each replica serves",
+        );
+        valid = false;
+    }
+    valid.then_some(AheadOf::Forecast)
+}
+
+/// A plan ahead of a schedule window: the schedule it names and a `count` from 1 to `max`.
+fn scheduled(
+    plan: &Replicas,
+    set: &[Parsed<'_>],
+    max: u32,
+    out: &mut Findings<'_>,
+) -> Option<AheadOf> {
+    let schedule = schedule(plan, set, out);
     let count = plan
         .count
         .as_ref()
         .map_or(model::DEFAULT_REPLICA_COUNT, |count| count.value);
-    let max = file.capacity.value.max.value;
     if let Some(at) = plan.count.as_ref().map(|count| count.referenced)
         && !(1..=max).contains(&count)
     {
@@ -64,22 +112,13 @@ pub(crate) fn check(
             format!("`replicas.count` is {count}, outside 1 to `capacity.max` ({max})"),
             "plan at least one replica, and no more than the policy allows",
         );
+        return None;
     }
-    let quiet = match &plan.quiet {
-        None => Some(None),
-        Some(when) => condition(when, queries, out).map(Some),
-    };
-    let ok = plan.lead.value.as_secs() > 0 && (1..=max).contains(&count);
-    Some(ReplicaPlan {
-        ahead_of: plan.ahead_of.value.clone(),
-        schedule: schedule?,
-        lead: plan.lead.value,
+    Some(AheadOf::Schedule {
+        name: plan.ahead_of.value.clone(),
+        schedule: Box::new(schedule?),
         count,
-        retire_after: plan.retire_after.unwrap_or(model::Duration::from_secs(0)),
-        quiet: quiet?,
     })
-    .filter(|_| ok)
-    .map(Some)
 }
 
 /// The schedule `ahead_of` names, copied from its policy.
@@ -93,10 +132,10 @@ fn schedule(
         out.error_with_help(
             at,
             format!(
-                "`ahead_of` is `{}`, not `<policy>/<schedule>`",
+                "`ahead_of` is `{}`, neither `<policy>/<schedule>` nor `forecast`",
                 plan.ahead_of.value
             ),
-            "name the window, e.g. `storefront/flash-sale`",
+            "name the window, e.g. `storefront/flash-sale`, or write `forecast`",
         );
         return None;
     };
@@ -147,7 +186,7 @@ fn condition(
 mod tests {
     use crate::PolicySet;
     use crate::checks::testing::{EXAMPLE, diagnostics_of, sources};
-    use crate::model::Threshold;
+    use crate::model::{AheadOf, Threshold};
 
     fn replicas(plan: &str) -> String {
         format!(
@@ -164,10 +203,19 @@ mod tests {
             .map_err(|r| r.to_string())
             .expect("valid");
         let plan = set.policies()[1].replicas.clone().expect("a plan");
-        assert_eq!(plan.schedule.name, "flash-sale");
-        assert_eq!(plan.schedule.duration.as_secs(), 3 * 3600);
+        let AheadOf::Schedule {
+            name,
+            schedule,
+            count,
+        } = &plan.ahead_of
+        else {
+            panic!("a plan ahead of a schedule: {plan:?}");
+        };
+        assert_eq!(name, "order-processing/flash-sale");
+        assert_eq!(schedule.name, "flash-sale");
+        assert_eq!(schedule.duration.as_secs(), 3 * 3600);
         assert_eq!(
-            (plan.lead.as_secs(), plan.count, plan.retire_after.as_secs()),
+            (plan.lead.as_secs(), *count, plan.retire_after.as_secs()),
             (45 * 60, 2, 30 * 60)
         );
         let quiet = plan.quiet.expect("a quiet condition");
@@ -218,6 +266,61 @@ mod tests {
         assert_eq!(
             diagnostics_of(&[&text])[0].message,
             "`replicas` plans read replicas, but this policy scales ecs_service"
+        );
+    }
+
+    /// The replica policy of `replicas(plan)` with `forecast` before its plan.
+    fn with_forecast(forecast: &str, plan: &str) -> String {
+        replicas(plan).replace(
+            "\nreplicas:",
+            &format!("\n  reads: {{ namespace: AWS/RDS, name: ReadIOPS, stat: Sum, period: 1m }}\n{forecast}replicas:"),
+        )
+    }
+
+    #[test]
+    fn a_plan_ahead_of_the_forecast_takes_the_policys_forecast() {
+        let text = with_forecast(
+            "forecast: { metric: reads, per_replica: 2000 }\n",
+            "{ ahead_of: forecast, lead: 1h, retire_after: 30m, quiet: { metric: source_cpu, below: 40, for: 10m } }",
+        );
+        let set = PolicySet::from_sources(sources(&[&text]))
+            .map_err(|r| r.to_string())
+            .expect("valid");
+        let policy = &set.policies()[0];
+        let plan = policy.replicas.clone().expect("a plan");
+        assert!(plan.is_ahead_of_forecast(), "{plan:?}");
+        assert_eq!(
+            (plan.lead.as_secs(), plan.retire_after.as_secs()),
+            (3600, 30 * 60)
+        );
+        assert_eq!(
+            policy.forecast.as_ref().map(|f| f.per_replica),
+            Some(2000.0)
+        );
+    }
+
+    #[test]
+    fn ahead_of_forecast_needs_a_forecast_and_takes_no_count() {
+        let found = |text: &str| -> Vec<String> {
+            diagnostics_of(&[text])
+                .iter()
+                .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+                .collect()
+        };
+        let without = replicas("{ ahead_of: forecast, lead: 1h }");
+        assert_eq!(
+            found(&without),
+            ["a.yaml:7:23: `ahead_of: forecast` needs the policy's `forecast`"]
+        );
+        let counted = with_forecast(
+            "forecast: { metric: reads, per_replica: 2000 }\n",
+            "{ ahead_of: forecast, lead: 1h, count: 2 }",
+        );
+        assert_eq!(
+            found(&counted),
+            [
+                "a.yaml:9:50: `replicas.count` is for a schedule window: ahead of the forecast, it decides how many"
+            ]
         );
     }
 }
