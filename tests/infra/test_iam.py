@@ -71,6 +71,8 @@ AUTHORISED_AS_ITS_PARTS = {
 NOT_CALLED_BY_FUNCTIONS = {
     "dynamodb:CreateTable": "capstan_aws::create_table makes the state table for tests and the demo; "
     "the stack's table is CloudFormation's",
+    "dynamodb:Query": "DynamoStateStore::decision_log reads the decision log back for the command line "
+    "(capstan history, capstan backtest); the functions only write it",
 }
 
 # Actions granted for a call that is not in capstan's code, with why.
