@@ -3,7 +3,9 @@
 #   1. template.yaml: `sam validate --lint`, `cfn-lint`, and `checkov` on the template and on its SAM
 #      transform (tests/infra/sam_template.py); every skipped checkov check has its reason beside it;
 #   2. tests/infra/test_template.py: what the schedules and the alarm-sync custom resource send;
-#   3. tests/infra/test_stack_in_moto.py: the transformed template as a stack in moto (under
+#   3. tests/infra/test_stack_in_moto.py: the transformed template as a stack in moto, and
+#      tests/infra/test_stack_set_in_moto.py: the stack set template (docs/deploy.md, many accounts and
+#      regions) linted and as a stack set in two accounts and two regions of moto (both under
 #      scripts/with-emulator.sh);
 #   4. infra/ (CDK): `cdk synth` with cdk-nag's AwsSolutions checks, without bundling (the functions
 #      are built by step 6), then tests/infra/test_drift.py: the CDK and SAM templates agree;
@@ -79,6 +81,10 @@ step "template tests (schedules, custom resource)"
 step "template.yaml as a stack in moto"
 (cd tests/infra && "$repo/scripts/with-emulator.sh" "$python" -m unittest --verbose test_stack_in_moto) \
   || fail "tests/infra/test_stack_in_moto.py"
+
+step "the stack set template: cfn-lint, no transform, and as a stack set in two accounts and two regions of moto"
+(cd tests/infra && "$repo/scripts/with-emulator.sh" "$python" -m unittest --verbose test_stack_set_in_moto) \
+  || fail "tests/infra/test_stack_set_in_moto.py"
 
 step "cdk synth with cdk-nag AwsSolutions checks (infra/, bundling skipped)"
 start=$SECONDS
