@@ -8,7 +8,8 @@
 #      regions) linted and as a stack set in two accounts and two regions of moto (both under
 #      scripts/with-emulator.sh);
 #   4. infra/ (CDK): `cdk synth` with cdk-nag's AwsSolutions checks, without bundling (the functions
-#      are built by step 6), then tests/infra/test_drift.py: the CDK and SAM templates agree;
+#      are built by step 6), then tests/infra/test_drift.py: the CDK and SAM templates agree, and
+#      tests/infra/test_cdk_stages.py: a stage per account and Region gets its own policies and settings;
 #   5. IAM, in both templates: tests/infra/test_iam.py (every AWS operation the functions' code calls is
 #      allowed to its role, and nothing else is), and tests/infra/lint_iam.py (parliament and the tag
 #      conditions, against the Service Authorization Reference; every suppression has its reason);
@@ -93,6 +94,9 @@ printf 'cdk synth took %ds\n' $((SECONDS - start))
 
 step "CDK and SAM templates agree (resource types, parameters, IAM)"
 (cd tests/infra && "$python" -m unittest --verbose test_drift) || fail "tests/infra/test_drift.py"
+
+step "CDK stages per account and Region: their own policies, settings and asset buckets (cargo-lambda stood in for)"
+(cd tests/infra && "$python" -m unittest --verbose test_cdk_stages) || fail "tests/infra/test_cdk_stages.py"
 
 step "IAM: each role allows exactly what its function's code calls (template.yaml and infra/)"
 (cd tests/infra && "$python" -m unittest --verbose test_iam) || fail "tests/infra/test_iam.py"
