@@ -1,8 +1,9 @@
 """The stack set template (sam_template.stack_set_template, docs/deploy.md: many accounts and regions)
-validates and uses no transform, and deployed as a stack set with service-managed permissions to two
-accounts in two regions, with parameters per account, makes in each account and region one state
-table and one evaluator, configured with that account's parameters and running that account's code
-from that region's bucket, checked through each service's own API in each account.
+validates, uses no transform and is the same whatever the parameters' values; deployed as a stack set
+with service-managed permissions to two accounts in two regions, with parameters per account, it makes
+in each account and region one state table and one evaluator, configured with that account's
+parameters and running that account's code from that region's bucket, checked through each service's
+own API in each account.
 
 Run under scripts/with-emulator.sh (it exports CAPSTAN_AWS_ENDPOINT). How moto 5.2.5 is used, and what
 it cannot do:
@@ -36,7 +37,7 @@ from functools import partial
 import boto3
 from cfnlint.api import lint
 
-from sam_template import PACKAGES, stack_set_template
+from sam_template import PACKAGES, stack_set_template, transformed
 
 STACK_SET = "capstan"
 BUCKET_PREFIX = "capstan-code"
@@ -84,6 +85,12 @@ class StackSetTemplateTest(unittest.TestCase):
         template = stack_set_template(BUCKET_PREFIX, RELEASE)
         self.assertFalse(has_transform(template))
         self.assertEqual(lint(json.dumps(template), regions=REGIONS), [])
+
+    def test_one_template_serves_every_accounts_parameters(self):
+        # The translator resolves none of the parameters, so the template made without their values is
+        # the one each account's values would make.
+        for overrides in ACCOUNTS.values():
+            self.assertEqual(transformed(overrides), transformed())
 
     def test_names_the_regions_bucket_and_the_accounts_package(self):
         code = stack_set_template(BUCKET_PREFIX, RELEASE)["Resources"]["EvaluatorFunction"]["Properties"]["Code"]
