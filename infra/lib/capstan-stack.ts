@@ -335,7 +335,7 @@ export class CapstanStack extends Stack {
       },
     ]);
 
-    // The build script reads CAPSTAN_POLICIES from its own directory: the path must be absolute.
+    // The build script would resolve a relative CAPSTAN_POLICIES against crates/lambda.
     const bundling = props.policies ? { environment: { CAPSTAN_POLICIES: path.resolve(props.policies) } } : undefined;
     const evaluator = new RustFunction(this, 'EvaluatorFunction', {
       manifestPath: WORKSPACE_MANIFEST,

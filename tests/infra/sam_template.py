@@ -6,7 +6,7 @@ The functions' CodeUri (the workspace root, which `sam build` compiles) becomes 
     .venv/bin/python tests/infra/sam_template.py > /tmp/template.json
 
 With --stack-set BUCKET_PREFIX RELEASE it prints the template for a CloudFormation stack set
-(docs/deploy.md, many accounts and regions), which must not use a transform:
+(docs/deploy.md, many accounts and regions), which cannot use a transform:
 
     .venv/bin/python tests/infra/sam_template.py --stack-set example-capstan-code 1a2b3c4 > capstan-stack-set.json
 """
@@ -45,8 +45,8 @@ PACKAGES = {"EvaluatorFunction": "evaluator.zip", "AlarmSyncFunction": "alarm-sy
 def stack_set_template(bucket_prefix: str, release: str) -> dict:
     """template.yaml transformed for a stack set: in every account and region, each function's code is
     `<release>/<account id>/<package>` in the bucket `<bucket_prefix>-<region>`. Lambda reads code only
-    from a bucket in the function's region (another account's will do), and the account's package
-    carries the policies built into it for that account."""
+    from a bucket in the function's region (another account's will do), and each package carries the
+    policies of its account and region, built into it."""
     template = transformed()
     for function, package in PACKAGES.items():
         template["Resources"][function]["Properties"]["Code"] = {
