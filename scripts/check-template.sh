@@ -3,10 +3,13 @@
 #   1. template.yaml: `sam validate --lint`, `cfn-lint`, and `checkov` on the template and on its SAM
 #      transform (tests/infra/sam_template.py); every skipped checkov check has its reason beside it;
 #   2. tests/infra/test_template.py: what the schedules and the alarm-sync custom resource send;
-#   3. tests/infra/test_stack_in_moto.py: the transformed template as a stack in moto (under
+#   3. tests/infra/test_stack_in_moto.py: the transformed template as a stack in moto, and
+#      tests/infra/test_stack_set_in_moto.py: the stack set template (docs/deploy.md, many accounts and
+#      regions) linted and as a stack set in two accounts and two regions of moto (both under
 #      scripts/with-emulator.sh);
 #   4. infra/ (CDK): `cdk synth` with cdk-nag's AwsSolutions checks, without bundling (the functions
-#      are built by step 6), then tests/infra/test_drift.py: the CDK and SAM templates agree;
+#      are built by step 6), then tests/infra/test_drift.py: the CDK and SAM templates agree, and
+#      tests/infra/test_cdk_stages.py: a stage per account and Region gets its own policies and settings;
 #   5. IAM, in both templates: tests/infra/test_iam.py (every AWS operation the functions' code calls is
 #      allowed to its role, and nothing else is), and tests/infra/lint_iam.py (parliament and the tag
 #      conditions, against the Service Authorization Reference; every suppression has its reason);
@@ -80,6 +83,10 @@ step "template.yaml as a stack in moto"
 (cd tests/infra && "$repo/scripts/with-emulator.sh" "$python" -m unittest --verbose test_stack_in_moto) \
   || fail "tests/infra/test_stack_in_moto.py"
 
+step "the stack set template: cfn-lint, no transform, and as a stack set in two accounts and two regions of moto"
+(cd tests/infra && "$repo/scripts/with-emulator.sh" "$python" -m unittest --verbose test_stack_set_in_moto) \
+  || fail "tests/infra/test_stack_set_in_moto.py"
+
 step "cdk synth with cdk-nag AwsSolutions checks (infra/, bundling skipped)"
 start=$SECONDS
 (cd infra && CAPSTAN_CDK_SKIP_BUNDLING=1 node_modules/.bin/cdk synth --quiet) || fail "cdk synth"
@@ -87,6 +94,9 @@ printf 'cdk synth took %ds\n' $((SECONDS - start))
 
 step "CDK and SAM templates agree (resource types, parameters, IAM)"
 (cd tests/infra && "$python" -m unittest --verbose test_drift) || fail "tests/infra/test_drift.py"
+
+step "CDK stages per account and Region: their own policies, settings and asset buckets (cargo-lambda stood in for)"
+(cd tests/infra && "$python" -m unittest --verbose test_cdk_stages) || fail "tests/infra/test_cdk_stages.py"
 
 step "IAM: each role allows exactly what its function's code calls (template.yaml and infra/)"
 (cd tests/infra && "$python" -m unittest --verbose test_iam) || fail "tests/infra/test_iam.py"

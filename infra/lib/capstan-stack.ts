@@ -47,6 +47,19 @@ export interface CapstanStackProps extends StackProps {
    * By default, false: the functions are built and bundled.
    */
   readonly skipBundling?: boolean;
+
+  /**
+   * The directory of the policy set built into both functions (`CAPSTAN_POLICIES` of
+   * crates/lambda/build.rs), e.g. one per account and Region in a pipeline. By default, the
+   * repository's policies/.
+   */
+  readonly policies?: string;
+
+  /**
+   * Defaults of the stack's parameters, by name (e.g. `{ DryRun: 'true' }`). CDK Pipelines deploys a
+   * stack without parameter values, so a stage's settings are its parameters' defaults.
+   */
+  readonly parameterDefaults?: Record<string, string>;
 }
 
 /** The capstan stack: evaluator, alarm-sync, state table, topics, dead-letter queue, alarms, dashboard. */
@@ -322,8 +335,11 @@ export class CapstanStack extends Stack {
       },
     ]);
 
+    // The build script would resolve a relative CAPSTAN_POLICIES against crates/lambda.
+    const bundling = props.policies ? { environment: { CAPSTAN_POLICIES: path.resolve(props.policies) } } : undefined;
     const evaluator = new RustFunction(this, 'EvaluatorFunction', {
       manifestPath: WORKSPACE_MANIFEST,
+      bundling,
       binaryName: 'evaluator',
       architecture: lambda.Architecture.ARM_64,
       description: 'capstan evaluator',
@@ -422,6 +438,7 @@ export class CapstanStack extends Stack {
 
     const alarmSync = new RustFunction(this, 'AlarmSyncFunction', {
       manifestPath: WORKSPACE_MANIFEST,
+      bundling,
       binaryName: 'alarm-sync',
       architecture: lambda.Architecture.ARM_64,
       description: 'capstan alarm-sync',
@@ -597,6 +614,14 @@ export class CapstanStack extends Stack {
       description: 'The CloudWatch dashboard of decisions and actuations.',
       value: dashboard.dashboardName,
     });
+
+    for (const [name, value] of Object.entries(props.parameterDefaults ?? {})) {
+      const parameter = this.node.tryFindChild(name);
+      if (!(parameter instanceof CfnParameter)) {
+        throw new Error(`parameterDefaults: the stack has no parameter ${name}`);
+      }
+      parameter.default = value;
+    }
   }
 
   /** A log group named /capstan/<stack>/<name>, deleted with the stack. */
