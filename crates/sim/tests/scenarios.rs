@@ -15,11 +15,12 @@ fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "step-change",
     "flash-sale",
     "diurnal-week",
     "weekday-rush",
+    "weekly-sale",
     "spike-outage",
     "worldcup",
 ];
