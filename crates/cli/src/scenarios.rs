@@ -17,7 +17,7 @@ pub struct Args {
 /// `scenarios` subcommands.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Write the five standard scenarios (and worldcup, given --worldcup) under DIR.
+    /// Write the six standard scenarios (and worldcup, given --worldcup) under DIR.
     Generate {
         /// Where to write them.
         #[arg(default_value = "scenarios/")]

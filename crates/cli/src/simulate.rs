@@ -30,7 +30,8 @@ pub struct Args {
     /// Write an SVG plot of demand and capacity here.
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Also run a baseline autoscaler: target-tracking or step (AWS), or hpa (Kubernetes).
+    /// Also run a baseline autoscaler: target-tracking, step or predictive (AWS; predictive
+    /// scaling over target tracking), or hpa (Kubernetes).
     #[arg(long)]
     baseline: Option<BaselineKind>,
     /// Compare capstan with every baseline (only --baseline's, if given) on every scenario under

@@ -73,11 +73,50 @@ impl History {
     }
 
     /// How far back it reaches from `now`: from the start of its oldest hour.
-    fn span(&self, now: DateTime<Utc>) -> TimeDelta {
+    pub fn span(&self, now: DateTime<Utc>) -> TimeDelta {
         self.peaks
             .first()
             .map_or(TimeDelta::zero(), |first| now - first.timestamp)
     }
+
+    /// The forecast peak of each hour from the one `from` falls in to the one `until` falls in,
+    /// by the profile with the smaller recent error at `now`.
+    pub fn forecast(
+        &self,
+        now: DateTime<Utc>,
+        (from, until): (DateTime<Utc>, DateTime<Utc>),
+    ) -> HourlyForecast {
+        let (profile, error) = profile::best(&self.peaks, hour_of(now));
+        let first = hour_of(from);
+        let last = hour_of(until);
+        let hours = std::iter::successors(Some(first), |hour| {
+            Some(*hour + TimeDelta::hours(1)).filter(|next| *next <= last)
+        })
+        .filter_map(|hour| {
+            Some(Datapoint {
+                timestamp: hour,
+                value: profile.forecast(&self.peaks, hour)?,
+            })
+        })
+        .collect();
+        HourlyForecast {
+            profile,
+            error,
+            hours,
+        }
+    }
+}
+
+/// A profile's forecast of the peaks of coming hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourlyForecast {
+    /// The profile that forecast: the one with the smaller recent error.
+    pub profile: Profile,
+    /// Its recent error, a fraction of the peaks; `None` before it has one.
+    pub error: Option<f64>,
+    /// The forecast peak of each hour, stamped with the hour's start, ascending; hours the
+    /// profile has no forecast for are absent.
+    pub hours: Vec<Datapoint>,
 }
 
 /// The start of the hour `at` falls in.
@@ -175,7 +214,11 @@ fn floor(
     now: DateTime<Utc>,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> ForecastOutcome {
-    let (profile, error) = profile::best(&history.peaks, hour_of(now));
+    let HourlyForecast {
+        profile,
+        error,
+        hours,
+    } = history.forecast(now, (from, to));
     let max_error = forecast.max_error;
     if let Some(error) = error.filter(|error| *error > max_error.get()) {
         return ForecastOutcome::Withheld {
@@ -185,15 +228,11 @@ fn floor(
             ),
         };
     }
-    let first = hour_of(from);
-    let last = hour_of(to);
-    let hours = std::iter::successors(Some(first), |hour| {
-        Some(*hour + TimeDelta::hours(1)).filter(|next| *next <= last)
-    });
-    let peak = hours
-        .filter_map(|hour| Some((hour, profile.forecast(&history.peaks, hour)?)))
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    let Some((hour, value)) = peak else {
+    let Some(Datapoint {
+        timestamp: hour,
+        value,
+    }) = hours.into_iter().max_by(|a, b| a.value.total_cmp(&b.value))
+    else {
         return ForecastOutcome::Withheld {
             reason: format!("the {profile} profile has no forecast for the hours ahead"),
         };

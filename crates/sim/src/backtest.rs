@@ -9,6 +9,7 @@
 //! saturated ([`SATURATED_PERCENT`] or more) the work beyond the capacity went unseen and the
 //! model undercounts demand: those minutes are counted and reported.
 
+pub mod baselines;
 pub mod history;
 pub mod report;
 
@@ -23,6 +24,7 @@ use crate::simulate::{DEFAULT_INGESTION, Run, Settings, Step, simulate};
 use crate::summary::Summary;
 use crate::trace::{DEMAND, Trace};
 
+use baselines::BaselineTarget;
 use history::{CapacitySource, DECISION_LOG, History, Resolution, at_resolution, held};
 
 /// Why a backtest, or one policy's part of it, cannot run.
@@ -81,10 +83,13 @@ pub struct PolicyBacktest {
     pub demand_from: Option<String>,
     /// Minutes the utilization was saturated, where the model undercounts demand.
     pub saturated_minutes: Option<usize>,
+    /// The target the baselines were replayed at; `None` when they were not (no utilization
+    /// metric, or none the policy tracks or scales out on).
+    pub baseline_target: Option<BaselineTarget>,
     /// Why the policy was not replayed, if it was not.
     pub skipped: Option<String>,
     /// Each set's figures, then the actual capacity's (whose under-provisioned minutes are the
-    /// saturated minutes).
+    /// saturated minutes), then each baseline's.
     pub summaries: Vec<SetSummary>,
     /// Each set's run, then the actual capacity's, minute by minute.
     #[serde(skip)]
@@ -97,7 +102,7 @@ pub struct PolicyBacktest {
 /// The figures of one set (or of the actual capacity) for one policy.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetSummary {
-    /// The set's name, or [`ACTUAL`].
+    /// The set's name, [`ACTUAL`], or the baseline's name.
     pub set: String,
     /// Its figures.
     pub summary: Summary,
@@ -112,6 +117,8 @@ struct Replayable {
     in_service: Vec<u32>,
     desired: Vec<u32>,
     utilization: Option<Vec<Option<f64>>>,
+    /// The key of the utilization metric demand came from.
+    demand_key: Option<String>,
     demand_from: Option<String>,
 }
 
@@ -168,12 +175,14 @@ fn replay_policy(
         capacity_source: None,
         demand_from: None,
         saturated_minutes: None,
+        baseline_target: None,
         skipped: None,
         summaries: Vec::new(),
         runs: Vec::new(),
         load: None,
     };
     let mut actual = None;
+    let mut baselines = Vec::new();
     for &(set, policy) in found {
         let ready = match replayable(policy, history, resolution, warmup) {
             Ok(ready) => ready,
@@ -206,6 +215,12 @@ fn replay_policy(
             });
             let metric = report.runs[0].metric.clone();
             actual = Some(actual_run(&policy.name, metric, history, &ready));
+            if let Some(key) = &ready.demand_key {
+                report.baseline_target = BaselineTarget::of(policy, key);
+                if let Some(target) = &report.baseline_target {
+                    baselines = baselines::replay(policy, &ready, key, target);
+                }
+            }
         }
     }
     report.runs.extend(actual);
@@ -223,6 +238,7 @@ fn replay_policy(
                 summary,
             }
         })
+        .chain(baselines)
         .collect();
     report
 }
@@ -296,6 +312,7 @@ fn replayable(
         in_service,
         desired,
         utilization,
+        demand_key,
         demand_from,
     })
 }

@@ -6,7 +6,12 @@
 //! datapoint as soon as its minute ends (capstan only after the ingestion delay,
 //! [`crate::simulate::Settings::ingestion`]), and drive the same simulated fleet.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+mod predictive;
+
+pub use predictive::Predictive;
 
 /// Which baseline to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,11 +23,45 @@ pub enum BaselineKind {
     Step,
     /// The Kubernetes Horizontal Pod Autoscaler (v2), with its defaults.
     Hpa,
+    /// AWS predictive scaling (`ForecastAndScale`) over target tracking.
+    Predictive,
 }
 
 impl BaselineKind {
     /// Every baseline, in the order comparisons show them.
-    pub const ALL: [Self; 3] = [Self::TargetTracking, Self::Step, Self::Hpa];
+    pub const ALL: [Self; 4] = [
+        Self::TargetTracking,
+        Self::Step,
+        Self::Hpa,
+        Self::Predictive,
+    ];
+
+    /// The controller of this baseline with `config`, within `min..=max`, for units that each
+    /// carry `per_unit_load` of the load at 100% utilization (predictive scaling's capacity
+    /// forecast).
+    pub fn controller(
+        self,
+        config: &BaselineConfig,
+        min: u32,
+        max: u32,
+        per_unit_load: f64,
+    ) -> Box<dyn Controller> {
+        let tracking = TargetTracking {
+            target: config.target,
+            min,
+            max,
+        };
+        match self {
+            Self::TargetTracking => Box::new(tracking),
+            Self::Step => Box::new(StepScaling {
+                config: config.step.clone(),
+                min,
+                max,
+            }),
+            Self::Hpa => Box::new(Hpa::new(config.target, min, max)),
+            Self::Predictive => Box::new(Predictive::new(tracking, per_unit_load)),
+        }
+    }
 }
 
 impl std::str::FromStr for BaselineKind {
@@ -33,8 +72,9 @@ impl std::str::FromStr for BaselineKind {
             "target-tracking" => Ok(Self::TargetTracking),
             "step" => Ok(Self::Step),
             "hpa" => Ok(Self::Hpa),
+            "predictive" => Ok(Self::Predictive),
             other => Err(format!(
-                "unknown baseline `{other}`: use `target-tracking`, `step` or `hpa`"
+                "unknown baseline `{other}`: use `target-tracking`, `step`, `hpa` or `predictive`"
             )),
         }
     }
@@ -46,6 +86,7 @@ impl std::fmt::Display for BaselineKind {
             Self::TargetTracking => "target-tracking",
             Self::Step => "step",
             Self::Hpa => "hpa",
+            Self::Predictive => "predictive",
         })
     }
 }
@@ -58,7 +99,8 @@ pub struct BaselineConfig {
     /// read the load model's CPU). By default, `cpu`.
     #[serde(default = "default_metric")]
     pub metric: String,
-    /// Target tracking's target value, e.g. 60 (% CPU); also the HPA's target utilization.
+    /// Target tracking's target value, e.g. 60 (% CPU); also the HPA's and predictive
+    /// scaling's target utilization.
     pub target: f64,
     /// Step scaling's settings.
     pub step: StepConfig,
@@ -118,6 +160,11 @@ fn alarm(history: &[Option<f64>], n: usize, breach: impl Fn(f64) -> bool) -> boo
 
 /// A controller deciding a new desired capacity each minute.
 pub trait Controller {
+    /// Told, before each minute's [`Controller::decide`], the minute's start and its load (the
+    /// demand, in the trace's units; `None` when missing or without a load model). Only a
+    /// controller that forecasts the load needs it.
+    fn observe(&mut self, _at: DateTime<Utc>, _load: Option<f64>) {}
+
     /// The desired capacity after seeing `history` (one value per minute, oldest first, the
     /// last one just closed), with `desired` set, `in_service` serving and `warming` launching.
     /// Called once per minute, in order: a controller may remember what it decided before.

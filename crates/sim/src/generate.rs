@@ -1,4 +1,4 @@
-//! The seeded scenario generator: the five standard traces, their policies, settings and
+//! The seeded scenario generator: the six standard traces, their policies, settings and
 //! READMEs, as files. The same seed always gives the same bytes (a xorshift64* generator, no
 //! external RNG). The real-world `worldcup` scenario is cut from the WorldCup98 trace by
 //! [`worldcup`].
@@ -172,7 +172,23 @@ The baselines (`scenario.json`): target tracking at 60% CPU; step scaling adding
 after 3 minutes above 70% and removing `remove` after 15 minutes below 40%.
 ";
 
-/// Every file of the five standard scenarios, by path relative to the scenarios directory.
+/// The flash sale's demand `minute` minutes after 17:00: 1,500 requests per minute before it,
+/// 3,000 at 17:00, 4,500 from 17:01 to 18:30, falling back to 1,500 by 19:30.
+fn sale(minute: f64) -> f64 {
+    if minute < 0.0 {
+        1500.0
+    } else if minute < 2.0 {
+        1500.0 + 3000.0 * (minute + 1.0) / 2.0
+    } else if minute < 90.0 {
+        4500.0
+    } else if minute < 150.0 {
+        4500.0 - 3000.0 * (minute - 90.0) / 60.0
+    } else {
+        1500.0
+    }
+}
+
+/// Every file of the six standard scenarios, by path relative to the scenarios directory.
 pub fn standard(seed: u64) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut add = |name: &str, trace: String, policy: String, config: String, readme: String| {
@@ -214,18 +230,7 @@ pub fn standard(seed: u64) -> BTreeMap<String, String> {
     let demand: Vec<Option<f64>> = (0..660)
         .map(|i| {
             let minute = f64::from(i as u32) - 300.0; // minutes since 17:00
-            let level = if minute < 0.0 {
-                1500.0
-            } else if minute < 2.0 {
-                1500.0 + 3000.0 * (minute + 1.0) / 2.0
-            } else if minute < 90.0 {
-                4500.0
-            } else if minute < 150.0 {
-                4500.0 - 3000.0 * (minute - 90.0) / 60.0
-            } else {
-                1500.0
-            };
-            Some(rng.noisy(level, 0.04))
+            Some(rng.noisy(sale(minute), 0.04))
         })
         .collect();
     let schedule = "schedule:
@@ -240,6 +245,25 @@ pub fn standard(seed: u64) -> BTreeMap<String, String> {
         policy("flash-sale", 2, 80, &Floor::Schedule(schedule)),
         config(25, PER_UNIT, 4, 2, None),
         "# flash-sale\n\nFriday 20 November 2026, 12:00 to 23:00 UTC. The weekly sale opens at 17:00 Europe/London\n(17:00 UTC in November). Demand is 1,500 requests per minute (±4%) until 17:00, then the\nsale's crowd arrives: 3,000 at 17:00, 4,500 (the peak) from 17:01, held until 18:30, falling\nback to 1,500 by 19:30. The policy's\nschedule raises the floor to 60 tasks from 16:50 to 19:30: ten minutes before the sale, so\nthat the tasks are warm when it opens (a floor rising at 17:00 itself leaves 17:00-17:02\nunder-provisioned while the tasks warm up).\n".into(),
+    );
+
+    // weekly-sale: the flash sale's Friday, recurring: two weeks from Monday 9 November 2026,
+    // the first one history, each Friday's sale as flash-sale's; no schedule, a forecast floor.
+    let mut rng = Rng::new(seed.wrapping_add(5));
+    let start = time("2026-11-09T00:00:00Z");
+    let demand: Vec<Option<f64>> = (0..14 * 1440)
+        .map(|i| {
+            let friday = i / 1440 % 7 == 4;
+            let minute = f64::from((i % 1440) as u32) - 17.0 * 60.0; // minutes since 17:00
+            Some(rng.noisy(if friday { sale(minute) } else { 1500.0 }, 0.04))
+        })
+        .collect();
+    add(
+        "weekly-sale",
+        csv(start, &demand, |_| false),
+        policy("weekly-sale", 2, 80, &Floor::Forecast(0.7 * PER_UNIT)),
+        config(25, PER_UNIT, 4, 2, Some(HISTORY_DAYS)),
+        "# weekly-sale\n\nThe flash sale without its schedule: fourteen days from Monday 9 November 2026 00:00 UTC, the\nfirst seven history, simulated but not scored (`history_days`); the scored week starts on\nMonday 16 November. Demand is 1,500 requests per minute (±4%), and every Friday the sale of\n`flash-sale` comes at 17:00 UTC: 3,000 at 17:00, 4,500 from 17:01 until 18:30, back to 1,500\nby 19:30. The policy has no schedule: its forecast floor learns the sale from the Friday\nbefore.\n".into(),
     );
 
     // diurnal-week: two weeks from Monday to Sunday, the first one history; a daily cycle
@@ -408,6 +432,7 @@ mod tests {
             "flash-sale",
             "diurnal-week",
             "weekday-rush",
+            "weekly-sale",
             "spike-outage",
         ] {
             for file in ["trace.csv", "scenario.json", "README.md"] {

@@ -1,5 +1,6 @@
 //! Replays metric traces through capstan's real decision path with a simulated fleet, without
-//! AWS, and compares the result with models of AWS target tracking and step scaling. A
+//! AWS, and compares the result with models of AWS target tracking, step scaling and predictive
+//! scaling, and of the Kubernetes HPA. A
 //! [`backtest`] replays policies over a resource's real CloudWatch history, read by the caller.
 //!
 //! The runner's ports are implemented in memory ([`ports`]): a metric source serving the

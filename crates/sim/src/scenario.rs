@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use capstan_policy::PolicySet;
 use capstan_policy::model::Policy;
 
-use crate::baseline::{BaselineConfig, BaselineKind, Hpa, StepScaling, TargetTracking};
+use crate::baseline::{BaselineConfig, BaselineKind};
 use crate::load::LoadModel;
 use crate::simulate::{DEFAULT_INGESTION, Run, Settings, simulate, simulate_baseline};
 use crate::summary::Summary;
@@ -191,19 +191,8 @@ impl Scenario {
         let scheduled: Vec<bool> = std::iter::repeat_n(false, self.history_minutes())
             .chain(capstan.steps.iter().map(|s| s.scheduled))
             .collect();
-        let mut controller: Box<dyn crate::baseline::Controller> = match kind {
-            BaselineKind::TargetTracking => Box::new(TargetTracking {
-                target: config.target,
-                min,
-                max,
-            }),
-            BaselineKind::Step => Box::new(StepScaling {
-                config: config.step.clone(),
-                min,
-                max,
-            }),
-            BaselineKind::Hpa => Box::new(Hpa::new(config.target, min, max)),
-        };
+        let per_unit_load = settings.load.map_or(100.0, |load| load.per_unit_capacity);
+        let mut controller = kind.controller(config, min, max, per_unit_load);
         let mut run = simulate_baseline(
             &self.trace,
             controller.as_mut(),

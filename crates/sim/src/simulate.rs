@@ -245,7 +245,8 @@ fn metrics_at(
 }
 
 /// Replays `trace` with a baseline `controller` on one resource starting at `initial` units.
-/// It reads the load model's CPU (or, without demand, the trace column `metric`). `scheduled`
+/// It reads the load model's CPU (or, without demand, the trace column `metric`), and is told
+/// each minute's demand as its load when there is a load model. `scheduled`
 /// marks minutes to flag as scheduled (capstan's windows, for comparison).
 #[allow(
     clippy::too_many_arguments,
@@ -277,6 +278,11 @@ pub fn simulate_baseline(
             None => trace.value(at, metric),
         };
         history.push(value);
+        let load = settings
+            .load
+            .filter(|_| demand.is_some())
+            .and_then(|_| trace.value(at, DEMAND));
+        controller.observe(at, load);
         let now = at + TimeDelta::minutes(1);
         fleet.advance(now);
         let before = fleet.desired();

@@ -15,11 +15,12 @@ fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "step-change",
     "flash-sale",
     "diurnal-week",
     "weekday-rush",
+    "weekly-sale",
     "spike-outage",
     "worldcup",
 ];
@@ -171,4 +172,90 @@ fn diurnal_week_is_scored_after_its_history_and_its_forecast_floor_covers_every_
         ours.capacity_hours <= theirs.capacity_hours,
         "{ours:?} {theirs:?}"
     );
+}
+
+/// The worldcup scenario run with a plain policy that tracks CPU at 60% and writes no guard, as
+/// a user starting out would: it, and the target-tracking baseline, as (actions, flaps,
+/// under-provisioned minutes).
+fn plain_tracking_on_worldcup() -> ((usize, usize, usize), (usize, usize, usize)) {
+    use capstan_sim::baseline::BaselineKind;
+    use capstan_sim::scenario::Scenario;
+
+    let mut scenario = Scenario::load(&scenarios().join("worldcup"), None).expect("loads");
+    let plain = "version: 1
+name: worldcup
+target: { ecs_service: { cluster: sim, service: worldcup } }
+capacity: { min: 2, max: 80 }
+metrics:
+  cpu: { namespace: AWS/ECS, name: CPUUtilization, dimensions: { ClusterName: sim, ServiceName: worldcup }, stat: Average, period: 1m }
+track:
+  - { metric: cpu, target: 60 }
+";
+    let set = PolicySet::from_sources(vec![Source {
+        path: "plain.yaml".into(),
+        text: plain.into(),
+    }])
+    .expect("valid policy");
+    scenario.policies = set.policies().to_vec();
+    let settings = scenario.settings(None);
+    let capstan = scenario.run(&settings, || ()).remove(0);
+    let baseline = scenario
+        .run_baseline(BaselineKind::TargetTracking, &settings, &capstan, || ())
+        .expect("target tracking");
+    let figures = |run| {
+        let summary = scenario.summary(run);
+        let under = summary.under_provisioned.unwrap_or_default();
+        (summary.actions, summary.flaps, under)
+    };
+    (figures(&capstan), figures(&baseline))
+}
+
+/// The done-criterion of issue 15 on stable defaults, measured: the plain policy acts less
+/// often than target tracking (92 actions against 128) and misses no minute, but 25 of its 92
+/// actions (27%) reverse the one before, above the 10% asked for. Most are its tracking rule
+/// stacking proposals while the units it launched warm up (4 in service asked for 5, 7, 8 and
+/// then 10 in four minutes, then scaled back to 5), which no default guard tried removes (see
+/// "Stability of the defaults" in `docs/simulate.md`).
+#[test]
+fn a_plain_tracking_policy_acts_no_more_than_target_tracking_on_worldcup() {
+    let (capstan, baseline) = plain_tracking_on_worldcup();
+    assert_eq!((capstan, baseline), ((92, 25, 0), (128, 66, 0)));
+    let ((actions, _, _), (baseline_actions, _, _)) = (capstan, baseline);
+    assert!(actions <= baseline_actions);
+}
+
+#[test]
+fn the_shipped_example_policies_flap_on_at_most_a_tenth_of_their_actions_but_on_worldcup() {
+    use capstan_sim::scenario::Scenario;
+
+    let figures: Vec<(&str, usize, usize)> = NAMES
+        .iter()
+        .map(|name| {
+            let scenario = Scenario::load(&scenarios().join(name), None).expect("loads");
+            let run = scenario.run(&scenario.settings(None), || ()).remove(0);
+            let summary = scenario.summary(&run);
+            (*name, summary.actions, summary.flaps)
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("step-change", 15, 1),
+            ("flash-sale", 14, 1),
+            ("diurnal-week", 188, 14),
+            ("weekday-rush", 91, 9),
+            ("weekly-sale", 10, 1),
+            ("spike-outage", 13, 1),
+            // 19%: six of the ten reversals are at 2 to 4 tasks, where one task is a quarter of
+            // the capacity or more and the quiet hours' swings cross the 50-70% band; the
+            // others follow the semi-final's doubling (24 to 48 tasks) and its second rise.
+            ("worldcup", 53, 10),
+        ]
+    );
+    for (name, actions, flaps) in figures {
+        assert!(
+            name == "worldcup" || flaps * 10 <= actions,
+            "{name}: {flaps} of {actions}"
+        );
+    }
 }

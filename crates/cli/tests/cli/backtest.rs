@@ -164,6 +164,29 @@ async fn backtest_compares_the_sets_on_written_history() {
     assert!(proposed_hours > current_hours, "{stdout}");
     // Four tasks for 14 days, never changed, saturated 140 minutes.
     assert_eq!(actual, (140, 4.0 * 14.0 * 24.0, 0, 0), "{stdout}");
+    // The baselines on the same demand, at the current policy's scale-out threshold.
+    assert!(
+        stdout.contains(
+            "(baselines: at target 80, from the policy's scale_out on the demand metric)"
+        ),
+        "{stdout}"
+    );
+    let baselines: Vec<(u64, u64, u64)> = ["target-tracking", "step", "hpa", "predictive"]
+        .iter()
+        .map(|name| {
+            let (under, _, actions, flaps) = row(&stdout, name);
+            (under, actions, flaps)
+        })
+        .collect();
+    // Target tracking at 80% (3 minutes above it) adds capacity later than the current policy
+    // and misses 7 minutes of each peak, step scaling (alarm at 90%) 8, the HPA (no alarm to
+    // wait for) 5; predictive scaling forecasts each peak from the second day on and misses only
+    // the first day's 7 minutes. Each scales out and back in once a day at least.
+    assert_eq!(
+        baselines,
+        [(98, 99, 28), (112, 114, 28), (70, 113, 28), (7, 47, 28)],
+        "{stdout}"
+    );
 
     let svg = fs::read_to_string(&plot).expect("the plot was written");
     for series in [

@@ -1,10 +1,12 @@
 //! A backtest's report: per policy, each set's under-provisioned minutes, capacity-hours,
-//! actions and flaps beside the capacity that really ran, as text, CSV or JSON.
+//! actions and flaps beside the capacity that really ran and the baselines', as text, CSV or
+//! JSON.
 
 use std::fmt::Write as _;
 
 use crate::output::{Format, opt_count};
 
+use super::baselines::BaselineTarget;
 use super::{ACTUAL, Backtest, SATURATED_PERCENT};
 
 /// Renders `backtest` in `format`.
@@ -63,14 +65,14 @@ fn human(backtest: &Backtest) -> String {
         }
         let _ = writeln!(
             out,
-            "  {:<10} {:>6} {:>10} {:>8} {:>6}",
+            "  {:<16} {:>6} {:>10} {:>8} {:>6}",
             "set", "under", "cap-h", "actions", "flaps"
         );
         for row in &policy.summaries {
             let s = &row.summary;
             let _ = writeln!(
                 out,
-                "  {:<10} {:>6} {:>10.1} {:>8} {:>6}",
+                "  {:<16} {:>6} {:>10.1} {:>8} {:>6}",
                 row.set,
                 opt_count(s.under_provisioned),
                 s.capacity_hours,
@@ -82,6 +84,20 @@ fn human(backtest: &Backtest) -> String {
             out,
             "  ({ACTUAL}: the capacity that ran; its under-provisioned minutes are the saturated ones)"
         );
+        match &policy.baseline_target {
+            Some(BaselineTarget { target, from }) => {
+                let _ = writeln!(
+                    out,
+                    "  (baselines: at target {target}, from the policy's {from} on the demand metric)"
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  (no baselines: the policy neither tracks nor scales out on a utilization metric)"
+                );
+            }
+        }
     }
     out
 }
