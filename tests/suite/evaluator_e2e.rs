@@ -3,7 +3,6 @@
 //! ECS services in the emulator.
 
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -58,24 +57,6 @@ fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
     alarm(metric, at).sns()
 }
 
-/// The evaluator reading the policies in `policies`, keeping its state in `table`, in replay (each
-/// event is evaluated as of the time it carries: the datapoints are laid out before now), with
-/// the settings `more`.
-fn replaying_evaluator(policies: &Path, table: &str, more: &[(&str, &str)]) -> LambdaEvaluator {
-    let endpoint = capstan_tests::endpoint();
-    let mut env = vec![
-        ("CAPSTAN_POLICY_DIR", policies.to_str().expect("UTF-8 path")),
-        ("CAPSTAN_STATE_TABLE", table),
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
-    env.extend_from_slice(more);
-    LambdaEvaluator::start(&env)
-}
-
 fn outcome<'a>(answer: &'a Value, policy: &str) -> &'a Value {
     answer["outcomes"]
         .as_array()
@@ -122,7 +103,7 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
     gappy.remove(3);
     fleet::put_metric(&cloudwatch, &cpu(&cluster, WARM), &gappy).await;
 
-    let evaluator = replaying_evaluator(policies.path(), &table, &[]);
+    let evaluator = LambdaEvaluator::replaying(policies.path(), &table, &[]);
 
     // The alarm on HOT's CPU, via EventBridge: HOT alone is woken, breaches, and goes 2 -> 4.
     let answer = evaluator
@@ -353,7 +334,7 @@ async fn a_delivery_in_progress_elsewhere_is_left_to_a_retry_and_an_expired_clai
         policy_yaml(&cluster, HOT, false),
     )
     .expect("writing a policy");
-    let evaluator = replaying_evaluator(policies.path(), &table, &[]);
+    let evaluator = LambdaEvaluator::replaying(policies.path(), &table, &[]);
     let key = format!("alarm#capstan-{HOT}#{}", now.to_rfc3339());
     let alarm = eventbridge_alarm(&cpu(&cluster, HOT), now);
 
@@ -525,7 +506,7 @@ async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
         fleet::put_metric(&cloudwatch, &cpu(&cluster, service), &trace).await;
     }
 
-    let evaluator = replaying_evaluator(
+    let evaluator = LambdaEvaluator::replaying(
         policies.path(),
         &table,
         &[("CAPSTAN_DECISIONS_TOPIC", &topic.arn)],
@@ -641,7 +622,7 @@ async fn a_tick_over_more_policies_than_one_invocation_fans_out_and_each_is_eval
         fs::write(policies.path().join(format!("{service}.yaml")), policy)
             .expect("writing a policy");
     }
-    let evaluator = replaying_evaluator(
+    let evaluator = LambdaEvaluator::replaying(
         policies.path(),
         &table,
         &[

@@ -83,19 +83,7 @@ forecast: {{ metric: requests, per_replica: 100, history: 2d, lead: 10m }}
         .collect();
     fleet::put_metric(&cloudwatch, &requests, &points).await;
 
-    let endpoint = capstan_tests::endpoint();
-    let evaluator = LambdaEvaluator::start(&[
-        (
-            "CAPSTAN_POLICY_DIR",
-            policies.path().to_str().expect("UTF-8 path"),
-        ),
-        ("CAPSTAN_STATE_TABLE", &table),
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ]);
+    let evaluator = LambdaEvaluator::replaying(policies.path(), &table, &[]);
 
     let answer = evaluator.invoke(&tick(now)).expect("a tick");
     assert_eq!(

@@ -95,18 +95,7 @@ async fn evaluator(
     capstan_aws::state::create_table(&aws_sdk_dynamodb::Client::new(config), &table)
         .await
         .expect("creating the state table");
-    let endpoint = capstan_tests::endpoint();
-    let mut env = vec![
-        ("CAPSTAN_POLICY_DIR", dir.to_str().expect("UTF-8 path")),
-        ("CAPSTAN_STATE_TABLE", table.as_str()),
-        ("CAPSTAN_REPLAY", "true"),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
-    env.extend_from_slice(more);
-    LambdaEvaluator::start(&env)
+    LambdaEvaluator::replaying(dir, &table, more)
 }
 
 /// The one outcome of a tick's answer.

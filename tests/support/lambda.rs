@@ -42,6 +42,22 @@ impl LambdaEvaluator {
         Self::start_with(env, Profile::Debug)
     }
 
+    /// Starts the debug evaluator reading the policies in `policies`, keeping its state in
+    /// `table` and calling the emulator with its test credentials ([`emulator_settings`]), with
+    /// the settings `more`.
+    pub fn over(policies: &Path, table: &str, more: &[(&str, &str)]) -> Self {
+        let endpoint = crate::endpoint();
+        Self::start(&emulator_settings(policies, table, &endpoint, more))
+    }
+
+    /// Starts the evaluator as [`LambdaEvaluator::over`] does, in replay: each event is evaluated
+    /// as of the time it carries, so that tests can lay their datapoints out before now.
+    pub fn replaying(policies: &Path, table: &str, more: &[(&str, &str)]) -> Self {
+        let mut settings = vec![("CAPSTAN_REPLAY", "true")];
+        settings.extend_from_slice(more);
+        Self::over(policies, table, &settings)
+    }
+
     /// Starts the evaluator as [`LambdaEvaluator::start`] does, built with `profile`.
     pub fn start_with(env: &[(&str, &str)], profile: Profile) -> Self {
         Self {
@@ -154,15 +170,27 @@ fn dep_info_sources(dep_info: &str) -> Vec<PathBuf> {
     paths
 }
 
-/// A new execution environment of the debug evaluator reading the policies in `policies`,
-/// keeping its state in `table`, calling AWS at `endpoint` with the emulator's test
-/// credentials, with the settings `more`.
+/// A new execution environment of the debug evaluator with [`emulator_settings`].
 pub fn evaluator_function(
     policies: &Path,
     table: &str,
     endpoint: &str,
     more: &[(&str, &str)],
 ) -> Function {
+    Function::spawn(
+        &built_binary("evaluator", Profile::Debug),
+        &emulator_settings(policies, table, endpoint, more),
+    )
+}
+
+/// The settings of an evaluator reading the policies in `policies`, keeping its state in
+/// `table`, calling AWS at `endpoint` with the emulator's test credentials, then `more`.
+pub fn emulator_settings<'a>(
+    policies: &'a Path,
+    table: &'a str,
+    endpoint: &'a str,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("CAPSTAN_POLICY_DIR", policies.to_str().expect("UTF-8 path")),
         ("CAPSTAN_STATE_TABLE", table),
@@ -172,7 +200,7 @@ pub fn evaluator_function(
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ];
     env.extend_from_slice(more);
-    Function::spawn(&built_binary("evaluator", Profile::Debug), &env)
+    env
 }
 
 /// The workspace root.

@@ -56,15 +56,7 @@ async fn history_prints_an_evaluators_decisions_newest_first() {
     )
     .expect("writing a policy");
 
-    let endpoint = capstan_tests::endpoint();
-    let evaluator = LambdaEvaluator::start(&[
-        ("CAPSTAN_POLICY_DIR", dir),
-        ("CAPSTAN_STATE_TABLE", &table),
-        ("CAPSTAN_AWS_ENDPOINT", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ]);
+    let evaluator = LambdaEvaluator::over(policies.path(), &table, &[]);
     // Two ticks: 2 -> 4, then the cooldown holds the next scale-out back.
     for at in [now, now + Duration::from_secs(1)] {
         let answer = evaluator.invoke(&tick(at)).expect("tick");

@@ -83,6 +83,11 @@ fn cpu(value: f64) -> Vec<Datapoint> {
     series(monday(14, 52), 60, &[Some(value); 5])
 }
 
+/// `policy`'s decision at `at`, with no metrics, at 5 units, remembering `state`.
+fn decide_at(policy: &Policy, state: &ResourceState, at: DateTime<Utc>) -> crate::Decision {
+    decide(policy, &Observations::new(), &capacity(5), state, at)
+}
+
 fn outcome(decision: &crate::Decision) -> &ForecastOutcome {
     &decision
         .explanation
@@ -100,13 +105,7 @@ fn a_weekly_series_forecasts_the_next_peak_from_the_weekly_profile() {
         monday(14, 0),
         TimeDelta::days(14) + TimeDelta::hours(14),
     );
-    let decision = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 52),
-    );
+    let decision = decide_at(&policy, &state, monday(14, 52));
     // Monday's 15:00 peak is 1,000 requests, as on the two Mondays before; the daily profile
     // would have mixed in the weekend.
     assert_eq!(
@@ -134,22 +133,10 @@ fn a_weekly_series_forecasts_the_next_peak_from_the_weekly_profile() {
 fn the_floor_rises_lead_ahead_of_the_hour_it_is_for() {
     let policy = forecasting();
     let state = remembering(weekly, monday(14, 0), TimeDelta::days(14));
-    let before = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 49),
-    );
+    let before = decide_at(&policy, &state, monday(14, 49));
     // 14:00's peak is 950: ceil(950 / 40) = 24.
     assert_eq!(before.desired, 24);
-    let ahead = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 50),
-    );
+    let ahead = decide_at(&policy, &state, monday(14, 50));
     assert_eq!(ahead.desired, 25);
 }
 
@@ -157,13 +144,7 @@ fn the_floor_rises_lead_ahead_of_the_hour_it_is_for() {
 fn a_daily_series_forecasts_from_the_daily_profile_with_its_error() {
     let policy = forecasting();
     let state = remembering(daily, monday(14, 0), TimeDelta::days(3));
-    let decision = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 52),
-    );
+    let decision = decide_at(&policy, &state, monday(14, 52));
     assert_eq!(
         outcome(&decision),
         &ForecastOutcome::Floor {
@@ -180,13 +161,7 @@ fn a_daily_series_forecasts_from_the_daily_profile_with_its_error() {
 fn under_a_day_of_history_the_floor_is_withheld_and_the_decision_says_why() {
     let policy = forecasting();
     let state = remembering(weekly, monday(14, 0), TimeDelta::hours(9));
-    let decision = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 52),
-    );
+    let decision = decide_at(&policy, &state, monday(14, 52));
     assert_eq!(
         outcome(&decision),
         &ForecastOutcome::Withheld {
@@ -227,13 +202,7 @@ fn erratic(at: DateTime<Utc>) -> f64 {
 fn a_forecast_too_far_off_lately_is_withheld() {
     let policy = forecasting();
     let state = remembering(erratic, monday(14, 0), TimeDelta::days(4));
-    let decision = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 52),
-    );
+    let decision = decide_at(&policy, &state, monday(14, 52));
     let ForecastOutcome::Withheld { reason } = outcome(&decision) else {
         panic!(
             "a floor from an erratic history: {}",
@@ -282,13 +251,7 @@ fn the_floor_is_within_capacity_max_and_rules_scale_above_it() {
     let mut policy = forecasting();
     policy.capacity.max = 20;
     let state = remembering(weekly, monday(14, 0), TimeDelta::days(14));
-    let capped = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 52),
-    );
+    let capped = decide_at(&policy, &state, monday(14, 52));
     assert_eq!(capped.desired, 20);
     policy.capacity.max = 100;
     policy.scale_out = vec![rule("cpu", Threshold::Above(70.0), 1, 1, Step::Set(40))];
@@ -351,12 +314,6 @@ fn history_is_the_hourly_peaks_and_is_read_again_after_an_hour() {
 fn the_history_is_remembered_after_a_decision() {
     let policy = forecasting();
     let state = remembering(weekly, monday(14, 0), TimeDelta::days(2));
-    let decision = decide(
-        &policy,
-        &Observations::new(),
-        &capacity(5),
-        &state,
-        monday(14, 52),
-    );
+    let decision = decide_at(&policy, &state, monday(14, 52));
     assert_eq!(state.after(&policy, &decision, None).history, state.history);
 }
