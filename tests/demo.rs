@@ -625,14 +625,10 @@ fn metric_id(policy: &Policy, key: &str) -> MetricId {
 /// when it changed, or the clamp that held it where it is; then a line of explanation for each
 /// policy whose change was applied or failed, or that a busy resource blocked.
 fn describe(answer: &Value, policies: &[Policy]) -> (Vec<String>, Vec<String>) {
-    let outcomes = answer["outcomes"].as_array().cloned().unwrap_or_default();
     let mut cells = Vec::new();
     let mut notes = Vec::new();
     for policy in policies {
-        let Some(outcome) = outcomes
-            .iter()
-            .find(|o| o["policy"] == policy.name.as_str())
-        else {
+        let Some(outcome) = outcome(answer, &policy.name) else {
             cells.push("-".to_owned());
             continue;
         };
@@ -663,22 +659,22 @@ fn describe(answer: &Value, policies: &[Policy]) -> (Vec<String>, Vec<String>) {
     (cells, notes)
 }
 
-/// Why `policy`'s resource was busy in a pass, if it was.
-fn busy<'a>(answer: &'a Value, policy: &str) -> Option<&'a str> {
+/// `policy`'s outcome in a pass's answer, if it has one.
+fn outcome<'a>(answer: &'a Value, policy: &str) -> Option<&'a Value> {
     answer["outcomes"]
         .as_array()?
         .iter()
-        .find(|o| o["policy"] == policy)?["decision"]["busy"]
-        .as_str()
+        .find(|o| o["policy"] == policy)
+}
+
+/// Why `policy`'s resource was busy in a pass, if it was.
+fn busy<'a>(answer: &'a Value, policy: &str) -> Option<&'a str> {
+    outcome(answer, policy)?["decision"]["busy"].as_str()
 }
 
 /// Whether the evaluator applied a change for `policy`.
 fn applied(answer: &Value, policy: &str) -> bool {
-    answer["outcomes"].as_array().is_some_and(|outcomes| {
-        outcomes
-            .iter()
-            .any(|o| o["policy"] == policy && o["result"]["status"] == "applied")
-    })
+    outcome(answer, policy).is_some_and(|o| o["result"]["status"] == "applied")
 }
 
 /// The replicas of `source` as RDS lists them, with their tags.
