@@ -10,13 +10,15 @@ use capstan_tests::calls::{Calls, counts};
 use capstan_tests::fleet::{asg_desired, autoscaling_group, ecs_service};
 use capstan_tests::{sdk_config, unique};
 
-/// A group of bounds 1..=5 at `desired`, with as many instances: moto launches them at once.
+/// A group of bounds 1..=5 at `desired`, with as many instances, all in service: moto launches
+/// them at once.
 fn capacity(desired: u32) -> CurrentCapacity {
     CurrentCapacity {
         desired,
         resource_min: Some(1),
         resource_max: Some(5),
         busy: None,
+        in_service: Some(desired),
         running: Some(desired),
         ..Default::default()
     }
@@ -119,6 +121,7 @@ async fn groups_are_read_a_hundred_per_call_each_answered_on_its_own() {
                 resource_min: Some(0),
                 resource_max: Some(5),
                 busy: None,
+                in_service: Some(n % 3),
                 running: Some(n % 3),
                 ..Default::default()
             },

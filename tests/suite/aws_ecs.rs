@@ -40,14 +40,16 @@ async fn only_deployment(
     )
 }
 
-/// A service at `desired` tasks, as many of them running or pending: moto counts the desired
-/// tasks so, though it starts none.
-fn capacity(desired: u32, busy: Option<String>) -> CurrentCapacity {
+/// A service at `desired` tasks, `in_service` of them running and the rest pending: moto counts
+/// the tasks of a service it creates as pending and those of an update as running, though it
+/// starts none.
+fn capacity(desired: u32, in_service: u32, busy: Option<String>) -> CurrentCapacity {
     CurrentCapacity {
         desired,
         resource_min: None,
         resource_max: None,
         busy,
+        in_service: Some(in_service),
         running: Some(desired),
         ..Default::default()
     }
@@ -76,13 +78,13 @@ async fn a_service_is_read_and_set() {
 
     assert_eq!(
         aws.current(&orders).await.expect("reading the service"),
-        capacity(2, busy.clone())
+        capacity(2, 0, busy.clone())
     );
 
     aws.set_desired(&orders, 3).await.expect("setting 3");
     assert_eq!(
         aws.current(&orders).await.expect("reading the service"),
-        capacity(3, busy)
+        capacity(3, 3, busy)
     );
 }
 
@@ -106,13 +108,13 @@ async fn a_steady_service_stays_steady_when_scaled() {
 
     assert_eq!(
         aws.current(&idle).await.expect("reading the service"),
-        capacity(0, None)
+        capacity(0, 0, None)
     );
 
     aws.set_desired(&idle, 3).await.expect("setting 3");
     assert_eq!(
         aws.current(&idle).await.expect("reading the service"),
-        capacity(3, None)
+        capacity(3, 3, None)
     );
 }
 
@@ -244,7 +246,7 @@ async fn services_are_read_ten_per_call_per_cluster_each_answered_on_its_own() {
             }
             (cluster, service) => assert_eq!(
                 answer.as_ref().map_err(ToString::to_string),
-                Ok(&capacity(0, None)),
+                Ok(&capacity(0, 0, None)),
                 "{cluster}/{service}"
             ),
         }
@@ -252,7 +254,7 @@ async fn services_are_read_ten_per_call_per_cluster_each_answered_on_its_own() {
     // The batch of one is the same read.
     assert_eq!(
         services.current(&shop, "web-0").await.expect("reading"),
-        capacity(0, None)
+        capacity(0, 0, None)
     );
     assert_eq!(calls.take(), counts([("DescribeServices", 1)]));
 }

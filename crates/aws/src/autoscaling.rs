@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_autoscaling::Client;
-use aws_sdk_autoscaling::types::AutoScalingGroup;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
 
 use capstan_engine::CurrentCapacity;
 
@@ -56,9 +56,10 @@ impl AutoScalingGroups {
         Self { limits, ..self }
     }
 
-    /// The group's desired capacity, its own `MinSize`/`MaxSize`, and its instances in any
-    /// lifecycle state as running (an instance being terminated may still hold connections). A
-    /// group is never busy.
+    /// The group's desired capacity, its own `MinSize`/`MaxSize`, its instances in any
+    /// lifecycle state as running (an instance being terminated may still hold connections), and
+    /// those `InService` as in service (the instances a group metric such as CPU is measured
+    /// over; launches still `Pending` are not). A group is never busy.
     ///
     /// A group that does not exist is an [`ErrorKind::NotFound`] error naming it; a group whose
     /// `DesiredCapacityType` is not `units` (it counts vCPUs or memory, for attribute-based
@@ -177,9 +178,17 @@ fn capacity(group: &AutoScalingGroup, sizes: Sizes) -> CurrentCapacity {
         resource_min: Some(sizes.min),
         resource_max: Some(sizes.max),
         busy: None,
-        running: Some(u32::try_from(group.instances().len()).unwrap_or(u32::MAX)),
+        in_service: Some(count(group.instances().iter().filter(|instance| {
+            instance.lifecycle_state() == Some(&LifecycleState::InService)
+        }))),
+        running: Some(count(group.instances())),
         ..Default::default()
     }
+}
+
+/// How many `items` there are, saturating.
+fn count<T>(items: impl IntoIterator<Item = T>) -> u32 {
+    u32::try_from(items.into_iter().count()).unwrap_or(u32::MAX)
 }
 
 /// The sizes of the group `name` as the answer gives them, if they hold together (see
@@ -436,5 +445,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_instances_in_service_count_as_in_service_and_every_one_as_running() {
+        use aws_sdk_autoscaling::types::Instance;
+        let instance = |id: &str, state: LifecycleState| {
+            Instance::builder()
+                .instance_id(id)
+                .lifecycle_state(state)
+                .build()
+        };
+        let group = AutoScalingGroup::builder()
+            .auto_scaling_group_name("web")
+            .instances(instance("i-1", LifecycleState::InService))
+            .instances(instance("i-2", LifecycleState::InService))
+            .instances(instance("i-3", LifecycleState::Pending))
+            .instances(instance("i-4", LifecycleState::Terminating))
+            .build();
+        let sizes = Sizes {
+            min: 0,
+            max: 10,
+            desired: 3,
+        };
+
+        let now = capacity(&group, sizes);
+
+        assert_eq!(
+            (now.desired, now.in_service, now.running),
+            (3, Some(2), Some(4))
+        );
     }
 }

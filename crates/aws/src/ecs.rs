@@ -63,8 +63,9 @@ impl EcsServices {
         Self { limits, ..self }
     }
 
-    /// The service's desired count, its running and pending tasks (more than desired while a
-    /// deployment runs old and new tasks together), and whether a deployment makes it busy (see
+    /// The service's desired count, its running tasks as in service (those its CPU and memory
+    /// metrics average over), its running and pending tasks as running (more than desired while
+    /// a deployment runs old and new tasks together), and whether a deployment makes it busy (see
     /// [When a service is busy](EcsServices#when-a-service-is-busy)).
     /// ECS services have no bounds of their own.
     ///
@@ -262,12 +263,14 @@ fn read(described: &Described, cluster: &str, service: &str) -> Result<CurrentCa
             )
         })
     });
+    let running = running?;
     Ok(CurrentCapacity {
         desired: desired?,
         resource_min: None,
         resource_max: None,
         busy: busy(found),
-        running: Some(running?.saturating_add(pending?)),
+        in_service: Some(running),
+        running: Some(running.saturating_add(pending?)),
         ..Default::default()
     })
 }

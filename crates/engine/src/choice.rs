@@ -119,7 +119,7 @@ impl Choice {
         let blockers: Vec<Source> = rule_blockers.chain(track_blockers).collect();
         let dissent: Vec<Source> = (0..tracks.len())
             .filter(|&index| match tracks[index].outcome {
-                TrackOutcome::WithinTolerance => true,
+                TrackOutcome::WithinTolerance | TrackOutcome::WarmingUp { .. } => true,
                 TrackOutcome::Proposed { proposed, .. } => proposed >= current,
                 _ => false,
             })

@@ -36,7 +36,8 @@ use crate::window::{Periods, Reading, Verdict};
 ///   capacity for a scale-out rule, below it for a scale-in rule. Otherwise (e.g. `set: 4` on
 ///   a scale-out rule at 6) the outcome is [`RuleOutcome::NoChange`].
 /// - **Tracking** (`track`, see the `track` module): each rule recommends a capacity from its
-///   metric's value and goal, or nothing within the tolerance.
+///   metric's value and goal and the units in service, or nothing within the tolerance or
+///   while launches warming up cover it.
 /// - **Choice.** Scale-out takes the largest proposal of any rule that asks for more: a fired
 ///   scale-out rule, or a tracking rule recommending more than the current capacity.
 ///   Scale-out beats scale-in: when any rule asks for more, scale-in proposals are ignored.
@@ -119,7 +120,7 @@ pub(crate) fn decide_answering(
                 format!("track[{index}]"),
                 rule,
                 observations,
-                current.desired,
+                current,
                 now,
             )
         })

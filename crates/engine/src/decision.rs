@@ -291,6 +291,14 @@ pub enum TrackOutcome {
     },
     /// The ratio is within the tolerance: keep the current capacity.
     WithinTolerance,
+    /// Fewer units serve than are desired, and the units launched cover what the rule asks
+    /// for: hold while they warm up (see the `track` module).
+    WarmingUp {
+        /// What the rule asks for from the units in service.
+        proposed: u32,
+        /// The units in service it was measured over.
+        in_service: u32,
+    },
     /// No datapoint in the window, or gaps where the rule would not scale out: hold.
     MissingData,
     /// The metric could not be read.

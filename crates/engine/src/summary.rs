@@ -205,6 +205,15 @@ fn track_phrase(track: &TrackEvaluation, current: u32) -> String {
         TrackOutcome::WithinTolerance => {
             format!("{} within tolerance: {}", track.rule, seen())
         }
+        TrackOutcome::WarmingUp {
+            proposed,
+            in_service,
+        } => format!(
+            "{} holds at {current} while launches warm up: {} over the {in_service} in service \
+             asks for {proposed}",
+            track.rule,
+            seen()
+        ),
         TrackOutcome::MissingData => format!(
             "{metric} is missing {} of {} datapoints up to {}",
             track.missing,

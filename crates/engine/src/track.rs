@@ -3,13 +3,25 @@
 //! - **Value.** The average of the datapoints present in the rule's window (the latest complete
 //!   datapoint alone without `for`), over the same complete periods as threshold rules (see the
 //!   `window` module).
+//! - **Units measured.** A utilisation is the average over the units *in service*, so the rule
+//!   scales from them: `in_service` below is the resource's count of units serving (ECS tasks
+//!   running, Auto Scaling instances `InService`, replicas available), or its desired capacity
+//!   when it does not tell them apart.
 //! - **`target: T`** (a utilisation such as CPU): ratio = value / T and desired =
-//!   ceil(current × ratio). At 0 units there is nothing to measure and the rule asks for 0.
+//!   ceil(in_service × ratio). At 0 units there is nothing to measure and the rule asks for 0.
 //! - **`per_replica: R`** (a total such as queue depth or lag, shared by the units): desired =
-//!   ceil(value / R), and ratio = value / (R × current) when current > 0.
-//! - **Tolerance.** When |ratio − 1| ≤ `tolerance` (10% by default) the rule asks for no change
-//!   ([`TrackOutcome::WithinTolerance`]), as Kubernetes' HPA does, so a metric hovering around
-//!   its target does not make capacity flap.
+//!   ceil(value / R), and ratio = value / (R × in_service) when in_service > 0.
+//! - **Launches warming up.** While fewer units serve than are desired, a recommendation that
+//!   those already launched cover (no more than desired) holds ([`TrackOutcome::WarmingUp`]):
+//!   the rule neither launches again for load the warming units will take, nor scales in before
+//!   they serve. This is AWS target tracking's rule with instance warm-up (scale-out counts the
+//!   warming instances, scale-in waits for them) and the HPA's for unready pods; without it a
+//!   rule asks again every minute while its launches warm up (4 tasks asking for 5, 7, 8, then
+//!   10 in the worldcup scenario, brought back to 5 once they served).
+//! - **Tolerance.** When |ratio − 1| ≤ `tolerance` (20% by default, see
+//!   [`DEFAULT_TOLERANCE`](capstan_policy::model::DEFAULT_TOLERANCE)) the rule asks for no
+//!   change ([`TrackOutcome::WithinTolerance`]), as Kubernetes' HPA does, so a metric hovering
+//!   around its target does not make capacity flap.
 //! - **Partitions.** With `partitions: P` (Kafka consumers), the recommendation never exceeds P:
 //!   a consumer beyond the partition count would sit idle. `allow_idle_consumers: true` lifts
 //!   the cap (validation then drops it from the model).
@@ -26,7 +38,7 @@ use chrono::{DateTime, Utc};
 use capstan_policy::model::{Fraction, Policy, Threshold, Track, TrackGoal};
 
 use crate::decision::{TrackEvaluation, TrackOutcome};
-use crate::observe::{MetricData, Observations};
+use crate::observe::{CurrentCapacity, MetricData, Observations};
 use crate::window::{Periods, Reading};
 
 /// Evaluates `track`, identified as `rule_id`, at capacity `current`.
@@ -35,9 +47,11 @@ pub(crate) fn evaluate(
     rule_id: String,
     track: &Track,
     observations: &Observations,
-    current: u32,
+    current: &CurrentCapacity,
     now: DateTime<Utc>,
 ) -> TrackEvaluation {
+    let desired = current.desired;
+    let in_service = current.in_service.unwrap_or(desired);
     let query = policy.metric(&track.metric);
     let periods = Periods::of(policy, &track.metric, track.window, now);
     let mut evaluation = TrackEvaluation {
@@ -77,24 +91,31 @@ pub(crate) fn evaluate(
     let count = evaluation.datapoints.len() as f64;
     let value = evaluation.datapoints.iter().map(|p| p.value).sum::<f64>() / count;
     evaluation.value = Some(value);
-    let (ratio, outcome) = recommend(track, policy.tolerance, value, current);
+    let (ratio, outcome) = recommend(track, policy.tolerance, value, in_service);
     evaluation.ratio = ratio;
     evaluation.outcome = match outcome {
-        TrackOutcome::Proposed { proposed, .. } if reading.missing > 0 && proposed <= current => {
+        TrackOutcome::Proposed { proposed, .. } if reading.missing > 0 && proposed <= desired => {
             TrackOutcome::MissingData
         }
         TrackOutcome::WithinTolerance if reading.missing > 0 => TrackOutcome::MissingData,
+        TrackOutcome::Proposed { proposed, .. } if in_service < desired && proposed <= desired => {
+            TrackOutcome::WarmingUp {
+                proposed,
+                in_service,
+            }
+        }
         outcome => outcome,
     };
     evaluation
 }
 
-/// The ratio of value to goal, and what the rule asks for, from complete data.
+/// The ratio of value to goal, and what the rule asks for, from complete data measured over
+/// `in_service` units.
 pub(crate) fn recommend(
     track: &Track,
     tolerance: Fraction,
     value: f64,
-    current: u32,
+    in_service: u32,
 ) -> (Option<f64>, TrackOutcome) {
     if !value.is_finite() {
         return (None, TrackOutcome::MissingData);
@@ -103,10 +124,10 @@ pub(crate) fn recommend(
     let (ratio, desired) = match track.goal {
         TrackGoal::Target(target) => {
             let ratio = value / target;
-            (Some(ratio), f64::from(current) * ratio)
+            (Some(ratio), f64::from(in_service) * ratio)
         }
         TrackGoal::PerReplica(per) => {
-            let ratio = (current > 0).then(|| value / (per * f64::from(current)));
+            let ratio = (in_service > 0).then(|| value / (per * f64::from(in_service)));
             (ratio, value / per)
         }
     };
@@ -142,7 +163,7 @@ pub(crate) fn ceiling(value: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capstan_policy::model::{DEFAULT_TOLERANCE, Duration};
+    use capstan_policy::model::Duration;
 
     fn track(goal: TrackGoal, partitions: Option<u32>) -> Track {
         Track {
@@ -164,7 +185,8 @@ mod tests {
     #[test]
     fn target_tracking_scales_by_the_ratio_rounded_up() {
         let cpu = track(TrackGoal::Target(50.0), None);
-        let ask = |value, current| proposed(recommend(&cpu, DEFAULT_TOLERANCE, value, current).1);
+        let ask =
+            |value, current| proposed(recommend(&cpu, Fraction::TEN_PERCENT, value, current).1);
         assert_eq!(ask(80.0, 4), Some(7)); // 4 × 1.6 = 6.4
         assert_eq!(ask(20.0, 10), Some(4));
         assert_eq!(ask(60.0, 4), Some(5)); // 4 × 1.2 = 4.8
@@ -175,7 +197,8 @@ mod tests {
     #[test]
     fn per_replica_tracking_shares_the_total() {
         let lag = track(TrackGoal::PerReplica(1000.0), None);
-        let ask = |value, current| proposed(recommend(&lag, DEFAULT_TOLERANCE, value, current).1);
+        let ask =
+            |value, current| proposed(recommend(&lag, Fraction::TEN_PERCENT, value, current).1);
         assert_eq!(ask(5500.0, 2), Some(6));
         assert_eq!(ask(5500.0, 0), Some(6), "from zero too");
         assert_eq!(ask(0.0, 3), Some(0));
@@ -185,7 +208,7 @@ mod tests {
     #[test]
     fn partitions_cap_consumers() {
         let lag = track(TrackGoal::PerReplica(1000.0), Some(4));
-        let (_, outcome) = recommend(&lag, DEFAULT_TOLERANCE, 9000.0, 2);
+        let (_, outcome) = recommend(&lag, Fraction::TEN_PERCENT, 9000.0, 2);
         assert_eq!(
             outcome,
             TrackOutcome::Proposed {
@@ -211,7 +234,11 @@ mod tests {
                 series(now(), 60, &[Some(80.0), Some(80.0), Some(100.0)]),
             )],
         );
-        let evaluation = evaluate(&policy, "track[0]".into(), &cpu, &observed, 4, now());
+        let four = CurrentCapacity {
+            desired: 4,
+            ..Default::default()
+        };
+        let evaluation = evaluate(&policy, "track[0]".into(), &cpu, &observed, &four, now());
         assert_eq!(evaluation.window_end, period_start(now(), 60, 1));
         assert_eq!((evaluation.value, evaluation.missing), (Some(80.0), 0));
         assert_eq!(proposed(evaluation.outcome), Some(7));

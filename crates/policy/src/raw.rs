@@ -88,7 +88,7 @@ pub struct PolicyFile {
     #[serde(default)]
     pub track: Vec<Spanned<Track>>,
     /// How far a `track` metric may drift from its target, as a fraction of it, before
-    /// capacity changes: `5%` or `0.05`. By default, `10%`.
+    /// capacity changes: `5%` or `0.05`. By default, `20%`.
     #[serde(default)]
     pub tolerance: Option<Spanned<Fraction>>,
     /// Recurring windows during which capacity is held at or above a floor.

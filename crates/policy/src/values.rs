@@ -387,8 +387,11 @@ string_value!(
 pub struct Fraction(f64);
 
 impl Fraction {
-    /// 10%, the default tolerance of target tracking.
+    /// 10%.
     pub const TEN_PERCENT: Self = Self(0.1);
+
+    /// 20%, the default tolerance of target tracking.
+    pub const FIFTH: Self = Self(0.2);
 
     /// 25%, the default largest recent error a forecast floor is trusted at.
     pub const QUARTER: Self = Self(0.25);

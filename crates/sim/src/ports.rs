@@ -51,9 +51,11 @@ impl CapacityControl for SimCapacity {
     type Error = Infallible;
 
     async fn current(&self, target: &Target) -> Result<CurrentCapacity, Infallible> {
-        let desired = lock(&self.fleets).get(target).map_or(0, Fleet::desired);
+        let fleets = lock(&self.fleets);
+        let fleet = fleets.get(target);
         Ok(CurrentCapacity {
-            desired,
+            desired: fleet.map_or(0, Fleet::desired),
+            in_service: fleet.map(Fleet::in_service),
             ..Default::default()
         })
     }

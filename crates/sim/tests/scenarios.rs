@@ -210,18 +210,18 @@ track:
     (figures(&capstan), figures(&baseline))
 }
 
-/// The done-criterion of issue 15 on stable defaults, measured: the plain policy acts less
-/// often than target tracking (92 actions against 128) and misses no minute, but 25 of its 92
-/// actions (27%) reverse the one before, above the 10% asked for. Most are its tracking rule
-/// stacking proposals while the units it launched warm up (4 in service asked for 5, 7, 8 and
-/// then 10 in four minutes, then scaled back to 5), which no default guard tried removes (see
-/// "Stability of the defaults" in `docs/simulate.md`).
+/// Stable defaults, measured: the plain policy acts a quarter as often as target tracking (32
+/// actions against 128), misses no minute and reverses 3 of its actions (9%). Proposing from
+/// the units in service and holding while launches warm up took it from 92 actions and 25
+/// reversals to 63 and 16; the default tolerance of 20% from there to 32 and 3 (see "Stability
+/// of the defaults" in `docs/simulate.md`).
 #[test]
-fn a_plain_tracking_policy_acts_no_more_than_target_tracking_on_worldcup() {
+fn a_plain_tracking_policy_acts_no_more_than_target_tracking_and_rarely_reverses_on_worldcup() {
     let (capstan, baseline) = plain_tracking_on_worldcup();
-    assert_eq!((capstan, baseline), ((92, 25, 0), (128, 66, 0)));
-    let ((actions, _, _), (baseline_actions, _, _)) = (capstan, baseline);
+    assert_eq!((capstan, baseline), ((32, 3, 0), (128, 66, 0)));
+    let ((actions, flaps, _), (baseline_actions, _, _)) = (capstan, baseline);
     assert!(actions <= baseline_actions);
+    assert!(flaps * 10 <= actions, "{flaps} of {actions}");
 }
 
 #[test]

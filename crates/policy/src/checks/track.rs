@@ -144,7 +144,7 @@ mod tests {
             (policy.track[1].window, policy.track[1].partitions),
             (3, Some(12))
         );
-        assert!((policy.tolerance.get() - 0.1).abs() < f64::EPSILON);
+        assert!((policy.tolerance.get() - 0.2).abs() < f64::EPSILON);
     }
 
     #[test]

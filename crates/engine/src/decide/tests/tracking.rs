@@ -167,3 +167,74 @@ fn an_unreadable_tracked_metric_blocks_scale_in() {
         "scale_in[0] fired but scale-in is blocked: memory is unavailable (throttled)"
     );
 }
+
+/// A decision of [`tracking_cpu`] at cpu `value`, `desired` units asked for and `in_service` of
+/// them serving.
+fn decide_warming(value: f64, desired: u32, in_service: u32) -> crate::Decision {
+    let policy = tracking_cpu();
+    let current = crate::CurrentCapacity {
+        in_service: Some(in_service),
+        ..crate::testing::capacity(desired)
+    };
+    crate::decide(
+        &policy,
+        &observations(&policy, &[("cpu", steady(value, 1))]),
+        &current,
+        &crate::ResourceState::default(),
+        crate::testing::now(),
+    )
+}
+
+#[test]
+fn launches_warming_up_that_cover_the_ask_hold_capacity() {
+    // 4 serve at 80 against 50: 4 × 1.6 asks for 7, which the 7 launched cover.
+    let held = decide_warming(80.0, 7, 4);
+    assert_eq!(held.desired, 7);
+    assert_eq!(
+        held.explanation.tracks[0].outcome,
+        TrackOutcome::WarmingUp {
+            proposed: 7,
+            in_service: 4
+        }
+    );
+    assert_eq!(
+        held.explanation.summary,
+        "no rule fired: track[0] holds at 7 while launches warm up: cpu 80.0 with target 50, \
+         ratio 1.60 over the 4 in service asks for 7"
+    );
+}
+
+#[test]
+fn tracking_scales_out_from_the_units_in_service_not_from_those_launched() {
+    // 4 serve at 100: 8 are wanted; scaling the 6 launched by 2 would ask for 12.
+    let decision = decide_warming(100.0, 6, 4);
+    assert_eq!(decision.desired, 8);
+    assert_eq!(decision.explanation.fired.as_deref(), Some("track[0]"));
+}
+
+#[test]
+fn scale_in_waits_for_launches_warming_up() {
+    // 4 serve at 20: 2 would do, but the 3 launched are not in service yet.
+    let held = decide_warming(20.0, 7, 4);
+    assert_eq!(held.desired, 7);
+    assert!(matches!(
+        held.explanation.tracks[0].outcome,
+        TrackOutcome::WarmingUp { proposed: 2, .. }
+    ));
+    // Once they serve, the rule scales in from them: 7 at 20 ask for 3.
+    assert_eq!(decide_warming(20.0, 7, 7).desired, 3);
+}
+
+#[test]
+fn units_stopping_still_count_as_measured() {
+    // A scale-in to 4 with 6 still running at 30: the work, 6 × 30, needs 4 at 50.
+    let decision = decide_warming(30.0, 4, 6);
+    assert_eq!(decision.desired, 4);
+    assert_eq!(
+        decision.explanation.tracks[0].outcome,
+        TrackOutcome::Proposed {
+            proposed: 4,
+            capped_by_partitions: None
+        }
+    );
+}
