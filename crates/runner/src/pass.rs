@@ -244,11 +244,18 @@ where
     }
     let observations = read_metrics(policies, ports.metrics, now).await;
     let mut assessed = assess(policies, ports, mode).await;
-    for (policy, assessment) in policies.iter().zip(&mut assessed) {
-        if let Ok(read) = &mut assessment.read {
-            let warning = history::refresh(policy, &mut read.state, ports.metrics, now).await;
-            assessment.warnings.extend(warning);
-        }
+    let (indices, mut due): (Vec<usize>, Vec<(&Policy, &mut ResourceState)>) = policies
+        .iter()
+        .zip(&mut assessed)
+        .enumerate()
+        .filter_map(|(index, (policy, assessment))| {
+            let read = assessment.read.as_mut().ok()?;
+            Some((index, (*policy, &mut read.state)))
+        })
+        .unzip();
+    let warnings = history::refresh(&mut due, ports.metrics, now).await;
+    for (index, warning) in indices.into_iter().zip(warnings) {
+        assessed[index].warnings.extend(warning);
     }
     let subjects: Vec<Subject<'_>> = policies
         .iter()

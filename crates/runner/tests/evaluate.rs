@@ -1128,3 +1128,32 @@ async fn the_forecast_history_is_read_once_an_hour_kept_in_the_state_and_raises_
         "{summary}"
     );
 }
+
+#[tokio::test]
+async fn the_forecast_histories_due_in_a_pass_are_read_together() {
+    let world = World::new(&["shop", "cart"], 40.0);
+    let start = now() - TimeDelta::days(2) - TimeDelta::seconds(30);
+    for (service, noon) in [("shop", 900.0), ("cart", 600.0)] {
+        let query = ecs_query(service, "RequestCount", 60);
+        for minute in 0..2 * 24 * 60 {
+            let timestamp = start + TimeDelta::minutes(minute);
+            let value = if timestamp.hour() == 12 { noon } else { 100.0 };
+            world
+                .metrics
+                .memory
+                .push(&query, Datapoint { timestamp, value });
+        }
+    }
+    world.metrics.memory.advance(now());
+    let (shop, cart) = (forecasting("shop"), forecasting("cart"));
+
+    world.evaluate(&[&shop, &cart], Mode::Act).await;
+
+    // One read of both queries, and each policy's floor from its own history.
+    assert_eq!(*world.metrics.reads.lock().expect("fake port lock"), [2]);
+    assert_eq!((world.desired("shop"), world.desired("cart")), (9, 6));
+    for service in ["shop", "cart"] {
+        let saved = world.saved(service).expect("a saved state");
+        assert_eq!(saved.history.map(|h| h.peaks.len()), Some(48), "{service}");
+    }
+}
