@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::expression::Expression;
 pub use crate::shared::{DbEngine, Select, Target};
 pub use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
@@ -23,6 +24,8 @@ pub struct Policy {
     pub capacity: Capacity,
     /// Metrics by the name the rules use.
     pub metrics: BTreeMap<String, Metric>,
+    /// Metrics computed by metric math from the others, by name; no name is in both maps.
+    pub expressions: BTreeMap<String, ExpressionMetric>,
     /// Rules that add capacity.
     pub scale_out: Vec<Rule>,
     /// Rules that remove capacity.
@@ -150,6 +153,18 @@ pub struct Metric {
     pub query: MetricQuery,
     /// How long after a period ends its datapoint is taken as complete: a window at `now` ends
     /// with the last period that closed at or before `now - delay`.
+    pub delay: Duration,
+}
+
+/// A metric computed by CloudWatch metric math from the policy's other metrics (series or
+/// expressions), at their period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpressionMetric {
+    /// The expression; every metric it refers to is defined, and none refers back to it.
+    pub expression: Expression,
+    /// Period length in seconds, a multiple of 60, shared with every member.
+    pub period_secs: u32,
+    /// As [`Metric::delay`].
     pub delay: Duration,
 }
 

@@ -19,6 +19,7 @@ pub fn policy(name: &str, target: Target) -> Policy {
         target,
         capacity: Capacity { min: 1, max: 10 },
         metrics: BTreeMap::new(),
+        expressions: BTreeMap::new(),
         scale_out: Vec::new(),
         scale_in: Vec::new(),
         track: Vec::new(),
