@@ -30,13 +30,14 @@ pub enum Expression {
         /// The right operand.
         right: Box<Expression>,
     },
-    /// A function of the subset applied to its arguments (one for `ABS`, the array's elements
-    /// for the others).
-    Call {
+    /// `ABS(e)`: the absolute value.
+    Abs(Box<Expression>),
+    /// `F([a, b, ...])`: a function of an array, taken per timestamp.
+    Aggregate {
         /// The function.
-        function: Function,
-        /// Its arguments, at least one.
-        args: Vec<Expression>,
+        function: Aggregate,
+        /// The array's elements, at least one.
+        elements: Vec<Expression>,
     },
 }
 
@@ -53,29 +54,29 @@ pub enum Operator {
     Divide,
 }
 
-/// A function of the supported subset.
+/// A function of an array of the supported subset, taken per timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Function {
-    /// `ABS(e)`: the absolute value.
-    Abs,
-    /// `AVG([a, b, ...])`: the mean of the elements, per timestamp.
+pub enum Aggregate {
+    /// `AVG([a, b, ...])`: the mean of the elements.
     Avg,
-    /// `MAX([a, b, ...])`: the largest element, per timestamp.
+    /// `MAX([a, b, ...])`: the largest element.
     Max,
-    /// `MIN([a, b, ...])`: the smallest element, per timestamp.
+    /// `MIN([a, b, ...])`: the smallest element.
     Min,
-    /// `SUM([a, b, ...])`: the sum of the elements, per timestamp.
+    /// `SUM([a, b, ...])`: the sum of the elements.
     Sum,
 }
 
 /// The functions of the subset, as written, for messages.
 pub const FUNCTIONS: &str = "ABS, AVG, MAX, MIN, SUM";
 
-impl Function {
-    /// The function written `name`, if it is in the subset.
+/// How `ABS` is written.
+const ABS: &str = "ABS";
+
+impl Aggregate {
+    /// The function written `name`, if it is one.
     fn named(name: &str) -> Option<Self> {
         Some(match name {
-            "ABS" => Self::Abs,
             "AVG" => Self::Avg,
             "MAX" => Self::Max,
             "MIN" => Self::Min,
@@ -87,17 +88,11 @@ impl Function {
     /// How the function is written.
     fn name(self) -> &'static str {
         match self {
-            Self::Abs => "ABS",
             Self::Avg => "AVG",
             Self::Max => "MAX",
             Self::Min => "MIN",
             Self::Sum => "SUM",
         }
-    }
-
-    /// Whether the function takes an array, `F([a, b])`, rather than one expression.
-    fn takes_array(self) -> bool {
-        !matches!(self, Self::Abs)
     }
 }
 
@@ -161,7 +156,10 @@ impl Expression {
                 left.collect_metrics(found);
                 right.collect_metrics(found);
             }
-            Self::Call { args, .. } => args.iter().for_each(|arg| arg.collect_metrics(found)),
+            Self::Abs(inner) => inner.collect_metrics(found),
+            Self::Aggregate { elements, .. } => {
+                elements.iter().for_each(|e| e.collect_metrics(found));
+            }
         }
     }
 
@@ -175,12 +173,10 @@ impl Expression {
             Self::Binary { op, left, right } => {
                 format!("({} {op} {})", left.render(rename), right.render(rename))
             }
-            Self::Call { function, args } => {
-                let args: Vec<String> = args.iter().map(|arg| arg.render(rename)).collect();
-                match function.takes_array() {
-                    true => format!("{}([{}])", function.name(), args.join(", ")),
-                    false => format!("{}({})", function.name(), args.join(", ")),
-                }
+            Self::Abs(inner) => format!("{ABS}({})", inner.render(rename)),
+            Self::Aggregate { function, elements } => {
+                let elements: Vec<String> = elements.iter().map(|e| e.render(rename)).collect();
+                format!("{}([{}])", function.name(), elements.join(", "))
             }
         }
     }
@@ -361,9 +357,15 @@ impl Parser {
         }
     }
 
-    /// `F(e)` or `F([e, ...])`, the cursor on the `(`.
+    /// `ABS(e)` or `F([e, ...])`, the cursor on the `(`.
     fn call(&mut self, at: usize, name: &str) -> Result<Expression, SyntaxError> {
-        let function = Function::named(name).ok_or_else(|| {
+        if name == ABS {
+            self.expect('(')?;
+            let inner = self.sum()?;
+            self.expect(')')?;
+            return Ok(Expression::Abs(Box::new(inner)));
+        }
+        let function = Aggregate::named(name).ok_or_else(|| {
             SyntaxError::new(
                 at,
                 format!("function `{name}` is not in capstan's supported subset of metric math"),
@@ -371,16 +373,13 @@ impl Parser {
             .with_help(format!("supported functions: {FUNCTIONS}"))
         })?;
         self.expect('(')?;
-        let args = match function.takes_array() {
-            true => self.array(at, function)?,
-            false => vec![self.sum()?],
-        };
+        let elements = self.array(at, function)?;
         self.expect(')')?;
-        Ok(Expression::Call { function, args })
+        Ok(Expression::Aggregate { function, elements })
     }
 
     /// `[e, ...]`, the argument of `function` (written at `at`).
-    fn array(&mut self, at: usize, function: Function) -> Result<Vec<Expression>, SyntaxError> {
+    fn array(&mut self, at: usize, function: Aggregate) -> Result<Vec<Expression>, SyntaxError> {
         let name = function.name();
         match self.peek() {
             Some((_, Token::Symbol('['))) => self.next += 1,
@@ -428,7 +427,7 @@ fn metric(at: usize, name: String) -> Result<Expression, SyntaxError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Expression, Function, Operator, SyntaxError};
+    use super::{Expression, Operator, SyntaxError};
 
     fn parse(text: &str) -> Expression {
         Expression::parse(text).unwrap_or_else(|e| panic!("{text}: {e:?}"))
@@ -461,14 +460,11 @@ mod tests {
     fn functions_of_the_subset_parse_with_their_arguments() {
         assert_eq!(
             parse("ABS(a - 1)"),
-            Expression::Call {
-                function: Function::Abs,
-                args: vec![Expression::Binary {
-                    op: Operator::Subtract,
-                    left: Box::new(Expression::Metric("a".into())),
-                    right: Box::new(Expression::Number(1.0)),
-                }],
-            }
+            Expression::Abs(Box::new(Expression::Binary {
+                op: Operator::Subtract,
+                left: Box::new(Expression::Metric("a".into())),
+                right: Box::new(Expression::Number(1.0)),
+            }))
         );
         assert_eq!(
             plain(&parse("MAX([m1, m_2 * 2]) + SUM([a])")),

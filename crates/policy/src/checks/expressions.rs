@@ -31,6 +31,14 @@ pub(crate) fn check(
             return None;
         }
     };
+    if expression.metrics().is_empty() {
+        out.error_with_help(
+            written.referenced,
+            "the expression refers to no metric",
+            "numbers alone have no datapoints: refer to a metric of the policy",
+        );
+        return None;
+    }
     let mut valid = true;
     for id in expression.metrics() {
         let at = offset_of(text, id);
@@ -119,6 +127,14 @@ mod tests {
         let text = with("{ expression: \"1 - cpux / 2\", period: 1m }");
         assert_eq!(errors(&text), ["8:28: undefined metric `cpux`"]);
         assert_eq!(helps(&text), [Some("did you mean `cpu`?".to_owned())]);
+    }
+
+    #[test]
+    fn an_expression_of_numbers_alone_is_rejected() {
+        assert_eq!(
+            errors(&with("{ expression: \"MAX([1, 2])\", period: 1m }")),
+            ["8:23: the expression refers to no metric"]
+        );
     }
 
     #[test]
