@@ -19,7 +19,6 @@ pub fn policy(name: &str, target: Target) -> Policy {
         target,
         capacity: Capacity { min: 1, max: 10 },
         metrics: BTreeMap::new(),
-        expressions: BTreeMap::new(),
         scale_out: Vec::new(),
         scale_in: Vec::new(),
         track: Vec::new(),
@@ -44,6 +43,7 @@ pub fn ecs_query(service: &str, metric: &str, period_secs: u32) -> MetricQuery {
         dimensions: BTreeMap::from([("ServiceName".into(), service.into())]),
         stat: Statistic::Average,
         period_secs,
+        math: None,
     }
 }
 

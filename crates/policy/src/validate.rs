@@ -11,10 +11,9 @@ use serde_saphyr::Location;
 use crate::checks::metric_kinds::Kind;
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, delays, expression_cycles, expression_uses,
-    expressions, forecast, grows_only, metric_kinds, metric_refs, periods, rds_identifiers,
-    replicas, schedules, steps, thresholds, topics, track, unique_names, unique_targets, version,
-    windows,
+    amounts, bounds, connections, databases, delays, expression_cycles, expressions, forecast,
+    grows_only, metric_kinds, metric_refs, periods, rds_identifiers, replicas, schedules, steps,
+    thresholds, topics, track, unique_names, unique_targets, version, windows,
 };
 use crate::expression::Expression;
 use crate::model::{
@@ -172,7 +171,7 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         .iter()
         .map(|(name, metric)| (name.as_str(), periods::check(&metric.value.period, out)))
         .collect();
-    let queries: BTreeMap<&str, Option<MetricQuery>> = kinds
+    let series: BTreeMap<&str, Option<MetricQuery>> = kinds
         .iter()
         .map(|(name, kind)| (*name, metric_query(raw, name, kind.as_ref(), &periods)))
         .collect();
@@ -188,12 +187,22 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
             (name, (*written, parsed))
         })
         .collect();
-    let cycles: BTreeMap<&str, (&Spanned<String>, &Expression)> = parsed_expressions
+    let parsed_asts: BTreeMap<&str, (&Spanned<String>, &Expression)> = parsed_expressions
         .iter()
         .filter_map(|(name, (written, parsed))| Some((*name, (*written, parsed.as_ref()?))))
         .collect();
-    expression_cycles::check(&cycles, out);
-    expression_uses::check(raw, |name| parsed_expressions.contains_key(name), out);
+    expression_cycles::check(&parsed_asts, out);
+    let queries: BTreeMap<&str, Option<MetricQuery>> = series
+        .iter()
+        .map(|(name, query)| {
+            let query = if parsed_asts.contains_key(name) {
+                math_query(name, &parsed_asts, &series, &periods, &mut Vec::new())
+            } else {
+                query.clone()
+            };
+            (*name, query)
+        })
+        .collect();
     let scale_out = rules(&raw.scale_out, Direction::Out, &queries, out);
     let scale_in = rules(&raw.scale_in, Direction::In, &queries, out);
     grows_only::check(&raw.target.value, &raw.scale_in, out);
@@ -241,7 +250,6 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         .collect();
     let metrics: Option<BTreeMap<String, model::Metric>> = queries
         .iter()
-        .filter(|(name, _)| !parsed_expressions.contains_key(*name))
         .map(|(name, query)| {
             Some((
                 (*name).to_owned(),
@@ -252,24 +260,10 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
             ))
         })
         .collect();
-    let expressions: Option<BTreeMap<String, model::ExpressionMetric>> = parsed_expressions
-        .into_iter()
-        .map(|(name, (_, parsed))| {
-            Some((
-                name.to_owned(),
-                model::ExpressionMetric {
-                    expression: parsed?,
-                    period_secs: periods[name]?,
-                    delay: delays[name]?,
-                },
-            ))
-        })
-        .collect();
     let declared: Option<BTreeMap<String, model::Database>> = declared.into_iter().collect();
     let (
         true,
         Some(metrics),
-        Some(expressions),
         Some(scale_out),
         Some(scale_in),
         Some(track),
@@ -281,7 +275,6 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
     ) = (
         out.is_clean(),
         metrics,
-        expressions,
         scale_out,
         scale_in,
         tracks,
@@ -303,7 +296,6 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
             max: capacity.max.value,
         },
         metrics,
-        expressions,
         scale_out,
         scale_in,
         track,
@@ -343,7 +335,47 @@ fn metric_query(
         dimensions: file.metrics[name].value.dimensions.clone(),
         stat: (*stat).clone(),
         period_secs: periods.get(name).copied().flatten()?,
+        math: None,
     })
+}
+
+/// The query of the expression metric `name` (one of `expressions`), its members' queries
+/// resolved from `series` and, for members that are expressions, from `expressions` in turn;
+/// `None` if a member has no valid query, or the expressions refer to one another in a cycle
+/// (`within` holds the expressions being resolved; the cycle is reported elsewhere).
+fn math_query<'a>(
+    name: &'a str,
+    expressions: &BTreeMap<&'a str, (&Spanned<String>, &'a Expression)>,
+    series: &BTreeMap<&str, Option<MetricQuery>>,
+    periods: &BTreeMap<&str, Option<u32>>,
+    within: &mut Vec<&'a str>,
+) -> Option<MetricQuery> {
+    if within.contains(&name) {
+        return None;
+    }
+    within.push(name);
+    let (_, expression) = expressions.get(name)?;
+    let members: Option<BTreeMap<String, MetricQuery>> = expression
+        .metrics()
+        .into_iter()
+        .map(|member| {
+            let query = if expressions.contains_key(member) {
+                math_query(member, expressions, series, periods, within)?
+            } else {
+                series.get(member)?.clone()?
+            };
+            Some((member.to_owned(), query))
+        })
+        .collect();
+    within.pop();
+    let math = model::MathQuery {
+        expression: expression.render(&str::to_owned),
+        members: members?,
+    };
+    Some(MetricQuery::math(
+        math,
+        periods.get(name).copied().flatten()?,
+    ))
 }
 
 /// All rules of one direction, if every one is valid. Every rule is checked either way.

@@ -65,7 +65,14 @@ mod tests {
             "metrics:\n",
             "metrics:\n  a: { expression: \"b + 1\", period: 1m }\n  b: { expression: \"cpu * 2\", period: 1m }\n",
         );
-        assert_eq!(valid(&text).expressions.len(), 2);
+        let policy = valid(&text);
+        let a = policy.metric("a").math.as_ref().expect("a is metric math");
+        let b = &a.members["b"];
+        assert_eq!(a.expression, "(b + 1)");
+        assert_eq!(
+            b.math.as_ref().map(|math| &math.members["cpu"]),
+            Some(policy.metric("cpu"))
+        );
     }
 
     #[test]

@@ -98,15 +98,39 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_expression_is_kept_parsed_with_its_period() {
+    fn a_valid_expression_becomes_a_query_of_its_members_at_its_period() {
         let policy = valid(&with(
             "{ expression: \"100 * (1 - cpu / 400)\", period: 1m }",
         ));
-        let free = &policy.expressions["free"];
+        let free = policy.metric("free");
         assert_eq!(free.period_secs, 60);
+        let math = free.math.as_ref().expect("metric math");
         assert_eq!(
-            free.expression,
-            Expression::parse("100 * (1 - cpu / 400)").expect("parses")
+            math.parse(),
+            Ok(Expression::parse("100 * (1 - cpu / 400)").expect("parses"))
+        );
+        assert_eq!(
+            math.members,
+            [("cpu".to_owned(), policy.metric("cpu").clone())].into()
+        );
+    }
+
+    #[test]
+    fn threshold_and_track_rules_may_use_an_expression_metric() {
+        let text = EXAMPLE
+            .replace(
+                "conns_free: { namespace: Shop/Orders, name: AvailableConnectionsPercent, stat: Minimum,",
+                "conns_free: { expression: \"100 - cpu\",",
+            )
+            .replace("scale_in:\n", "track:\n  - { metric: conns_free, target: 50 }\nscale_in:\n");
+        let policy = valid(&text);
+        let rule = &policy.scale_out[1].when.metric;
+        let query = policy.metric(rule);
+        assert_eq!(rule, "conns_free");
+        assert_eq!(policy.track[0].metric, "conns_free");
+        assert_eq!(
+            query.math.as_ref().map(|math| &math.members["cpu"]),
+            Some(policy.metric("cpu"))
         );
     }
 

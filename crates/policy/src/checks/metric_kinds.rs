@@ -87,7 +87,12 @@ mod tests {
         );
         let policy = valid(&text);
         assert_eq!(policy.metric("cpu").name, "CPUUtilization");
-        assert!(policy.expressions.contains_key("half"));
+        let half = policy
+            .metric("half")
+            .math
+            .as_ref()
+            .map(|math| &math.expression);
+        assert_eq!(half.map(String::as_str), Some("(cpu / 2)"));
     }
 
     #[test]

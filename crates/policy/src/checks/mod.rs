@@ -13,7 +13,6 @@ pub(crate) mod connections;
 pub(crate) mod databases;
 pub(crate) mod delays;
 pub(crate) mod expression_cycles;
-pub(crate) mod expression_uses;
 pub(crate) mod expressions;
 pub(crate) mod forecast;
 pub(crate) mod grows_only;
