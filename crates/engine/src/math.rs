@@ -1,6 +1,6 @@
 //! Metric math evaluated locally: an expression metric's datapoints computed from its members'
 //! series, as CloudWatch computes them inside GetMetricData: for `simulate` and `backtest`,
-//! where no CloudWatch is asked (not wired in yet: issue 16 §1 is under way).
+//! where no CloudWatch is asked.
 //!
 //! Semantics, per timestamp (docs/policy.md, "Expression metrics"):
 //! - a number applies at every timestamp; between two series, an operator yields a value only
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::Expression;
+use crate::model::{Expression, MetricQuery};
 use crate::observe::Datapoint;
 use capstan_policy::expression::{Aggregate, Operator};
 
@@ -22,6 +22,31 @@ use capstan_policy::expression::{Aggregate, Operator};
 enum Value {
     Number(f64),
     Series(BTreeMap<DateTime<Utc>, f64>),
+}
+
+/// The datapoints of `query`: for a series, `series(query)`; for metric math, its expression
+/// evaluated over its members' datapoints, found the same way. Metric math whose expression does
+/// not parse (validation accepts none) has none.
+pub fn datapoints(
+    query: &MetricQuery,
+    series: &impl Fn(&MetricQuery) -> Vec<Datapoint>,
+) -> Vec<Datapoint> {
+    let Some(math) = &query.math else {
+        return series(query);
+    };
+    let Ok(expression) = math.parse() else {
+        return Vec::new();
+    };
+    let members: BTreeMap<&str, Vec<Datapoint>> = math
+        .members
+        .iter()
+        .map(|(id, member)| (id.as_str(), datapoints(member, series)))
+        .collect();
+    let members = members
+        .iter()
+        .map(|(id, points)| (*id, points.as_slice()))
+        .collect();
+    evaluate(&expression, &members)
 }
 
 /// The datapoints of `expression`, in ascending time order, from the series of its members by
@@ -217,6 +242,43 @@ mod tests {
             eval("AVG([a, b])", &members),
             [(0, 2.0), (1, 5.0), (2, 7.0)]
         );
+    }
+
+    #[test]
+    fn a_query_of_metric_math_is_computed_from_its_members_series_nested_too() {
+        use crate::model::{MathQuery, MetricQuery};
+        use crate::testing::query;
+
+        let (cpu, memory) = (query("CPUUtilization", 60), query("MemoryUtilization", 60));
+        let busiest = MetricQuery::math(
+            MathQuery {
+                expression: "MAX([cpu, memory])".into(),
+                members: [
+                    ("cpu".into(), cpu.clone()),
+                    ("memory".into(), memory.clone()),
+                ]
+                .into(),
+            },
+            60,
+        );
+        let spare = MetricQuery::math(
+            MathQuery {
+                expression: "100 - busiest".into(),
+                members: [("busiest".into(), busiest)].into(),
+            },
+            60,
+        );
+        let recorded = |q: &MetricQuery| match q {
+            q if *q == cpu => series(&[(0, 50.0), (1, 80.0)]),
+            q if *q == memory => series(&[(0, 90.0), (1, 60.0), (2, 70.0)]),
+            _ => Vec::new(),
+        };
+        let values: Vec<(u32, f64)> = super::datapoints(&spare, &recorded)
+            .into_iter()
+            .map(|p| (chrono::Timelike::minute(&p.timestamp), p.value))
+            .collect();
+        assert_eq!(values, [(0, 10.0), (1, 20.0), (2, 30.0)]);
+        assert_eq!(super::datapoints(&cpu, &recorded), recorded(&cpu));
     }
 
     #[test]
