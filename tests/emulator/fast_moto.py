@@ -6,15 +6,28 @@
   each MetricStat query is answered from its own metric's datapoints alone, a chunk of
   `PERIODS_PER_CHUNK` periods at a time (14 days of one-minute datapoints: 20,160 periods).
 
+One extension, not moto's: moto evaluates no metric math (an `Expression` is answered only when it
+is exactly another query's Id). Here an expression of capstan's subset (docs/policy.md,
+"Expression metrics": numbers, other queries' Ids, `+ - * /`, parentheses, unary minus, `ABS`,
+and `AVG`, `MAX`, `MIN`, `SUM` of an array) is evaluated over the other queries' answers, as
+CloudWatch documents it ("Using metric math"): between two series, only timestamps both have;
+a number applies at every timestamp; an array function takes the elements present at each
+timestamp; a value that is not a finite number is dropped. An expression may name another, and
+one whose ReturnData is false is not returned. This is what the end-to-end tests over the emulator
+rely on; the request's shape is checked against AWS's API reference with aws-smithy-mocks
+(crates/aws/src/cloudwatch.rs).
+
 Both run moto's own code for everything else and answer as moto does. `install()` puts them in
 place of moto's methods (bridge.make_app calls it). Importing this module fails if moto's methods
 are not the ones these were written against (moto 5.2.5): review the stand-ins against the new
 source before changing the digests below.
 """
 
+import ast
 import copy
 import hashlib
 import inspect
+import math
 from collections import Counter, defaultdict
 from datetime import timedelta
 from importlib.metadata import version
@@ -176,9 +189,10 @@ def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscen
     The datapoints are indexed once per call by what moto matches a query on: namespace and name,
     or, for a query with dimensions, name and dimensions (moto then ignores the namespace). moto's
     own code answers each MetricStat query from its datapoints alone, and the Metrics Insights
-    queries from all of them; metric math (in moto, an expression naming another query's Id) is
-    moto's loop, repeated here, over the MetricStat results. With a dimension value missing (a
-    wildcard to moto) moto answers the whole call.
+    queries from all of them; metric math is `evaluate_expressions` over the MetricStat results
+    (moto's own answer for an expression that is another query's Id, capstan's subset besides).
+    A query whose ReturnData is false is not returned. With a dimension value missing (a wildcard
+    to moto) moto answers the whole call.
     """
     MOTO_GET_METRIC_DATA(Datapoints([]), [], start_time, end_time, scan_by)  # moto's time checks
     everything = Datapoints(self.get_all_metrics())
@@ -212,9 +226,13 @@ def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscen
         for query, result in zip(stat_queries, results)
         if query.get("ReturnData", True)
     ]
-    for query in queries:
-        if "Expression" in query and not query["Expression"].startswith("SELECT"):
-            values, timestamps = parse_expression(query["Expression"], results)
+    expressions = [
+        query
+        for query in queries
+        if "Expression" in query and not query["Expression"].startswith("SELECT")
+    ]
+    for query, (values, timestamps) in evaluate_expressions(expressions, results, scan_by):
+        if query.get("ReturnData", True):
             returned.append(
                 {
                     "id": query["Id"],
@@ -230,6 +248,128 @@ def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscen
         if "Expression" in query and query["Expression"].startswith("SELECT")
     ]
     return returned + MOTO_GET_METRIC_DATA(everything, insights, start_time, end_time, scan_by)
+
+
+def evaluate_expressions(expressions, results, scan_by):
+    """(query, (values, timestamps)) for each metric math query of `expressions`, over `results`
+    (the MetricStat answers) and the other expressions. An expression that is exactly a MetricStat
+    query's Id is moto's own parse_expression; others are capstan's subset (`evaluate`), each
+    evaluated once the expressions it names are. One outside the subset, or naming an unknown Id
+    or, in a cycle, itself, has no values (CloudWatch would refuse the call)."""
+    stat_ids = {result["id"] for result in results}
+    series = {
+        result["id"]: dict(zip(result["timestamps"], result["values"])) for result in results
+    }
+    answers = {}
+    waiting = list(expressions)
+    while waiting:
+        ready = [query for query in waiting if names(query["Expression"]) <= series.keys()]
+        for query in ready:
+            text = query["Expression"]
+            if text in stat_ids:
+                answers[query["Id"]] = parse_expression(text, results)
+            else:
+                answers[query["Id"]] = ordered(evaluate(text, series), scan_by)
+            values, timestamps = answers[query["Id"]]
+            series[query["Id"]] = dict(zip(timestamps, values))
+        if not ready:
+            answers.update({query["Id"]: ([], []) for query in waiting})
+        waiting = [query for query in waiting if query["Id"] not in answers]
+    return [(query, answers[query["Id"]]) for query in expressions]
+
+
+def names(text):
+    """The Ids an expression names; none if it is not Python-shaped."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return set()
+    called = {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    return {
+        node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id not in called
+    }
+
+
+OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b if b != 0 else math.nan,
+}
+
+ARRAY_FUNCTIONS = {
+    "AVG": lambda values: sum(values) / len(values),
+    "MAX": max,
+    "MIN": min,
+    "SUM": sum,
+}
+
+
+def evaluate(text, series):
+    """{timestamp: value} of the expression `text` over `series` ({Id: {timestamp: value}}),
+    non-finite values dropped; {} for a number alone or an expression outside the subset."""
+    try:
+        value = node_value(ast.parse(text, mode="eval").body, series)
+    except (SyntaxError, ValueError, KeyError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {time: x for time, x in value.items() if math.isfinite(x)}
+
+
+def node_value(node, series):
+    """A number, or {timestamp: value}, for one node of capstan's subset; ValueError otherwise."""
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return series[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return pointwise(lambda a: -a, node_value(node.operand, series))
+    if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
+        apply = OPERATORS[type(node.op)]
+        left, right = node_value(node.left, series), node_value(node.right, series)
+        if isinstance(left, dict) and isinstance(right, dict):
+            return {time: apply(x, right[time]) for time, x in left.items() if time in right}
+        if isinstance(left, dict):
+            return pointwise(lambda a: apply(a, right), left)
+        return pointwise(lambda b: apply(left, b), right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1:
+        function, (arg,) = node.func.id, node.args
+        if function == "ABS" and not isinstance(arg, ast.List):
+            return pointwise(abs, node_value(arg, series))
+        if function in ARRAY_FUNCTIONS and isinstance(arg, ast.List) and arg.elts:
+            return array_function(
+                ARRAY_FUNCTIONS[function], [node_value(e, series) for e in arg.elts]
+            )
+    raise ValueError(f"outside capstan's subset: {ast.dump(node)}")
+
+
+def pointwise(function, value):
+    """`function` of a number, or of each value of a series."""
+    if isinstance(value, dict):
+        return {time: function(x) for time, x in value.items()}
+    return function(value)
+
+
+def array_function(function, elements):
+    """`function` of the elements present at each timestamp any series element has (numbers are
+    present at all); of the numbers alone if there is no series."""
+    numbers = [e for e in elements if not isinstance(e, dict)]
+    serieses = [e for e in elements if isinstance(e, dict)]
+    if not serieses:
+        return function(numbers)
+    times = {time for s in serieses for time in s}
+    return {time: function(numbers + [s[time] for s in serieses if time in s]) for time in times}
+
+
+def ordered(points, scan_by):
+    """(values, timestamps) of {timestamp: value}, in `scan_by` order."""
+    times = sorted(points, reverse=scan_by == "TimestampDescending")
+    return [points[time] for time in times], times
 
 
 def install():

@@ -327,6 +327,92 @@ class GetMetricDataTest(unittest.TestCase):
         self.assertEqual(story[-1][0]["Code"], "ValidationError")
 
 
+class MetricMathTest(unittest.TestCase):
+    """The extension: capstan's subset of metric math, as CloudWatch's "Using metric math" page
+    describes it, over the answers of the call's other queries."""
+
+    def answers(self, queries, points):
+        """{Id: [(minute, value)]} that GetMetricData returns for `queries`, over `points`
+        ({metric name: [(minute, value)]}, namespace capstan/m, one-minute Sums)."""
+        start = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
+        with moto(fast=True):
+            client = boto3.client("cloudwatch", region_name=REGION)
+            for name, series in points.items():
+                client.put_metric_data(
+                    Namespace="capstan/m",
+                    MetricData=[
+                        {"MetricName": name, "Timestamp": start + timedelta(minutes=m), "Value": v}
+                        for m, v in series
+                    ],
+                )
+            answer = client.get_metric_data(
+                MetricDataQueries=queries,
+                StartTime=start,
+                EndTime=start + timedelta(minutes=10),
+                ScanBy="TimestampAscending",
+            )
+        return {
+            result["Id"]: [
+                (int((time - start).total_seconds() // 60), value)
+                for time, value in zip(result["Timestamps"], result["Values"])
+            ]
+            for result in answer["MetricDataResults"]
+        }
+
+    def members(self):
+        return [
+            stat("a", "capstan/m", "A", [], 60, "Sum", ReturnData=False),
+            stat("b", "capstan/m", "B", [], 60, "Sum", ReturnData=False),
+        ]
+
+    POINTS = {"A": [(0, 1.0), (1, 5.0), (3, 4.0)], "B": [(0, 4.0), (2, 2.0), (3, 0.0)]}
+
+    def test_between_two_series_only_timestamps_both_have_and_no_division_by_zero(self):
+        answers = self.answers(
+            [*self.members(), {"Id": "e", "Expression": "100 * a / b"}], self.POINTS
+        )
+        self.assertEqual(answers, {"e": [(0, 25.0)]}, "members with ReturnData false not returned")
+
+    def test_a_number_applies_at_every_timestamp_and_precedence_holds(self):
+        answers = self.answers(
+            [*self.members(), {"Id": "e", "Expression": "-(1 - a / 4) * 2 + ABS(-b)"}],
+            {"A": [(0, 4.0), (1, 8.0)], "B": [(0, 1.0), (1, 3.0)]},
+        )
+        self.assertEqual(answers["e"], [(0, 1.0), (1, 5.0)])
+
+    def test_array_functions_take_the_elements_present_at_each_timestamp(self):
+        queries = [
+            *self.members(),
+            {"Id": "most", "Expression": "MAX([a, b])"},
+            {"Id": "least", "Expression": "MIN([a, b, 3])"},
+            {"Id": "total", "Expression": "SUM([a, b])"},
+            {"Id": "mean", "Expression": "AVG([a, b])"},
+        ]
+        answers = self.answers(queries, self.POINTS)
+        self.assertEqual(answers["most"], [(0, 4.0), (1, 5.0), (2, 2.0), (3, 4.0)])
+        self.assertEqual(answers["least"], [(0, 1.0), (1, 3.0), (2, 2.0), (3, 0.0)])
+        self.assertEqual(answers["total"], [(0, 5.0), (1, 5.0), (2, 2.0), (3, 4.0)])
+        self.assertEqual(answers["mean"], [(0, 2.5), (1, 5.0), (2, 2.0), (3, 2.0)])
+
+    def test_an_expression_may_name_another_written_before_or_after_it(self):
+        queries = [
+            *self.members(),
+            {"Id": "outer", "Expression": "inner * 2"},
+            {"Id": "inner", "Expression": "(a + b)", "ReturnData": False},
+        ]
+        self.assertEqual(self.answers(queries, self.POINTS), {"outer": [(0, 10.0), (3, 8.0)]})
+
+    def test_outside_the_subset_or_naming_no_query_there_are_no_values(self):
+        queries = [
+            *self.members(),
+            {"Id": "rate", "Expression": "RATE(a)"},
+            {"Id": "unknown", "Expression": "a + nothing"},
+            {"Id": "number", "Expression": "1 + 2"},
+        ]
+        answers = self.answers(queries, self.POINTS)
+        self.assertEqual(answers, {"rate": [], "unknown": [], "number": []})
+
+
 class ShapeTest(unittest.TestCase):
     def test_a_changed_moto_method_is_refused(self):
         with self.assertRaisesRegex(RuntimeError, "changed DynamoDBBackend.transact_write_items"):

@@ -43,6 +43,54 @@ async fn tags(client: &Client, alarm: &MetricAlarm) -> BTreeMap<String, String> 
 }
 
 #[tokio::test]
+async fn a_rule_on_an_expression_metric_gets_a_metric_math_alarm_that_a_second_sync_keeps() {
+    let client = Client::new(&sdk_config().await);
+    let prefix = prefix();
+    let ours = namespace(&prefix, STACK);
+    let busy = policy(70, false).replace(
+        "  latency:",
+        "  memory: { namespace: AWS/ECS, name: MemoryUtilization, dimensions: { ClusterName: shop, ServiceName: web }, stat: Average, period: 1m }\n  \
+         busy: { expression: 'MAX([cpu, memory])', period: 1m }\n  latency:",
+    );
+    let busy = busy.replace("metric: cpu, above: 70", "metric: busy, above: 70");
+    let policies = policy_dir(&busy);
+
+    let first = sync(&app(&prefix, policies.path()).await).await;
+
+    let out_busy = format!("{ours}web-scale_out-0");
+    assert_eq!(
+        names(&first["created"]),
+        [&out_busy, &format!("{ours}web-scale_in-0")]
+    );
+    let found = alarms(&client, &prefix).await;
+    let alarm = &found[&out_busy];
+    assert_eq!((alarm.namespace(), alarm.metric_name()), (None, None));
+    let entries: Vec<_> = alarm
+        .metrics()
+        .iter()
+        .map(|e| {
+            let name = e.metric_stat().and_then(|s| s.metric()?.metric_name());
+            (e.id(), e.expression(), name, e.return_data())
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (Some("q0"), Some("MAX([m1, m2])"), None, Some(true)),
+            (Some("m1"), None, Some("CPUUtilization"), Some(false)),
+            (Some("m2"), None, Some("MemoryUtilization"), Some(false)),
+        ]
+    );
+    assert_eq!(alarm.threshold(), Some(70.0));
+
+    let second = sync(&app(&prefix, policies.path()).await).await;
+    assert_eq!(
+        second,
+        json!({ "created": [], "changed": [], "deleted": [], "unchanged": 2 })
+    );
+}
+
+#[tokio::test]
 async fn sync_creates_the_alarms_then_changes_nothing_then_deletes_only_its_own() {
     let client = Client::new(&sdk_config().await);
     let prefix = prefix();

@@ -100,6 +100,7 @@ async fn distinct_queries_are_batched_by_500_and_duplicates_asked_once() {
             dimensions: BTreeMap::from([("Queue".to_owned(), format!("q{i}"))]),
             stat: Statistic::Sum,
             period_secs: 60,
+            math: None,
         })
         .collect();
     let expected = |i: usize| {
@@ -163,6 +164,7 @@ async fn datapoints_put_out_of_order_and_twice_for_a_minute_are_read_in_order_on
         dimensions: BTreeMap::from([("Service".to_owned(), "orders".to_owned())]),
         stat: Statistic::Average,
         period_secs: 60,
+        math: None,
     };
 
     let observations = CloudWatchReader::new(client)

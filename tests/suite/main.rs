@@ -16,6 +16,7 @@ mod aws_sqs;
 mod aws_state;
 mod cloudwatch_bridge;
 mod evaluator_e2e;
+mod expression_e2e;
 mod forecast_e2e;
 mod forecast_replicas_e2e;
 mod malformed_answers;

@@ -6,15 +6,20 @@
 //! `capstan:stack` (checked with `ListTagsForResource`) is neither changed nor deleted.
 
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricAlarm, MetricDataQuery, Statistic, Tag,
+};
 use chrono::{DateTime, Utc};
 
 use capstan_engine::alarms::{
     self, AlarmNamespace, AlarmPlan, AlarmSpec, Comparison, ExistingAlarm, MANAGED_TAG, POLICY_TAG,
     STACK_TAG,
 };
-use capstan_engine::model::{self, MetricQuery};
+use capstan_engine::model::{self, Expression, MathQuery, MetricQuery};
 
+use crate::cloudwatch::data_queries;
 use crate::error::{AwsError, ErrorKind};
 use crate::rate::{Category, RateLimits};
 
@@ -164,16 +169,6 @@ impl CloudWatchAlarms {
             .put_metric_alarm()
             .alarm_name(&spec.name)
             .alarm_description(&spec.description)
-            .namespace(&metric.namespace)
-            .metric_name(&metric.name)
-            .set_dimensions(Some(
-                metric
-                    .dimensions
-                    .iter()
-                    .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                    .collect(),
-            ))
-            .period(to_i32(metric.period_secs))
             .evaluation_periods(to_i32(spec.evaluation_periods))
             .datapoints_to_alarm(to_i32(spec.datapoints_to_alarm))
             .threshold(spec.threshold)
@@ -188,9 +183,31 @@ impl CloudWatchAlarms {
                     .map(|(key, value)| Tag::builder().key(key).value(value).build())
                     .collect(),
             ));
-        let request = match &metric.stat {
-            model::Statistic::Percentile(percentile) => request.extended_statistic(percentile),
-            other => request.statistic(Statistic::from(other.to_string().as_str())),
+        // Metric math is the call's `Metrics`, as GetMetricData is sent it: the expression
+        // watched (ReturnData true) and its members (false); a series is named directly.
+        let request = match (&metric.math, &metric.stat) {
+            (Some(_), _) => request.set_metrics(Some(data_queries(&[metric]))),
+            (None, stat) => {
+                let request = request
+                    .namespace(&metric.namespace)
+                    .metric_name(&metric.name)
+                    .set_dimensions(Some(
+                        metric
+                            .dimensions
+                            .iter()
+                            .map(|(name, value)| {
+                                Dimension::builder().name(name).value(value).build()
+                            })
+                            .collect(),
+                    ))
+                    .period(to_i32(metric.period_secs));
+                match stat {
+                    model::Statistic::Percentile(percentile) => {
+                        request.extended_statistic(percentile)
+                    }
+                    other => request.statistic(Statistic::from(other.to_string().as_str())),
+                }
+            }
         };
         self.limits
             .take(Category::PutMetricAlarm, PUT, &spec.name)
@@ -222,21 +239,11 @@ impl CloudWatchAlarms {
 }
 
 /// `alarm`'s settings in capstan's terms (with the stack and policy its tags name), or `None`
-/// when it is not a single-metric alarm with a statistic, period and comparison capstan uses
-/// (e.g. a metric-math alarm).
+/// when it is neither a single-metric alarm with a statistic, period and comparison capstan uses
+/// nor a metric math alarm of capstan's subset.
 fn spec_of(alarm: &MetricAlarm, stack: &str, policy: &str) -> Option<AlarmSpec> {
-    let stat = alarm
-        .extended_statistic()
-        .or_else(|| alarm.statistic().map(Statistic::as_str))?
-        .parse()
-        .ok()?;
-    let evaluation_periods = u32::try_from(alarm.evaluation_periods()?).ok()?;
-    Some(AlarmSpec {
-        name: alarm.alarm_name()?.to_owned(),
-        stack: stack.to_owned(),
-        policy: policy.to_owned(),
-        description: alarm.alarm_description().unwrap_or_default().to_owned(),
-        metric: MetricQuery {
+    let metric = match alarm.metrics() {
+        [] => MetricQuery {
             namespace: alarm.namespace()?.to_owned(),
             name: alarm.metric_name()?.to_owned(),
             dimensions: alarm
@@ -244,9 +251,26 @@ fn spec_of(alarm: &MetricAlarm, stack: &str, policy: &str) -> Option<AlarmSpec> 
                 .iter()
                 .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
                 .collect(),
-            stat,
+            stat: alarm
+                .extended_statistic()
+                .or_else(|| alarm.statistic().map(Statistic::as_str))?
+                .parse()
+                .ok()?,
             period_secs: u32::try_from(alarm.period()?).ok()?,
+            math: None,
         },
+        entries => {
+            let watched = entries.iter().find(|e| e.return_data() == Some(true))?;
+            query_of(watched, entries, entries.len())?
+        }
+    };
+    let evaluation_periods = u32::try_from(alarm.evaluation_periods()?).ok()?;
+    Some(AlarmSpec {
+        name: alarm.alarm_name()?.to_owned(),
+        stack: stack.to_owned(),
+        policy: policy.to_owned(),
+        description: alarm.alarm_description().unwrap_or_default().to_owned(),
+        metric,
         comparison: Comparison::from_name(alarm.comparison_operator()?.as_str())?,
         threshold: alarm.threshold()?,
         evaluation_periods,
@@ -256,6 +280,52 @@ fn spec_of(alarm: &MetricAlarm, stack: &str, policy: &str) -> Option<AlarmSpec> 
         // Absent means CloudWatch's default, `missing`.
         treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").to_owned(),
     })
+}
+
+/// The query of `entry`, one of a metric math alarm's `entries`: a series, or metric math over
+/// the entries its expression names, at most `depth` deep (an alarm whose expressions name one
+/// another in a cycle has none).
+fn query_of(
+    entry: &MetricDataQuery,
+    entries: &[MetricDataQuery],
+    depth: usize,
+) -> Option<MetricQuery> {
+    if let Some(stat) = entry.metric_stat() {
+        let metric = stat.metric()?;
+        return Some(MetricQuery {
+            namespace: metric.namespace()?.to_owned(),
+            name: metric.metric_name()?.to_owned(),
+            dimensions: metric
+                .dimensions()
+                .iter()
+                .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+                .collect(),
+            stat: stat.stat()?.parse().ok()?,
+            period_secs: u32::try_from(stat.period()?).ok()?,
+            math: None,
+        });
+    }
+    let expression = Expression::parse(entry.expression()?).ok()?;
+    let members: BTreeMap<String, MetricQuery> = expression
+        .metrics()
+        .into_iter()
+        .map(|id| {
+            let member = entries.iter().find(|e| e.id() == Some(id))?;
+            Some((
+                id.to_owned(),
+                query_of(member, entries, depth.checked_sub(1)?)?,
+            ))
+        })
+        .collect::<Option<_>>()?;
+    let period_secs = match entry.period() {
+        Some(period) => u32::try_from(period).ok()?,
+        None => members.values().next()?.period_secs,
+    };
+    let math = MathQuery {
+        expression: expression.render(&str::to_owned),
+        members,
+    };
+    Some(MetricQuery::math(math, period_secs))
 }
 
 /// A count or period for the API. Validation keeps them small; one too large still reaches
@@ -288,6 +358,7 @@ mod tests {
                 dimensions: BTreeMap::from([("ServiceName".into(), "web".into())]),
                 stat,
                 period_secs: 60,
+                math: None,
             },
             comparison: Comparison::LessThanThreshold,
             threshold: 30.0,
@@ -350,13 +421,89 @@ mod tests {
             let wanted = spec("capstan/shop/web-scale_in-0", stat);
             assert_eq!(spec_of(&described(&wanted), "shop", "web"), Some(wanted));
         }
-        let math = MetricAlarm::builder()
+        let no_metric = MetricAlarm::builder()
             .alarm_name("capstan-math")
             .evaluation_periods(1)
             .threshold(1.0)
             .comparison_operator(ComparisonOperator::GreaterThanThreshold)
             .build();
-        assert_eq!(spec_of(&math, "shop", "web"), None);
+        assert_eq!(spec_of(&no_metric, "shop", "web"), None);
+    }
+
+    #[tokio::test]
+    async fn a_metric_math_alarm_is_put_with_metrics_and_reads_back_unchanged_mocked() {
+        // Shaped after the PutMetricAlarm API reference: `Metrics` instead of the metric's name,
+        // namespace, dimensions, period and statistic; the expression watched is the entry with
+        // ReturnData true.
+        let member = |name: &str| MetricQuery {
+            name: name.into(),
+            ..spec("", model::Statistic::Average).metric
+        };
+        let math = MathQuery {
+            expression: "MAX([cpu, memory])".into(),
+            members: BTreeMap::from([
+                ("cpu".into(), member("CPUUtilization")),
+                ("memory".into(), member("MemoryUtilization")),
+            ]),
+        };
+        let wanted = AlarmSpec {
+            metric: MetricQuery::math(math, 60),
+            ..spec("capstan/shop/web-scale_in-0", model::Statistic::Average)
+        };
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = sent.clone();
+        let put = mock!(Client::put_metric_alarm)
+            .match_requests(move |request| {
+                *seen.lock().expect("not poisoned") = Some(request.clone());
+                true
+            })
+            .then_output(|| PutMetricAlarmOutput::builder().build());
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&put]);
+
+        CloudWatchAlarms::new(client)
+            .put(&wanted)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        let request = sent.lock().expect("not poisoned").take().expect("one call");
+        assert_eq!(
+            (request.namespace(), request.metric_name(), request.period()),
+            (None, None, None)
+        );
+        let entries: Vec<_> = request
+            .metrics()
+            .iter()
+            .map(|e| {
+                let name = e.metric_stat().and_then(|s| s.metric()?.metric_name());
+                (e.id(), e.expression(), name, e.return_data())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                (Some("q0"), Some("MAX([m1, m2])"), None, Some(true)),
+                (Some("m1"), None, Some("CPUUtilization"), Some(false)),
+                (Some("m2"), None, Some("MemoryUtilization"), Some(false)),
+            ]
+        );
+        let alarm = MetricAlarm::builder()
+            .alarm_name(&wanted.name)
+            .alarm_description(&wanted.description)
+            .set_metrics(Some(request.metrics().to_vec()))
+            .evaluation_periods(15)
+            .datapoints_to_alarm(12)
+            .threshold(30.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .treat_missing_data("missing")
+            .build();
+        let existing = ExistingAlarm {
+            name: wanted.name.clone(),
+            managed: true,
+            stack: Some("shop".into()),
+            current: spec_of(&alarm, "shop", "web"),
+        };
+        let plan = alarms::plan(&shop(), vec![wanted.clone()], vec![existing]);
+        assert_eq!(plan.unchanged, [wanted.name], "{plan}");
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! Metric reads through CloudWatch `GetMetricData`: the latest windows a pass decides on, and
 //! the history a backtest replays.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
@@ -22,6 +22,8 @@ const GET_METRIC_DATA: &str = "cloudwatch:GetMetricData";
 /// Reads metrics with as few `GetMetricData` calls as possible: each distinct query is asked
 /// once, up to [`CloudWatchReader::MAX_QUERIES_PER_CALL`] per call, up to
 /// [`CloudWatchReader::CALLS_IN_FLIGHT`] calls at once, and every `NextToken` page is followed.
+/// The query of an expression metric is sent as its `Expression` in the same call as its
+/// members, whose data is not returned unless asked for directly; they count toward the limit.
 ///
 /// A query CloudWatch could not answer (status `InternalError` or `Forbidden`, or a message
 /// attached to its result) comes back as [`MetricData::Unavailable`] while the others are read;
@@ -116,13 +118,7 @@ impl CloudWatchReader {
         let mut pages = self
             .client
             .get_metric_data()
-            .set_metric_data_queries(Some(
-                batch
-                    .iter()
-                    .enumerate()
-                    .map(|(i, query)| data_query(i, query))
-                    .collect(),
-            ))
+            .set_metric_data_queries(Some(data_queries(batch)))
             .start_time(smithy_time(start))
             .end_time(smithy_time(end))
             .scan_by(ScanBy::TimestampAscending)
@@ -185,7 +181,7 @@ impl MetricSource for CloudWatchReader {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let batches: Vec<&[&MetricQuery]> = distinct.chunks(Self::MAX_QUERIES_PER_CALL).collect();
+        let batches = batches(&distinct);
         let calls: Vec<_> = batches
             .iter()
             .map(|batch| self.read_batch(batch, start, end))
@@ -287,8 +283,69 @@ impl Collected {
     }
 }
 
-/// The `index`th query of a call, with id `q<index>`.
-fn data_query(index: usize, query: &MetricQuery) -> MetricDataQuery {
+/// The entries of one call: each of `batch` with id `q<index>`, its data returned, then each
+/// member of their metric math not among them with id `m<index>`, its data not returned (only
+/// the expression needs it). A member shared by several expressions is one entry.
+pub(crate) fn data_queries(batch: &[&MetricQuery]) -> Vec<MetricDataQuery> {
+    let mut ids: BTreeMap<&MetricQuery, String> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, query)| (*query, format!("q{i}")))
+        .collect();
+    let mut members = Vec::new();
+    let mut entries: Vec<MetricDataQuery> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, query)| data_query(format!("q{i}"), query, true, &mut ids, &mut members))
+        .collect();
+    entries.extend(members);
+    entries
+}
+
+/// The entry `id` for `query`; for metric math, its expression names its members by their
+/// entries' ids, and the members without one yet (in `ids`) are added to `members`.
+fn data_query<'q>(
+    id: String,
+    query: &'q MetricQuery,
+    returned: bool,
+    ids: &mut BTreeMap<&'q MetricQuery, String>,
+    members: &mut Vec<MetricDataQuery>,
+) -> MetricDataQuery {
+    // Validation keeps periods small; one too large for the API still reaches CloudWatch, whose
+    // refusal then names the problem.
+    let period = i32::try_from(query.period_secs).unwrap_or(i32::MAX);
+    let built = MetricDataQuery::builder()
+        .id(id)
+        .period(period)
+        .return_data(returned);
+    let Some(math) = &query.math else {
+        return built.metric_stat(metric_stat(query, period)).build();
+    };
+    let mut renamed = BTreeMap::new();
+    for (name, member) in &math.members {
+        let member_id = match ids.get(member) {
+            Some(id) => id.clone(),
+            None => {
+                let id = format!("m{}", ids.len());
+                ids.insert(member, id.clone());
+                let entry = data_query(id.clone(), member, false, ids, members);
+                members.push(entry);
+                id
+            }
+        };
+        renamed.insert(name.as_str(), member_id);
+    }
+    // A validated expression always parses; should one not, CloudWatch is sent it as written
+    // and its refusal names the problem.
+    let expression = math.parse().map_or_else(
+        |_| math.expression.clone(),
+        |parsed| parsed.render(&|name| renamed.get(name).cloned().unwrap_or_default()),
+    );
+    built.expression(expression).build()
+}
+
+/// The series `query` reads, at `period`.
+fn metric_stat(query: &MetricQuery, period: i32) -> MetricStat {
     let dimensions = query
         .dimensions
         .iter()
@@ -299,23 +356,41 @@ fn data_query(index: usize, query: &MetricQuery) -> MetricDataQuery {
         .metric_name(&query.name)
         .set_dimensions(Some(dimensions))
         .build();
-    // Validation keeps periods small; one too large for the API still reaches CloudWatch, whose
-    // refusal then names the problem.
-    let period = i32::try_from(query.period_secs).unwrap_or(i32::MAX);
-    MetricDataQuery::builder()
-        .id(format!("q{index}"))
-        .metric_stat(
-            MetricStat::builder()
-                .metric(metric)
-                .period(period)
-                .stat(query.stat.to_string())
-                .build(),
-        )
-        .return_data(true)
+    MetricStat::builder()
+        .metric(metric)
+        .period(period)
+        .stat(query.stat.to_string())
         .build()
 }
 
-/// The index in an id made by [`data_query`].
+/// How many entries `query` takes in a call at most: its own and its members'.
+fn entries(query: &MetricQuery) -> usize {
+    let members = query.math.iter().flat_map(|math| math.members.values());
+    1 + members.map(entries).sum::<usize>()
+}
+
+/// `queries` cut into the calls that ask for them: in order, as many to a call as fit
+/// [`CloudWatchReader::MAX_QUERIES_PER_CALL`] entries, members of metric math counted.
+fn batches<'q>(queries: &[&'q MetricQuery]) -> Vec<Vec<&'q MetricQuery>> {
+    let mut batches: Vec<Vec<&MetricQuery>> = Vec::new();
+    let mut used = 0;
+    for query in queries {
+        let size = entries(query);
+        match batches.last_mut() {
+            Some(batch) if used + size <= CloudWatchReader::MAX_QUERIES_PER_CALL => {
+                batch.push(query);
+                used += size;
+            }
+            _ => {
+                batches.push(vec![query]);
+                used = size;
+            }
+        }
+    }
+    batches
+}
+
+/// The index in the batch of a query's id made by [`data_queries`].
 fn query_index(id: &str) -> Option<usize> {
     id.strip_prefix('q')?.parse().ok()
 }
@@ -349,6 +424,7 @@ mod tests {
             dimensions: BTreeMap::from([("Service".into(), "orders".into())]),
             stat: Statistic::Percentile("p99".into()),
             period_secs: 60,
+            math: None,
         }
     }
 
@@ -386,8 +462,9 @@ mod tests {
 
     #[test]
     fn queries_carry_the_statistic_period_and_dimensions() {
-        let built = data_query(7, &query("Latency"));
-        assert_eq!(built.id(), Some("q7"));
+        let latency = query("Latency");
+        let built = data_queries(&[&query("Other"), &latency]).remove(1);
+        assert_eq!(built.id(), Some("q1"));
         assert_eq!(built.return_data(), Some(true));
         let stat = built
             .metric_stat()
@@ -401,6 +478,109 @@ mod tests {
         assert_eq!(metric.dimensions()[0].name(), Some("Service"));
         assert_eq!(metric.dimensions()[0].value(), Some("orders"));
         assert_eq!(query_index("q7"), Some(7));
+    }
+
+    /// The query of the metric math `expression` over `members` (id, query), per minute.
+    fn math(expression: &str, members: &[(&str, MetricQuery)]) -> MetricQuery {
+        let members = members
+            .iter()
+            .map(|(id, query)| ((*id).to_owned(), query.clone()))
+            .collect();
+        MetricQuery::math(
+            capstan_engine::model::MathQuery {
+                expression: expression.into(),
+                members,
+            },
+            60,
+        )
+    }
+
+    #[tokio::test]
+    async fn expression_queries_are_sent_in_the_batched_request_mocked_cloudwatch() {
+        // Shaped after the GetMetricData API reference: an expression is a MetricDataQuery with
+        // `Expression` and `Period` instead of `MetricStat`, naming other entries by `Id`.
+        let free = math("(100 * (1 - (conns / 400)))", &[("conns", query("Conns"))]);
+        let busy = math(
+            "(a + conns)",
+            &[("a", query("A")), ("conns", query("Conns"))],
+        );
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sent.clone();
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(move |request| {
+                let mut seen = seen.lock().expect("not poisoned");
+                seen.extend(request.metric_data_queries().iter().cloned());
+                true
+            })
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("q0", StatusCode::Complete, &[(0, 75.0)]))
+                    .metric_data_results(result("q1", StatusCode::Complete, &[(0, 5.0)]))
+                    .metric_data_results(result("q2", StatusCode::Complete, &[(0, 1.0)]))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule]);
+
+        let observations = CloudWatchReader::new(client)
+            .read(&[busy.clone(), query("A"), free.clone()], at(0), at(5))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+
+        assert_eq!(
+            rule.num_calls(),
+            1,
+            "one call for the expressions and members"
+        );
+        let sent = sent.lock().expect("not poisoned");
+        let entry = |entry: &MetricDataQuery| {
+            (
+                entry.id().unwrap_or_default().to_owned(),
+                entry.expression().map(str::to_owned),
+                entry
+                    .metric_stat()
+                    .and_then(|stat| stat.metric()?.metric_name())
+                    .map(str::to_owned),
+                entry.period(),
+                entry.return_data(),
+            )
+        };
+        let text = |s: &str| Some(s.to_owned());
+        // Queries in order (expressions first, as the queries sort), then the member no query
+        // asks for directly, once though both expressions use it, its data not returned; `A`
+        // is asked for directly, so `busy` names its entry.
+        assert_eq!(
+            sent.iter().map(entry).collect::<Vec<_>>(),
+            [
+                (
+                    "q0".into(),
+                    text("(100 * (1 - (m3 / 400)))"),
+                    None,
+                    Some(60),
+                    Some(true)
+                ),
+                ("q1".into(), text("(q2 + m3)"), None, Some(60), Some(true)),
+                ("q2".into(), None, text("A"), Some(60), Some(true)),
+                ("m3".into(), None, text("Conns"), Some(60), Some(false)),
+            ]
+        );
+        assert_eq!(observations.len(), 3, "members are not observations");
+        assert_eq!(observations[&free], series(&[(0, 75.0)]));
+        assert_eq!(observations[&busy], series(&[(0, 5.0)]));
+        assert_eq!(observations[&query("A")], series(&[(0, 1.0)]));
+    }
+
+    #[test]
+    fn expressions_count_their_members_toward_the_queries_of_a_call() {
+        let plain: Vec<MetricQuery> = (0..498).map(|i| query(&format!("M{i:03}"))).collect();
+        let pair = math("(x + y)", &[("x", query("X")), ("y", query("Y"))]);
+        let mut queries: Vec<&MetricQuery> = plain.iter().collect();
+        queries.push(&pair);
+        let sizes: Vec<usize> = batches(&queries).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [498, 1], "498 + 3 entries exceed 500");
+        assert_eq!(data_queries(&batches(&queries)[1]).len(), 3);
+        queries.remove(0);
+        queries.remove(0);
+        assert_eq!(batches(&queries).len(), 1, "496 + 3 entries fit");
     }
 
     #[tokio::test]

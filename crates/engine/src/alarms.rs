@@ -3,7 +3,8 @@
 //!
 //! Each threshold rule (`scale_out` or `scale_in`) gets one metric alarm that goes to `ALARM`
 //! exactly when the rule's condition holds, with the engine's own window semantics: the
-//! policy's metric query (namespace, name, dimensions, statistic, period), `M of N` as
+//! policy's metric query (namespace, name, dimensions, statistic, period; for an expression
+//! metric, its metric math, so the alarm is a metric math alarm), `M of N` as
 //! `DatapointsToAlarm` of `EvaluationPeriods` (`for: 5m` on a one-minute metric is 5 of 5), and
 //! strict thresholds (`above` is `GreaterThanThreshold`, `below` is `LessThanThreshold`, as
 //! [`Threshold::is_breached_by`] decides). Target-tracking rules and schedules have no
@@ -547,6 +548,36 @@ mod tests {
         assert_eq!(
             cpu_in.description,
             "capstan: wakes the evaluator when scale_in[0] of policy web may fire (cpu below 30, 15 of 15 datapoints)"
+        );
+    }
+
+    #[test]
+    fn a_rule_on_an_expression_metric_alarms_on_its_metric_math() {
+        let mut web = policy();
+        let math = capstan_policy::model::MathQuery {
+            expression: "MAX([cpu, memory])".into(),
+            members: [
+                ("cpu".to_owned(), web.metric("cpu").clone()),
+                ("memory".to_owned(), web.metric("memory").clone()),
+            ]
+            .into(),
+        };
+        let busy = capstan_policy::model::Metric {
+            query: MetricQuery::math(math, 60),
+            delay: web.metrics["cpu"].delay,
+        };
+        web.metrics.insert("busy".into(), busy.clone());
+        web.scale_out = vec![rule("busy", Threshold::Above(70.0), 5, 5, Step::Add(2))];
+        let alarms = desired([&web], &shop());
+        assert_eq!(alarms.len(), 1);
+        assert_eq!(alarms[0].metric, busy.query);
+        assert_eq!(
+            alarms[0].metric.to_string(),
+            format!(
+                "MAX([{{{}}}, {{{}}}]) per 60s",
+                web.metric("cpu"),
+                web.metric("memory")
+            )
         );
     }
 

@@ -48,6 +48,7 @@ pub mod forecast;
 pub mod guards;
 #[cfg(test)]
 mod late_data;
+pub mod math;
 pub mod observe;
 #[cfg(test)]
 mod properties;

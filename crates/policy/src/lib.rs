@@ -33,6 +33,7 @@
 //! Other crates' tests build validated policies directly with `test_util` (the `test-util`
 //! feature, for `[dev-dependencies]`), whose defaults are validation's.
 
+pub mod expression;
 pub mod limits;
 pub mod model;
 pub mod raw;

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::expression::Expression;
 pub use crate::shared::{DbEngine, Select, Target};
 pub use crate::values::{CronExpr, Datapoints, Duration, Fraction, Statistic, TimeZone};
 
@@ -21,7 +22,7 @@ pub struct Policy {
     pub target: Target,
     /// Inclusive capacity bounds, `min <= max`.
     pub capacity: Capacity,
-    /// Metrics by the name the rules use.
+    /// Metrics by the name the rules use: series, and expressions over them.
     pub metrics: BTreeMap<String, Metric>,
     /// Rules that add capacity.
     pub scale_out: Vec<Rule>,
@@ -153,24 +154,77 @@ pub struct Metric {
     pub delay: Duration,
 }
 
-/// One CloudWatch series at one statistic and period: what GetMetricData is asked for.
-/// Equal queries from different policies are fetched once.
+/// One CloudWatch series at one statistic and period, or metric math over such series (an
+/// expression metric): what GetMetricData is asked for. Equal queries from different policies
+/// are fetched once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MetricQuery {
-    /// CloudWatch namespace.
+    /// CloudWatch namespace; empty for metric math.
     pub namespace: String,
-    /// Metric name.
+    /// Metric name; empty for metric math.
     pub name: String,
-    /// Dimensions, sorted by name.
+    /// Dimensions, sorted by name; empty for metric math.
     pub dimensions: BTreeMap<String, String>,
-    /// Statistic per period.
+    /// Statistic per period; for metric math, unused (its members have theirs).
     pub stat: Statistic,
     /// Period length in seconds, a multiple of 60.
     pub period_secs: u32,
+    /// For an expression metric: the metric math CloudWatch computes instead of reading a
+    /// series.
+    #[serde(default)]
+    pub math: Option<MathQuery>,
+}
+
+/// Metric math over other queries, each of the expression's period.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MathQuery {
+    /// The expression, naming its members by the policy's ids, as [`Expression::render`]
+    /// writes it.
+    pub expression: String,
+    /// The query of each metric the expression names, by its id there.
+    pub members: BTreeMap<String, MetricQuery>,
+}
+
+impl MetricQuery {
+    /// The query of the metric math `math` at `period_secs`.
+    pub fn math(math: MathQuery, period_secs: u32) -> Self {
+        Self {
+            namespace: String::new(),
+            name: String::new(),
+            dimensions: BTreeMap::new(),
+            stat: Statistic::Average,
+            period_secs,
+            math: Some(math),
+        }
+    }
+}
+
+impl MathQuery {
+    /// The expression, parsed.
+    pub fn parse(&self) -> Result<Expression, crate::expression::SyntaxError> {
+        Expression::parse(&self.expression)
+    }
+}
+
+/// The expression with each member written out in braces, whatever its id: equal metric math
+/// displays equally however its members are named (an alarm's ids are not the policy's).
+impl fmt::Display for MathQuery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.parse() {
+            Ok(expression) => f.write_str(&expression.render(&|id| match self.members.get(id) {
+                Some(member) => format!("{{{member}}}"),
+                None => id.to_owned(),
+            })),
+            Err(_) => f.write_str(&self.expression),
+        }
+    }
 }
 
 impl fmt::Display for MetricQuery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(math) = &self.math {
+            return write!(f, "{math} per {}s", self.period_secs);
+        }
         write!(
             f,
             "{}/{} {} per {}s",

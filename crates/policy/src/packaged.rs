@@ -57,6 +57,7 @@ capacity: { min: 2, max: 40 }
 metrics:
   cpu: { namespace: AWS/ECS, name: CPUUtilization, stat: p99.5, period: 5m, delay: 90s,
          dimensions: { ClusterName: shop, ServiceName: web } }
+  headroom: { expression: 'MAX([ABS(100 - cpu), -cpu / 2.5])', period: 5m }
 scale_out:
   - when: { metric: cpu, above: 70.5, datapoints: 3 of 5 }
     add_percent: 50

@@ -76,7 +76,7 @@ pub struct PolicyFile {
     pub capacity: Spanned<Capacity>,
     /// Named CloudWatch metrics the rules refer to, by the name used as key here.
     #[serde(default)]
-    pub metrics: BTreeMap<String, Metric>,
+    pub metrics: BTreeMap<String, Spanned<Metric>>,
     /// Rules that add capacity. Any one that fires scales out; the largest step wins.
     #[serde(default)]
     pub scale_out: Vec<Spanned<Rule>>,
@@ -198,20 +198,30 @@ pub struct Capacity {
     pub max: Spanned<u32>,
 }
 
-/// A CloudWatch metric, read with one statistic over fixed periods.
+/// A CloudWatch metric, read with one statistic over fixed periods: either a series
+/// (`namespace`, `name`, `stat` and perhaps `dimensions`) or an `expression` over the policy's
+/// other metrics.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
-    /// CloudWatch namespace, e.g. `AWS/ECS`.
-    pub namespace: String,
-    /// Metric name, e.g. `CPUUtilization`.
-    pub name: String,
+    /// CloudWatch namespace, e.g. `AWS/ECS`. For a series.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Metric name, e.g. `CPUUtilization`. For a series.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Dimensions that select one series, e.g. `{ ClusterName: shop }`.
     #[serde(default)]
     pub dimensions: BTreeMap<String, String>,
     /// Statistic per period: `Average`, `Minimum`, `Maximum`, `Sum`, `SampleCount` or a
-    /// percentile such as `p99`.
-    pub stat: Statistic,
+    /// percentile such as `p99`. For a series.
+    #[serde(default)]
+    pub stat: Option<Statistic>,
+    /// Instead of a series: CloudWatch metric math over the policy's other metrics, by name,
+    /// e.g. `100 * (1 - conns / 400)`. Numbers, `+ - * /`, parentheses, `ABS(e)` and
+    /// `AVG`, `MAX`, `MIN`, `SUM` of an array such as `[a, b]`. Its members have its period.
+    #[serde(default)]
+    pub expression: Option<Spanned<String>>,
     /// Length of one datapoint: a multiple of 60 s, e.g. `1m`. Use the metric's publishing
     /// interval (`5m` for `CPUCreditBalance`).
     pub period: Spanned<Duration>,

@@ -43,6 +43,7 @@ pub fn ecs_query(service: &str, metric: &str, period_secs: u32) -> MetricQuery {
         dimensions: BTreeMap::from([("ServiceName".into(), service.into())]),
         stat: Statistic::Average,
         period_secs,
+        math: None,
     }
 }
 

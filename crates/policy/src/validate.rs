@@ -8,12 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_saphyr::Location;
 
+use crate::checks::metric_kinds::Kind;
 use crate::checks::steps::Direction;
 use crate::checks::{
-    amounts, bounds, connections, databases, delays, forecast, grows_only, metric_refs, periods,
-    rds_identifiers, replicas, schedules, steps, thresholds, topics, track, unique_names,
-    unique_targets, version, windows,
+    amounts, bounds, connections, databases, delays, expression_cycles, expressions, forecast,
+    grows_only, metric_kinds, metric_refs, periods, rds_identifiers, replicas, schedules, steps,
+    thresholds, topics, track, unique_names, unique_targets, version, windows,
 };
+use crate::expression::Expression;
 use crate::model::{
     self, DEFAULT_FALLBACK_AFTER, DEFAULT_MAX_PER_INTERVAL, DEFAULT_TOLERANCE, Duration,
     MetricQuery, Policy,
@@ -52,6 +54,27 @@ impl<'a> Findings<'a> {
     ) {
         self.diagnostics
             .push(Diagnostic::new(self.source, at, message).with_help(help));
+    }
+
+    /// Records a problem `offset` characters into the string value written at `at` (past its
+    /// opening quote, if it is quoted), with a `help:` line if any.
+    pub(crate) fn error_within(
+        &mut self,
+        at: Location,
+        offset: usize,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let mut diagnostic = Diagnostic::new(self.source, at, message);
+        let opening = usize::try_from(diagnostic.column.saturating_sub(1))
+            .ok()
+            .and_then(|column| diagnostic.source_line.chars().nth(column));
+        let quoted = matches!(opening, Some('"' | '\''));
+        diagnostic.column += u64::try_from(offset + usize::from(quoted)).unwrap_or(0);
+        self.diagnostics.push(match help {
+            Some(help) => diagnostic.with_help(help),
+            None => diagnostic,
+        });
     }
 
     /// Whether nothing is wrong so far.
@@ -138,10 +161,47 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
     version::check(&raw.version, out);
     rds_identifiers::source(&raw.target, out);
     bounds::check(capacity, out);
-    let queries: BTreeMap<&str, Option<MetricQuery>> = raw
+    let kinds: BTreeMap<&str, Option<Kind<'_>>> = raw
         .metrics
         .iter()
-        .map(|(name, metric)| (name.as_str(), metric_query(metric, out)))
+        .map(|(name, metric)| (name.as_str(), metric_kinds::check(name, metric, out)))
+        .collect();
+    let periods: BTreeMap<&str, Option<u32>> = raw
+        .metrics
+        .iter()
+        .map(|(name, metric)| (name.as_str(), periods::check(&metric.value.period, out)))
+        .collect();
+    let series: BTreeMap<&str, Option<MetricQuery>> = kinds
+        .iter()
+        .map(|(name, kind)| (*name, metric_query(raw, name, kind.as_ref(), &periods)))
+        .collect();
+    let parsed_expressions: BTreeMap<&str, (&Spanned<String>, Option<Expression>)> = kinds
+        .iter()
+        .filter_map(|(name, kind)| match kind {
+            Some(Kind::Expression(written)) => Some((*name, written)),
+            _ => None,
+        })
+        .map(|(name, written)| {
+            let period = &raw.metrics[name].value.period;
+            let parsed = expressions::check(written, period, &periods, out);
+            (name, (*written, parsed))
+        })
+        .collect();
+    let parsed_asts: BTreeMap<&str, (&Spanned<String>, &Expression)> = parsed_expressions
+        .iter()
+        .filter_map(|(name, (written, parsed))| Some((*name, (*written, parsed.as_ref()?))))
+        .collect();
+    expression_cycles::check(&parsed_asts, out);
+    let queries: BTreeMap<&str, Option<MetricQuery>> = series
+        .iter()
+        .map(|(name, query)| {
+            let query = if parsed_asts.contains_key(name) {
+                math_query(name, &parsed_asts, &series, &periods, &mut Vec::new())
+            } else {
+                query.clone()
+            };
+            (*name, query)
+        })
         .collect();
     let scale_out = rules(&raw.scale_out, Direction::Out, &queries, out);
     let scale_in = rules(&raw.scale_in, Direction::In, &queries, out);
@@ -179,26 +239,26 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
         &queries,
         out,
     );
-    let metrics = raw
+    let delays: BTreeMap<&str, Option<Duration>> = raw
         .metrics
         .iter()
         .map(|(name, metric)| {
-            let query = queries.get(name.as_str()).cloned().flatten();
-            let delay = delays::check(
-                metric.delay.as_ref(),
-                query.as_ref().map(|q| q.period_secs),
-                out,
-            );
+            let period = periods.get(name.as_str()).copied().flatten();
+            let delay = delays::check(metric.value.delay.as_ref(), period, out);
+            (name.as_str(), delay)
+        })
+        .collect();
+    let metrics: Option<BTreeMap<String, model::Metric>> = queries
+        .iter()
+        .map(|(name, query)| {
             Some((
-                name.clone(),
+                (*name).to_owned(),
                 model::Metric {
-                    query: query?,
-                    delay: delay?,
+                    query: query.clone()?,
+                    delay: delays[name]?,
                 },
             ))
         })
-        .collect::<Vec<_>>()
-        .into_iter()
         .collect();
     let declared: Option<BTreeMap<String, model::Database>> = declared.into_iter().collect();
     let (
@@ -254,15 +314,68 @@ fn policy(parsed: &Parsed<'_>, set: &[Parsed<'_>], out: &mut Findings<'_>) -> Op
     })
 }
 
-/// The CloudWatch query of a metric, if its period is valid.
-fn metric_query(metric: &raw::Metric, out: &mut Findings<'_>) -> Option<MetricQuery> {
+/// The CloudWatch query of the metric `name` of `file`, if it is a series with a valid period.
+fn metric_query(
+    file: &raw::PolicyFile,
+    name: &str,
+    kind: Option<&Kind<'_>>,
+    periods: &BTreeMap<&str, Option<u32>>,
+) -> Option<MetricQuery> {
+    let Some(Kind::Series {
+        namespace,
+        name: metric_name,
+        stat,
+    }) = kind
+    else {
+        return None;
+    };
     Some(MetricQuery {
-        namespace: metric.namespace.clone(),
-        name: metric.name.clone(),
-        dimensions: metric.dimensions.clone(),
-        stat: metric.stat.clone(),
-        period_secs: periods::check(&metric.period, out)?,
+        namespace: (*namespace).to_owned(),
+        name: (*metric_name).to_owned(),
+        dimensions: file.metrics[name].value.dimensions.clone(),
+        stat: (*stat).clone(),
+        period_secs: periods.get(name).copied().flatten()?,
+        math: None,
     })
+}
+
+/// The query of the expression metric `name` (one of `expressions`), its members' queries
+/// resolved from `series` and, for members that are expressions, from `expressions` in turn;
+/// `None` if a member has no valid query, or the expressions refer to one another in a cycle
+/// (`within` holds the expressions being resolved; the cycle is reported elsewhere).
+fn math_query<'a>(
+    name: &'a str,
+    expressions: &BTreeMap<&'a str, (&Spanned<String>, &'a Expression)>,
+    series: &BTreeMap<&str, Option<MetricQuery>>,
+    periods: &BTreeMap<&str, Option<u32>>,
+    within: &mut Vec<&'a str>,
+) -> Option<MetricQuery> {
+    if within.contains(&name) {
+        return None;
+    }
+    within.push(name);
+    let (_, expression) = expressions.get(name)?;
+    let members: Option<BTreeMap<String, MetricQuery>> = expression
+        .metrics()
+        .into_iter()
+        .map(|member| {
+            let query = if expressions.contains_key(member) {
+                math_query(member, expressions, series, periods, within)?
+            } else {
+                series.get(member)?.clone()?
+            };
+            Some((member.to_owned(), query))
+        })
+        .collect();
+    within.pop();
+    let math = model::MathQuery {
+        expression: expression.render(&str::to_owned),
+        members: members?,
+    };
+    Some(MetricQuery::math(
+        math,
+        periods.get(name).copied().flatten()?,
+    ))
 }
 
 /// All rules of one direction, if every one is valid. Every rule is checked either way.

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use capstan_engine::math::datapoints;
 use capstan_engine::{Datapoint, MetricData, Observations, ResourceState};
 use capstan_policy::model::{MetricQuery, Target};
 
@@ -19,7 +20,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Metric series in memory, one per query, served as CloudWatch serves them: a period's
 /// datapoint can be read once `ingestion` has passed since the period ended, not before. A query
-/// with no series reads as no data.
+/// with no series reads as no data; metric math is computed from its members' series.
 #[derive(Debug)]
 pub struct MemoryMetrics {
     ingestion: TimeDelta,
@@ -50,9 +51,12 @@ impl MemoryMetrics {
             .push(point);
     }
 
-    /// The latest datapoint of a query's series, landed or not.
+    /// The latest datapoint of a query's series, landed or not; for metric math, computed from
+    /// its members' series.
     pub fn last(&self, query: &MetricQuery) -> Option<Datapoint> {
-        lock(&self.series).get(query)?.last().copied()
+        let series = lock(&self.series);
+        let all = |query: &MetricQuery| series.get(query).cloned().unwrap_or_default();
+        datapoints(query, &all).last().copied()
     }
 }
 
@@ -67,20 +71,20 @@ impl MetricSource for MemoryMetrics {
     ) -> Result<Observations, Infallible> {
         let series = lock(&self.series);
         let now = *lock(&self.now);
+        let read = |query: &MetricQuery| {
+            let period = TimeDelta::seconds(query.period_secs.into());
+            let landed = |p: &Datapoint| p.timestamp + period + self.ingestion <= now;
+            series.get(query).map_or_else(Vec::new, |points| {
+                let from = points.partition_point(|p| p.timestamp < start);
+                let to = points.partition_point(|p| p.timestamp < end && landed(p));
+                // A window starting after the newest landed datapoint (a metric whose `delay` is
+                // shorter than the ingestion delay) has none.
+                points[from..to.max(from)].to_vec()
+            })
+        };
         Ok(queries
             .iter()
-            .map(|query| {
-                let period = TimeDelta::seconds(query.period_secs.into());
-                let landed = |p: &Datapoint| p.timestamp + period + self.ingestion <= now;
-                let points = series.get(query).map_or_else(Vec::new, |points| {
-                    let from = points.partition_point(|p| p.timestamp < start);
-                    let to = points.partition_point(|p| p.timestamp < end && landed(p));
-                    // A window starting after the newest landed datapoint (a metric whose
-                    // `delay` is shorter than the ingestion delay) has none.
-                    points[from..to.max(from)].to_vec()
-                });
-                (query.clone(), MetricData::Series(points))
-            })
+            .map(|query| (query.clone(), MetricData::Series(datapoints(query, &read))))
             .collect())
     }
 }

@@ -100,6 +100,7 @@ impl CapacitySource {
             dimensions: dimensions.clone(),
             stat: Statistic::Average,
             period_secs,
+            math: None,
         };
         Some(Self {
             name: format!("{namespace} {in_service}, {desired}"),
@@ -117,15 +118,16 @@ pub fn at_resolution(query: &MetricQuery, period_secs: u32) -> MetricQuery {
     }
 }
 
-/// Every query a backtest of `policies` reads at `resolution`, once each: their metrics and
-/// their resources' capacity.
+/// Every query a backtest of `policies` reads at `resolution`, once each: their metrics (but
+/// expression metrics, which the replay computes from their members) and their resources'
+/// capacity.
 pub fn queries<'a>(
     policies: impl IntoIterator<Item = &'a Policy>,
     resolution: Resolution,
 ) -> Vec<MetricQuery> {
     let mut all = BTreeSet::new();
     for policy in policies {
-        for metric in policy.metrics.values() {
+        for metric in policy.metrics.values().filter(|m| m.query.math.is_none()) {
             all.insert(at_resolution(&metric.query, resolution.period_secs));
         }
         if let Some(source) = CapacitySource::of(&policy.target, resolution.period_secs) {
