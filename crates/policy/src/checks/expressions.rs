@@ -135,6 +135,39 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_plan_quiet_rule_and_a_forecast_may_use_expression_metrics() {
+        let policy = valid(
+            "version: 1
+name: orders-db-replicas
+target:
+  rds_replicas: { source: orders-db }
+capacity: { min: 0, max: 3 }
+metrics:
+  cpu: { namespace: AWS/RDS, name: CPUUtilization, dimensions: { DBInstanceIdentifier: orders-db }, stat: Average, period: 1m }
+  reads: { namespace: AWS/RDS, name: ReadIOPS, dimensions: { DBInstanceIdentifier: orders-db }, stat: Sum, period: 1m }
+  writes: { namespace: AWS/RDS, name: WriteIOPS, dimensions: { DBInstanceIdentifier: orders-db }, stat: Sum, period: 1m }
+  io: { expression: reads + writes, period: 1m }
+  busy: { expression: \"MAX([cpu, 100 * writes / (reads + writes)])\", period: 1m }
+forecast: { metric: io, per_replica: 500 }
+replicas:
+  ahead_of: forecast
+  lead: 1h
+  quiet: { metric: busy, below: 40, for: 10m }
+",
+        );
+        let quiet = &policy.replicas.as_ref().expect("a plan").quiet;
+        assert_eq!(quiet.as_ref().map(|q| q.metric.as_str()), Some("busy"));
+        let busy = policy.metric("busy").math.as_ref().expect("metric math");
+        assert_eq!(
+            busy.members.keys().collect::<Vec<_>>(),
+            ["cpu", "reads", "writes"]
+        );
+        let forecast = policy.forecast.as_ref().expect("a forecast");
+        let io = policy.metric(&forecast.metric).math.as_ref();
+        assert_eq!(io.map(|m| m.members.len()), Some(2));
+    }
+
+    #[test]
     fn a_syntax_error_points_into_the_expression_quoted_or_not() {
         assert_eq!(
             errors(&with("{ expression: \"cpu +\", period: 1m }")),
