@@ -9,6 +9,7 @@ use capstan_engine::CurrentCapacity;
 
 use crate::answer::WholeDocument;
 use crate::error::{AwsError, ErrorKind};
+use crate::how_many;
 use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "autoscaling:DescribeAutoScalingGroups";
@@ -178,17 +179,12 @@ fn capacity(group: &AutoScalingGroup, sizes: Sizes) -> CurrentCapacity {
         resource_min: Some(sizes.min),
         resource_max: Some(sizes.max),
         busy: None,
-        in_service: Some(count(group.instances().iter().filter(|instance| {
+        in_service: Some(how_many(group.instances().iter().filter(|instance| {
             instance.lifecycle_state() == Some(&LifecycleState::InService)
         }))),
-        running: Some(count(group.instances())),
+        running: Some(how_many(group.instances())),
         ..Default::default()
     }
-}
-
-/// How many `items` there are, saturating.
-fn count<T>(items: impl IntoIterator<Item = T>) -> u32 {
-    u32::try_from(items.into_iter().count()).unwrap_or(u32::MAX)
 }
 
 /// The sizes of the group `name` as the answer gives them, if they hold together (see

@@ -315,6 +315,11 @@ pub(crate) fn in_order<T>(mut indexed: Vec<(usize, T)>) -> Vec<T> {
     indexed.into_iter().map(|(_, answer)| answer).collect()
 }
 
+/// How many `items` there are, as a capacity (saturating).
+pub(crate) fn how_many<T>(items: impl IntoIterator<Item = T>) -> u32 {
+    u32::try_from(items.into_iter().count()).unwrap_or(u32::MAX)
+}
+
 /// A count the SDK reports as an optional `i32`, where absent or negative means none.
 pub(crate) fn count(value: Option<i32>) -> u32 {
     value

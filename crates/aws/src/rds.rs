@@ -61,6 +61,7 @@ use capstan_engine::CurrentCapacity;
 
 use crate::answer::WholeDocument;
 use crate::error::{AwsError, ErrorKind};
+use crate::how_many;
 use crate::rate::{Category, RateLimits};
 
 const DESCRIBE: &str = "rds:DescribeDBInstances";
@@ -183,7 +184,7 @@ impl RdsReplicas {
         let names = replica_names(source);
         let replicas = self.replicas(source, &names, CREATE).await?;
         let live = live(&replicas);
-        let have = count(live.iter());
+        let have = how_many(live.iter());
         if desired > have && desired > limit(&replicas) {
             return Err(AwsError::new(
                 CREATE,
@@ -320,7 +321,7 @@ impl RdsReplicas {
                 .db_instance_status()
                 .unwrap_or("unknown")
                 .to_owned(),
-            unowned: count(replicas.iter()).saturating_sub(count(owned.iter())),
+            unowned: how_many(replicas.iter()).saturating_sub(how_many(owned.iter())),
             owned,
             taken,
         })
@@ -363,14 +364,14 @@ impl RdsReplicas {
 fn capacity(source: &str, replicas: &Replicas) -> CurrentCapacity {
     let live = live(replicas);
     CurrentCapacity {
-        desired: count(live.iter()),
+        desired: how_many(live.iter()),
         resource_max: Some(limit(replicas)),
         resource_max_reason: Some(format!(
             "RDS allows {MAX_REPLICAS} read replicas of a {} source; {} of them are not capstan's",
             replicas.engine, replicas.unowned
         )),
         busy: busy(source, replicas),
-        in_service: Some(count(
+        in_service: Some(how_many(
             live.iter()
                 .filter(|replica| state(replica) == State::Serving),
         )),
@@ -462,11 +463,6 @@ fn condition(replica: &DbInstance) -> String {
         Some(replication) => format!("{status}, replication {replication}"),
         None => status.to_owned(),
     }
-}
-
-/// How many `items` there are, as a capacity.
-fn count<T>(items: impl Iterator<Item = T>) -> u32 {
-    u32::try_from(items.count()).unwrap_or(u32::MAX)
 }
 
 /// Whether capstan created `instance`: it carries `capstan:managed=true`.
