@@ -128,6 +128,14 @@ impl Policy {
         self.metrics[name].delay
     }
 
+    /// The metrics that are CloudWatch series, by name: all but expression metrics, which are
+    /// computed from these.
+    pub fn series_metrics(&self) -> impl Iterator<Item = (&String, &Metric)> {
+        self.metrics
+            .iter()
+            .filter(|(_, metric)| metric.query.math.is_none())
+    }
+
     /// All rules, scale-out first.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.scale_out.iter().chain(&self.scale_in)

@@ -281,11 +281,7 @@ fn replayable(
     let mut utilization = None;
     let mut demand_from = None;
     // Expression metrics are computed from their members' columns as the replay reads them.
-    for (key, metric) in policy
-        .metrics
-        .iter()
-        .filter(|(_, m)| m.query.math.is_none())
-    {
+    for (key, metric) in policy.series_metrics() {
         let values = history.series(&at_resolution(&metric.query, resolution.period_secs))?;
         if Some(key) == demand_key.as_ref() {
             let demand: Vec<Option<f64>> = values

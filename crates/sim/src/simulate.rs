@@ -169,11 +169,7 @@ pub fn simulate(
             let in_service = capacity.fleet(&policy.target).map_or(0, |f| f.in_service());
             serving.push(in_service);
             // Expression metrics are computed from these as they are read.
-            let series = policy
-                .metrics
-                .iter()
-                .filter(|(_, m)| m.query.math.is_none());
-            for (name, metric) in series {
+            for (name, metric) in policy.series_metrics() {
                 let query = &metric.query;
                 let value = metric_value(trace, settings, &policy.name, name, at, in_service, *lag);
                 if let Some(value) = value {

@@ -127,7 +127,7 @@ pub fn queries<'a>(
 ) -> Vec<MetricQuery> {
     let mut all = BTreeSet::new();
     for policy in policies {
-        for metric in policy.metrics.values().filter(|m| m.query.math.is_none()) {
+        for (_, metric) in policy.series_metrics() {
             all.insert(at_resolution(&metric.query, resolution.period_secs));
         }
         if let Some(source) = CapacitySource::of(&policy.target, resolution.period_secs) {
