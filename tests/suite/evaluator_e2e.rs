@@ -79,7 +79,7 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
     let policies = tempfile::tempdir().expect("tempdir");
     for service in [HOT, WARM, COOL, PAUSED, DEPLOYING] {
         if service == DEPLOYING {
-            fleet::ecs_service(&ecs, &cluster, service, 2).await;
+            fleet::deploying_ecs_service(&ecs, &cluster, service, 2).await;
         } else {
             fleet::steady_ecs_service(&ecs, &cluster, service, 2).await;
         }
@@ -491,7 +491,7 @@ async fn a_blocked_decision_is_published_with_its_explanation_and_counted() {
     // Both breach; DEPLOYING's deployment is in progress, so ResourceBusy blocks its scale-out.
     let policies = tempfile::tempdir().expect("tempdir");
     fleet::steady_ecs_service(&ecs, &cluster, HOT, 2).await;
-    fleet::ecs_service(&ecs, &cluster, DEPLOYING, 2).await;
+    fleet::deploying_ecs_service(&ecs, &cluster, DEPLOYING, 2).await;
     let now = Utc::now();
     let trace: Vec<_> = fleet::window_minutes(now, 6)
         .into_iter()

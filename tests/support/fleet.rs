@@ -48,6 +48,24 @@ pub async fn steady_ecs_service(
     desired: i32,
 ) {
     ecs_service(ecs, cluster, service, 0).await;
+    update_desired(ecs, cluster, service, desired).await;
+}
+
+/// Creates a service as [`ecs_service`] does, whose deployment stays in progress, with its
+/// `desired` tasks running (moto counts the tasks of an update as running, those of a
+/// creation as pending).
+pub async fn deploying_ecs_service(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    desired: i32,
+) {
+    ecs_service(ecs, cluster, service, desired).await;
+    update_desired(ecs, cluster, service, desired).await;
+}
+
+/// Sets the service's desired task count.
+async fn update_desired(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, desired: i32) {
     ecs.update_service()
         .cluster(cluster)
         .service(service)

@@ -69,7 +69,8 @@ pub(crate) struct Choice {
     pub blockers: Vec<Source>,
     /// Scale-in proposals passed over because a tracking rule did not ask for less.
     pub vetoed: Vec<Source>,
-    /// The tracking rules that did not ask for less.
+    /// The tracking rules that did not ask for less, and the scale-out rules holding while
+    /// launches warm up.
     pub dissent: Vec<Source>,
 }
 
@@ -117,13 +118,19 @@ impl Choice {
             .filter(|&index| track_held(&tracks[index]))
             .map(Source::Track);
         let blockers: Vec<Source> = rule_blockers.chain(track_blockers).collect();
-        let dissent: Vec<Source> = (0..tracks.len())
-            .filter(|&index| match tracks[index].outcome {
-                TrackOutcome::WithinTolerance | TrackOutcome::WarmingUp { .. } => true,
-                TrackOutcome::Proposed { proposed, .. } => proposed >= current,
-                _ => false,
-            })
-            .map(Source::Track)
+        let warming_rules = (0..rules.len())
+            .filter(|&index| matches!(rules[index].outcome, RuleOutcome::WarmingUp { .. }))
+            .map(Source::Rule);
+        let dissent: Vec<Source> = warming_rules
+            .chain(
+                (0..tracks.len())
+                    .filter(|&index| match tracks[index].outcome {
+                        TrackOutcome::WithinTolerance | TrackOutcome::WarmingUp { .. } => true,
+                        TrackOutcome::Proposed { proposed, .. } => proposed >= current,
+                        _ => false,
+                    })
+                    .map(Source::Track),
+            )
             .collect();
         let mut choice = Self {
             winner: None,

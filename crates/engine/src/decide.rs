@@ -35,6 +35,11 @@ use crate::window::{Periods, Reading, Verdict};
 ///   `step.apply(current)`; it fires only when that moves capacity its way: above the current
 ///   capacity for a scale-out rule, below it for a scale-in rule. Otherwise (e.g. `set: 4` on
 ///   a scale-out rule at 6) the outcome is [`RuleOutcome::NoChange`].
+/// - **Launches warming up.** While fewer units serve than are desired, a scale-out rule's step
+///   applies to the units in service, as a `track` rule's does: when the units launched cover
+///   that, the rule holds ([`RuleOutcome::WarmingUp`]), and scale-in waits with it, rather
+///   than stacking a second step on the first before it serves (EC2 Auto Scaling's steps
+///   likewise apply to the instances past their warm-up).
 /// - **Tracking** (`track`, see the `track` module): each rule recommends a capacity from its
 ///   metric's value and goal and the units in service, or nothing within the tolerance or
 ///   while launches warming up cover it.
@@ -99,15 +104,7 @@ pub(crate) fn decide_answering(
                 .map(move |(index, rule)| (direction, format!("{key}[{index}]"), rule))
         })
         .map(|(direction, id, rule)| {
-            evaluate(
-                policy,
-                id,
-                rule,
-                direction,
-                observations,
-                current.desired,
-                now,
-            )
+            evaluate(policy, id, rule, direction, observations, current, now)
         })
         .collect();
     let tracks: Vec<TrackEvaluation> = policy
@@ -251,14 +248,14 @@ fn running(
         .max(current.desired.saturating_add(draining))
 }
 
-/// Evaluates one rule that moves capacity in `direction`, `current` being the capacity now.
+/// Evaluates one rule that moves capacity in `direction` from the `current` capacity.
 fn evaluate(
     policy: &Policy,
     rule_id: String,
     rule: &Rule,
     direction: Direction,
     observations: &Observations,
-    current: u32,
+    current: &CurrentCapacity,
     now: DateTime<Utc>,
 ) -> RuleEvaluation {
     let condition = &rule.when;
@@ -277,14 +274,7 @@ fn evaluate(
             let reading = Reading::of(series, condition.threshold, &periods);
             let mode = policy.guards.missing_data;
             let outcome = match reading.verdict_with(condition.window, direction, mode) {
-                Verdict::Breached => {
-                    let proposed = rule.step.apply(current);
-                    if Action::between(current, proposed) == Action::Scale(direction) {
-                        RuleOutcome::Fired { proposed }
-                    } else {
-                        RuleOutcome::NoChange { proposed }
-                    }
-                }
+                Verdict::Breached => breached(rule, direction, current),
                 Verdict::NotBreached => RuleOutcome::NotBreached,
                 Verdict::MissingData => RuleOutcome::MissingData,
             };
@@ -306,6 +296,30 @@ fn evaluate(
         outcome,
         step: rule.step,
     }
+}
+
+/// The outcome of a rule whose condition held: what its step asks for from `current`, or
+/// from the units in service while launches warm up (see [`decide()`]).
+fn breached(rule: &Rule, direction: Direction, current: &CurrentCapacity) -> RuleOutcome {
+    let desired = current.desired;
+    let moves = |proposed: u32| Action::between(desired, proposed) == Action::Scale(direction);
+    let proposed = rule.step.apply(desired);
+    if !moves(proposed) {
+        return RuleOutcome::NoChange { proposed };
+    }
+    let in_service = current.in_service.unwrap_or(desired);
+    if direction == Direction::Out && in_service < desired {
+        let proposed = rule.step.apply(in_service);
+        return if moves(proposed) {
+            RuleOutcome::Fired { proposed }
+        } else {
+            RuleOutcome::WarmingUp {
+                proposed,
+                in_service,
+            }
+        };
+    }
+    RuleOutcome::Fired { proposed }
 }
 
 #[cfg(test)]

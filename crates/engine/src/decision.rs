@@ -165,6 +165,15 @@ pub enum RuleOutcome {
         /// Capacity the step asks for.
         proposed: u32,
     },
+    /// The condition held, but fewer units serve than are desired and the units launched
+    /// cover what the step asks for from those in service: hold while they warm up (see
+    /// [`crate::decide()`]).
+    WarmingUp {
+        /// What the step asks for from the units in service.
+        proposed: u32,
+        /// The units in service it applied to.
+        in_service: u32,
+    },
     /// Complete data, condition not met.
     NotBreached,
     /// The window is missing datapoints, so the rule holds.

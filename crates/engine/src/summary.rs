@@ -90,8 +90,13 @@ fn rules_and_clamps(
         ));
     } else if !choice.vetoed.is_empty() {
         let reasons = phrases(evaluated, choice.dissent.iter().copied());
+        let waits = if choice.dissent.iter().any(|s| matches!(s, Source::Rule(_))) {
+            "scale-in waits while launches warm up"
+        } else {
+            "scale-in needs every track rule to agree"
+        };
         parts.push(format!(
-            "{} fired but scale-in needs every track rule to agree: {reasons}",
+            "{} fired but {waits}: {reasons}",
             ids(evaluated, &choice.vetoed)
         ));
     } else if evaluated.any_held() {
@@ -241,6 +246,14 @@ fn rule_phrase(rule: &RuleEvaluation, current: u32) -> String {
                 rule.rule, rule.step
             )
         }
+        RuleOutcome::WarmingUp {
+            proposed,
+            in_service,
+        } => format!(
+            "{} holds at {current} while launches warm up: {} from the {in_service} in service \
+             asks for {proposed}",
+            rule.rule, rule.step
+        ),
         RuleOutcome::NotBreached => match (rule.breaching, rule.datapoints.last()) {
             (0, Some(last)) => {
                 format!(

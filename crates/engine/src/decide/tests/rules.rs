@@ -471,3 +471,95 @@ fn missing_data_scale_out_counts_gaps_as_breaching_for_scale_out_only() {
     let decision = decide_from(&policy, &observations(&policy, &[("cpu", gap)]), 4);
     assert_eq!(decision.desired, 4);
 }
+
+// --- Launches warming up ---
+
+/// A decision of `policy` at cpu `value`, `desired` units asked for and `in_service` of them
+/// serving.
+fn decide_warming(
+    policy: &capstan_policy::model::Policy,
+    value: f64,
+    desired: u32,
+    in_service: u32,
+) -> crate::Decision {
+    let current = crate::CurrentCapacity {
+        in_service: Some(in_service),
+        ..capacity(desired)
+    };
+    decide(
+        policy,
+        &observations(policy, &[("cpu", steady(value, 5))]),
+        &current,
+        &ResourceState::default(),
+        now(),
+    )
+}
+
+#[test]
+fn a_scale_out_step_the_launches_warming_up_cover_holds() {
+    // 4 serve saturated and 8 are launched: doubling the 4 in service asks for the 8 already
+    // launched, not 16 (the policy's maximum is 10).
+    let policy = scale_out_on_cpu(Step::AddPercent(100));
+    let held = decide_warming(&policy, 100.0, 8, 4);
+    assert_eq!((held.desired, held.action), (8, Action::None));
+    assert_eq!(
+        held.explanation.rules[0].outcome,
+        RuleOutcome::WarmingUp {
+            proposed: 8,
+            in_service: 4
+        }
+    );
+    assert_eq!(
+        held.explanation.summary,
+        "no rule fired: scale_out[0] holds at 8 while launches warm up: add 100% from the 4 in \
+         service asks for 8"
+    );
+}
+
+#[test]
+fn a_scale_out_step_beyond_the_launches_warming_up_scales_from_those_in_service() {
+    // 4 serve and 6 are launched: adding 4 to the 4 in service asks for 8, not 10.
+    let policy = scale_out_on_cpu(Step::Add(4));
+    let decision = decide_warming(&policy, 100.0, 6, 4);
+    assert_eq!(decision.desired, 8);
+    assert_eq!(
+        decision.explanation.rules[0].outcome,
+        RuleOutcome::Fired { proposed: 8 }
+    );
+}
+
+#[test]
+fn scale_in_waits_while_a_scale_out_rule_holds_for_launches_warming_up() {
+    let mut policy = scale_out_on_cpu(Step::AddPercent(100));
+    policy
+        .scale_in
+        .push(rule("memory", BELOW_30, 5, 5, Step::Remove(2)));
+    let current = crate::CurrentCapacity {
+        in_service: Some(4),
+        ..capacity(8)
+    };
+    let held = decide(
+        &policy,
+        &observations(
+            &policy,
+            &[("cpu", steady(100.0, 5)), ("memory", steady(10.0, 5))],
+        ),
+        &current,
+        &ResourceState::default(),
+        now(),
+    );
+    assert_eq!(held.desired, 8);
+    assert_eq!(
+        held.explanation.summary,
+        "scale_in[0] fired but scale-in waits while launches warm up: scale_out[0] holds at 8 \
+         while launches warm up: add 100% from the 4 in service asks for 8"
+    );
+}
+
+#[test]
+fn scale_in_steps_still_apply_to_the_capacity_launched() {
+    // A scale-in rule removes from what is launched, warming or not: 10 - 20% = 8.
+    let policy = scale_in_on_cpu(Step::RemovePercent(20));
+    let decision = decide_warming(&policy, 10.0, 10, 5);
+    assert_eq!(decision.desired, 8);
+}
