@@ -73,8 +73,8 @@ enum Floor<'a> {
     Forecast(f64),
 }
 
-/// The policy every scenario uses, with the floor given; the rules are what a user aiming at
-/// about 60% CPU would write.
+/// The policy every scenario uses, with the floor given: what a user aiming at about 60% CPU
+/// would write.
 fn policy(name: &str, min: u32, max: u32, floor: &Floor<'_>) -> String {
     let (requests, extra) = match floor {
         Floor::None => (String::new(), String::new()),
@@ -103,11 +103,10 @@ forecast: {{ metric: requests, per_replica: {per_replica:.0}, lead: 10m }}
     format!(
         "# yaml-language-server: $schema=../../../docs/policy.schema.json
 #
-# Example policy for the `{name}` scenario, aiming at 50-70% CPU. Saturated CPU (above 95%
-# for a minute) means demand is unknown and at least the capacity in service, so double; a
-# sustained rise (2 minutes above 70%) adds 20%; 15 quiet minutes below 50% remove 10%. The
-# scale-out cooldown covers the 3-minute warm-up plus the minute that first shows the new
-# tasks' effect.
+# Example policy for the `{name}` scenario: CPU tracked at 60%. The tracking rule scales from
+# the tasks in service, holds while launches warm up and scales in after five minutes of asking
+# for less (the defaults). Saturated CPU (above 95% for a minute) means demand is unknown and
+# at least the capacity in service, so double.
 version: 1
 name: {name}
 target:
@@ -120,15 +119,11 @@ metrics:
     dimensions: {{ ClusterName: sim, ServiceName: {name} }}
     stat: Average
     period: 1m
-{requests}scale_out:
+{requests}track:
+  - {{ metric: cpu, target: 60 }}
+scale_out:
   - {{ when: {{ metric: cpu, above: 95, for: 1m }}, add_percent: 100 }}
-  - {{ when: {{ metric: cpu, above: 70, for: 2m }}, add_percent: 20 }}
-scale_in:
-  - {{ when: {{ metric: cpu, below: 50, for: 15m }}, remove_percent: 10 }}
-{extra}guards:
-  cooldown: {{ out: 4m, in: 5m }}
-  missing_data: hold
-"
+{extra}"
     )
 }
 

@@ -125,13 +125,14 @@ pub fn render(runs: &[(Run, Summary)], format: Format) -> String {
 /// One line: the summary's figures.
 pub fn summary_line(s: &Summary) -> String {
     format!(
-        "{} minutes: {} under-provisioned ({} in schedule windows), {:.1} capacity-hours, {} actions, {} flaps",
+        "{} minutes: {} under-provisioned ({} in schedule windows), {:.1} capacity-hours, {} actions, {} flaps, {} reversals",
         s.minutes,
         opt_count(s.under_provisioned),
         opt_count(s.under_provisioned_scheduled),
         s.capacity_hours,
         s.actions,
-        s.flaps
+        s.flaps,
+        s.reversals
     )
 }
 
@@ -162,7 +163,7 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<13} {:<24} {:>6} {:>7} {:>8} {:>7} {:>5}   {:>7} {:>8}  bar",
+        "{:<13} {:<24} {:>6} {:>7} {:>8} {:>7} {:>5} {:>5}   {:>7} {:>8}  bar",
         "scenario",
         "controller",
         "under",
@@ -170,20 +171,22 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
         "cap-h",
         "actions",
         "flaps",
+        "revs",
         "under%",
         "cap-h%",
     );
     let figures = |out: &mut String, scenario: &str, name: &str, s: &Summary| {
         let _ = writeln!(
             out,
-            "{:<13} {:<24} {:>6} {:>7} {:>8.1} {:>7} {:>5}",
+            "{:<13} {:<24} {:>6} {:>7} {:>8.1} {:>7} {:>5} {:>5}",
             scenario,
             name,
             opt_count(s.under_provisioned),
             opt_count(s.under_provisioned_scheduled),
             s.capacity_hours,
             s.actions,
-            s.flaps
+            s.flaps,
+            s.reversals
         );
     };
     for row in rows {
@@ -203,9 +206,10 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:<13} {:<24} {:>6} {:>7} {:>8} {:>7} {:>5}   {:>7} {:>8}  {}",
+                "{:<13} {:<24} {:>6} {:>7} {:>8} {:>7} {:>5} {:>5}   {:>7} {:>8}  {}",
                 row.scenario,
                 format!("capstan/{}", baseline.name),
+                "",
                 "",
                 "",
                 "",
@@ -345,6 +349,7 @@ mod tests {
             capacity_hours,
             actions: 10,
             flaps: 1,
+            reversals: 2,
         }
     }
 

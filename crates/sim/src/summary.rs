@@ -1,6 +1,7 @@
-//! What a run cost and how well it served: under-provisioned minutes, capacity-hours, actions
-//! and flaps.
+//! What a run cost and how well it served: under-provisioned minutes, capacity-hours, actions,
+//! flaps and reversals.
 
+use chrono::TimeDelta;
 use serde::Serialize;
 
 use capstan_engine::Direction;
@@ -23,9 +24,19 @@ pub struct Summary {
     pub capacity_hours: f64,
     /// Changes of desired capacity.
     pub actions: usize,
-    /// Actions whose direction reverses the previous action's.
+    /// Actions that reverse the previous action within [`FLAP_WINDOW`] of it.
     pub flaps: usize,
+    /// Actions that reverse the previous action, however long after it.
+    pub reversals: usize,
 }
+
+/// How soon after an action a reversal of it counts as a flap: an hour. A demand cycle reverses
+/// capacity twice a day whatever the policy (up in the morning, down at night), so counting
+/// every reversal would rate a policy that moves in fewer, larger steps worse; a reversal within
+/// the hour undoes a move the demand did not call for. An hour is twelve times the HPA's
+/// 5-minute scale-down window and AWS's default 300-second cooldown, so slow oscillations
+/// count too.
+pub const FLAP_WINDOW: TimeDelta = TimeDelta::hours(1);
 
 impl Summary {
     /// Summarises `run`; under-provisioning needs `load`.
@@ -43,14 +54,22 @@ impl Summary {
             }
             Some(count)
         };
-        let directions: Vec<Direction> = run.steps.iter().filter_map(|s| s.action).collect();
+        let actions: Vec<(_, Direction)> = run
+            .steps
+            .iter()
+            .filter_map(|s| Some((s.at, s.action?)))
+            .collect();
+        let reversals = || actions.windows(2).filter(|w| w[0].1 != w[1].1);
         Self {
             minutes: run.steps.len(),
             under_provisioned: under(false),
             under_provisioned_scheduled: under(true),
             capacity_hours: run.steps.iter().map(|s| f64::from(s.desired)).sum::<f64>() / 60.0,
-            actions: directions.len(),
-            flaps: directions.windows(2).filter(|w| w[0] != w[1]).count(),
+            actions: actions.len(),
+            flaps: reversals()
+                .filter(|w| w[1].0 - w[0].0 <= FLAP_WINDOW)
+                .count(),
+            reversals: reversals().count(),
         }
     }
 }
@@ -107,8 +126,48 @@ mod tests {
         // (1 + 2 + 2 + 3 + 2 + 3) / 60
         assert!((summary.capacity_hours - 13.0 / 60.0).abs() < 1e-12);
         assert_eq!(summary.actions, 4);
-        // out, out, in, out: two reversals
-        assert_eq!(summary.flaps, 2);
+        // out, out, in, out: two reversals, a minute apart
+        assert_eq!((summary.flaps, summary.reversals), (2, 2));
         assert_eq!(Summary::of(&run, None).under_provisioned, None);
+    }
+
+    #[test]
+    fn a_reversal_is_a_flap_within_the_hour_after_the_action_it_reverses() {
+        // out at 0, in at 60 (a flap: an hour after), out at 121 (61 minutes after: a
+        // reversal, not a flap), out at 130, in at 131 (a flap).
+        let actions = [
+            (0, Direction::Out),
+            (60, Direction::In),
+            (121, Direction::Out),
+            (130, Direction::Out),
+            (131, Direction::In),
+        ];
+        let t0 = DateTime::from_timestamp(0, 0).expect("time");
+        let steps = (0..=131)
+            .map(|minute| Step {
+                at: t0 + TimeDelta::minutes(minute),
+                demand: None,
+                metric: None,
+                in_service: 1,
+                desired: 1,
+                action: actions
+                    .iter()
+                    .find(|&&(at, _)| at == minute)
+                    .map(|&(_, direction)| direction),
+                scheduled: false,
+                why: String::new(),
+            })
+            .collect();
+        let run = Run {
+            controller: "test".into(),
+            policy: "p".into(),
+            metric: "cpu".into(),
+            steps,
+        };
+        let summary = Summary::of(&run, None);
+        assert_eq!(
+            (summary.actions, summary.flaps, summary.reversals),
+            (5, 2, 3)
+        );
     }
 }

@@ -78,8 +78,8 @@ fn task_count(cluster: &str, name: &str) -> MetricId {
     }
 }
 
-/// The `set` row of a human report: under, cap-h, actions, flaps.
-fn row(stdout: &str, set: &str) -> (u64, f64, u64, u64) {
+/// The `set` row of a human report: under, cap-h, actions, flaps, reversals.
+fn row(stdout: &str, set: &str) -> (u64, f64, u64, u64, u64) {
     let line = stdout
         .lines()
         .find(|line| line.trim_start().starts_with(&format!("{set} ")))
@@ -91,6 +91,7 @@ fn row(stdout: &str, set: &str) -> (u64, f64, u64, u64) {
         number(2),
         number(3) as u64,
         number(4) as u64,
+        number(5) as u64,
     )
 }
 
@@ -156,8 +157,8 @@ async fn backtest_compares_the_sets_on_written_history() {
     // Each day, the ramp outruns 3 tasks at 300 from its 10th minute: above 80% from the 7th,
     // the current policy's tasks serve from the 15th (5 minutes short); above 60% from the 5th,
     // the proposed policy's from the 13th (3 short).
-    let (current_under, current_hours, current_actions, _) = row(&stdout, "current");
-    let (proposed_under, proposed_hours, _, _) = row(&stdout, "proposed");
+    let (current_under, current_hours, current_actions, _, _) = row(&stdout, "current");
+    let (proposed_under, proposed_hours, _, _, _) = row(&stdout, "proposed");
     let actual = row(&stdout, "actual");
     assert_eq!((current_under, proposed_under), (70, 42), "{stdout}");
     assert!(
@@ -166,7 +167,7 @@ async fn backtest_compares_the_sets_on_written_history() {
     );
     assert!(proposed_hours > current_hours, "{stdout}");
     // Four tasks for 14 days, never changed, saturated 140 minutes.
-    assert_eq!(actual, (140, 4.0 * 14.0 * 24.0, 0, 0), "{stdout}");
+    assert_eq!(actual, (140, 4.0 * 14.0 * 24.0, 0, 0, 0), "{stdout}");
     // The baselines on the same demand, at the current policy's scale-out threshold.
     assert!(
         stdout.contains(
@@ -174,20 +175,26 @@ async fn backtest_compares_the_sets_on_written_history() {
         ),
         "{stdout}"
     );
-    let baselines: Vec<(u64, u64, u64)> = ["target-tracking", "step", "hpa", "predictive"]
+    let baselines: Vec<(u64, u64, u64, u64)> = ["target-tracking", "step", "hpa", "predictive"]
         .iter()
         .map(|name| {
-            let (under, _, actions, flaps) = row(&stdout, name);
-            (under, actions, flaps)
+            let (under, _, actions, flaps, reversals) = row(&stdout, name);
+            (under, actions, flaps, reversals)
         })
         .collect();
     // Target tracking at 80% (3 minutes above it) adds capacity later than the current policy
     // and misses 7 minutes of each peak, step scaling (alarm at 90%) 8, the HPA (no alarm to
     // wait for) 5; predictive scaling forecasts each peak from the second day on and misses only
-    // the first day's 7 minutes. Each scales out and back in once a day at least.
+    // the first day's 7 minutes. Each scales out and back in once a day at least (28
+    // reversals), one a day within the hour of the action before (14 flaps).
     assert_eq!(
         baselines,
-        [(98, 99, 28), (112, 114, 28), (70, 113, 28), (7, 34, 28)],
+        [
+            (98, 99, 14, 28),
+            (112, 114, 14, 28),
+            (70, 113, 14, 28),
+            (7, 34, 14, 28)
+        ],
         "{stdout}"
     );
 
@@ -318,7 +325,7 @@ async fn without_capacity_metrics_the_decision_log_is_read() {
         stdout.contains("capacity history: capstan's decision log"),
         "{stdout}"
     );
-    let (saturated, hours, actions, flaps) = row(&stdout, "actual");
+    let (saturated, hours, actions, flaps, _) = row(&stdout, "actual");
     assert_eq!((saturated, actions, flaps), (0, 1, 0), "{stdout}");
     // 2 instances for about 12 hours and 5 for about 12.
     assert!((83.0..=85.0).contains(&hours), "{stdout}");
@@ -383,7 +390,7 @@ async fn an_auto_scaling_group_is_read_from_its_group_metrics() {
         ),
         "{stdout}"
     );
-    let (saturated, hours, actions, flaps) = row(&stdout, "actual");
+    let (saturated, hours, actions, flaps, _) = row(&stdout, "actual");
     assert_eq!((saturated, actions, flaps), (0, 1, 0), "{stdout}");
     assert!((83.0..=85.0).contains(&hours), "{stdout}");
 }
@@ -424,12 +431,12 @@ async fn beyond_15_days_five_minute_datapoints_are_read() {
         stdout.contains("5-minute datapoints (CloudWatch keeps them 63 days)"),
         "{stdout}"
     );
-    let (saturated, hours, actions, _) = row(&stdout, "actual");
+    let (saturated, hours, actions, _, _) = row(&stdout, "actual");
     assert_eq!((saturated, actions), (0, 0), "{stdout}");
     // Each five-minute datapoint fills its five minutes: 4 tasks throughout.
     assert_eq!(hours, 4.0 * 20.0 * 24.0, "{stdout}");
     // 100 units of work: 2 tasks at 50%, the policy's minimum, after scaling in from 4.
-    let (under, replayed_hours, _, _) = row(&stdout, "current");
+    let (under, replayed_hours, _, _, _) = row(&stdout, "current");
     assert_eq!(under, 0, "{stdout}");
     assert!(replayed_hours < hours, "{stdout}");
 }

@@ -1,6 +1,6 @@
 //! A backtest's report: per policy, each set's under-provisioned minutes, capacity-hours,
-//! actions and flaps beside the capacity that really ran and the baselines', as text, CSV or
-//! JSON.
+//! actions, flaps and reversals beside the capacity that really ran and the baselines', as
+//! text, CSV or JSON.
 
 use std::fmt::Write as _;
 
@@ -65,19 +65,20 @@ fn human(backtest: &Backtest) -> String {
         }
         let _ = writeln!(
             out,
-            "  {:<16} {:>6} {:>10} {:>8} {:>6}",
-            "set", "under", "cap-h", "actions", "flaps"
+            "  {:<16} {:>6} {:>10} {:>8} {:>6} {:>6}",
+            "set", "under", "cap-h", "actions", "flaps", "revs"
         );
         for row in &policy.summaries {
             let s = &row.summary;
             let _ = writeln!(
                 out,
-                "  {:<16} {:>6} {:>10.1} {:>8} {:>6}",
+                "  {:<16} {:>6} {:>10.1} {:>8} {:>6} {:>6}",
                 row.set,
                 opt_count(s.under_provisioned),
                 s.capacity_hours,
                 s.actions,
-                s.flaps
+                s.flaps,
+                s.reversals
             );
         }
         let _ = writeln!(
@@ -105,7 +106,7 @@ fn human(backtest: &Backtest) -> String {
 /// One line per policy and set.
 fn csv(backtest: &Backtest) -> String {
     let mut out = String::from(
-        "policy,set,minutes,under_provisioned,capacity_hours,actions,flaps,capacity_source,saturated_minutes,skipped\n",
+        "policy,set,minutes,under_provisioned,capacity_hours,actions,flaps,reversals,capacity_source,saturated_minutes,skipped\n",
     );
     for policy in &backtest.policies {
         let source = policy.capacity_source.as_deref().unwrap_or_default();
@@ -115,7 +116,7 @@ fn csv(backtest: &Backtest) -> String {
         if let Some(why) = &policy.skipped {
             let _ = writeln!(
                 out,
-                "{},,,,,,,{source},{saturated},\"{}\"",
+                "{},,,,,,,,{source},{saturated},\"{}\"",
                 policy.policy,
                 why.replace('"', "\"\"")
             );
@@ -124,7 +125,7 @@ fn csv(backtest: &Backtest) -> String {
             let s = &row.summary;
             let _ = writeln!(
                 out,
-                "{},{},{},{},{:.3},{},{},{source},{saturated},",
+                "{},{},{},{},{:.3},{},{},{},{source},{saturated},",
                 policy.policy,
                 row.set,
                 s.minutes,
@@ -132,7 +133,8 @@ fn csv(backtest: &Backtest) -> String {
                     .map_or_else(String::new, |v| v.to_string()),
                 s.capacity_hours,
                 s.actions,
-                s.flaps
+                s.flaps,
+                s.reversals
             );
         }
     }
