@@ -97,7 +97,7 @@ fn the_shipped_policies_are_valid() {
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "10 policies valid\n"
+        "11 policies valid\n"
     );
     assert!(output.status.success());
 }
@@ -107,7 +107,7 @@ fn the_default_path_is_policies() {
     let output = capstan(&workspace_root(), &["validate"]);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "10 policies valid\n"
+        "11 policies valid\n"
     );
     assert!(output.status.success());
 }
