@@ -2,7 +2,9 @@
 //! CloudWatch, with a daily peak hour, and its `rds_replicas` policy planned `ahead_of:
 //! forecast` creates a read replica in moto in the quiet hour before the peak and retires it
 //! after; a source busy all through that hour gets no replica, and the blocked decision saying
-//! so is published to the decisions topic.
+//! so is published to the decisions topic. With a read-only ECS service on the database, the
+//! replica's connection budget lets the service grow once the replica is available, and the
+//! replica is retired only once the service's connections fit the source again.
 
 use std::fs;
 use std::path::Path;
@@ -237,4 +239,137 @@ async fn a_source_busy_all_the_hour_before_a_forecast_peak_gets_no_replica_and_i
         )),
         "{last:#}"
     );
+}
+
+/// The outcome of `policy` in a tick's answer.
+fn outcome_of<'a>(answer: &'a Value, policy: &str) -> &'a Value {
+    answer["outcomes"]
+        .as_array()
+        .and_then(|outcomes| outcomes.iter().find(|o| o["policy"] == policy))
+        .unwrap_or_else(|| panic!("no outcome for {policy} in {answer:#}"))
+}
+
+/// Whether the decision of `outcome` was clamped by a guard of this `kind`.
+fn clamped_by(outcome: &Value, kind: &str) -> bool {
+    outcome["decision"]["explanation"]["clamps"]
+        .as_array()
+        .is_some_and(|clamps| clamps.iter().any(|clamp| clamp["kind"] == kind))
+}
+
+/// The read-only ECS service `readers` of `cluster` on `db` at 25 connections a task, of a
+/// budget of 100 (4 tasks on the source alone), its policy written to `dir`: 1 to 10 tasks,
+/// set to 8 when its CPU is above 70 for 5 minutes and to 2 when below 30.
+async fn readers(config: &aws_config::SdkConfig, dir: &Path, db: &str) -> (String, MetricId) {
+    let cluster = capstan_tests::unique("readers");
+    fleet::steady_ecs_service(&aws_sdk_ecs::Client::new(config), &cluster, "readers", 2).await;
+    let cpu = MetricId::ecs_cpu(&cluster, "readers");
+    fs::write(
+        dir.join("readers.yaml"),
+        format!(
+            "version: 1
+name: {db}-readers
+target: {{ ecs_service: {{ cluster: {cluster}, service: readers }} }}
+capacity: {{ min: 1, max: 10 }}
+metrics:
+  cpu: {{ namespace: AWS/ECS, name: CPUUtilization, dimensions: {{ ClusterName: {cluster}, ServiceName: readers }}, stat: Average, period: 1m }}
+scale_out:
+  - {{ when: {{ metric: cpu, above: 70, for: 5m }}, set: 8 }}
+scale_in:
+  - {{ when: {{ metric: cpu, below: 30, for: 5m }}, set: 2 }}
+connections: {{ database: {db}, per_task: 25, read_only: true }}
+databases:
+  {db}: {{ max_connections: 100, reserve: 0 }}
+"
+        ),
+    )
+    .expect("writing the readers' policy");
+    (cluster, cpu)
+}
+
+/// `metric` at `value` over the five minutes a window at `at` reads.
+async fn five_minutes(
+    config: &aws_config::SdkConfig,
+    metric: &MetricId,
+    at: DateTime<Utc>,
+    value: f64,
+) {
+    let points: Vec<(DateTime<Utc>, f64)> = fleet::window_minutes(at, 5)
+        .into_iter()
+        .map(|minute| (minute, value))
+        .collect();
+    fleet::put_metric(&aws_sdk_cloudwatch::Client::new(config), metric, &points).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forecast_replica_lets_the_read_only_users_grow_and_is_retired_once_their_connections_fit_the_source()
+ {
+    let config = capstan_tests::sdk_config().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peak = peak_hour();
+    let (db, _) = database(&config, dir.path(), peak).await;
+    let (cluster, cpu) = readers(&config, dir.path(), &db).await;
+    let evaluator = evaluator(&config, dir.path(), &[]).await;
+    let (replicas, readers) = (format!("{db}-replicas"), format!("{db}-readers"));
+    // A tick `minutes` after the peak's hour starts, the source quiet and the readers' CPU at
+    // `readers_cpu`.
+    let quiet_tick = async |minutes: i64, readers_cpu: f64| {
+        source_cpu(&config, &db, at(peak, minutes), 12.0).await;
+        five_minutes(&config, &cpu, at(peak, minutes), readers_cpu).await;
+        evaluator.invoke(&tick(at(peak, minutes))).expect("a tick")
+    };
+    // The replica stays, held by the readers' connections.
+    let kept_for_the_readers = async |answer: &Value| {
+        let kept = outcome_of(answer, &replicas);
+        assert_eq!(kept["decision"]["desired"], 1, "{answer:#}");
+        assert!(clamped_by(kept, "connection_budget"), "{answer:#}");
+        assert_eq!(fleet::rds_replicas(&rds, &db).await.len(), 1);
+    };
+
+    // 40 minutes before the peak, the source quiet and the readers busy: the replica is created,
+    // but while it is creating the readers get the source's budget only, 4 tasks of the 8 they
+    // want.
+    let creating = quiet_tick(-40, 90.0).await;
+    assert_eq!(
+        outcome_of(&creating, &replicas)["result"]["status"],
+        "applied",
+        "{creating:#}"
+    );
+    assert_eq!(fleet::rds_replicas(&rds, &db).await.len(), 1);
+    let held = outcome_of(&creating, &readers);
+    assert_eq!(held["decision"]["desired"], 4, "{creating:#}");
+    assert!(clamped_by(held, "connection_budget"), "{creating:#}");
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, "readers").await, 4);
+
+    // In the peak's hour the replica is available: its budget lets the readers reach 8.
+    let grown = quiet_tick(20, 90.0).await;
+    let grown_readers = outcome_of(&grown, &readers);
+    assert_eq!(grown_readers["decision"]["desired"], 8, "{grown:#}");
+    assert!(!clamped_by(grown_readers, "connection_budget"), "{grown:#}");
+    assert_eq!(fleet::ecs_desired(&ecs, &cluster, "readers").await, 8);
+
+    // 35 minutes after the peak's hour the plan would retire the replica, but 8 readers hold 200
+    // connections, more than the source's 100: it stays.
+    kept_for_the_readers(&quiet_tick(95, 90.0).await).await;
+
+    // The readers quieten and go back to 2. The 6 tasks removed may hold their connections
+    // until they have drained, so the replica still stays.
+    let draining = quiet_tick(100, 10.0).await;
+    assert_eq!(
+        outcome_of(&draining, &readers)["decision"]["desired"],
+        2,
+        "{draining:#}"
+    );
+    kept_for_the_readers(&draining).await;
+
+    // Once they have drained, the readers' 50 connections fit the source: the replica is
+    // retired.
+    let retired = quiet_tick(110, 10.0).await;
+    assert_eq!(
+        outcome_of(&retired, &replicas)["decision"]["explanation"]["fired"],
+        "replicas.retire",
+        "{retired:#}"
+    );
+    assert!(fleet::rds_replicas(&rds, &db).await.is_empty());
 }
