@@ -59,6 +59,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let path = args.path.as_deref().context("no scenario given")?;
     let scenario = Scenario::load(path, args.policies.as_deref())?;
+    for skipped in &scenario.skipped {
+        eprintln!("{skipped}");
+    }
     let settings = scenario.settings(warmup);
     let minutes = scenario.trace.minutes().len() as u64;
     let bar = capstan_sim::progress_bar(minutes, "capstan");

@@ -48,6 +48,7 @@ pub fn compare(
             scenario: scenario.name.clone(),
             capstan: scenario.summary(&capstan),
             baselines,
+            skipped: scenario.skipped.clone(),
         });
     }
     Ok(rows)

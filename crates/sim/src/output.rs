@@ -145,6 +145,8 @@ pub struct Comparison {
     pub capstan: Summary,
     /// Each baseline's figures.
     pub baselines: Vec<BaselineSummary>,
+    /// The policies left out, and why ([`crate::scenario::not_simulated`]).
+    pub skipped: Vec<String>,
 }
 
 /// One baseline's figures in a comparison.
@@ -190,6 +192,9 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
         );
     };
     for row in rows {
+        for skipped in &row.skipped {
+            let _ = writeln!(out, "{:<13} {skipped}", row.scenario);
+        }
         figures(&mut out, &row.scenario, "capstan", &row.capstan);
         for baseline in &row.baselines {
             figures(&mut out, &row.scenario, &baseline.name, &baseline.summary);
@@ -368,6 +373,7 @@ mod tests {
                     summary: summary(4, 100.0),
                 },
             ],
+            skipped: Vec::new(),
         };
         let table = comparison_table(&[row]);
         let lines: Vec<Vec<&str>> = table

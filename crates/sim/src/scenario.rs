@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use capstan_policy::PolicySet;
-use capstan_policy::model::Policy;
+use capstan_policy::model::{Policy, Target};
 
 use crate::baseline::{BaselineConfig, BaselineKind};
 use crate::load::LoadModel;
@@ -57,6 +57,17 @@ pub enum ScenarioError {
     Other(String),
 }
 
+/// Why `policy` is not simulated, if it is not: the simulated fleet is units that serve the
+/// demand themselves. An `rds_replicas` policy's replicas serve reads beside their source, and
+/// its `quiet` rule reads the source's own metrics; neither is modelled.
+pub fn not_simulated(policy: &Policy) -> Option<&'static str> {
+    matches!(policy.target, Target::RdsReplicas { .. }).then_some(
+        "an rds_replicas policy's replicas serve reads beside their source, whose own \
+         metrics its `quiet` rule reads; the simulated fleet is units that serve the demand \
+         alone",
+    )
+}
+
 /// A loaded scenario.
 #[derive(Debug)]
 pub struct Scenario {
@@ -64,8 +75,10 @@ pub struct Scenario {
     pub name: String,
     /// The trace.
     pub trace: Trace,
-    /// The policies.
+    /// The policies simulated.
     pub policies: Vec<Policy>,
+    /// Why each policy left out was left out, naming its file (see [`not_simulated`]).
+    pub skipped: Vec<String>,
     /// Its settings.
     pub config: ScenarioConfig,
 }
@@ -118,10 +131,31 @@ impl Scenario {
             .unwrap_or(path)
             .file_stem()
             .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+        let skipped: Vec<String> = set
+            .policies()
+            .iter()
+            .filter_map(|policy| {
+                let why = not_simulated(policy)?;
+                Some(format!(
+                    "{} ({}): not simulated: {why}",
+                    policy.file, policy.name
+                ))
+            })
+            .collect();
+        let policies: Vec<Policy> = set
+            .policies()
+            .iter()
+            .filter(|policy| not_simulated(policy).is_none())
+            .cloned()
+            .collect();
+        if policies.is_empty() && !skipped.is_empty() {
+            return Err(ScenarioError::Other(skipped.join("\n")));
+        }
         Ok(Self {
             name,
             trace: Trace::load(&trace_path)?,
-            policies: set.policies().to_vec(),
+            policies,
+            skipped,
             config,
         })
     }

@@ -90,6 +90,46 @@ fn a_trace_file_with_policies_as_csv() {
 }
 
 #[test]
+fn a_replica_policy_is_left_out_and_said_so() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).expect("policies/");
+    std::fs::write(policies.join("web.yaml"), POLICY).expect("policy");
+    std::fs::copy(
+        workspace_root().join("policies/reports-db-replicas.yaml"),
+        policies.join("replicas.yaml"),
+    )
+    .expect("the replica policy");
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "timestamp,web.cpu\n2026-01-01T00:00:00Z,90\n2026-01-01T00:01:00Z,95\n",
+    )
+    .expect("trace");
+    let left_out = "policies/replicas.yaml (reports-db-replicas): not simulated: an rds_replicas \
+                    policy's replicas serve reads beside their source, whose own metrics its \
+                    `quiet` rule reads; the simulated fleet is units that serve the demand alone";
+
+    let out = capstan(
+        dir.path(),
+        &["simulate", "trace.csv", "--policies", "policies/"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), format!("{left_out}\n"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("capstan on web"), "{stdout}");
+    assert!(!stdout.contains("reports-db-replicas"), "{stdout}");
+
+    // With nothing else to simulate, it is an error.
+    std::fs::remove_file(policies.join("web.yaml")).expect("removing web");
+    let out = capstan(
+        dir.path(),
+        &["simulate", "trace.csv", "--policies", "policies/"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), format!("error: {left_out}\n"));
+}
+
+#[test]
 fn a_broken_trace_names_file_and_line() {
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::write(dir.path().join("web.yaml"), POLICY).expect("policy");
