@@ -67,7 +67,8 @@ pub(crate) struct Choice {
     /// Rules that block scale-in: unreadable metrics, gaps in scale-in windows, tracking rules
     /// without data.
     pub blockers: Vec<Source>,
-    /// Scale-in proposals passed over because a tracking rule did not ask for less.
+    /// Scale-in proposals passed over because a tracking rule did not ask for less, or a
+    /// scale-out rule holds while launches warm up.
     pub vetoed: Vec<Source>,
     /// The tracking rules that did not ask for less, and the scale-out rules holding while
     /// launches warm up.
