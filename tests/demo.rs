@@ -36,6 +36,7 @@ use capstan_policy::PolicySet;
 use capstan_policy::model::{AheadOf, Duration, Policy, ReplicaPlan, Target};
 use capstan_runner::ports::CapacityControl as _;
 use capstan_runner::{Limits, Mode, Ports, evaluate};
+use capstan_tests::answers;
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, workspace_root};
 use capstan_tests::msk_mock::{self, MockedCluster};
@@ -628,7 +629,7 @@ fn describe(answer: &Value, policies: &[Policy]) -> (Vec<String>, Vec<String>) {
     let mut cells = Vec::new();
     let mut notes = Vec::new();
     for policy in policies {
-        let Some(outcome) = outcome(answer, &policy.name) else {
+        let Some(outcome) = answers::find(answer, &policy.name) else {
             cells.push("-".to_owned());
             continue;
         };
@@ -659,22 +660,14 @@ fn describe(answer: &Value, policies: &[Policy]) -> (Vec<String>, Vec<String>) {
     (cells, notes)
 }
 
-/// `policy`'s outcome in a pass's answer, if it has one.
-fn outcome<'a>(answer: &'a Value, policy: &str) -> Option<&'a Value> {
-    answer["outcomes"]
-        .as_array()?
-        .iter()
-        .find(|o| o["policy"] == policy)
-}
-
 /// Why `policy`'s resource was busy in a pass, if it was.
 fn busy<'a>(answer: &'a Value, policy: &str) -> Option<&'a str> {
-    outcome(answer, policy)?["decision"]["busy"].as_str()
+    answers::find(answer, policy)?["decision"]["busy"].as_str()
 }
 
 /// Whether the evaluator applied a change for `policy`.
 fn applied(answer: &Value, policy: &str) -> bool {
-    outcome(answer, policy).is_some_and(|o| o["result"]["status"] == "applied")
+    answers::find(answer, policy).is_some_and(|o| o["result"]["status"] == "applied")
 }
 
 /// The replicas of `source` as RDS lists them, with their tags.

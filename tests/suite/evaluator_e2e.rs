@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use capstan_tests::answers::{clamped_by, outcome};
 use capstan_tests::events::{self, AlarmChange, tick};
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::{LambdaEvaluator, evaluator_function};
@@ -55,13 +56,6 @@ fn alarm_action(metric: &MetricId, at: DateTime<Utc>) -> Value {
 /// AWS's SNS alarm sample, its message pointed at `metric` and stamped `at`.
 fn sns_alarm(metric: &MetricId, at: DateTime<Utc>) -> Value {
     alarm(metric, at).sns()
-}
-
-fn outcome<'a>(answer: &'a Value, policy: &str) -> &'a Value {
-    answer["outcomes"]
-        .as_array()
-        .and_then(|outcomes| outcomes.iter().find(|o| o["policy"] == policy))
-        .unwrap_or_else(|| panic!("no outcome for {policy} in {answer:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,12 +155,7 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
         .expect("alarm action");
     let hot = outcome(&answer, HOT);
     assert_eq!(hot["result"]["status"], "unchanged", "{answer:#}");
-    assert!(
-        hot["decision"]["explanation"]["clamps"]
-            .as_array()
-            .is_some_and(|clamps| clamps.iter().any(|c| c["kind"] == "cooldown")),
-        "{answer:#}"
-    );
+    assert!(clamped_by(hot, "cooldown"), "{answer:#}");
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, HOT).await, 4);
 
     // COOL's alarm through SNS: CPU 40 does not breach.
@@ -196,12 +185,8 @@ async fn evaluator_scales_on_breach_and_holds_otherwise() {
     for (service, clamp) in [(PAUSED, "paused"), (DEPLOYING, "resource_busy")] {
         let held = outcome(&answer, service);
         assert_eq!(held["result"]["status"], "unchanged", "{answer:#}");
-        let clamps = held["decision"]["explanation"]["clamps"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
         assert!(
-            clamps.iter().any(|c| c["kind"] == clamp),
+            clamped_by(held, clamp),
             "{service} should be held by {clamp}: {answer:#}"
         );
     }

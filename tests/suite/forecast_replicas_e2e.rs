@@ -12,6 +12,7 @@ use std::path::Path;
 use chrono::{DateTime, DurationRound, TimeDelta, Timelike, Utc};
 use serde_json::Value;
 
+use capstan_tests::answers::{self, clamped_by};
 use capstan_tests::events::tick;
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::LambdaEvaluator;
@@ -241,21 +242,6 @@ async fn a_source_busy_all_the_hour_before_a_forecast_peak_gets_no_replica_and_i
     );
 }
 
-/// The outcome of `policy` in a tick's answer.
-fn outcome_of<'a>(answer: &'a Value, policy: &str) -> &'a Value {
-    answer["outcomes"]
-        .as_array()
-        .and_then(|outcomes| outcomes.iter().find(|o| o["policy"] == policy))
-        .unwrap_or_else(|| panic!("no outcome for {policy} in {answer:#}"))
-}
-
-/// Whether the decision of `outcome` was clamped by a guard of this `kind`.
-fn clamped_by(outcome: &Value, kind: &str) -> bool {
-    outcome["decision"]["explanation"]["clamps"]
-        .as_array()
-        .is_some_and(|clamps| clamps.iter().any(|clamp| clamp["kind"] == kind))
-}
-
 /// The read-only ECS service `readers` of `cluster` on `db` at 25 connections a task, of a
 /// budget of 100 (4 tasks on the source alone), its policy written to `dir`: 1 to 10 tasks,
 /// set to 8 when its CPU is above 70 for 5 minutes and to 2 when below 30.
@@ -321,7 +307,7 @@ async fn a_forecast_replica_lets_the_read_only_users_grow_and_is_retired_once_th
     };
     // The replica stays, held by the readers' connections.
     let kept_for_the_readers = async |answer: &Value| {
-        let kept = outcome_of(answer, &replicas);
+        let kept = answers::outcome(answer, &replicas);
         assert_eq!(kept["decision"]["desired"], 1, "{answer:#}");
         assert!(clamped_by(kept, "connection_budget"), "{answer:#}");
         assert_eq!(fleet::rds_replicas(&rds, &db).await.len(), 1);
@@ -332,19 +318,19 @@ async fn a_forecast_replica_lets_the_read_only_users_grow_and_is_retired_once_th
     // want.
     let creating = quiet_tick(-40, 90.0).await;
     assert_eq!(
-        outcome_of(&creating, &replicas)["result"]["status"],
+        answers::outcome(&creating, &replicas)["result"]["status"],
         "applied",
         "{creating:#}"
     );
     assert_eq!(fleet::rds_replicas(&rds, &db).await.len(), 1);
-    let held = outcome_of(&creating, &readers);
+    let held = answers::outcome(&creating, &readers);
     assert_eq!(held["decision"]["desired"], 4, "{creating:#}");
     assert!(clamped_by(held, "connection_budget"), "{creating:#}");
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, "readers").await, 4);
 
     // In the peak's hour the replica is available: its budget lets the readers reach 8.
     let grown = quiet_tick(20, 90.0).await;
-    let grown_readers = outcome_of(&grown, &readers);
+    let grown_readers = answers::outcome(&grown, &readers);
     assert_eq!(grown_readers["decision"]["desired"], 8, "{grown:#}");
     assert!(!clamped_by(grown_readers, "connection_budget"), "{grown:#}");
     assert_eq!(fleet::ecs_desired(&ecs, &cluster, "readers").await, 8);
@@ -357,7 +343,7 @@ async fn a_forecast_replica_lets_the_read_only_users_grow_and_is_retired_once_th
     // until they have drained, so the replica still stays.
     let draining = quiet_tick(100, 10.0).await;
     assert_eq!(
-        outcome_of(&draining, &readers)["decision"]["desired"],
+        answers::outcome(&draining, &readers)["decision"]["desired"],
         2,
         "{draining:#}"
     );
@@ -367,7 +353,7 @@ async fn a_forecast_replica_lets_the_read_only_users_grow_and_is_retired_once_th
     // retired.
     let retired = quiet_tick(110, 10.0).await;
     assert_eq!(
-        outcome_of(&retired, &replicas)["decision"]["explanation"]["fired"],
+        answers::outcome(&retired, &replicas)["decision"]["explanation"]["fired"],
         "replicas.retire",
         "{retired:#}"
     );

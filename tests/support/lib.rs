@@ -2,6 +2,7 @@
 //! `scripts/with-emulator.sh` starts (see `docs/testing.md`).
 
 pub mod alarms;
+pub mod answers;
 pub mod calls;
 pub mod events;
 pub mod fleet;

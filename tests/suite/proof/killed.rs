@@ -23,6 +23,7 @@ use serde_json::Value;
 use capstan_aws::DynamoStateStore;
 use capstan_engine::model::Target;
 use capstan_runner::ports::StateStore;
+use capstan_tests::answers;
 use capstan_tests::events::tick;
 use capstan_tests::fleet::{self, MetricId};
 use capstan_tests::lambda::evaluator_function;
@@ -358,10 +359,7 @@ fn run_all(trials: Vec<Trial>, parallel: usize) -> Vec<Ran> {
 
 /// The outcome the answer `answer` gives the ECS service's policy.
 fn service_outcome(answer: &Value) -> &Value {
-    answer["outcomes"]
-        .as_array()
-        .and_then(|outcomes| outcomes.iter().find(|o| o["policy"] == "policy-0"))
-        .unwrap_or(&Value::Null)
+    answers::find(answer, "policy-0").unwrap_or(&Value::Null)
 }
 
 /// A tick's first attempt is killed while its `UpdateService` call is held, which then reaches
