@@ -131,23 +131,16 @@ impl Scenario {
             .unwrap_or(path)
             .file_stem()
             .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
-        let skipped: Vec<String> = set
-            .policies()
-            .iter()
-            .filter_map(|policy| {
-                let why = not_simulated(policy)?;
-                Some(format!(
+        let (mut policies, mut skipped) = (Vec::new(), Vec::new());
+        for policy in set.policies() {
+            match not_simulated(policy) {
+                Some(why) => skipped.push(format!(
                     "{} ({}): not simulated: {why}",
                     policy.file, policy.name
-                ))
-            })
-            .collect();
-        let policies: Vec<Policy> = set
-            .policies()
-            .iter()
-            .filter(|policy| not_simulated(policy).is_none())
-            .cloned()
-            .collect();
+                )),
+                None => policies.push(policy.clone()),
+            }
+        }
         if policies.is_empty() && !skipped.is_empty() {
             return Err(ScenarioError::Other(skipped.join("\n")));
         }
