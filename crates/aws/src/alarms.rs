@@ -19,7 +19,7 @@ use capstan_engine::alarms::{
 };
 use capstan_engine::model::{self, Expression, MathQuery, MetricQuery};
 
-use crate::cloudwatch::data_queries;
+use crate::cloudwatch::{data_queries, dimensions};
 use crate::error::{AwsError, ErrorKind};
 use crate::rate::{Category, RateLimits};
 
@@ -191,15 +191,7 @@ impl CloudWatchAlarms {
                 let request = request
                     .namespace(&metric.namespace)
                     .metric_name(&metric.name)
-                    .set_dimensions(Some(
-                        metric
-                            .dimensions
-                            .iter()
-                            .map(|(name, value)| {
-                                Dimension::builder().name(name).value(value).build()
-                            })
-                            .collect(),
-                    ))
+                    .set_dimensions(Some(dimensions(metric)))
                     .period(to_i32(metric.period_secs));
                 match stat {
                     model::Statistic::Percentile(percentile) => {
@@ -243,22 +235,15 @@ impl CloudWatchAlarms {
 /// nor a metric math alarm of capstan's subset.
 fn spec_of(alarm: &MetricAlarm, stack: &str, policy: &str) -> Option<AlarmSpec> {
     let metric = match alarm.metrics() {
-        [] => MetricQuery {
-            namespace: alarm.namespace()?.to_owned(),
-            name: alarm.metric_name()?.to_owned(),
-            dimensions: alarm
-                .dimensions()
-                .iter()
-                .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
-                .collect(),
-            stat: alarm
+        [] => series_query(
+            alarm.namespace(),
+            alarm.metric_name(),
+            alarm.dimensions(),
+            alarm
                 .extended_statistic()
-                .or_else(|| alarm.statistic().map(Statistic::as_str))?
-                .parse()
-                .ok()?,
-            period_secs: u32::try_from(alarm.period()?).ok()?,
-            math: None,
-        },
+                .or_else(|| alarm.statistic().map(Statistic::as_str)),
+            alarm.period(),
+        )?,
         entries => {
             let watched = entries.iter().find(|e| e.return_data() == Some(true))?;
             query_of(watched, entries, entries.len())?
@@ -282,6 +267,28 @@ fn spec_of(alarm: &MetricAlarm, stack: &str, policy: &str) -> Option<AlarmSpec> 
     })
 }
 
+/// A series query from the parts an alarm, or one of its `MetricStat` entries, reads back;
+/// `None` when one is missing or out of range.
+fn series_query(
+    namespace: Option<&str>,
+    name: Option<&str>,
+    dimensions: &[Dimension],
+    stat: Option<&str>,
+    period: Option<i32>,
+) -> Option<MetricQuery> {
+    Some(MetricQuery {
+        namespace: namespace?.to_owned(),
+        name: name?.to_owned(),
+        dimensions: dimensions
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+            .collect(),
+        stat: stat?.parse().ok()?,
+        period_secs: u32::try_from(period?).ok()?,
+        math: None,
+    })
+}
+
 /// The query of `entry`, one of a metric math alarm's `entries`: a series, or metric math over
 /// the entries its expression names, at most `depth` deep (an alarm whose expressions name one
 /// another in a cycle has none).
@@ -292,18 +299,13 @@ fn query_of(
 ) -> Option<MetricQuery> {
     if let Some(stat) = entry.metric_stat() {
         let metric = stat.metric()?;
-        return Some(MetricQuery {
-            namespace: metric.namespace()?.to_owned(),
-            name: metric.metric_name()?.to_owned(),
-            dimensions: metric
-                .dimensions()
-                .iter()
-                .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
-                .collect(),
-            stat: stat.stat()?.parse().ok()?,
-            period_secs: u32::try_from(stat.period()?).ok()?,
-            math: None,
-        });
+        return series_query(
+            metric.namespace(),
+            metric.metric_name(),
+            metric.dimensions(),
+            stat.stat(),
+            stat.period(),
+        );
     }
     let expression = Expression::parse(entry.expression()?).ok()?;
     let members: BTreeMap<String, MetricQuery> = expression

@@ -344,17 +344,21 @@ fn data_query<'q>(
     built.expression(expression).build()
 }
 
-/// The series `query` reads, at `period`.
-fn metric_stat(query: &MetricQuery, period: i32) -> MetricStat {
-    let dimensions = query
+/// The dimensions of the series `query` reads, as CloudWatch takes them.
+pub(crate) fn dimensions(query: &MetricQuery) -> Vec<Dimension> {
+    query
         .dimensions
         .iter()
         .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-        .collect();
+        .collect()
+}
+
+/// The series `query` reads, at `period`.
+fn metric_stat(query: &MetricQuery, period: i32) -> MetricStat {
     let metric = Metric::builder()
         .namespace(&query.namespace)
         .metric_name(&query.name)
-        .set_dimensions(Some(dimensions))
+        .set_dimensions(Some(dimensions(query)))
         .build();
     MetricStat::builder()
         .metric(metric)
