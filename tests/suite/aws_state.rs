@@ -105,6 +105,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         intent: None,
         settling: false,
         history: None,
+        flapped_at: None,
     };
     store
         .save(&service, "evaluation-1", &first)
@@ -123,6 +124,7 @@ async fn state_is_saved_and_loaded_per_resource() {
         intent: None,
         settling: true,
         history: None,
+        flapped_at: Some(back_in.at),
     };
     store
         .save(&service, "evaluation-1", &second)

@@ -7,7 +7,7 @@
 //!
 //! | Item | `pk` | `sk` | Other attributes |
 //! |---|---|---|---|
-//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, an unconfirmed intent, and a forecast's hourly history); `version`: the format of `memory` ([`STATE_VERSION`]); `updated_at` (RFC 3339) |
+//! | a resource's state | `resource#<kind>#<identity>` | `state` | `memory`: the engine's [`ResourceState`] as JSON (recent actions, recommendations, evaluations without data, an unconfirmed intent, a forecast's hourly history, and the last flap); `version`: the format of `memory` ([`STATE_VERSION`]); `updated_at` (RFC 3339) |
 //! | a resource's lease | `resource#<kind>#<identity>` | `lease` | `holder`, `acquired_at` (RFC 3339), `expires_at` (epoch seconds) |
 //! | a decision log entry | `resource#<kind>#<identity>` | `decision#<evaluation time: RFC 3339, UTC, milliseconds>#<evaluator>` | `policy`, `evaluator` (the evaluator's attempt: its request id and a number of its own), `outcome` (the evaluation's JSON), `expires_at` |
 //! | an event's idempotency claim | `event#<key>` | `claim` | `claimed_by`, `claimed_at` (RFC 3339), `progress` (`in_progress` or `completed`), `in_progress_until` (epoch seconds), `completed_at` (RFC 3339, once completed), `expires_at` |
@@ -30,9 +30,11 @@
 //!   is refused when read ([`ErrorKind::Unsupported`]): the resource is not evaluated, so its
 //!   state is not saved over what the newer version wrote. An item without `version` was written
 //!   before the format was numbered, and is of format 1. A version that changes what `memory`
-//!   holds raises [`STATE_VERSION`]; fields `memory` holds that this version does not know are
-//!   ignored (the first format's `last_action` among them), so the version, not unknown fields,
-//!   is what tells a newer record.
+//!   holds so that an older one would misread it raises [`STATE_VERSION`]; fields `memory` holds
+//!   that this version does not know are ignored (the first format's `last_action` among them),
+//!   so the version, not unknown fields, is what tells a newer record. A field an older version
+//!   may drop at no cost but relearning it (a forecast's `history`, read again; `flapped_at`, a
+//!   flap forgotten) keeps the version.
 //! - The state is written only by the holder of the resource's lease: a `TransactWriteItems` of
 //!   a `ConditionCheck` on the lease item (`holder` is the writer and `expires_at` is still
 //!   ahead) and the `Update` of the state item. When the check fails the transaction writes
@@ -900,6 +902,7 @@ mod tests {
             }),
             settling: true,
             history: None,
+            flapped_at: Some(at),
         }
     }
 
@@ -926,12 +929,14 @@ mod tests {
 
     #[test]
     fn the_state_format_is_that_of_its_version() {
-        // What STATE_VERSION 1 is. When this changes, a capstan of the previous version would
-        // drop or misread what this one writes: raise STATE_VERSION, then update this.
+        // What STATE_VERSION 1 is. When this changes so that a capstan of the previous version
+        // would misread what this one writes, raise STATE_VERSION, then update this. A field it
+        // would only drop, and lose nothing a later evaluation cannot relearn, keeps the
+        // version: `flapped_at` (a flap forgotten) and `history` (read again).
         assert_eq!(STATE_VERSION, 1);
         assert_eq!(
             serde_json::to_string(&state()).unwrap(),
-            r#"{"actions":[{"at":"2025-03-01T12:30:05Z","direction":"in","from":6,"to":4}],"recommendations":[{"at":"2025-03-01T12:30:05Z","capacity":4}],"evaluations_without_data":2,"intent":{"at":"2025-03-01T12:30:05Z","direction":"out","from":4,"to":7},"settling":true}"#
+            r#"{"actions":[{"at":"2025-03-01T12:30:05Z","direction":"in","from":6,"to":4}],"recommendations":[{"at":"2025-03-01T12:30:05Z","capacity":4}],"evaluations_without_data":2,"intent":{"at":"2025-03-01T12:30:05Z","direction":"out","from":4,"to":7},"settling":true,"flapped_at":"2025-03-01T12:30:05Z"}"#
         );
     }
 

@@ -5,8 +5,10 @@
 //! 1. **`missing_data: { fallback: N, after: K }`**: when some rule was missing data on this
 //!    evaluation and the `K - 1` before it, the proposal is raised to `N` (never lowered).
 //! 2. **Stabilization** (the Kubernetes HPA rule): a scale-in goes no lower than the highest
-//!    recommendation of the last `stabilization.in` (default 5 minutes), a scale-out no higher
-//!    than the lowest of the last `stabilization.out` (default 0: none). A recommendation is what
+//!    recommendation of the last `stabilization.in` (default 5 minutes; while a recent flap is
+//!    remembered, `stabilization.in_after_flap`, default an hour, when longer: see
+//!    [`crate::flap`]), a scale-out no higher than the lowest of the last `stabilization.out`
+//!    (default 0: none). A recommendation is what
 //!    the rules asked for at one evaluation, the current capacity when none fired; the window
 //!    holds those strictly after `now - window`, and this evaluation's own.
 //! 3. **Bounds**, which are about safety: the policy's `capacity.min` and `capacity.max`, the
@@ -46,6 +48,7 @@ use chrono::{DateTime, Utc};
 use capstan_policy::model::{Duration, MissingData, Policy, Select};
 
 use crate::decision::{Action, Clamp, ClampKind, ForecastEvaluation, ScheduleWindow};
+use crate::flap;
 use crate::observe::{CurrentCapacity, Direction, ResourceState};
 
 /// Everything the guards and bounds look at.
@@ -152,9 +155,9 @@ fn fallback(limits: &Limits<'_>, adjusted: &mut Adjusted) {
 fn stabilize(limits: &Limits<'_>, adjusted: &mut Adjusted) {
     let current = limits.current.desired;
     let guards = limits.policy.guards;
-    let (name, window) = match Action::between(current, adjusted.value).direction() {
-        Some(Direction::Out) => ("stabilization.out", guards.stabilization_out),
-        Some(Direction::In) => ("stabilization.in", guards.stabilization_in),
+    let (name, window, flapped_at) = match Action::between(current, adjusted.value).direction() {
+        Some(Direction::Out) => ("stabilization.out", guards.stabilization_out, None),
+        Some(Direction::In) => flap::scale_in_window(&guards, limits.state, limits.now),
         None => return,
     };
     let since = limits.since(window);
@@ -165,7 +168,12 @@ fn stabilize(limits: &Limits<'_>, adjusted: &mut Adjusted) {
         .filter(|recommendation| recommendation.at > since && recommendation.at <= limits.now)
         .map(|recommendation| recommendation.capacity);
     let detail = |extreme: &'static str, value: u32| {
-        move || format!("the {extreme} recommendation within {name} of {window} was {value}")
+        move || {
+            let after = flapped_at.map_or(String::new(), |at| {
+                format!(" (a flap at {} is remembered)", at.to_rfc3339())
+            });
+            format!("the {extreme} recommendation within {name} of {window}{after} was {value}")
+        }
     };
     if adjusted.value > current {
         if let Some(lowest) = recent.min() {

@@ -44,6 +44,7 @@ mod choice;
 mod clamp;
 mod decide;
 pub mod decision;
+pub mod flap;
 pub mod forecast;
 pub mod guards;
 #[cfg(test)]
@@ -69,6 +70,7 @@ pub use decision::{
     Action, Clamp, ClampKind, Decision, Explanation, ForecastEvaluation, ForecastOutcome,
     RuleEvaluation, RuleOutcome, ScheduleWindow, TrackEvaluation, TrackOutcome,
 };
+pub use flap::{FLAP_MEMORY, FLAP_WINDOW};
 pub use guards::{Coupling, GuardRequest, coupled, couplings};
 pub use observe::{
     Change, CurrentCapacity, Datapoint, Direction, MetricData, Observations, Recommendation,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use capstan_policy::model::{Duration, MetricQuery, Policy};
 
 use crate::decision::Decision;
+use crate::flap;
 use crate::forecast::History;
 
 /// One value of a metric for the period starting at `timestamp`.
@@ -147,6 +148,11 @@ pub struct ResourceState {
     /// them when [`crate::forecast::history_read`] says so, and they are kept until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<History>,
+    /// When a change last reversed the one before it within [`crate::FLAP_WINDOW`], while that
+    /// is remembered ([`crate::FLAP_MEMORY`]): it lengthens the scale-in window (see
+    /// [`crate::flap`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapped_at: Option<DateTime<Utc>>,
 }
 
 impl ResourceState {
@@ -176,6 +182,7 @@ impl ResourceState {
         let intent = self.intent?;
         if intent.to == current.desired {
             self.intent = None;
+            self.flapped_at = self.flapped_at_with(&intent);
             self.changes.push(intent);
             self.settling = true;
             return Some(intent);
@@ -184,6 +191,14 @@ impl ResourceState {
             self.intent = None;
         }
         None
+    }
+
+    /// When the last flap was, once `next` joins the changes.
+    fn flapped_at_with(&self, next: &Change) -> Option<DateTime<Utc>> {
+        match self.changes.last() {
+            Some(previous) if flap::flaps(previous, next) => Some(next.at),
+            _ => self.flapped_at,
+        }
     }
 
     /// The state to remember after `decision`, made for `policy` from this state, and the change
@@ -202,6 +217,7 @@ impl ResourceState {
             kept = kept.max(crate::guards::drain(policy));
         }
         let memory = since(kept);
+        let flapped_at = applied.map_or(self.flapped_at, |next| self.flapped_at_with(&next));
         let mut changes: Vec<Change> = self.changes.iter().copied().chain(applied).collect();
         let settling = applied.is_some() || (self.settling && decision.busy.is_some());
         if let (None, true, Some(last)) = (applied, settling, changes.last_mut()) {
@@ -215,7 +231,7 @@ impl ResourceState {
             .position(|change| change.at > memory)
             .unwrap_or(older);
         changes.drain(..expired);
-        let window = since(guards.stabilization_out.max(guards.stabilization_in));
+        let window = since(guards.longest_stabilization());
         let recommendations = if window < now {
             self.recommendations
                 .iter()
@@ -240,6 +256,7 @@ impl ResourceState {
             intent: self.intent,
             settling,
             history: self.history.clone(),
+            flapped_at: flap::remembered(flapped_at, now),
         }
     }
 }
@@ -368,6 +385,43 @@ mod tests {
     }
 
     #[test]
+    fn a_change_reversing_the_one_before_within_the_hour_is_remembered_as_a_flap_for_two_days() {
+        let policy = policy();
+        let after_one = |ago: i64, applied: Change| {
+            let state = ResourceState {
+                changes: vec![change(ago, 2, 3)],
+                ..ResourceState::default()
+            };
+            let decision = decide(&policy, &Observations::new(), &capacity(3), &state, now());
+            state.after(&policy, &decision, Some(applied))
+        };
+
+        let flapped = after_one(3600, change(0, 3, 2));
+        assert_eq!(flapped.flapped_at, Some(now()));
+        // An hour and a second later it is a reversal, not a flap; the same way, neither.
+        assert_eq!(after_one(3601, change(0, 3, 2)).flapped_at, None);
+        assert_eq!(after_one(600, change(0, 3, 4)).flapped_at, None);
+        // Remembered through evaluations that change nothing, until two days have passed.
+        let day = 86_400;
+        let next_day = evaluated(&flapped, &capacity(2), 2 * day - 1);
+        assert_eq!(next_day.flapped_at, Some(now()));
+        assert_eq!(evaluated(&next_day, &capacity(2), 2 * day).flapped_at, None);
+        // The flap's changes are remembered as long as the guards need them, not two days.
+        assert_eq!(next_day.changes, [change(0, 3, 2)]);
+    }
+
+    #[test]
+    fn a_reconciled_intent_that_reverses_the_change_before_is_a_flap() {
+        let mut state = ResourceState {
+            changes: vec![change(600, 2, 3)],
+            ..ResourceState::default()
+        }
+        .intending(change(60, 3, 2));
+        assert_eq!(state.reconcile(&capacity(2)), Some(change(60, 3, 2)));
+        assert_eq!(state.flapped_at, Some(now() - secs(60)));
+    }
+
+    #[test]
     fn changes_are_remembered_in_time_order() {
         let mut policy = policy();
         policy.guards.stabilization_in = Duration::from_secs(600);
@@ -386,6 +440,7 @@ mod tests {
 
         let mut policy = scale_in_on_cpu(Step::Remove(1));
         policy.guards.stabilization_in = Duration::from_secs(300);
+        policy.guards.stabilization_in_after_flap = Duration::from_secs(0);
         policy.guards.rate_limit_out = Some(RateLimit {
             units: Some(2),
             percent: None,

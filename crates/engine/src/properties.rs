@@ -121,6 +121,7 @@ fn random_policy() -> impl Strategy<Value = Policy> {
         (
             seconds(0..=600),
             seconds(0..=600),
+            seconds(0..=900),
             prop::option::weighted(0.3, rate_limit()),
             prop::option::weighted(0.3, rate_limit()),
             prop::option::weighted(0.2, (0..15u32, 1..4u32)),
@@ -134,7 +135,14 @@ fn random_policy() -> impl Strategy<Value = Policy> {
                 (step_out, step_in, cooldown_out, cooldown_in),
                 (track, tolerance, missing_as_breaching, pacing),
                 paused,
-                (stabilization_out, stabilization_in, rate_limit_out, rate_limit_in, fallback),
+                (
+                    stabilization_out,
+                    stabilization_in,
+                    stabilization_in_after_flap,
+                    rate_limit_out,
+                    rate_limit_in,
+                    fallback,
+                ),
             )| {
                 let mut policy = policy();
                 policy.capacity.min = min;
@@ -159,6 +167,7 @@ fn random_policy() -> impl Strategy<Value = Policy> {
                 }
                 policy.guards.stabilization_out = stabilization_out;
                 policy.guards.stabilization_in = stabilization_in;
+                policy.guards.stabilization_in_after_flap = stabilization_in_after_flap;
                 policy.guards.rate_limit_out = rate_limit_out;
                 policy.guards.rate_limit_in = rate_limit_in;
                 policy.tolerance =
@@ -241,13 +250,16 @@ fn state() -> impl Strategy<Value = ResourceState> {
         at: now() - secs(ago),
         capacity,
     });
+    // Two days and a half back, so that some flaps are remembered and some forgotten.
+    let flapped_at = prop::option::weighted(0.5, (0..216_000i64).prop_map(|ago| now() - secs(ago)));
     (
         prop::collection::vec(change, 0..4),
         prop::collection::vec(recommendation, 0..8),
         0..5u32,
+        flapped_at,
     )
         .prop_map(
-            |(mut changes, mut recommendations, evaluations_without_data)| {
+            |(mut changes, mut recommendations, evaluations_without_data, flapped_at)| {
                 changes.sort_by_key(|change| change.at);
                 recommendations.sort_by_key(|recommendation| recommendation.at);
                 ResourceState {
@@ -257,6 +269,7 @@ fn state() -> impl Strategy<Value = ResourceState> {
                     intent: None,
                     settling: false,
                     history: None,
+                    flapped_at,
                 }
             },
         )
@@ -395,6 +408,11 @@ proptest! {
         };
         let (limit, window) = match direction {
             Direction::Out => (guards.rate_limit_out, guards.stabilization_out),
+            // While a flap is remembered, the longer of the two scale-in windows.
+            Direction::In if state.flapped_at.is_some_and(|at| now() - at < crate::FLAP_MEMORY) => (
+                guards.rate_limit_in,
+                guards.stabilization_in.max(guards.stabilization_in_after_flap),
+            ),
             Direction::In => (guards.rate_limit_in, guards.stabilization_in),
         };
         let recent = state.recommendations.iter().filter(|r| now() - r.at < window.as_delta()).map(|r| r.capacity);

@@ -512,6 +512,9 @@ pub struct Guards {
     pub stabilization_out: Duration,
     /// How long scale-in recommendations are remembered.
     pub stabilization_in: Duration,
+    /// How long scale-in recommendations are remembered while a recent flap is, when longer
+    /// than `stabilization_in`.
+    pub stabilization_in_after_flap: Duration,
     /// Most added per period, if limited.
     pub rate_limit_out: Option<RateLimit>,
     /// Most removed per period, if limited.
@@ -526,10 +529,14 @@ impl Guards {
             .into_iter()
             .flatten()
             .map(|limit| limit.per)
-            .fold(
-                self.stabilization_out.max(self.stabilization_in),
-                Duration::max,
-            )
+            .fold(self.longest_stabilization(), Duration::max)
+    }
+
+    /// The longest stabilization window, flap or not.
+    pub fn longest_stabilization(&self) -> Duration {
+        self.stabilization_out
+            .max(self.stabilization_in)
+            .max(self.stabilization_in_after_flap)
     }
 }
 
@@ -607,8 +614,9 @@ pub const DEFAULT_REPLICA_COUNT: u32 = 1;
 
 impl Default for Guards {
     /// The guards of a policy that sets none: no cooldown before scaling out and five minutes
-    /// before scaling in; no step, pacing or rate limit; `hold` on missing data; and, as the
-    /// Kubernetes HPA, no stabilization window for scale-out and five minutes for scale-in.
+    /// before scaling in; no step, pacing or rate limit; `hold` on missing data; as the
+    /// Kubernetes HPA, no stabilization window for scale-out and five minutes for scale-in; and
+    /// an hour for scale-in while a recent flap is remembered.
     fn default() -> Self {
         Self {
             cooldown_out: Duration::from_secs(0),
@@ -619,6 +627,7 @@ impl Default for Guards {
             scale_in_pacing: None,
             stabilization_out: Duration::from_secs(0),
             stabilization_in: Duration::from_secs(300),
+            stabilization_in_after_flap: Duration::from_secs(3600),
             rate_limit_out: None,
             rate_limit_in: None,
         }

@@ -405,6 +405,11 @@ pub struct Stabilization {
     /// Window for scale-in. By default, `5m`.
     #[serde(default, rename = "in")]
     pub in_: Option<Duration>,
+    /// Window for scale-in while a recent flap is remembered (a change that reversed the one
+    /// before within an hour, remembered for two days), when longer than `in`. By default,
+    /// `1h`; `0s` turns it off.
+    #[serde(default)]
+    pub in_after_flap: Option<Duration>,
 }
 
 /// Rate limits per direction.

@@ -457,6 +457,10 @@ fn guards(
             .out
             .unwrap_or(default.stabilization_out),
         stabilization_in: guards.stabilization.in_.unwrap_or(default.stabilization_in),
+        stabilization_in_after_flap: guards
+            .stabilization
+            .in_after_flap
+            .unwrap_or(default.stabilization_in_after_flap),
         rate_limit_out: rate_limit_out?,
         rate_limit_in: rate_limit_in?,
     })
@@ -624,27 +628,20 @@ mod tests {
     }
 
     #[test]
-    fn stabilization_defaults_to_none_out_and_five_minutes_in() {
-        let guards = valid(EXAMPLE).guards;
-        assert_eq!(
+    fn stabilization_defaults_to_none_out_five_minutes_in_and_an_hour_after_a_flap() {
+        let windows = |guards: crate::model::Guards| {
             (
                 guards.stabilization_out.as_secs(),
-                guards.stabilization_in.as_secs()
-            ),
-            (0, 300)
-        );
+                guards.stabilization_in.as_secs(),
+                guards.stabilization_in_after_flap.as_secs(),
+            )
+        };
+        assert_eq!(windows(valid(EXAMPLE).guards), (0, 300, 3600));
         let text = EXAMPLE.replace(
             "missing_data: hold",
-            "missing_data: hold\n  stabilization: { out: 1m, in: 10m }",
+            "missing_data: hold\n  stabilization: { out: 1m, in: 10m, in_after_flap: 2h }",
         );
-        let guards = valid(&text).guards;
-        assert_eq!(
-            (
-                guards.stabilization_out.as_secs(),
-                guards.stabilization_in.as_secs()
-            ),
-            (60, 600)
-        );
+        assert_eq!(windows(valid(&text).guards), (60, 600, 7200));
     }
 
     #[test]
@@ -653,7 +650,7 @@ mod tests {
 
         let text = EXAMPLE.replace(
             "missing_data: hold",
-            "missing_data: hold\n  rate_limit:\n    out: { units: 4, percent: 100, per: 1m }\n    in: { percent: 10, per: 5m, select: least_permissive }",
+            "missing_data: hold\n  rate_limit:\n    out: { units: 4, percent: 100, per: 1m }\n    in: { percent: 10, per: 2h, select: least_permissive }",
         );
         let guards = valid(&text).guards;
         assert_eq!(
@@ -671,7 +668,8 @@ mod tests {
                 .map(|limit| (limit.units, limit.percent, limit.select)),
             Some((None, Some(10), Select::LeastPermissive))
         );
-        assert_eq!(guards.memory().as_secs(), 300);
+        // The longest period or window: the rate limit's 2h, above the hour after a flap.
+        assert_eq!(guards.memory().as_secs(), 7200);
         let bad = EXAMPLE.replace(
             "missing_data: hold",
             "missing_data: hold\n  rate_limit: { out: { per: 1m }, in: { units: 0, per: 0s } }",

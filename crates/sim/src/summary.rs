@@ -1,10 +1,9 @@
 //! What a run cost and how well it served: under-provisioned minutes, capacity-hours, actions,
 //! flaps and reversals.
 
-use chrono::TimeDelta;
 use serde::Serialize;
 
-use capstan_engine::Direction;
+use capstan_engine::{Direction, FLAP_WINDOW};
 
 use crate::load::LoadModel;
 use crate::simulate::Run;
@@ -29,14 +28,6 @@ pub struct Summary {
     /// Actions that reverse the previous action, however long after it.
     pub reversals: usize,
 }
-
-/// How soon after an action a reversal of it counts as a flap: an hour. A demand cycle reverses
-/// capacity twice a day whatever the policy (up in the morning, down at night), so counting
-/// every reversal would rate a policy that moves in fewer, larger steps worse; a reversal within
-/// the hour undoes a move the demand did not call for. An hour is twelve times the HPA's
-/// 5-minute scale-down window and AWS's default 300-second cooldown, so slow oscillations
-/// count too.
-pub const FLAP_WINDOW: TimeDelta = TimeDelta::hours(1);
 
 impl Summary {
     /// Summarises `run`; under-provisioning needs `load`.

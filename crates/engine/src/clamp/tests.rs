@@ -83,6 +83,48 @@ fn scale_in_goes_no_lower_than_the_highest_recent_recommendation() {
 }
 
 #[test]
+fn while_a_flap_is_remembered_scale_in_waits_for_the_longer_window() {
+    use capstan_policy::model::Duration;
+
+    let mut policy = scale_in_on_cpu(Step::Remove(3));
+    policy.guards.stabilization_in = Duration::from_secs(300);
+    policy.guards.stabilization_in_after_flap = Duration::from_secs(3600);
+    let observations = observations(&policy, &[("cpu", steady(10.0, 5))]);
+    // The rules asked for 8 fifty minutes ago and for 6 since.
+    let mut asked = vec![8];
+    asked.extend([6; 49]);
+    let flapped = |seconds_ago: Option<i64>| ResourceState {
+        flapped_at: seconds_ago.map(|ago| now() - secs(ago)),
+        ..recommended(&asked)
+    };
+    let decide_with = |policy: &Policy, state: &ResourceState| {
+        decide(policy, &observations, &capacity(8), state, now())
+    };
+
+    // No flap: the 5-minute window holds 5 at 6.
+    assert_eq!(decide_with(&policy, &flapped(None)).desired, 6);
+    // A flap three hours ago: the hour's highest, 8, holds.
+    let held = decide_with(&policy, &flapped(Some(3 * 3600)));
+    assert_eq!(
+        (held.desired, kinds(&held)),
+        (8, vec![ClampKind::Stabilization])
+    );
+    let flap = (now() - secs(3 * 3600)).to_rfc3339();
+    assert_eq!(
+        held.explanation.clamps[0].detail,
+        format!(
+            "the highest recommendation within stabilization.in_after_flap of 1h (a flap at \
+             {flap} is remembered) was 8"
+        )
+    );
+    // Two days after the flap it is forgotten.
+    assert_eq!(decide_with(&policy, &flapped(Some(2 * 86_400))).desired, 6);
+    // A window after a flap no longer than `in` changes nothing.
+    policy.guards.stabilization_in_after_flap = Duration::from_secs(0);
+    assert_eq!(decide_with(&policy, &flapped(Some(3 * 3600))).desired, 6);
+}
+
+#[test]
 fn scale_out_goes_no_higher_than_the_lowest_recent_recommendation() {
     use capstan_policy::model::Duration;
 

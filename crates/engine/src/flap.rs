@@ -1,0 +1,61 @@
+//! Flaps: what one is, and how a recent one lengthens the scale-in window.
+//!
+//! A *flap* is a change that reverses the change before it within [`FLAP_WINDOW`]. A flap is
+//! remembered for [`FLAP_MEMORY`] (in [`ResourceState::flapped_at`]), and while it is, a
+//! scale-in waits for `stabilization.in_after_flap` (default an hour) instead of
+//! `stabilization.in`, when that is longer. A scale-out never waits longer.
+//!
+//! Why: on noisy traffic whose level sits between two capacities, a scale-in window of minutes
+//! is soon followed by a scale-out, and the next scale-in by another (the trace's swings are
+//! wider than a unit's share of the capacity). An hour-long window after a flap makes a
+//! scale-in within the hour of a scale-out impossible: it goes no lower than the highest
+//! recommendation of that hour. Traffic that does not flap keeps the short window and the
+//! capacity it saves. Two days are longer than the daily cycle, so a flap at one hour of the
+//! day (a trough followed by the morning's rise) is still remembered at that hour the next day.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use capstan_policy::model::{Duration, Guards};
+
+use crate::observe::{Change, ResourceState};
+
+/// How soon after a change a reversal of it counts as a flap: an hour. A demand cycle reverses
+/// capacity twice a day whatever the policy (up in the morning, down at night), so counting
+/// every reversal would rate a policy that moves in fewer, larger steps worse; a reversal within
+/// the hour undoes a move the demand did not call for. An hour is twelve times the HPA's
+/// 5-minute scale-down window and AWS's default 300-second cooldown, so slow oscillations
+/// count too.
+pub const FLAP_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// How long a flap lengthens the scale-in window: two days.
+pub const FLAP_MEMORY: TimeDelta = TimeDelta::days(2);
+
+/// Whether `next` reverses `previous` within [`FLAP_WINDOW`].
+pub fn flaps(previous: &Change, next: &Change) -> bool {
+    previous.direction != next.direction && next.at - previous.at <= FLAP_WINDOW
+}
+
+/// The scale-in stabilization window at `now`: its name in the policy, its length, and the
+/// flap that lengthened it, if one did.
+pub(crate) fn scale_in_window(
+    guards: &Guards,
+    state: &ResourceState,
+    now: DateTime<Utc>,
+) -> (&'static str, Duration, Option<DateTime<Utc>>) {
+    match remembered(state.flapped_at, now) {
+        Some(at) if guards.stabilization_in_after_flap > guards.stabilization_in => (
+            "stabilization.in_after_flap",
+            guards.stabilization_in_after_flap,
+            Some(at),
+        ),
+        _ => ("stabilization.in", guards.stabilization_in, None),
+    }
+}
+
+/// `flapped_at`, while it is still remembered at `now`.
+pub(crate) fn remembered(
+    flapped_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    flapped_at.filter(|at| now - *at < FLAP_MEMORY)
+}
