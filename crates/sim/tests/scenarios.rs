@@ -73,29 +73,41 @@ guards:
   cooldown: {{ out: 2m, in: 5m }}
 "
     );
-    let set = PolicySet::from_sources(vec![Source {
-        path: "web.yaml".into(),
-        text: policy,
-    }])
-    .expect("valid policy");
     let mut csv = String::from("timestamp,demand\n");
     for minute in 0..minutes {
         let demand = if minute < 2 { 100 } else { 300 };
         csv.push_str(&format!("2026-01-05T00:{minute:02}:00Z,{demand}\n"));
     }
-    let trace = Trace::from_csv("t.csv", &csv).expect("trace");
+    run_web(policy, &csv, 2, ingestion).0.steps
+}
+
+/// Runs the policy `web.yaml` holding `policy` over the trace `csv`, on units of 100 that warm
+/// up in 3 minutes, from `initial` units, with the given ingestion delay; and its summary.
+fn run_web(
+    policy: String,
+    csv: &str,
+    initial: u32,
+    ingestion: TimeDelta,
+) -> (capstan_sim::simulate::Run, capstan_sim::summary::Summary) {
+    let set = PolicySet::from_sources(vec![Source {
+        path: "web.yaml".into(),
+        text: policy,
+    }])
+    .expect("valid policy");
+    let trace = Trace::from_csv("t.csv", csv).expect("trace");
     let settings = Settings {
         load: Some(LoadModel {
             per_unit_capacity: 100.0,
             connections_per_unit: None,
         }),
         warmup: TimeDelta::minutes(3),
-        initial: Some(2),
+        initial: Some(initial),
         ingestion,
         utilization: Vec::new(),
     };
-    let mut runs = simulate(&trace, set.policies(), &settings, || ());
-    runs.remove(0).steps
+    let run = simulate(&trace, set.policies(), &settings, || ()).remove(0);
+    let summary = capstan_sim::summary::Summary::of(&run, settings.load);
+    (run, summary)
 }
 
 #[test]
@@ -291,11 +303,6 @@ track:
   - {{ metric: cpu, target: 60 }}
 {guards}"
     );
-    let set = PolicySet::from_sources(vec![Source {
-        path: "web.yaml".into(),
-        text: policy,
-    }])
-    .expect("valid policy");
     let start = chrono::DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z").expect("time");
     let mut seed: u64 = 7;
     let mut csv = String::from("timestamp,demand\n");
@@ -310,20 +317,7 @@ track:
             150.0 + 60.0 * swing
         ));
     }
-    let trace = Trace::from_csv("t.csv", &csv).expect("trace");
-    let settings = Settings {
-        load: Some(LoadModel {
-            per_unit_capacity: 100.0,
-            connections_per_unit: None,
-        }),
-        warmup: TimeDelta::minutes(3),
-        initial: Some(3),
-        ingestion: TimeDelta::minutes(2),
-        utilization: Vec::new(),
-    };
-    let run = simulate(&trace, set.policies(), &settings, || ()).remove(0);
-    let load = settings.load;
-    let summary = capstan_sim::summary::Summary::of(&run, load);
+    let (_, summary) = run_web(policy, &csv, 3, TimeDelta::minutes(2));
     (
         summary.actions,
         summary.flaps,
