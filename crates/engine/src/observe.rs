@@ -126,7 +126,8 @@ pub struct ResourceState {
     #[serde(default, rename = "actions")]
     pub changes: Vec<Change>,
     /// What the rules asked for at each evaluation within the longest stabilization window,
-    /// oldest first.
+    /// oldest first, each run of equal ones kept as its latest (which every window's highest
+    /// and lowest allow).
     #[serde(default)]
     pub recommendations: Vec<Recommendation>,
     /// Consecutive evaluations, up to now, on which some rule was missing data.
@@ -233,15 +234,16 @@ impl ResourceState {
         changes.drain(..expired);
         let window = since(guards.longest_stabilization());
         let recommendations = if window < now {
-            self.recommendations
+            let recent = self
+                .recommendations
                 .iter()
                 .copied()
                 .filter(|recommendation| recommendation.at > window)
                 .chain([Recommendation {
                     at: now,
                     capacity: decision.explanation.proposed,
-                }])
-                .collect()
+                }]);
+            latest_of_each_run(recent)
         } else {
             Vec::new()
         };
@@ -259,6 +261,23 @@ impl ResourceState {
             flapped_at: flap::remembered(flapped_at, now),
         }
     }
+}
+
+/// `recommendations`, oldest first, with each run of equal capacities kept as its latest: a
+/// window holds the run's capacity exactly when it holds the run's latest recommendation, so
+/// the highest and lowest of any window ending now are unchanged, and an hour's window after a
+/// flap holds a few recommendations instead of one per evaluation.
+fn latest_of_each_run(
+    recommendations: impl Iterator<Item = Recommendation>,
+) -> Vec<Recommendation> {
+    let mut kept: Vec<Recommendation> = Vec::new();
+    for recommendation in recommendations {
+        match kept.last_mut() {
+            Some(last) if last.capacity == recommendation.capacity => *last = recommendation,
+            _ => kept.push(recommendation),
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -410,6 +429,29 @@ mod tests {
         assert_eq!(next_day.changes, [change(0, 3, 2)]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn keeping_the_latest_of_each_run_keeps_every_windows_extremes(
+            capacities in proptest::collection::vec(0..4u32, 1..30),
+            minutes in 0..32i64,
+        ) {
+            let count = i64::try_from(capacities.len()).expect("few");
+            let all: Vec<Recommendation> = capacities
+                .iter()
+                .zip((0..count).rev())
+                .map(|(&capacity, ago)| Recommendation { at: now() - secs(60 * ago), capacity })
+                .collect();
+            let kept = latest_of_each_run(all.iter().copied());
+            let since = now() - secs(60 * minutes);
+            let extremes = |list: &[Recommendation]| {
+                let window = list.iter().filter(|r| r.at > since).map(|r| r.capacity);
+                (window.clone().min(), window.max())
+            };
+            proptest::prop_assert_eq!(extremes(&kept), extremes(&all));
+            proptest::prop_assert!(kept.windows(2).all(|pair| pair[0].capacity != pair[1].capacity));
+        }
+    }
+
     #[test]
     fn a_reconciled_intent_that_reverses_the_change_before_is_a_flap() {
         let mut state = ResourceState {
@@ -466,9 +508,13 @@ mod tests {
 
         // Changes older than the longest period (15m) go, except the latest.
         assert_eq!(after.changes, [before.changes[1], applied]);
-        // Recommendations older than 5m go; this one is added.
-        let kept: Vec<u32> = after.recommendations.iter().map(|r| r.capacity).collect();
-        assert_eq!(kept, [7, 6, 6, 6, 5]);
+        // Recommendations older than 5m go; this one is added; of the three 6s, the latest.
+        let kept: Vec<(i64, u32)> = after
+            .recommendations
+            .iter()
+            .map(|r| ((now() - r.at).num_minutes(), r.capacity))
+            .collect();
+        assert_eq!(kept, [(4, 7), (1, 6), (0, 5)]);
         assert_eq!(after.evaluations_without_data, 0);
         // With nothing applied, the latest change stays however old.
         let old = acted(&[(7200, Direction::Out, 2, 4)]);
