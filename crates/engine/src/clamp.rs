@@ -86,6 +86,9 @@ pub(crate) struct Adjusted {
     pub value: u32,
     /// The changes, in the order made.
     pub clamps: Vec<Clamp>,
+    /// Whether the longer scale-in window after a flap prevented another (see
+    /// [`flap::held_back`]).
+    pub held_back_flap: bool,
 }
 
 impl Adjusted {
@@ -93,6 +96,7 @@ impl Adjusted {
         Self {
             value,
             clamps: Vec::new(),
+            held_back_flap: false,
         }
     }
 
@@ -134,6 +138,16 @@ pub(crate) fn apply(limits: &Limits<'_>, proposal: u32) -> Adjusted {
     cooldown(limits, required, &mut adjusted);
     pacing(limits, required, &mut adjusted);
     multiple(limits, &mut adjusted);
+    // Before a pause or a busy resource holds it: they hold whatever the window says.
+    adjusted.held_back_flap = flap::held_back(
+        &limits.policy.guards,
+        limits.state,
+        current,
+        proposal,
+        adjusted.value,
+        limits.now,
+        |value| bounded(limits, value),
+    );
     hold(limits, &mut adjusted);
     adjusted
 }

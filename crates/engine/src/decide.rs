@@ -219,6 +219,7 @@ pub(crate) fn decide_answering(
             schedules: windows,
             forecast,
             clamps: adjusted.clamps,
+            held_back_flap: adjusted.held_back_flap,
             summary,
         },
     }

@@ -118,6 +118,11 @@ pub struct Explanation {
     pub forecast: Option<ForecastEvaluation>,
     /// Each adjustment made to the rule's proposal, in the order applied.
     pub clamps: Vec<Clamp>,
+    /// Whether the longer scale-in window after a flap kept the capacity where the shorter one
+    /// would have reversed a scale-out within the hour: a flap prevented, remembered as one
+    /// (see [`crate::flap`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_back_flap: bool,
     /// Why the decision is what it is, in one sentence.
     pub summary: String,
 }

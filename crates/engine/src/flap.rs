@@ -3,7 +3,8 @@
 //! A *flap* is a change that reverses the change before it within [`FLAP_WINDOW`]. A flap is
 //! remembered for [`FLAP_MEMORY`] (in [`ResourceState::flapped_at`]), and while it is, a
 //! scale-in waits for `stabilization.in_after_flap` (default an hour) instead of
-//! `stabilization.in`, when that is longer. A scale-out never waits longer.
+//! `stabilization.in`, when that is longer. A scale-out never waits longer. A flap the longer
+//! window prevented ([`held_back`]) is remembered as one.
 //!
 //! Why: on noisy traffic whose level sits between two capacities, a scale-in window of minutes
 //! is soon followed by a scale-out, and the next scale-in by another (the trace's swings are
@@ -17,7 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use capstan_policy::model::{Duration, Guards};
 
-use crate::observe::{Change, ResourceState};
+use crate::observe::{Change, Direction, ResourceState};
 
 /// How soon after a change a reversal of it counts as a flap: an hour. A demand cycle reverses
 /// capacity twice a day whatever the policy (up in the morning, down at night), so counting
@@ -50,6 +51,42 @@ pub(crate) fn scale_in_window(
         ),
         _ => ("stabilization.in", guards.stabilization_in, None),
     }
+}
+
+/// Whether the capacity was held by the longer window where `stabilization.in` alone would have
+/// scaled in within [`FLAP_WINDOW`] of a scale-out: a flap prevented. `proposal` is what the
+/// rules asked for, `held` the capacity after every clamp, and `bounded` gives a value within
+/// the bounds (a floor that holds the capacity anyway prevents nothing). Remembering it as a
+/// flap keeps traffic that would flap at the same hour each day damped every day, not every
+/// other one.
+pub(crate) fn held_back(
+    guards: &Guards,
+    state: &ResourceState,
+    current: u32,
+    proposal: u32,
+    held: u32,
+    now: DateTime<Utc>,
+    bounded: impl Fn(u32) -> u32,
+) -> bool {
+    let (_, _, flapped_at) = scale_in_window(guards, state, now);
+    let after_scale_out = state
+        .last_change()
+        .is_some_and(|last| last.direction == Direction::Out && now - last.at <= FLAP_WINDOW);
+    if flapped_at.is_none() || !after_scale_out || held != current || proposal >= current {
+        return false;
+    }
+    let short = now
+        .checked_sub_signed(guards.stabilization_in.as_delta())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let highest = state
+        .recommendations
+        .iter()
+        .filter(|recommendation| recommendation.at > short && recommendation.at <= now)
+        .map(|recommendation| recommendation.capacity)
+        .max()
+        .unwrap_or(0);
+    let without = proposal.max(highest.min(current));
+    without < current && bounded(without) < current
 }
 
 /// `flapped_at`, while it is still remembered at `now`.

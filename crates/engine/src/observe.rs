@@ -218,7 +218,11 @@ impl ResourceState {
             kept = kept.max(crate::guards::drain(policy));
         }
         let memory = since(kept);
-        let flapped_at = applied.map_or(self.flapped_at, |next| self.flapped_at_with(&next));
+        let flapped_at = match applied {
+            Some(next) => self.flapped_at_with(&next),
+            None if decision.explanation.held_back_flap => Some(now),
+            None => self.flapped_at,
+        };
         let mut changes: Vec<Change> = self.changes.iter().copied().chain(applied).collect();
         let settling = applied.is_some() || (self.settling && decision.busy.is_some());
         if let (None, true, Some(last)) = (applied, settling, changes.last_mut()) {
@@ -450,6 +454,51 @@ mod tests {
             proptest::prop_assert_eq!(extremes(&kept), extremes(&all));
             proptest::prop_assert!(kept.windows(2).all(|pair| pair[0].capacity != pair[1].capacity));
         }
+    }
+
+    #[test]
+    fn a_scale_in_the_longer_window_holds_back_within_the_hour_of_a_scale_out_renews_the_flap() {
+        use capstan_policy::model::Duration;
+
+        let mut policy = scale_in_on_cpu(Step::Remove(1));
+        policy.guards.stabilization_in = Duration::from_secs(300);
+        policy.guards.stabilization_in_after_flap = Duration::from_secs(3600);
+        let observations = observations(&policy, &[("cpu", steady(10.0, 5))]);
+        let yesterday = now() - secs(86_400);
+        // The rules asked for 4 thirty minutes ago and for 3 since: the hour holds 4, the five
+        // minutes would not.
+        let mut asked = vec![4];
+        asked.extend([3; 29]);
+        let state = |last: Change, flapped_at: Option<DateTime<Utc>>| ResourceState {
+            changes: vec![last],
+            flapped_at,
+            ..recommended(&asked)
+        };
+        let after_with = |policy: &Policy, state: &ResourceState| {
+            let decision = decide(policy, &observations, &capacity(4), state, now());
+            state.after(policy, &decision, None).flapped_at
+        };
+        let after = |state: &ResourceState| after_with(&policy, state);
+
+        // A scale-out 20 minutes ago: the scale-in held back would have reversed it.
+        let held = state(change(1200, 3, 4), Some(yesterday));
+        let decision = decide(&policy, &observations, &capacity(4), &held, now());
+        assert_eq!(decision.desired, 4, "held by the hour's window");
+        assert_eq!(after(&held), Some(now()));
+        // An hour and a second after the scale-out it would not have been a flap.
+        assert_eq!(
+            after(&state(change(3601, 3, 4), Some(yesterday))),
+            Some(yesterday)
+        );
+        // After a scale-in, holding the next one back prevents no reversal.
+        assert_eq!(
+            after(&state(change(1200, 5, 4), Some(yesterday))),
+            Some(yesterday)
+        );
+        // A floor that holds 4 anyway prevents the reversal, not the window.
+        let mut floored = policy.clone();
+        floored.capacity.min = 4;
+        assert_eq!(after_with(&floored, &held), Some(yesterday));
     }
 
     #[test]
