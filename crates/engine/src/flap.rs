@@ -4,7 +4,8 @@
 //! remembered for [`FLAP_MEMORY`] (in [`ResourceState::flapped_at`]), and while it is, a
 //! scale-in waits for `stabilization.in_after_flap` (default an hour) instead of
 //! `stabilization.in`, when that is longer. A scale-out never waits longer. A flap the longer
-//! window prevented ([`held_back`]) is remembered as one.
+//! window prevented is remembered as one (see
+//! [`Explanation::held_back_flap`](crate::Explanation::held_back_flap)).
 //!
 //! Why: on noisy traffic whose level sits between two capacities, a scale-in window of minutes
 //! is soon followed by a scale-out, and the next scale-in by another (the trace's swings are
