@@ -8,9 +8,9 @@
 //!    recommendation of the last `stabilization.in` (default 5 minutes; while a recent flap is
 //!    remembered, `stabilization.in_after_flap`, default an hour, when longer: see
 //!    [`crate::flap`]), a scale-out no higher than the lowest of the last `stabilization.out`
-//!    (default 0: none). A recommendation is what
-//!    the rules asked for at one evaluation, the current capacity when none fired; the window
-//!    holds those strictly after `now - window`, and this evaluation's own.
+//!    (default 0: none). A recommendation is what the rules asked for at one evaluation, the
+//!    current capacity when none fired; the window holds those strictly after `now - window`,
+//!    and this evaluation's own.
 //! 3. **Bounds**, which are about safety: the policy's `capacity.min` and `capacity.max`, the
 //!    floor of the open schedule windows (the highest `min` among them, never above
 //!    `capacity.max`), the floor of the policy's `forecast` (see [`crate::forecast`]), then the
@@ -174,13 +174,7 @@ fn stabilize(limits: &Limits<'_>, adjusted: &mut Adjusted) {
         Some(Direction::In) => flap::scale_in_window(&guards, limits.state, limits.now),
         None => return,
     };
-    let since = limits.since(window);
-    let recent = limits
-        .state
-        .recommendations
-        .iter()
-        .filter(|recommendation| recommendation.at > since && recommendation.at <= limits.now)
-        .map(|recommendation| recommendation.capacity);
+    let recent = limits.state.recommended_within(window, limits.now);
     let detail = |extreme: &'static str, value: u32| {
         move || {
             let after = flapped_at.map_or(String::new(), |at| {

@@ -76,14 +76,8 @@ pub(crate) fn held_back(
     if flapped_at.is_none() || !after_scale_out || held != current || proposal >= current {
         return false;
     }
-    let short = now
-        .checked_sub_signed(guards.stabilization_in.as_delta())
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let highest = state
-        .recommendations
-        .iter()
-        .filter(|recommendation| recommendation.at > short && recommendation.at <= now)
-        .map(|recommendation| recommendation.capacity)
+        .recommended_within(guards.stabilization_in, now)
         .max()
         .unwrap_or(0);
     let without = proposal.max(highest.min(current));

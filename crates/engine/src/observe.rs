@@ -194,6 +194,22 @@ impl ResourceState {
         None
     }
 
+    /// The capacities recommended within `window` of `now`: strictly after `now - window`, and
+    /// not after `now`.
+    pub(crate) fn recommended_within(
+        &self,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = u32> + '_ {
+        let since = now
+            .checked_sub_signed(window.as_delta())
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.recommendations
+            .iter()
+            .filter(move |recommendation| recommendation.at > since && recommendation.at <= now)
+            .map(|recommendation| recommendation.capacity)
+    }
+
     /// When the last flap was, once `next` joins the changes.
     fn flapped_at_with(&self, next: &Change) -> Option<DateTime<Utc>> {
         match self.changes.last() {
