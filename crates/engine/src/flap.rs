@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use capstan_policy::model::{Duration, Guards};
 
-use crate::observe::{Change, Direction, ResourceState};
+use crate::observe::{Direction, ResourceState};
 
 /// How soon after a change a reversal of it counts as a flap: an hour. A demand cycle reverses
 /// capacity twice a day whatever the policy (up in the morning, down at night), so counting
@@ -32,9 +32,10 @@ pub const FLAP_WINDOW: TimeDelta = TimeDelta::hours(1);
 /// How long a flap lengthens the scale-in window: two days.
 pub const FLAP_MEMORY: TimeDelta = TimeDelta::days(2);
 
-/// Whether `next` reverses `previous` within [`FLAP_WINDOW`].
-pub fn flaps(previous: &Change, next: &Change) -> bool {
-    previous.direction != next.direction && next.at - previous.at <= FLAP_WINDOW
+/// Whether a move `next`, at a time and in a direction, reverses the move `previous` within
+/// [`FLAP_WINDOW`] of it.
+pub fn flaps(previous: (DateTime<Utc>, Direction), next: (DateTime<Utc>, Direction)) -> bool {
+    previous.1 != next.1 && next.0 - previous.0 <= FLAP_WINDOW
 }
 
 /// The scale-in stabilization window at `now`: its name in the policy, its length, and the
@@ -70,10 +71,10 @@ pub(crate) fn held_back(
     bounded: impl Fn(u32) -> u32,
 ) -> bool {
     let (_, _, flapped_at) = scale_in_window(guards, state, now);
-    let after_scale_out = state
+    let scale_in_would_flap = state
         .last_change()
-        .is_some_and(|last| last.direction == Direction::Out && now - last.at <= FLAP_WINDOW);
-    if flapped_at.is_none() || !after_scale_out || held != current || proposal >= current {
+        .is_some_and(|last| flaps((last.at, last.direction), (now, Direction::In)));
+    if flapped_at.is_none() || !scale_in_would_flap || held != current || proposal >= current {
         return false;
     }
     let highest = state

@@ -213,7 +213,11 @@ impl ResourceState {
     /// When the last flap was, once `next` joins the changes.
     fn flapped_at_with(&self, next: &Change) -> Option<DateTime<Utc>> {
         match self.changes.last() {
-            Some(previous) if flap::flaps(previous, next) => Some(next.at),
+            Some(previous)
+                if flap::flaps((previous.at, previous.direction), (next.at, next.direction)) =>
+            {
+                Some(next.at)
+            }
             _ => self.flapped_at,
         }
     }

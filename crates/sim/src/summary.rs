@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use capstan_engine::{Direction, FLAP_WINDOW};
+use capstan_engine::Direction;
+use capstan_engine::flap::flaps;
 
 use crate::load::LoadModel;
 use crate::simulate::Run;
@@ -23,7 +24,7 @@ pub struct Summary {
     pub capacity_hours: f64,
     /// Changes of desired capacity.
     pub actions: usize,
-    /// Actions that reverse the previous action within [`FLAP_WINDOW`] of it.
+    /// Actions that reverse the previous action within an hour of it ([`flaps`]).
     pub flaps: usize,
     /// Actions that reverse the previous action, however long after it.
     pub reversals: usize,
@@ -57,9 +58,7 @@ impl Summary {
             under_provisioned_scheduled: under(true),
             capacity_hours: run.steps.iter().map(|s| f64::from(s.desired)).sum::<f64>() / 60.0,
             actions: actions.len(),
-            flaps: reversals()
-                .filter(|w| w[1].0 - w[0].0 <= FLAP_WINDOW)
-                .count(),
+            flaps: actions.windows(2).filter(|w| flaps(w[0], w[1])).count(),
             reversals: reversals().count(),
         }
     }
