@@ -57,6 +57,7 @@ pub fn policy() -> Policy {
         guards: Guards {
             cooldown_in: Duration::from_secs(0),
             stabilization_in: Duration::from_secs(0),
+            stabilization_in_after_flap: Duration::from_secs(0),
             ..Guards::default()
         },
         ..test_util::policy("web", target)
